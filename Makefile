@@ -1,0 +1,32 @@
+# gnaudit — build, test, demo. See README.md.
+GO        ?= go
+BIN       ?= bin/gnaudit
+GOFLAGS   ?=
+# Default test run: well under 15 minutes on 2 cores.
+TEST_TIMEOUT ?= 20m
+
+.PHONY: all build build-openblas test vet fmt demo bench clean deps
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/gnaudit
+
+# OpenBLAS-backed build (cgo; needs Debian's libopenblas-dev).
+build-openblas:
+	$(GO) build $(GOFLAGS) -tags openblas -o bin/gnaudit-openblas ./cmd/gnaudit
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: fmt vet
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,3 @@
+module github.com/gnaudit/gnaudit
+
+go 1.26
