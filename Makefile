@@ -5,7 +5,7 @@ GOFLAGS   ?=
 # Default test run: well under 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build build-openblas test vet fmt demo bench clean deps
+.PHONY: all build build-openblas test vet fmt demo bench clean proto proto-tools
 
 all: build
 
@@ -30,3 +30,13 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# Regenerate committed protobuf code (Debian's protobuf-compiler + Go plugins).
+PROTOC_GEN_GO_VERSION      ?= v1.36.6
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.3.0
+proto-tools:
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+proto: proto-tools
+	cd auditor/onnxpb && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative onnx.proto
