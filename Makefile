@@ -40,3 +40,9 @@ proto-tools:
 
 proto: proto-tools
 	cd auditor/onnxpb && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative onnx.proto
+
+# Regenerate the committed PyTorch reference fixtures in testdata/torch/ (needs
+# Debian's /usr/bin/python3 with torch 1.13 + functorch and onnx 1.12; not run by test).
+.PHONY: fixtures fixtures-torch
+fixtures: fixtures-torch
+fixtures-torch: ; /usr/bin/python3 scripts/fixtures/gen_torch.py
