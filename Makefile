@@ -5,7 +5,7 @@ GOFLAGS   ?=
 # Default test run: well under 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build build-openblas test vet fmt demo bench clean proto proto-tools
+.PHONY: all build build-openblas test vet fmt demo bench clean proto proto-tools ptx build-cuda vet-cuda
 
 all: build
 
@@ -46,3 +46,15 @@ proto: proto-tools
 .PHONY: fixtures fixtures-torch
 fixtures: fixtures-torch
 fixtures-torch: ; /usr/bin/python3 scripts/fixtures/gen_torch.py
+
+# GPU path (build tag cuda): needs cuda.h and nvcc from Debian's nvidia-cuda-toolkit
+# (non-free). The PTX is committed; `make ptx` regenerates it.
+NVCC ?= nvcc
+ptx:
+	$(NVCC) -ptx -arch=compute_70 -O3 -o cuda/kernels.ptx cuda/kernels/kernels.cu
+
+build-cuda:
+	$(GO) build $(GOFLAGS) -tags cuda -o bin/gnaudit-cuda ./cmd/gnaudit
+
+vet-cuda:
+	$(GO) vet -tags cuda ./...
