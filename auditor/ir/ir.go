@@ -18,10 +18,17 @@ const (
 	Float     DataType = 1
 	Uint8     DataType = 2
 	Int8      DataType = 3
+	Uint16    DataType = 4
+	Int16     DataType = 5
 	Int32     DataType = 6
 	Int64     DataType = 7
+	String    DataType = 8
 	Bool      DataType = 9
+	Float16   DataType = 10
 	Double    DataType = 11
+	Uint32    DataType = 12
+	Uint64    DataType = 13
+	Bfloat16  DataType = 16
 )
 
 // String returns the ONNX name of the type.
@@ -33,6 +40,20 @@ func (d DataType) String() string {
 		return "uint8"
 	case Int8:
 		return "int8"
+	case Uint16:
+		return "uint16"
+	case Int16:
+		return "int16"
+	case String:
+		return "string"
+	case Float16:
+		return "float16"
+	case Uint32:
+		return "uint32"
+	case Uint64:
+		return "uint64"
+	case Bfloat16:
+		return "bfloat16"
 	case Int32:
 		return "int32"
 	case Int64:
@@ -64,8 +85,9 @@ type Value struct {
 
 // Tensor is a constant tensor: an initializer or a Constant's value.
 // Exactly one of the data slices is filled, according to Type
-// (Float and Double are both held in F32/F64 as stored; integer and bool
-// types in I64).
+// (Float and Double are both held in F32/F64 as stored; Float16 and
+// Bfloat16 are widened to F32; integer and bool types in I64, uint64 values
+// above MaxInt64 wrapping). String tensors are not represented.
 type Tensor struct {
 	Name string
 	Type DataType
