@@ -86,9 +86,9 @@ type LayerInput struct {
 type Description struct {
 	// Name identifies the analysis in reports, flags and policies:
 	// lower case letters, digits, '-' and '_'.
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Summary string `json:"summary,omitempty"`
+	Name    string  `json:"name"`
+	Version string  `json:"version"`
+	Summary string  `json:"summary,omitempty"`
 	Params  []Param `json:"params,omitempty"`
 	// Needs names analyses whose per-layer results this one reads from
 	// LayerInput.Prior. The Runner runs those first.
