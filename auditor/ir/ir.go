@@ -118,6 +118,10 @@ const (
 	AttrFloats
 	AttrStrings
 	AttrTensor
+	// AttrOther is an attribute of a kind gnaudit does not represent (a
+	// graph, a list of graphs or tensors, a sparse tensor, a type); String
+	// holds the ONNX kind name, e.g. "GRAPH". No supported operator has one.
+	AttrOther
 )
 
 // Attr is one attribute of a node.
