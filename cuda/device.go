@@ -22,7 +22,8 @@ var kernelNames = []string{
 	"sgemm_batched", "im2col", "col2im", "add_channel_bias", "channel_sum",
 	"sample_channel_sum", "sample_channel_dot", "relu_fwd", "relu_bwd", "add_inplace",
 	"bn_eval_fwd", "bn_eval_bwd", "maxpool_fwd", "maxpool_bwd", "avgpool_fwd",
-	"avgpool_bwd", "softmax_xent", "column_moments", "swilk_w",
+	"avgpool_bwd", "softmax_xent", "column_moments", "swilk_w", "gather_cols", "row_sumsq",
+	"col_sum", "copy_rows",
 }
 
 // Device is an open CUDA device with gnaudit's kernels loaded. Its methods may
@@ -200,6 +201,17 @@ func (d *Device) UploadI32(x []int32) (*Buffer, error) {
 func (d *Device) Write(b *Buffer, x []float32) error {
 	if len(x) > b.Len || b.size != 4 {
 		return fmt.Errorf("cuda: write of %d float32 into a buffer of %d elements of %d bytes", len(x), b.Len, b.size)
+	}
+	if len(x) == 0 {
+		return nil
+	}
+	return d.do(func() error { return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&x[0]), int64(len(x))*4) })
+}
+
+// WriteI32 copies host int32 data into an existing 4-byte buffer.
+func (d *Device) WriteI32(b *Buffer, x []int32) error {
+	if len(x) > b.Len || b.size != 4 {
+		return fmt.Errorf("cuda: write of %d int32 into a buffer of %d elements of %d bytes", len(x), b.Len, b.size)
 	}
 	if len(x) == 0 {
 		return nil

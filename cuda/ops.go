@@ -203,3 +203,29 @@ func (d *Device) SoftmaxCrossEntropy(logits, labels, loss, dlogits *Buffer, n, k
 			pb(logits), pb(labels), pb(loss), pb(dlogits), pi(n), pi(k))
 	})
 }
+
+// GatherCols writes out[r][t] = src[r·length + idx[t]] (idx an int32 buffer).
+func (d *Device) GatherCols(src, idx, out *Buffer, rows, length, nidx int) error {
+	return d.do(func() error {
+		return d.launch("gather_cols", gridFor(int64(rows)*int64(nidx)), block256, 0, pb(src), pb(idx), pb(out),
+			pi(rows), pi(length), pi(nidx))
+	})
+}
+
+// RowSumSq writes out[r] = Σ_j src[r·length + j]² (float64 buffer).
+func (d *Device) RowSumSq(src, out *Buffer, rows, length int) error {
+	return d.do(func() error {
+		return d.launch("row_sumsq", [3]int{rows, 1, 1}, block256, 0, pb(src), pb(out), pi(length))
+	})
+}
+
+// ColSum writes (or, with accumulate, adds) out[j] = Σ_r src[r·length + j].
+func (d *Device) ColSum(src, out *Buffer, rows, length int, accumulate bool) error {
+	acc := 0
+	if accumulate {
+		acc = 1
+	}
+	return d.do(func() error {
+		return d.launch("col_sum", gridFor(int64(length)), block256, 0, pb(src), pb(out), pi(rows), pi(length), pi(acc))
+	})
+}

@@ -463,4 +463,58 @@ __global__ void swilk_w(const float* __restrict__ x, int n, int cols, int np2, c
     }
 }
 
+// ---------------------------------------------------------------------------
+// Per-sample gradient bookkeeping over a [rows × len] matrix (row = sample).
+// ---------------------------------------------------------------------------
+
+// out[r][t] = src[r*len + idx[t]]
+__global__ void gather_cols(const float* __restrict__ src, const int* __restrict__ idx, float* __restrict__ out,
+                            int rows, int len, int nidx)
+{
+    GRID_LOOP(i, (long long)rows * nidx) {
+        long long r = i / nidx;
+        out[i] = src[r * len + idx[i % nidx]];
+    }
+}
+
+// out[r] = sum_j src[r*len + j]^2 (double), one block per row
+__global__ void row_sumsq(const float* __restrict__ src, double* __restrict__ out, int len)
+{
+    __shared__ double sh[256];
+    long long r = blockIdx.x;
+    double s = 0.0;
+    for (int j = threadIdx.x; j < len; j += blockDim.x) {
+        double v = src[r * len + j];
+        s += v * v;
+    }
+    sh[threadIdx.x] = s;
+    __syncthreads();
+    for (int o = blockDim.x / 2; o > 0; o >>= 1) {
+        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[r] = sh[0];
+}
+
+// out[j] = sum_r src[r*len + j] (float accumulate in double), beta selects accumulate (1) or overwrite (0)
+__global__ void col_sum(const float* __restrict__ src, float* __restrict__ out, int rows, int len, int accumulate)
+{
+    GRID_LOOP(j, (long long)len) {
+        double s = 0.0;
+        for (int r = 0; r < rows; r++) s += src[(long long)r * len + j];
+        out[j] = accumulate ? out[j] + (float)s : (float)s;
+    }
+}
+
+// Copy with a per-row layout change: dst[r*dstLen + dstOff + j] = src[r*srcLen + srcOff + j], j < n.
+__global__ void copy_rows(const float* __restrict__ src, float* __restrict__ dst, int rows, int n,
+                          int srcLen, int srcOff, int dstLen, int dstOff)
+{
+    GRID_LOOP(i, (long long)rows * n) {
+        long long r = i / n;
+        int j = i % n;
+        dst[r * dstLen + dstOff + j] = src[r * srcLen + srcOff + j];
+    }
+}
+
 } // extern "C"
