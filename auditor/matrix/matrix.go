@@ -1,0 +1,173 @@
+// Package matrix loads observation matrices for per-column statistics.
+//
+// A matrix has one row per observation and one column per coordinate (for
+// example, one row per mini-batch and one column per tested gradient
+// coordinate). It is stored column-major in float64, so that each column is
+// a contiguous slice ready for per-column work (sorting, moments).
+//
+// Sources:
+//   - .npy (see package auditor/npy for the dtypes): a 1-D array is one
+//     column; a 2-D array has rows = observations, columns = coordinates.
+//   - .csv: comma-separated numbers, one row per observation. A header row is
+//     detected automatically: the first record is a header when at least one
+//     of its cells is not a number. Lines starting with '#' are comments;
+//     fields may be quoted; spaces around numbers are ignored. Every row must
+//     have the same number of fields; every cell must be a number (Go's
+//     strconv.ParseFloat syntax, so NaN and Inf are accepted, empty cells
+//     are not; a first row whose only non-numbers are empty cells is data,
+//     and so an error). Errors name the file, the line and the column.
+package matrix
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gnaudit/gnaudit/auditor/npy"
+)
+
+// Matrix is an observation matrix stored column-major.
+type Matrix struct {
+	// Rows is the number of observations, Cols the number of columns.
+	Rows, Cols int
+	// Data holds column j in Data[j*Rows : (j+1)*Rows].
+	Data []float64
+	// Names holds the CSV header's column names; nil when there is none.
+	Names []string
+	// Source names where the matrix came from (the file path).
+	Source string
+}
+
+// Col returns column j (not a copy).
+func (m *Matrix) Col(j int) []float64 { return m.Data[j*m.Rows : (j+1)*m.Rows] }
+
+// FromRowMajor builds a matrix from row-major data (rows × cols), copying it.
+func FromRowMajor(rows, cols int, data []float64) (*Matrix, error) {
+	if rows < 0 || cols < 0 || rows*cols != len(data) {
+		return nil, fmt.Errorf("matrix: %d×%d needs %d values, got %d", rows, cols, rows*cols, len(data))
+	}
+	m := &Matrix{Rows: rows, Cols: cols, Data: make([]float64, len(data))}
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			m.Data[j*rows+i] = data[i*cols+j]
+		}
+	}
+	return m, nil
+}
+
+// FromColumns builds a matrix from equally long columns, copying them.
+func FromColumns(cols ...[]float64) (*Matrix, error) {
+	m := &Matrix{Cols: len(cols)}
+	if len(cols) > 0 {
+		m.Rows = len(cols[0])
+	}
+	m.Data = make([]float64, 0, m.Rows*m.Cols)
+	for j, c := range cols {
+		if len(c) != m.Rows {
+			return nil, fmt.Errorf("matrix: column %d has %d values, column 0 has %d", j, len(c), m.Rows)
+		}
+		m.Data = append(m.Data, c...)
+	}
+	return m, nil
+}
+
+// Load reads a matrix from path: .npy files by extension or, failing that,
+// by their magic string; everything else as CSV.
+func Load(path string) (*Matrix, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npy":
+		return LoadNPY(path)
+	case ".csv":
+		return LoadCSV(path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("matrix: %w", err)
+	}
+	head := make([]byte, len(npy.Magic))
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	if bytes.Equal(head[:n], []byte(npy.Magic)) {
+		return LoadNPY(path)
+	}
+	return LoadCSV(path)
+}
+
+// LoadNPY reads a 1-D or 2-D .npy array (see the package documentation).
+func LoadNPY(path string) (*Matrix, error) {
+	f, err := npy.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("matrix: %w", err)
+	}
+	defer f.Close()
+	h := f.Header()
+	var rows, cols int
+	switch len(h.Shape) {
+	case 1:
+		rows, cols = h.Shape[0], 1
+	case 2:
+		rows, cols = h.Shape[0], h.Shape[1]
+	default:
+		return nil, fmt.Errorf("matrix: %s: array of shape %v (%d-D): want 1-D (one column) or 2-D (rows = observations, columns = coordinates)", path, h.Shape, len(h.Shape))
+	}
+	m := &Matrix{Rows: rows, Cols: cols, Data: make([]float64, rows*cols), Source: path}
+	if rows == 0 || cols == 0 {
+		return m, nil
+	}
+	if cols == 1 {
+		if err := readFull(f, path, m.Data); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	// Read blocks of rows and transpose them: each block writes a run of
+	// consecutive values in every column, reading the block with stride cols.
+	block := max(8, min(rows, blockElems/cols))
+	buf := make([]float64, block*cols)
+	for i0 := 0; i0 < rows; i0 += block {
+		nr := min(block, rows-i0)
+		b := buf[:nr*cols]
+		if err := readFull(f, path, b); err != nil {
+			return nil, err
+		}
+		transposeBlock(m.Data, rows, i0, b, nr, cols)
+	}
+	return m, nil
+}
+
+// blockElems is the size of LoadNPY's row-block buffer in elements (a
+// variable so that tests can exercise many blocks on small arrays).
+var blockElems = 2 << 20
+
+// transposeBlock copies the row-major block b (nr rows × cols, rows i0…)
+// into the column-major dst of a matrix with the given row count.
+func transposeBlock(dst []float64, rows, i0 int, b []float64, nr, cols int) {
+	const tile = 64 // columns per tile: keeps the nr source lines in cache
+	for j0 := 0; j0 < cols; j0 += tile {
+		j1 := min(j0+tile, cols)
+		for j := j0; j < j1; j++ {
+			col := dst[j*rows+i0 : j*rows+i0+nr]
+			for i := range col {
+				col[i] = b[i*cols+j]
+			}
+		}
+	}
+}
+
+// readFull fills dst from the file's next elements.
+func readFull(f *npy.File, path string, dst []float64) error {
+	for len(dst) > 0 {
+		n, err := f.ReadFloat64(dst)
+		if err == io.EOF {
+			return fmt.Errorf("matrix: %s: data ended early: %w", path, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return fmt.Errorf("matrix: %w", err)
+		}
+		dst = dst[n:]
+	}
+	return nil
+}
