@@ -70,13 +70,22 @@ func MohammadiSplit(k int) (k1, k2, used int) {
 // returned when fewer than 4 values, or no block sum, are non-zero, and one
 // wrapping ErrNonFiniteValue for NaN/Inf input; α̂ is NaN then.
 func TailIndexMohammadi(x []float64) (float64, error) {
-	nz := make([]float64, 0, len(x))
+	zeros := 0
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return math.NaN(), fmt.Errorf("tail index (Mohammadi): value %d is %v: %w", i, v, ErrNonFiniteValue)
 		}
-		if v != 0 {
-			nz = append(nz, v)
+		if v == 0 {
+			zeros++
+		}
+	}
+	nz := x // read only
+	if zeros > 0 {
+		nz = make([]float64, 0, len(x)-zeros)
+		for _, v := range x {
+			if v != 0 {
+				nz = append(nz, v)
+			}
 		}
 	}
 	k1, k2, used := MohammadiSplit(len(nz))
