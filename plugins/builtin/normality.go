@@ -1,0 +1,118 @@
+package builtin
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gnaudit/gnaudit/plugins"
+	"github.com/gnaudit/gnaudit/plugins/stats"
+)
+
+// Keys of the normality analysis. Values marked @B exist per audited batch
+// size.
+const (
+	NormalityName = "normality"
+	// Per coordinate @B: the Shapiro–Wilk p-value (1 for a degenerate,
+	// zero-range column).
+	KeyPValue = "p_value"
+	// Summary @B.
+	KeyGaussianityPercent = "gaussianity_percent" // 100·#(p>α)/#tested, degenerate counted Gaussian
+	KeyGaussian           = "gaussian"            // #(p>α), degenerate included
+	KeyDegenerate         = "degenerate"          // #zero-range columns
+	KeyTested             = "tested"              // #tested coordinates
+	KeyPValueHist         = "p_value_hist"        // 20 bins on [0, 1], degenerate excluded
+	KeyAlpha              = "alpha"               // the level used (no batch size)
+)
+
+// Normality is the Shapiro–Wilk analysis (METHOD.md §3): for every tested
+// coordinate and batch size B, the test on the n mini-batch noise values;
+// a coordinate is Gaussian when p > α. Zero-range columns are counted as
+// Gaussian and reported apart as degenerate.
+type Normality struct{}
+
+// Describe implements plugins.Analysis.
+func (Normality) Describe(context.Context) (plugins.Description, error) {
+	return plugins.Description{
+		Name:    NormalityName,
+		Version: Version,
+		Summary: "Shapiro–Wilk (AS R94) per coordinate and batch size → Gaussianity % per layer",
+		Params: []plugins.Param{
+			{Name: "alpha", Type: plugins.TypeFloat, Default: "0.05", Doc: "level: a coordinate is Gaussian when p > alpha"},
+			workersParam,
+		},
+	}, nil
+}
+
+// Start implements plugins.Analysis.
+func (Normality) Start(_ context.Context, req *plugins.StartRequest) (plugins.Session, error) {
+	alpha, err := req.Params.Float("alpha")
+	if err != nil {
+		return nil, err
+	}
+	if !(alpha > 0 && alpha < 1) {
+		return nil, fmt.Errorf("parameter alpha = %v, want 0 < alpha < 1", alpha)
+	}
+	w, err := workers(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	n := req.Set.Batches
+	sw, err := stats.NewShapiroWilk(n)
+	if err != nil {
+		return nil, fmt.Errorf("Shapiro–Wilk over %d mini-batches per batch size: %w", n, err)
+	}
+	bs := req.Set.BatchSizes
+	return &session{layer: func(ctx context.Context, in *plugins.LayerInput) (*plugins.LayerResult, error) {
+		l := in.Layer
+		nc := len(l.Coords)
+		res := &plugins.LayerResult{Parameter: l.Parameter}
+		bufs := make([][]float64, w)
+		for k, b := range bs {
+			p := make([]float64, nc)
+			degen := make([]bool, nc)
+			err := parallel(ctx, nc, w, func(wi, c int) error {
+				bufs[wi] = l.Column(k, c, bufs[wi])
+				r, err := sw.Test(bufs[wi])
+				if err != nil {
+					return fmt.Errorf("layer %q, coordinate %d, batch size %d: %w", l.Parameter, l.Coords[c], b, err)
+				}
+				p[c], degen[c] = r.P, r.Degenerate
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			gauss, nd := 0, 0
+			hist, _ := plugins.NewHistogram(unitEdges(20), nil)
+			for c := range p {
+				if degen[c] {
+					nd++
+					gauss++
+					continue
+				}
+				if p[c] > alpha {
+					gauss++
+				}
+				hist.Add(p[c])
+			}
+			res.PerCoordinate = append(res.PerCoordinate, plugins.Arr(KeyPValue, b, p))
+			res.Summary = append(res.Summary,
+				plugins.Num(KeyGaussianityPercent, b, percent(gauss, nc)),
+				plugins.Num(KeyGaussian, b, float64(gauss)),
+				plugins.Num(KeyDegenerate, b, float64(nd)),
+				plugins.Num(KeyTested, b, float64(nc)),
+				plugins.Hist(KeyPValueHist, b, hist))
+		}
+		res.Summary = append(res.Summary, plugins.Num(KeyAlpha, 0, alpha))
+		return res, nil
+	}}, nil
+}
+
+// unitEdges returns bins+1 equal edges on [0, 1].
+func unitEdges(bins int) []float64 {
+	e := make([]float64, bins+1)
+	for i := range e {
+		e[i] = float64(i) / float64(bins)
+	}
+	return e
+}
