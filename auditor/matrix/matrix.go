@@ -100,7 +100,7 @@ func Load(path string) (*Matrix, error) {
 func LoadNPY(path string) (*Matrix, error) {
 	f, err := npy.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("matrix: %w", err)
+		return nil, err // already "npy: <path>: ..."
 	}
 	defer f.Close()
 	h := f.Header()
@@ -165,7 +165,7 @@ func readFull(f *npy.File, path string, dst []float64) error {
 			return fmt.Errorf("matrix: %s: data ended early: %w", path, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
-			return fmt.Errorf("matrix: %w", err)
+			return err
 		}
 		dst = dst[n:]
 	}

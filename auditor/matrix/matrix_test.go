@@ -185,3 +185,38 @@ func TestFromHelpers(t *testing.T) {
 		t.Error("FromColumns accepted ragged columns")
 	}
 }
+
+func TestSaveRoundTrip(t *testing.T) {
+	m, err := FromColumns([]float64{1.5, math.Inf(-1), 1e-310}, []float64{math.NaN(), 0.1, -3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		file  string
+		names []string
+	}{
+		{"m.npy", nil}, {"m.csv", nil}, {"named.csv", []string{"a b", "x,\"y\""}},
+	} {
+		m.Names = tc.names
+		p := filepath.Join(dir, tc.file)
+		if err := m.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Load(p)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		if back.Rows != 3 || back.Cols != 2 || !slices.Equal(back.Names, tc.names) {
+			t.Fatalf("%s: %d×%d %q", tc.file, back.Rows, back.Cols, back.Names)
+		}
+		for i, v := range m.Data {
+			if back.Data[i] != v && !(math.IsNaN(v) && math.IsNaN(back.Data[i])) {
+				t.Errorf("%s: value %d = %v, want %v", tc.file, i, back.Data[i], v)
+			}
+		}
+	}
+	if err := m.Save(filepath.Join(dir, "missing", "x.csv")); err == nil || !strings.Contains(err.Error(), "x.csv") {
+		t.Errorf("save into a missing dir: %v", err)
+	}
+}

@@ -110,7 +110,7 @@ func WriteMarkdown(w io.Writer, r *Report, opt MarkdownOptions) error {
 		if s.Tested > 0 {
 			pct = 100 * float64(s.Gaussian) / float64(s.Tested)
 		}
-		fmt.Fprintf(bw, "Shapiro–Wilk at α = %g: **%d of %d tested columns Gaussian (%.1f %%)** (p > α; the %d degenerate constant columns count as Gaussian); %d columns could not be tested.\n\n",
+		fmt.Fprintf(bw, "Shapiro–Wilk at α = %g: **%d of %d tested columns Gaussian (%.1f %%)** (p > α; degenerate, i.e. constant, columns count as Gaussian: %d); columns that could not be tested: %d.\n\n",
 			opt.Alpha, s.Gaussian, s.Tested, pct, s.Degenerate, s.Errors)
 	}
 

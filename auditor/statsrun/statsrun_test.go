@@ -470,3 +470,42 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("Summarize = %+v, want %+v", got, want)
 	}
 }
+
+// The example matrix shows what it claims: the Gaussian column passes
+// Shapiro–Wilk, the heavy-tailed ones fail it with tail indices below 2,
+// the constant one is degenerate.
+func TestExampleMatrix(t *testing.T) {
+	m, err := ExampleMatrix(600, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := ExampleMatrix(600, 1)
+	if !slices.Equal(m.Data, again.Data) {
+		t.Fatal("not reproducible")
+	}
+	rep, err := Run(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := func(name string) Column { return rep.Columns[slices.Index(ExampleColumns, name)] }
+	if p := col("normal").Shapiro.P; !(p > 0.01) {
+		t.Errorf("normal column p = %v", p)
+	}
+	for _, name := range []string{"student_t3", "uniform", "laplace", "exponential", "stable_a1.5", "cauchy"} {
+		if p := col(name).Shapiro.P; !(p < 0.01) {
+			t.Errorf("%s column p = %v, want < 0.01", name, p)
+		}
+	}
+	if a := float64(col("cauchy").TailIndex.McCulloch.Alpha); math.Abs(a-1) > 0.25 {
+		t.Errorf("cauchy McCulloch α = %v", a)
+	}
+	if a := float64(col("stable_a1.5").TailIndex.McCulloch.Alpha); math.Abs(a-1.5) > 0.25 {
+		t.Errorf("stable α = %v", a)
+	}
+	if s := col("constant").Shapiro.Status; s != StatusDegenerate {
+		t.Errorf("constant column status %s", s)
+	}
+	if _, err := ExampleMatrix(0, 1); err == nil {
+		t.Error("0 rows accepted")
+	}
+}
