@@ -202,11 +202,11 @@ func McCulloch(x []float64) (StableParams, error) {
 	nan := math.NaN()
 	bad := StableParams{nan, nan, nan, nan}
 	if len(x) < 5 {
-		return bad, fmt.Errorf("mcculloch: %d values, need at least 5: %w", len(x), ErrTooFewValues)
+		return bad, fmt.Errorf("mcculloch: %d values, need at least 5: %w", len(x), errTooFew)
 	}
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return bad, fmt.Errorf("mcculloch: value %d is %v: %w", i, v, ErrNonFiniteValue)
+			return bad, fmt.Errorf("mcculloch: value %d is %v: %w", i, v, errNonFinite)
 		}
 	}
 	s := slices.Clone(x)

@@ -15,9 +15,25 @@ var (
 	// quantities (skewness, kurtosis, ρ/σ³) are undefined.
 	ErrZeroVariance = errors.New("zero variance")
 	// ErrTooFewValues reports a sample too small for the requested statistic.
+	// The errors that wrap it also match the package-wide ErrSampleSize.
 	ErrTooFewValues = errors.New("too few values")
-	// ErrNonFiniteValue reports a NaN or ±Inf in the input.
+	// ErrNonFiniteValue reports a NaN or ±Inf in the input. The errors that
+	// wrap it also match the package-wide ErrNonFinite.
 	ErrNonFiniteValue = errors.New("non-finite value")
+)
+
+// dualErr is a sentinel of this file that also matches the package-wide
+// sentinel of the same meaning (ErrSampleSize, ErrNonFinite), so that
+// errors.Is works with either name; its message is the primary's.
+type dualErr struct{ primary, also error }
+
+func (e dualErr) Error() string   { return e.primary.Error() }
+func (e dualErr) Unwrap() []error { return []error{e.primary, e.also} }
+
+// Wrapped (with %w) by this file's errors in place of the bare sentinels.
+var (
+	errTooFew    error = dualErr{ErrTooFewValues, ErrSampleSize}
+	errNonFinite error = dualErr{ErrNonFiniteValue, ErrNonFinite}
 )
 
 // float64Resolution is numpy's finfo(float64).resolution (1e-15): scipy.stats
@@ -184,12 +200,12 @@ func Describe(x []float64) (Description, error) {
 	d := Description{N: len(x), Mean: nan, Variance: nan, Skewness: nan,
 		ExcessKurtosis: nan, Abs3Standardized: nan, SqrtKurtosis: nan}
 	if len(x) == 0 {
-		return d, fmt.Errorf("describe: empty sample: %w", ErrTooFewValues)
+		return d, fmt.Errorf("describe: empty sample: %w", errTooFew)
 	}
 	sum := 0.0
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return d, fmt.Errorf("describe: value %d is %v: %w", i, v, ErrNonFiniteValue)
+			return d, fmt.Errorf("describe: value %d is %v: %w", i, v, errNonFinite)
 		}
 		sum += v
 	}
@@ -221,7 +237,7 @@ func Describe(x []float64) (Description, error) {
 	d.Variance = s2 / n
 	if len(x) == 1 {
 		d.Variance = 0
-		return d, fmt.Errorf("describe: one value, standardized moments undefined: %w", ErrTooFewValues)
+		return d, fmt.Errorf("describe: one value, standardized moments undefined: %w", errTooFew)
 	}
 	if zeroVariance(d.Variance, mean) {
 		return d, fmt.Errorf("describe: %d values with mean %g: %w", len(x), mean, ErrZeroVariance)

@@ -67,13 +67,14 @@ func MohammadiSplit(k int) (k1, k2, used int) {
 // zero-inflated stable law such as the gradient of a sometimes-inactive
 // ReLU unit; a block sum that is exactly zero (only possible for discrete
 // data) is left out of the Y average. An error wrapping ErrAllZero is
-// returned when fewer than 4 values, or no block sum, are non-zero, and one
-// wrapping ErrNonFiniteValue for NaN/Inf input; α̂ is NaN then.
+// returned when fewer than 4 values (it then matches ErrSampleSize as well),
+// or no block sum, are non-zero, and one wrapping ErrNonFiniteValue (and
+// ErrNonFinite) for NaN/Inf input; α̂ is NaN then.
 func TailIndexMohammadi(x []float64) (float64, error) {
 	zeros := 0
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return math.NaN(), fmt.Errorf("tail index (Mohammadi): value %d is %v: %w", i, v, ErrNonFiniteValue)
+			return math.NaN(), fmt.Errorf("tail index (Mohammadi): value %d is %v: %w", i, v, errNonFinite)
 		}
 		if v == 0 {
 			zeros++
@@ -91,7 +92,7 @@ func TailIndexMohammadi(x []float64) (float64, error) {
 	k1, k2, used := MohammadiSplit(len(nz))
 	if used == 0 {
 		return math.NaN(), fmt.Errorf("tail index (Mohammadi): %d non-zero of %d values, need %d: %w",
-			len(nz), len(x), mohammadiMinNonZero, ErrAllZero)
+			len(nz), len(x), mohammadiMinNonZero, dualErr{ErrAllZero, ErrSampleSize})
 	}
 	nz = nz[:used]
 	sumLogX := 0.0
