@@ -139,6 +139,9 @@ func (r *Runner) Run(ctx context.Context, set *noise.Set, cands []Candidate) ([]
 		}
 		if err == nil {
 			err = d.Validate()
+			if d.Name != "" {
+				e.res.Description = d
+			}
 		}
 		if err != nil {
 			e.fail("describe", err)
