@@ -1,0 +1,379 @@
+package graph
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gorgonia.org/gorgonia"
+)
+
+// Convolution, pooling and matrix-product kernels.
+
+// gemm computes c = alpha·op(a)·op(b) + beta·c with the BLAS gorgonia uses
+// (gorgonia.WhichBLAS: gonum's pure-Go one by default, OpenBLAS with the
+// openblas build tag).
+func gemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+		return
+	}
+	ta, tb := blas.NoTrans, blas.NoTrans
+	if tA {
+		ta = blas.Trans
+	}
+	if tB {
+		tb = blas.Trans
+	}
+	impl := gorgonia.WhichBLAS()
+	switch a := any(a).(type) {
+	case []float32:
+		impl.Sgemm(ta, tb, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+	case []float64:
+		impl.Dgemm(ta, tb, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+	}
+}
+
+// scratch is working memory shared by all kernels of one graph: the tape
+// machine runs one op at a time, so two buffers that grow to the largest
+// need suffice.
+type scratch[T float] struct {
+	bufs [2][]T
+	acc  []float64
+}
+
+func (s *scratch[T]) get(i, n int) []T {
+	if cap(s.bufs[i]) < n {
+		s.bufs[i] = make([]T, n)
+	}
+	return s.bufs[i][:n]
+}
+
+func (s *scratch[T]) acc64(n int) []float64 {
+	if cap(s.acc) < n {
+		s.acc = make([]float64, n)
+	}
+	a := s.acc[:n]
+	for i := range a {
+		a[i] = 0
+	}
+	return a
+}
+
+// geom is the geometry of a 2-D convolution or pooling window sweep (a 1-D
+// one has h = kh = oh = 1). Pads: top, left, bottom, right.
+type geom struct {
+	n, c, h, w     int // input
+	m              int // output channels (conv)
+	group          int
+	kh, kw         int
+	sh, sw         int
+	dh, dw         int
+	pt, pl, pb, pr int
+	oh, ow         int
+	includePad     bool // AveragePool count_include_pad
+}
+
+// validRange returns the output positions o in [0, nOut) whose input
+// coordinate o·stride + offset lies in [0, size).
+func validRange(nOut, stride, offset, size int) (lo, hi int) {
+	if offset < 0 {
+		lo = (-offset + stride - 1) / stride
+	}
+	if size-1-offset < 0 {
+		return 0, 0
+	}
+	hi = (size-1-offset)/stride + 1
+	if hi > nOut {
+		hi = nOut
+	}
+	if lo > hi {
+		lo = hi
+	}
+	return lo, hi
+}
+
+// im2col fills cols [C·kh·kw, N·OH·OW]: row (c, i, j), column (n, oh, ow) holds
+// x[n, c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] or 0 in the padding.
+func im2col[T float](cols, x []T, g *geom) {
+	P := g.oh * g.ow
+	NP := g.n * P
+	for c := 0; c < g.c; c++ {
+		for i := 0; i < g.kh; i++ {
+			for j := 0; j < g.kw; j++ {
+				row := cols[((c*g.kh+i)*g.kw+j)*NP:][:NP]
+				owLo, owHi := validRange(g.ow, g.sw, j*g.dw-g.pl, g.w)
+				for n := 0; n < g.n; n++ {
+					src := x[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
+					dst := row[n*P:][:P]
+					for oh := 0; oh < g.oh; oh++ {
+						ih := oh*g.sh - g.pt + i*g.dh
+						d := dst[oh*g.ow:][:g.ow]
+						if ih < 0 || ih >= g.h {
+							clear(d)
+							continue
+						}
+						srow := src[ih*g.w:][:g.w]
+						clear(d[:owLo])
+						clear(d[owHi:])
+						iw := owLo*g.sw + j*g.dw - g.pl
+						if g.sw == 1 {
+							copy(d[owLo:owHi], srow[iw:])
+						} else {
+							for ow := owLo; ow < owHi; ow++ {
+								d[ow] = srow[iw]
+								iw += g.sw
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds cols back into dx (the adjoint of im2col); dx must be zeroed.
+func col2im[T float](dx, cols []T, g *geom) {
+	P := g.oh * g.ow
+	NP := g.n * P
+	for c := 0; c < g.c; c++ {
+		for i := 0; i < g.kh; i++ {
+			for j := 0; j < g.kw; j++ {
+				row := cols[((c*g.kh+i)*g.kw+j)*NP:][:NP]
+				owLo, owHi := validRange(g.ow, g.sw, j*g.dw-g.pl, g.w)
+				for n := 0; n < g.n; n++ {
+					dst := dx[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
+					src := row[n*P:][:P]
+					for oh := 0; oh < g.oh; oh++ {
+						ih := oh*g.sh - g.pt + i*g.dh
+						if ih < 0 || ih >= g.h {
+							continue
+						}
+						s := src[oh*g.ow:][:g.ow]
+						drow := dst[ih*g.w:][:g.w]
+						iw := owLo*g.sw + j*g.dw - g.pl
+						for ow := owLo; ow < owHi; ow++ {
+							drow[iw] += s[ow]
+							iw += g.sw
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// convFwd computes out[n, m, :] = Σ W[m, ·] ⋆ x[n, group(m)] + b[m] by im2col
+// and one matrix product per group over the whole batch.
+func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
+	P := g.oh * g.ow
+	NP := g.n * P
+	cg := g.c / g.group
+	mg := g.m / g.group
+	K := cg * g.kh * g.kw
+	cols := sc.get(0, g.c*g.kh*g.kw*NP)
+	im2col(cols, x, g)
+	tmp := sc.get(1, g.m*NP)
+	for gi := 0; gi < g.group; gi++ {
+		gemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cols[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
+	}
+	for n := 0; n < g.n; n++ {
+		for m := 0; m < g.m; m++ {
+			dst := out[(n*g.m+m)*P:][:P]
+			copy(dst, tmp[m*NP+n*P:][:P])
+			if b != nil {
+				bv := b[m]
+				for p := range dst {
+					dst[p] += bv
+				}
+			}
+		}
+	}
+}
+
+// nmpToMnp permutes gy [N, M, P] into dst [M, N·P].
+func nmpToMnp[T float](dst, gy []T, n, m, p int) {
+	for i := 0; i < n; i++ {
+		for j := 0; j < m; j++ {
+			copy(dst[j*n*p+i*p:][:p], gy[(i*m+j)*p:][:p])
+		}
+	}
+}
+
+// convGradW computes dW = Σ_n,p gy[n, m, p] · U(x)[:, (n, p)] per group.
+func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
+	P := g.oh * g.ow
+	NP := g.n * P
+	cg := g.c / g.group
+	mg := g.m / g.group
+	K := cg * g.kh * g.kw
+	cols := sc.get(0, g.c*g.kh*g.kw*NP)
+	im2col(cols, x, g)
+	dtmp := sc.get(1, g.m*NP)
+	nmpToMnp(dtmp, gy, g.n, g.m, P)
+	for gi := 0; gi < g.group; gi++ {
+		gemm(false, true, mg, K, NP, 1, dtmp[gi*mg*NP:], NP, cols[gi*K*NP:], NP, 0, dw[gi*mg*K:], K)
+	}
+}
+
+// convGradX computes dx = col2im(Wᵀ · gy) per group.
+func convGradX[T float](dx, w, gy []T, g *geom, sc *scratch[T]) {
+	P := g.oh * g.ow
+	NP := g.n * P
+	cg := g.c / g.group
+	mg := g.m / g.group
+	K := cg * g.kh * g.kw
+	dtmp := sc.get(1, g.m*NP)
+	nmpToMnp(dtmp, gy, g.n, g.m, P)
+	dcols := sc.get(0, g.c*g.kh*g.kw*NP)
+	for gi := 0; gi < g.group; gi++ {
+		gemm(true, false, K, NP, mg, 1, w[gi*mg*K:], K, dtmp[gi*mg*NP:], NP, 0, dcols[gi*K*NP:], NP)
+	}
+	clear(dx)
+	col2im(dx, dcols, g)
+}
+
+// channelSum computes db[c] = Σ_n,p gy[n, c, p] (gy is [N, C, P]).
+func channelSum[T float](db, gy []T, n, c, p int, sc *scratch[T]) {
+	acc := sc.acc64(c)
+	for i := 0; i < n; i++ {
+		for j := 0; j < c; j++ {
+			s := 0.0
+			for _, v := range gy[(i*c+j)*p:][:p] {
+				s += float64(v)
+			}
+			acc[j] += s
+		}
+	}
+	for j := range db {
+		db[j] = T(acc[j])
+	}
+}
+
+// maxPoolFwd takes the maximum over each window's in-bounds elements.
+func maxPoolFwd[T float](out, x []T, g *geom) {
+	for pl := 0; pl < g.n*g.c; pl++ {
+		src := x[pl*g.h*g.w:][:g.h*g.w]
+		dst := out[pl*g.oh*g.ow:][:g.oh*g.ow]
+		for oh := 0; oh < g.oh; oh++ {
+			for ow := 0; ow < g.ow; ow++ {
+				if a := maxPoolArg(src, g, oh, ow); a >= 0 {
+					dst[oh*g.ow+ow] = src[a]
+				} else {
+					dst[oh*g.ow+ow] = T(math.Inf(-1))
+				}
+			}
+		}
+	}
+}
+
+// maxPoolArg returns the index of the first maximum of window (oh, ow) of a
+// plane, or -1 if the window holds no input element (its output is then
+// −Inf, as in ONNX's reference that pads with −Inf).
+func maxPoolArg[T float](src []T, g *geom, oh, ow int) int {
+	best, arg := T(math.Inf(-1)), -1
+	hs, ws := oh*g.sh-g.pt, ow*g.sw-g.pl
+	for i := 0; i < g.kh; i++ {
+		ih := hs + i*g.dh
+		if ih < 0 || ih >= g.h {
+			continue
+		}
+		for j := 0; j < g.kw; j++ {
+			iw := ws + j*g.dw
+			if iw < 0 || iw >= g.w {
+				continue
+			}
+			v := src[ih*g.w+iw]
+			if arg < 0 || v > best || (v != v && best == best) {
+				best, arg = v, ih*g.w+iw
+			}
+		}
+	}
+	return arg
+}
+
+// maxPoolGrad routes each output gradient to its window's first maximum.
+func maxPoolGrad[T float](dx, x, gy []T, g *geom) {
+	clear(dx)
+	for pl := 0; pl < g.n*g.c; pl++ {
+		src := x[pl*g.h*g.w:][:g.h*g.w]
+		d := dx[pl*g.h*g.w:][:g.h*g.w]
+		gp := gy[pl*g.oh*g.ow:][:g.oh*g.ow]
+		for oh := 0; oh < g.oh; oh++ {
+			for ow := 0; ow < g.ow; ow++ {
+				if a := maxPoolArg(src, g, oh, ow); a >= 0 {
+					d[a] += gp[oh*g.ow+ow]
+				}
+			}
+		}
+	}
+}
+
+// avgWindow returns the clipped window of output (oh, ow) and its divisor
+// (PyTorch's rule: the window is cut at the end of the padded input; with
+// count_include_pad the divisor counts the padding inside it, otherwise only
+// input elements).
+func avgWindow(g *geom, oh, ow int) (h0, h1, w0, w1 int, div float64) {
+	hs, ws := oh*g.sh-g.pt, ow*g.sw-g.pl
+	he, we := min(hs+g.kh, g.h+g.pb), min(ws+g.kw, g.w+g.pr)
+	size := (he - hs) * (we - ws)
+	h0, h1, w0, w1 = max(hs, 0), min(he, g.h), max(ws, 0), min(we, g.w)
+	if g.includePad {
+		div = float64(size)
+	} else {
+		div = float64((h1 - h0) * (w1 - w0))
+	}
+	return
+}
+
+func avgPoolFwd[T float](out, x []T, g *geom) {
+	for pl := 0; pl < g.n*g.c; pl++ {
+		src := x[pl*g.h*g.w:][:g.h*g.w]
+		dst := out[pl*g.oh*g.ow:][:g.oh*g.ow]
+		for oh := 0; oh < g.oh; oh++ {
+			for ow := 0; ow < g.ow; ow++ {
+				h0, h1, w0, w1, div := avgWindow(g, oh, ow)
+				s := 0.0
+				for ih := h0; ih < h1; ih++ {
+					for _, v := range src[ih*g.w+w0 : ih*g.w+w1] {
+						s += float64(v)
+					}
+				}
+				if div > 0 {
+					s /= div
+				}
+				dst[oh*g.ow+ow] = T(s)
+			}
+		}
+	}
+}
+
+func avgPoolGrad[T float](dx, gy []T, g *geom) {
+	clear(dx)
+	for pl := 0; pl < g.n*g.c; pl++ {
+		d := dx[pl*g.h*g.w:][:g.h*g.w]
+		gp := gy[pl*g.oh*g.ow:][:g.oh*g.ow]
+		for oh := 0; oh < g.oh; oh++ {
+			for ow := 0; ow < g.ow; ow++ {
+				h0, h1, w0, w1, div := avgWindow(g, oh, ow)
+				if div <= 0 {
+					continue
+				}
+				v := gp[oh*g.ow+ow] / T(div)
+				for ih := h0; ih < h1; ih++ {
+					row := d[ih*g.w+w0 : ih*g.w+w1]
+					for k := range row {
+						row[k] += v
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,418 @@
+package graph
+
+import "math"
+
+// Element-wise, broadcasting and data-movement kernels.
+
+// iter walks an N-d index space in row-major order, carrying one offset per
+// operand. Dimensions of size 1 are dropped and adjacent dimensions merged
+// where every operand allows it, so the innermost loop is as long as possible.
+type iter struct {
+	shape   []int
+	strides [][]int // [operand][dim]
+}
+
+func newIter(shape []int, strides ...[]int) iter {
+	var it iter
+	it.strides = make([][]int, len(strides))
+	for d, n := range shape {
+		if n == 1 {
+			continue
+		}
+		k := len(it.shape)
+		if k > 0 {
+			merge := true
+			for op, s := range strides {
+				if it.strides[op][k-1] != s[d]*n {
+					merge = false
+					break
+				}
+			}
+			if merge {
+				it.shape[k-1] *= n
+				for op, s := range strides {
+					it.strides[op][k-1] = s[d]
+				}
+				continue
+			}
+		}
+		it.shape = append(it.shape, n)
+		for op, s := range strides {
+			it.strides[op] = append(it.strides[op], s[d])
+		}
+	}
+	return it
+}
+
+// size is the number of index points.
+func (it iter) size() int {
+	n := 1
+	for _, d := range it.shape {
+		n *= d
+	}
+	return n
+}
+
+// rows calls fn once per innermost row with the operands' start offsets, the
+// row length and the operands' innermost strides.
+func (it iter) rows(fn func(off []int, n int, st []int)) {
+	nop := len(it.strides)
+	off := make([]int, nop)
+	st := make([]int, nop)
+	nd := len(it.shape)
+	if nd == 0 {
+		fn(off, 1, st)
+		return
+	}
+	for op := range st {
+		st[op] = it.strides[op][nd-1]
+	}
+	inner := it.shape[nd-1]
+	if nd == 1 {
+		fn(off, inner, st)
+		return
+	}
+	idx := make([]int, nd-1)
+	for {
+		fn(off, inner, st)
+		d := nd - 2
+		for ; d >= 0; d-- {
+			idx[d]++
+			for op := range off {
+				off[op] += it.strides[op][d]
+			}
+			if idx[d] < it.shape[d] {
+				break
+			}
+			for op := range off {
+				off[op] -= it.strides[op][d] * it.shape[d]
+			}
+			idx[d] = 0
+		}
+		if d < 0 {
+			return
+		}
+	}
+}
+
+// contiguous returns the row-major strides of shape.
+func contiguous(shape []int) []int {
+	st := make([]int, len(shape))
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
+	return st
+}
+
+// bcastStrides returns the strides with which an operand of shape s is read
+// when broadcast to out (numpy rules: right-aligned, size-1 dims repeat).
+func bcastStrides(s, out []int) []int {
+	cs := contiguous(s)
+	st := make([]int, len(out))
+	off := len(out) - len(s)
+	for d := range out {
+		sd := d - off
+		if sd < 0 || s[sd] == 1 {
+			continue
+		}
+		st[d] = cs[sd]
+	}
+	return st
+}
+
+// Binary operator kinds.
+const (
+	binAdd = iota
+	binSub
+	binMul
+	binDiv
+)
+
+var binNames = [...]string{"Add", "Sub", "Mul", "Div"}
+
+// binFwd computes out = a op b with broadcasting; it is the iteration over
+// out's shape with the operands' broadcast strides.
+func binFwd[T float](kind int, out, a, b []T, it iter) {
+	it.rows(func(off []int, n int, st []int) {
+		o, ia, ib := off[0], off[1], off[2]
+		so, sa, sb := st[0], st[1], st[2]
+		switch kind {
+		case binAdd:
+			for k := 0; k < n; k++ {
+				out[o+k*so] = a[ia+k*sa] + b[ib+k*sb]
+			}
+		case binSub:
+			for k := 0; k < n; k++ {
+				out[o+k*so] = a[ia+k*sa] - b[ib+k*sb]
+			}
+		case binMul:
+			for k := 0; k < n; k++ {
+				out[o+k*so] = a[ia+k*sa] * b[ib+k*sb]
+			}
+		case binDiv:
+			for k := 0; k < n; k++ {
+				out[o+k*so] = a[ia+k*sa] / b[ib+k*sb]
+			}
+		}
+	})
+}
+
+// binGrad computes the gradient of out = a op b with respect to operand side
+// (0 = a, 1 = b), summed over the dimensions along which that operand was
+// broadcast. Operands of the iteration: g (out shape), a, b, dst. acc is a
+// float64 accumulator of len(dst), used when the operand is reduced.
+func binGrad[T float](kind, side int, dst, g, a, b []T, it iter, reduce bool, acc []float64) {
+	if reduce {
+		for i := range acc {
+			acc[i] = 0
+		}
+	}
+	it.rows(func(off []int, n int, st []int) {
+		og, ia, ib, od := off[0], off[1], off[2], off[3]
+		sg, sa, sb, sd := st[0], st[1], st[2], st[3]
+		for k := 0; k < n; k++ {
+			gv := float64(g[og+k*sg])
+			var v float64
+			switch kind {
+			case binAdd:
+				v = gv
+			case binSub:
+				if side == 0 {
+					v = gv
+				} else {
+					v = -gv
+				}
+			case binMul:
+				if side == 0 {
+					v = gv * float64(b[ib+k*sb])
+				} else {
+					v = gv * float64(a[ia+k*sa])
+				}
+			case binDiv:
+				bv := float64(b[ib+k*sb])
+				if side == 0 {
+					v = gv / bv
+				} else {
+					v = -gv * float64(a[ia+k*sa]) / (bv * bv)
+				}
+			}
+			if reduce {
+				acc[od+k*sd] += v
+			} else {
+				dst[od+k*sd] = T(v)
+			}
+		}
+	})
+	if reduce {
+		for i, v := range acc {
+			dst[i] = T(v)
+		}
+	}
+}
+
+// Unary operator kinds.
+const (
+	unRelu = iota
+	unLeaky
+	unSigmoid
+	unTanh
+	unClip
+)
+
+// unary holds a unary element-wise function and its parameters.
+type unary struct {
+	kind   int
+	alpha  float64 // LeakyRelu slope
+	lo, hi float64 // Clip bounds
+}
+
+func (u unary) name() string {
+	return [...]string{"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip"}[u.kind]
+}
+
+func unaryFwd[T float](u unary, out, x []T) {
+	switch u.kind {
+	case unRelu:
+		for i, v := range x {
+			if v > 0 {
+				out[i] = v
+			} else {
+				out[i] = 0
+			}
+		}
+	case unLeaky:
+		a := T(u.alpha)
+		for i, v := range x {
+			if v >= 0 {
+				out[i] = v
+			} else {
+				out[i] = a * v
+			}
+		}
+	case unSigmoid:
+		for i, v := range x {
+			f := float64(v)
+			if f >= 0 {
+				out[i] = T(1 / (1 + math.Exp(-f)))
+			} else {
+				e := math.Exp(f)
+				out[i] = T(e / (1 + e))
+			}
+		}
+	case unTanh:
+		for i, v := range x {
+			out[i] = T(math.Tanh(float64(v)))
+		}
+	case unClip:
+		lo, hi := T(u.lo), T(u.hi)
+		for i, v := range x {
+			switch {
+			case v < lo:
+				out[i] = lo
+			case v > hi:
+				out[i] = hi
+			default:
+				out[i] = v
+			}
+		}
+	}
+}
+
+// unaryGrad computes dx from the input x, the output y and the output's
+// gradient g. The conventions at kinks are PyTorch's: Relu'(0) = 0,
+// LeakyRelu'(0) = alpha (torch tests x > 0), Clip' = 0 at the bounds.
+func unaryGrad[T float](u unary, dx, x, y, g []T) {
+	switch u.kind {
+	case unRelu:
+		for i, v := range x {
+			if v > 0 {
+				dx[i] = g[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	case unLeaky:
+		a := T(u.alpha)
+		for i, v := range x {
+			if v > 0 {
+				dx[i] = g[i]
+			} else {
+				dx[i] = a * g[i]
+			}
+		}
+	case unSigmoid:
+		for i, v := range y {
+			dx[i] = g[i] * v * (1 - v)
+		}
+	case unTanh:
+		for i, v := range y {
+			dx[i] = g[i] * (1 - v*v)
+		}
+	case unClip:
+		lo, hi := T(u.lo), T(u.hi)
+		for i, v := range x {
+			if v > lo && v < hi {
+				dx[i] = g[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	}
+}
+
+// transposeKern writes out = x permuted: out dim d is x dim perm[d].
+func transposeKern[T float](out, x []T, xshape, perm []int) {
+	xs := contiguous(xshape)
+	oshape := make([]int, len(perm))
+	ist := make([]int, len(perm))
+	for d, p := range perm {
+		oshape[d] = xshape[p]
+		ist[d] = xs[p]
+	}
+	it := newIter(oshape, contiguous(oshape), ist)
+	it.rows(func(off []int, n int, st []int) {
+		o, i := off[0], off[1]
+		so, si := st[0], st[1]
+		for k := 0; k < n; k++ {
+			out[o+k*so] = x[i+k*si]
+		}
+	})
+}
+
+// padKern writes out = x padded by begin/end (negative values crop) with the
+// constant value.
+func padKern[T float](out, x []T, xshape, begin, end []int, value T) {
+	r := len(xshape)
+	oshape := make([]int, r)
+	for d := range xshape {
+		oshape[d] = xshape[d] + begin[d] + end[d]
+	}
+	for i := range out {
+		out[i] = value
+	}
+	region := make([]int, r)
+	oOff, xOff := 0, 0
+	os, xs := contiguous(oshape), contiguous(xshape)
+	for d := 0; d < r; d++ {
+		ob := max(begin[d], 0)
+		xb := max(-begin[d], 0)
+		region[d] = xshape[d] - xb - max(-end[d], 0)
+		if region[d] <= 0 {
+			return
+		}
+		oOff += ob * os[d]
+		xOff += xb * xs[d]
+	}
+	it := newIter(region, os, xs)
+	it.rows(func(off []int, n int, st []int) {
+		o, i := oOff+off[0], xOff+off[1]
+		so, si := st[0], st[1]
+		for k := 0; k < n; k++ {
+			out[o+k*so] = x[i+k*si]
+		}
+	})
+}
+
+// concatKern copies the inputs next to each other along axis.
+func concatKern[T float](out []T, ins [][]T, shapes [][]int, axis int) {
+	outer := 1
+	for d := 0; d < axis; d++ {
+		outer *= shapes[0][d]
+	}
+	rest := 1
+	for d := axis + 1; d < len(shapes[0]); d++ {
+		rest *= shapes[0][d]
+	}
+	total := 0
+	for _, s := range shapes {
+		total += s[axis]
+	}
+	off := 0
+	for i, in := range ins {
+		w := shapes[i][axis] * rest
+		for o := 0; o < outer; o++ {
+			copy(out[o*total*rest+off:o*total*rest+off+w], in[o*w:(o+1)*w])
+		}
+		off += w
+	}
+}
+
+// sliceAxisKern copies the block [start, start+size) along axis of x (shape
+// xshape) into out.
+func sliceAxisKern[T float](out, x []T, xshape []int, axis, start, size int) {
+	outer := 1
+	for d := 0; d < axis; d++ {
+		outer *= xshape[d]
+	}
+	rest := 1
+	for d := axis + 1; d < len(xshape); d++ {
+		rest *= xshape[d]
+	}
+	w := size * rest
+	for o := 0; o < outer; o++ {
+		src := x[(o*xshape[axis]+start)*rest:]
+		copy(out[o*w:(o+1)*w], src[:w])
+	}
+}
