@@ -25,7 +25,8 @@ var (
 	// test's valid range, or a sample whose length does not match the size a
 	// [ShapiroWilk] was built for.
 	ErrSampleSize = errors.New("sample size out of range")
-	// ErrNonFinite is wrapped by the errors reporting a NaN or ±Inf input.
+	// ErrNonFinite is wrapped by the errors reporting a NaN or ±Inf input
+	// (they match ErrNonFiniteValue too).
 	ErrNonFinite = errors.New("non-finite value")
 	// ErrNotSorted is wrapped by the error of [ShapiroWilk.TestSorted] when its
 	// input is not in ascending order.
@@ -46,7 +47,11 @@ func (e *swSizeError) Error() string {
 	return fmt.Sprintf("%s: n=%d: need n ≥ %d", e.test, e.n, e.min)
 }
 
-func (e *swSizeError) Is(target error) bool { return target == ErrSampleSize }
+// Is makes the error match ErrSampleSize, and also the moment functions'
+// ErrTooFewValues when the sample is too small.
+func (e *swSizeError) Is(target error) bool {
+	return target == ErrSampleSize || (target == ErrTooFewValues && e.n < e.min)
+}
 
 // swNonFiniteError reports the first NaN or ±Inf value of an input.
 type swNonFiniteError struct {
@@ -59,7 +64,11 @@ func (e *swNonFiniteError) Error() string {
 	return fmt.Sprintf("%s: x[%d]=%v: non-finite value", e.test, e.index, e.value)
 }
 
-func (e *swNonFiniteError) Is(target error) bool { return target == ErrNonFinite }
+// Is makes the error match ErrNonFinite, and also the moment functions'
+// ErrNonFiniteValue.
+func (e *swNonFiniteError) Is(target error) bool {
+	return target == ErrNonFinite || target == ErrNonFiniteValue
+}
 
 // swCheckFinite returns a swNonFiniteError for the first NaN or ±Inf of x.
 func swCheckFinite(test string, x []float64) error {
