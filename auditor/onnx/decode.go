@@ -384,7 +384,7 @@ func fromOnnxGo(n *ir.Node, np *onnxpb.NodeProto, op *recordedOp) error {
 		return fmt.Errorf("onnx-go recorded an incomplete input list")
 	case len(np.GetInput()) == 0 && len(ins) == 1 && ins[0] == np.GetName()+"/input":
 		// onnx-go gives an input-less node (Constant) a fake input value.
-		ins = nil
+		ins = []string{}
 	}
 	if !equalStrings(ins, np.GetInput()) {
 		return fmt.Errorf("onnx-go recorded inputs %q, the file has %q", ins, np.GetInput())
