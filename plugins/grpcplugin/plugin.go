@@ -21,6 +21,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/gnaudit/gnaudit/plugins"
 	pb "github.com/gnaudit/gnaudit/plugins/proto"
@@ -195,6 +197,12 @@ func (p *Plugin) wrapErr(err error) error {
 		return nil
 	}
 	var parts []string
+	if p.client != nil && (status.Code(err) == codes.Unavailable || strings.Contains(err.Error(), "(Unavailable)")) {
+		// The connection broke: give a dying process a moment to be seen.
+		for i := 0; i < 50 && !p.client.Exited(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	if p.client != nil && p.client.Exited() {
 		parts = append(parts, "plugin process exited")
 	}
