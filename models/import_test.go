@@ -11,8 +11,9 @@ import (
 	"github.com/gnaudit/gnaudit/models"
 )
 
-// The importer reads every zoo model back: interface, opset, nodes,
-// initializer values and the trainable set.
+// The importer reads every zoo model back (interface, opset, nodes,
+// initializer values, trainable set), supports all its operators and
+// infers the logits shape [batch, classes].
 func TestImporterReadsZoo(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
@@ -54,6 +55,12 @@ func TestImporterReadsZoo(t *testing.T) {
 		wantOut := []ir.Dim{{Param: models.BatchParam}, {Value: int64(classes)}}
 		if len(m.Outputs) != 1 || m.Outputs[0].Name != models.OutputName || !sameDims(m.Outputs[0].Shape, wantOut) {
 			t.Errorf("%s: outputs %+v, want %s %v", c.name, m.Outputs, models.OutputName, wantOut)
+		}
+		if errs := onnx.Check(m); len(errs) != 0 {
+			t.Errorf("%s: onnx.Check: %v", c.name, errs)
+		}
+		if got := onnx.InferShapes(m)[models.OutputName]; !sameDims(got, wantOut) {
+			t.Errorf("%s: inferred logits shape %v, want %v", c.name, got, wantOut)
 		}
 		if len(m.Nodes) != len(pb.GetGraph().GetNode()) {
 			t.Errorf("%s: %d nodes, file has %d", c.name, len(m.Nodes), len(pb.GetGraph().GetNode()))
