@@ -44,9 +44,14 @@ proto: proto-tools
 
 # Regenerate the committed PyTorch reference fixtures in testdata/torch/ (needs
 # Debian's /usr/bin/python3 with torch 1.13 + functorch and onnx 1.12; not run by test).
-.PHONY: fixtures fixtures-torch
-fixtures: fixtures-torch
+.PHONY: fixtures fixtures-torch fixtures-normality
+fixtures: fixtures-torch fixtures-normality
 fixtures-torch: ; /usr/bin/python3 scripts/fixtures/gen_torch.py
+# Normality-test fixtures in plugins/stats/testdata (R, r-cran-nortest, scipy, mpmath; not run by test).
+fixtures-normality:
+	/usr/bin/Rscript scripts/fixtures/gen_swilk.R
+	/usr/bin/python3 scripts/fixtures/gen_swilk_scipy.py
+	/usr/bin/python3 scripts/fixtures/gen_normtest.py
 
 # GPU path (build tag cuda): needs cuda.h and nvcc from Debian's nvidia-cuda-toolkit
 # (non-free). The PTX is committed; `make ptx` regenerates it.
