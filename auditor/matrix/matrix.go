@@ -114,60 +114,8 @@ func LoadNPY(path string) (*Matrix, error) {
 		return nil, fmt.Errorf("matrix: %s: array of shape %v (%d-D): want 1-D (one column) or 2-D (rows = observations, columns = coordinates)", path, h.Shape, len(h.Shape))
 	}
 	m := &Matrix{Rows: rows, Cols: cols, Data: make([]float64, rows*cols), Source: path}
-	if rows == 0 || cols == 0 {
-		return m, nil
-	}
-	if cols == 1 {
-		if err := readFull(f, path, m.Data); err != nil {
-			return nil, err
-		}
-		return m, nil
-	}
-	// Read blocks of rows and transpose them: each block writes a run of
-	// consecutive values in every column, reading the block with stride cols.
-	block := max(8, min(rows, blockElems/cols))
-	buf := make([]float64, block*cols)
-	for i0 := 0; i0 < rows; i0 += block {
-		nr := min(block, rows-i0)
-		b := buf[:nr*cols]
-		if err := readFull(f, path, b); err != nil {
-			return nil, err
-		}
-		transposeBlock(m.Data, rows, i0, b, nr, cols)
+	if err := f.ReadColumnMajor(m.Data, 0); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// blockElems is the size of LoadNPY's row-block buffer in elements (a
-// variable so that tests can exercise many blocks on small arrays).
-var blockElems = 2 << 20
-
-// transposeBlock copies the row-major block b (nr rows × cols, rows i0…)
-// into the column-major dst of a matrix with the given row count.
-func transposeBlock(dst []float64, rows, i0 int, b []float64, nr, cols int) {
-	const tile = 64 // columns per tile: keeps the nr source lines in cache
-	for j0 := 0; j0 < cols; j0 += tile {
-		j1 := min(j0+tile, cols)
-		for j := j0; j < j1; j++ {
-			col := dst[j*rows+i0 : j*rows+i0+nr]
-			for i := range col {
-				col[i] = b[i*cols+j]
-			}
-		}
-	}
-}
-
-// readFull fills dst from the file's next elements.
-func readFull(f *npy.File, path string, dst []float64) error {
-	for len(dst) > 0 {
-		n, err := f.ReadFloat64(dst)
-		if err == io.EOF {
-			return fmt.Errorf("matrix: %s: data ended early: %w", path, io.ErrUnexpectedEOF)
-		}
-		if err != nil {
-			return err
-		}
-		dst = dst[n:]
-	}
-	return nil
 }

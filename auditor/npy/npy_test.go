@@ -456,3 +456,75 @@ print("ok")
 		t.Fatalf("numpy: %v\n%s", err, out)
 	}
 }
+
+// ReadColumnMajor transposes every dtype correctly across row blocks and
+// worker splits, and reports truncation.
+func TestReadColumnMajor(t *testing.T) {
+	defer func(old int) { colMajorBlockBytes = old }(colMajorBlockBytes)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, dt := range dtypes {
+		for _, tc := range []struct{ rows, cols, blockBytes, workers int }{
+			{1, 1, 1 << 20, 1}, {7, 1, 1 << 20, 3}, {5, 3, 1 << 20, 2}, {37, 150, 1000, 3}, {64, 33, 1, 5}, {3, 1000, 1 << 20, 2},
+		} {
+			colMajorBlockBytes = tc.blockBytes
+			n := tc.rows * tc.cols
+			vals := make([]int64, n)
+			lo, hi := intRange(dt)
+			for i := range vals {
+				if dt.kind == 'f' {
+					vals[i] = rng.Int64N(2001) - 1000
+				} else {
+					span := min(uint64(hi)-uint64(lo), 1<<40) // int64's full span overflows
+					vals[i] = lo + int64(rng.Uint64()%(span+1))
+				}
+			}
+			var buf bytes.Buffer
+			nw, err := NewWriter(&buf, dt.name, []int{tc.rows, tc.cols})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := errors.Join(nw.WriteInt64(vals), nw.Close()); err != nil {
+				t.Fatal(err)
+			}
+			full := slices.Clone(buf.Bytes())
+			rd, err := NewReader(&buf, "cm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := make([]float64, n)
+			if err := rd.ReadColumnMajor(dst, tc.workers); err != nil {
+				t.Fatalf("%s %+v: %v", dt.name, tc, err)
+			}
+			for i := 0; i < tc.rows; i++ {
+				for j := 0; j < tc.cols; j++ {
+					if dst[j*tc.rows+i] != float64(vals[i*tc.cols+j]) {
+						t.Fatalf("%s %+v: [%d,%d] = %v, want %v", dt.name, tc, i, j, dst[j*tc.rows+i], vals[i*tc.cols+j])
+					}
+				}
+			}
+			if n > 1 {
+				rd, _ := NewReader(bytes.NewReader(full[:len(full)-1]), "cut.npy")
+				if err := rd.ReadColumnMajor(make([]float64, n), tc.workers); !errors.Is(err, ErrTruncated) {
+					t.Errorf("%s %+v truncated: %v", dt.name, tc, err)
+				}
+			}
+		}
+	}
+	rd, _ := NewReader(bytes.NewReader(mustRead(t, "f4_2x3x4.npy")), "3d")
+	if err := rd.ReadColumnMajor(make([]float64, 24), 1); err == nil || !strings.Contains(err.Error(), "1-D or 2-D") {
+		t.Errorf("3-D: %v", err)
+	}
+	rd, _ = NewReader(bytes.NewReader(mustRead(t, "f4_2x3.npy")), "f4")
+	if err := rd.ReadColumnMajor(make([]float64, 5), 1); err == nil {
+		t.Error("wrong dst length accepted")
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

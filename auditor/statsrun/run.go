@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,7 +122,8 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sc := &scratch{sorted: make([]float64, m.Rows), centred: make([]float64, m.Rows)}
+			sc := &scratch{sorted: make([]float64, m.Rows), centred: make([]float64, m.Rows),
+				k1: make([]uint64, m.Rows), k2: make([]uint64, m.Rows)}
 			for {
 				j0 := int(next.Add(chunk)) - chunk
 				if j0 >= m.Cols {
@@ -142,6 +142,7 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 // scratch holds one worker's reusable buffers.
 type scratch struct {
 	sorted, centred []float64
+	k1, k2          []uint64 // radix sort keys
 }
 
 // safeColumn is column with a recover: a panic in a worker goroutine would
@@ -182,13 +183,14 @@ func column(j int, x []float64, sw *stats.ShapiroWilk, swErr error, opt *Options
 	c := Column{Index: j, N: len(x)}
 	secs := opt.Sections
 
-	// A sorted copy serves Shapiro–Wilk and McCulloch (which sorts its own
-	// copy again, in linear time since it is sorted already).
+	// With the tail index requested, one sorted copy serves Shapiro–Wilk
+	// and McCulloch (which sorts its own copy again, in linear time since
+	// it is sorted already). Without it, ShapiroWilk.Test sorts on its own.
+	// A column with NaN is not sorted: each statistic reports the NaN.
 	var sorted []float64
-	if secs&(SectionShapiro|SectionTailIndex) != 0 {
+	if secs&SectionTailIndex != 0 && finite(x) {
 		sorted = sc.sorted[:len(x)]
-		copy(sorted, x)
-		slices.Sort(sorted)
+		sortInto(sorted, x, sc.k1, sc.k2)
 	}
 
 	if secs&SectionShapiro != 0 {
@@ -232,10 +234,11 @@ func shapiro(x, sorted []float64, sw *stats.ShapiroWilk, swErr error) *Shapiro {
 	if swErr != nil {
 		return &Shapiro{W: nan, P: nan, Status: StatusError, Error: swErr.Error()}
 	}
-	r, err := sw.TestSorted(sorted)
-	if err != nil && errors.Is(err, stats.ErrNonFinite) {
-		// Test checks the values in column order, so its message gives the
-		// row of the first NaN/Inf rather than its place in the sorted copy.
+	var r stats.SWResult
+	var err error
+	if sorted != nil {
+		r, err = sw.TestSorted(sorted)
+	} else {
 		r, err = sw.Test(x)
 	}
 	switch {
@@ -259,13 +262,23 @@ func tailIndex(x, sorted []float64, d stats.Description, noCenter bool, sc *scra
 	}
 	a, err := stats.TailIndexMohammadi(in)
 	t.Mohammadi, t.MohammadiError = Number(a), errString(err)
-	p, err := stats.McCulloch(sorted)
-	if err != nil && errors.Is(err, stats.ErrNonFiniteValue) {
-		p, err = stats.McCulloch(x) // name the row, not the sorted position
+	if sorted == nil {
+		sorted = x // a NaN/Inf: McCulloch names its row
 	}
+	p, err := stats.McCulloch(sorted)
 	t.McCulloch = &Stable{Alpha: Number(p.Alpha), Beta: Number(p.Beta), Scale: Number(p.Scale),
 		Location: Number(p.Location), Error: errString(err)}
 	return t
+}
+
+// finite reports whether x holds no NaN or ±Inf.
+func finite(x []float64) bool {
+	for _, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func errString(err error) string {

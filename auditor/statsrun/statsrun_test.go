@@ -509,3 +509,31 @@ func TestExampleMatrix(t *testing.T) {
 		t.Error("0 rows accepted")
 	}
 }
+
+func TestSortInto(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{1, 5, 95, 96, 600, 2000} {
+		for _, kind := range []string{"normal", "float32", "ties", "signs"} {
+			x := make([]float64, n)
+			for i := range x {
+				switch kind {
+				case "normal":
+					x[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(40)-20))
+				case "float32":
+					x[i] = float64(float32(rng.NormFloat64()))
+				case "ties":
+					x[i] = float64(rng.IntN(5) - 2)
+				case "signs":
+					x[i] = []float64{math.Inf(-1), -math.MaxFloat64, -1, -5e-324, 0, 5e-324, 1, math.MaxFloat64, math.Inf(1)}[rng.IntN(9)]
+				}
+			}
+			want := slices.Clone(x)
+			slices.Sort(want)
+			got := make([]float64, n)
+			sortInto(got, x, make([]uint64, n), make([]uint64, n))
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d %s: radix sort differs", n, kind)
+			}
+		}
+	}
+}
