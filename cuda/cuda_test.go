@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 var dev *Device
@@ -423,5 +425,56 @@ func TestShapiroWilkW(t *testing.T) {
 			}
 		}
 		dev.Free(dx)
+	}
+}
+
+// TestShapiroWilkAgainstCPU compares the GPU test (W and p) with the CPU
+// implementation of plugins/stats (itself checked against R).
+func TestShapiroWilkAgainstCPU(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{3, 5, 11, 12, 50, 200, 600, 2000, 4096} {
+		cols := 300
+		x := make([]float32, n*cols)
+		for i := range x {
+			j := i % cols
+			switch j % 4 {
+			case 0:
+				x[i] = float32(r.NormFloat64())
+			case 1:
+				x[i] = float32(1 / (r.Float64() + 1e-3)) // heavy right tail
+			case 2:
+				x[i] = float32(math.Round(r.NormFloat64()))
+			default:
+				x[i] = float32(1e-6 * r.NormFloat64())
+			}
+		}
+		for i := 0; i < n; i++ {
+			x[i*cols+7] = -2 // degenerate column
+		}
+		sw, err := stats.NewShapiroWilk(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dx := up(t, x)
+		got, err := dev.ShapiroWilk(dx, cols, sw)
+		dev.Free(dx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := make([]float64, n)
+		for j := 0; j < cols; j++ {
+			for i := 0; i < n; i++ {
+				col[i] = float64(x[i*cols+j])
+			}
+			want, err := sw.Test(col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := got[j]
+			if g.Degenerate != want.Degenerate || math.Abs(g.W-want.W) > 1e-10 ||
+				math.Abs(g.P-want.P) > 1e-8+1e-6*want.P {
+				t.Fatalf("n=%d column %d: GPU %+v, CPU %+v", n, j, g, want)
+			}
+		}
 	}
 }

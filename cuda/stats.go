@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 // ColumnMoments returns, for each column j of the row-major matrix x
@@ -91,4 +93,26 @@ func (d *Device) ShapiroWilkW(x *Buffer, n, cols int, aHalf []float64) (w, rng [
 		}
 	}
 	return w, rng, nil
+}
+
+// ShapiroWilk runs the Shapiro–Wilk test on every column of the row-major
+// matrix x [n × cols] on the device: the statistic on the GPU with the
+// coefficients of sw (computed once per n on the host), the p-value on the
+// host by sw.PValue (O(1) per column). Columns of zero range are degenerate
+// (W = 1, P = 1), as in plugins/stats.
+func (d *Device) ShapiroWilk(x *Buffer, cols int, sw *stats.ShapiroWilk) ([]stats.SWResult, error) {
+	n := sw.N()
+	w, rng, err := d.ShapiroWilkW(x, n, cols, sw.Coefficients())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stats.SWResult, cols)
+	for j := range out {
+		if rng[j] == 0 {
+			out[j] = stats.SWResult{W: 1, P: 1, Degenerate: true}
+			continue
+		}
+		out[j] = stats.SWResult{W: w[j], P: sw.PValue(w[j])}
+	}
+	return out, nil
 }
