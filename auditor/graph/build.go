@@ -107,12 +107,12 @@ func gshape(s []int) tensor.Shape {
 // attribute is an error.
 var knownAttrs = map[string][]string{
 	"Conv":               {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"},
-	"Gemm":               {"alpha", "beta", "transA", "transB"},
+	"Gemm":               {"alpha", "beta", "transA", "transB", "broadcast"},
 	"MatMul":             {},
-	"Add":                {},
-	"Sub":                {},
-	"Mul":                {},
-	"Div":                {},
+	"Add":                {"axis", "broadcast"},
+	"Sub":                {"axis", "broadcast"},
+	"Mul":                {"axis", "broadcast"},
+	"Div":                {"axis", "broadcast"},
 	"Relu":               {},
 	"LeakyRelu":          {"alpha"},
 	"Sigmoid":            {},
@@ -121,18 +121,19 @@ var knownAttrs = map[string][]string{
 	"MaxPool":            {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"},
 	"AveragePool":        {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"},
 	"GlobalAveragePool":  {},
-	"BatchNormalization": {"epsilon", "momentum", "spatial", "training_mode"},
+	"BatchNormalization": {"epsilon", "momentum", "spatial", "training_mode", "is_test"},
 	"Flatten":            {"axis"},
-	"Reshape":            {"allowzero"},
+	"Reshape":            {"allowzero", "shape"},
 	"Squeeze":            {"axes"},
 	"Unsqueeze":          {"axes"},
 	"Transpose":          {"perm"},
 	"Concat":             {"axis"},
-	"Dropout":            {"ratio", "seed"},
+	"Dropout":            {"ratio", "seed", "is_test"},
 	"Identity":           {},
 	"Softmax":            {"axis"},
 	"LogSoftmax":         {"axis"},
 	"Pad":                {"mode", "pads", "value"},
+	"Slice":              {"starts", "ends", "axes"},
 }
 
 // SupportedOps lists the ONNX operators the executor runs as graph
@@ -219,6 +220,9 @@ func (b *builderBase) shapeOf(name string) ([]int, bool) {
 
 // newInput adds an input node (data input, parameter or constant) holding data.
 func (b *builder[T]) newInput(name string, shape []int, data []T) (*gorgonia.Node, *tensor.Dense, error) {
+	if prod(shape) == 0 {
+		return nil, nil, fmt.Errorf("empty tensor of shape %v is not supported", shape)
+	}
 	gs := gshape(shape)
 	t := tensor.New(tensor.WithShape(gs...), tensor.WithBacking(data))
 	var node *gorgonia.Node
@@ -316,6 +320,9 @@ func (b *builderBase) set(n *ir.Node, k int, v *gval) {
 // mk applies op to the inputs, records the differentiable edges and returns
 // the new value. op.wrt is set from the inputs' grad flags and diffable.
 func (b *builder[T]) mk(n *ir.Node, o *kop[T], diffable []bool, ins ...*gval) (*gval, error) {
+	if o.out != nil && o.out.TotalSize() == 0 {
+		return nil, b.errNode(n, "empty output of shape %v is not supported", o.out)
+	}
 	o.wrt = make([]bool, len(ins))
 	nodes := make([]*gorgonia.Node, len(ins))
 	grad := false
@@ -379,7 +386,13 @@ func (b *builder[T]) node(n *ir.Node) error {
 	switch n.OpType {
 	case "Add", "Sub", "Mul", "Div":
 		return b.binary(n)
-	case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip":
+	case "Clip":
+		if b.opset >= 11 && ((len(n.Inputs) > 1 && n.Inputs[1] != "" && !b.isConst(n.Inputs[1])) ||
+			(len(n.Inputs) > 2 && n.Inputs[2] != "" && !b.isConst(n.Inputs[2]))) {
+			return b.clipRuntime(n)
+		}
+		return b.unary(n)
+	case "Relu", "LeakyRelu", "Sigmoid", "Tanh":
 		return b.unary(n)
 	case "Conv":
 		return b.conv(n)
@@ -401,6 +414,8 @@ func (b *builder[T]) node(n *ir.Node) error {
 		return b.concat(n)
 	case "Pad":
 		return b.pad(n)
+	case "Slice":
+		return b.slice(n)
 	case "Softmax", "LogSoftmax":
 		return b.softmax(n)
 	}
@@ -445,9 +460,43 @@ func (b *builder[T]) binary(n *ir.Node) error {
 	if err != nil {
 		return err
 	}
+	if b.opset >= 7 && (n.Attrs["axis"].Kind != 0 || n.Attrs["broadcast"].Kind != 0) {
+		return b.errNode(n, "attributes axis/broadcast exist only before opset 7")
+	}
+	if b.opset < 7 {
+		// Legacy broadcasting: B is broadcast to A only with broadcast=1,
+		// right-aligned or aligned at axis.
+		if attrInt(n, "broadcast", 0) == 0 {
+			if !equalInts(x.shape, y.shape) {
+				return b.errNode(n, "shapes %v and %v differ and broadcast=0", x.shape, y.shape)
+			}
+		} else if a, ok := n.Attrs["axis"]; ok {
+			axis, err := normAxis(a.Int, len(x.shape))
+			if err != nil {
+				return b.errNode(n, "%v", err)
+			}
+			if axis+len(y.shape) > len(x.shape) {
+				return b.errNode(n, "B %v does not fit A %v at axis %d", y.shape, x.shape, axis)
+			}
+			ys := append([]int(nil), y.shape...)
+			for len(ys) < len(x.shape)-axis {
+				ys = append(ys, 1)
+			}
+			if len(ys) != len(y.shape) {
+				yy, err := b.copyOp(&ir.Node{Name: n.Name, OpType: "LegacyBroadcastReshape"}, y, ys)
+				if err != nil {
+					return err
+				}
+				y = yy
+			}
+		}
+	}
 	out, err := broadcastShape(x.shape, y.shape)
 	if err != nil {
 		return b.errNode(n, "%v", err)
+	}
+	if b.opset < 7 && !equalInts(out, x.shape) {
+		return b.errNode(n, "B %v does not broadcast to A %v", y.shape, x.shape)
 	}
 	bl := false
 	if b.track {
@@ -549,6 +598,97 @@ func (b *builder[T]) unary(n *ir.Node) error {
 		return gorgonia.Nodes{nd}, err
 	}
 	v, err := b.mk(n, o, nil, x)
+	if err != nil {
+		return err
+	}
+	v.shape, v.bl = x.shape, x.bl
+	b.set(n, 0, v)
+	return nil
+}
+
+// clipRuntime builds Clip whose bounds are graph values (data inputs or
+// parameters): the bounds are read at run time and differentiated.
+func (b *builder[T]) clipRuntime(n *ir.Node) error {
+	x, err := b.data(n, 0)
+	if err != nil {
+		return err
+	}
+	ins := []*gval{x}
+	has := [2]bool{}
+	for k := 1; k <= 2; k++ {
+		if k < len(n.Inputs) && n.Inputs[k] != "" {
+			v, err := b.data(n, k)
+			if err != nil {
+				return err
+			}
+			if prod(v.shape) != 1 {
+				return b.errNode(n, "bound %q has shape %v, want a scalar", n.Inputs[k], v.shape)
+			}
+			if b.track && v.bl {
+				return b.refuse(n, "Clip bounds depend on the batch")
+			}
+			ins = append(ins, v)
+			has[k-1] = true
+		}
+	}
+	bounds := func(in [][]T) (lo, hi T) {
+		lo, hi = T(math.Inf(-1)), T(math.Inf(1))
+		k := 1
+		if has[0] {
+			lo = in[k][0]
+			k++
+		}
+		if has[1] {
+			hi = in[k][0]
+		}
+		return
+	}
+	gs := gshape(x.shape)
+	insS := []tensor.Shape{gs}
+	for _, v := range ins[1:] {
+		insS = append(insS, gshape(v.shape))
+	}
+	o := newKop[T]("Clip", n.Name, insS, gs, func(r []T, in [][]T) {
+		lo, hi := bounds(in)
+		clipFwd(r, in[0], lo, hi)
+	})
+	o.diff = func(gins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+		res := make(gorgonia.Nodes, len(gins))
+		children := append(append(gorgonia.Nodes{}, gins...), grad)
+		cs := append(append([]tensor.Shape{}, insS...), gs)
+		for k := range gins {
+			if !o.wrt[k] {
+				continue
+			}
+			which := k
+			if k == 1 && !has[0] {
+				which = 2
+			}
+			nd, err := apply(newKop[T](fmt.Sprintf("ClipGrad%d", which), n.Name, cs, insS[k], func(r []T, in [][]T) {
+				lo, hi := bounds(in)
+				g := in[len(in)-1]
+				var dx []T
+				if which == 0 {
+					dx = r
+				} else {
+					dx = make([]T, len(in[0]))
+				}
+				dlo, dhi := clipGrad(dx, in[0], g, lo, hi)
+				switch which {
+				case 1:
+					r[0] = T(dlo)
+				case 2:
+					r[0] = T(dhi)
+				}
+			}), children...)
+			if err != nil {
+				return nil, err
+			}
+			res[k] = nd
+		}
+		return res, nil
+	}
+	v, err := b.mk(n, o, nil, ins...)
 	if err != nil {
 		return err
 	}
@@ -853,6 +993,9 @@ func (b *builder[T]) batchNorm(n *ir.Node) error {
 	}
 	if attrInt(n, "training_mode", 0) != 0 {
 		return b.errNode(n, "training_mode=1 is not supported; only inference BatchNormalization")
+	}
+	if attrInt(n, "is_test", 1) == 0 && b.opset < 7 {
+		return b.errNode(n, "is_test=0 (training mode) is not supported; only inference BatchNormalization")
 	}
 	if attrInt(n, "spatial", 1) != 1 {
 		return b.errNode(n, "spatial=0 is not supported")
@@ -1175,6 +1318,9 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 		if err != nil {
 			return err
 		}
+		if a, ok := n.Attrs["shape"]; ok && b.opset < 5 {
+			c = &cval{typ: ir.Int64, shape: []int{len(a.Ints)}, i: a.Ints}
+		}
 		if c == nil {
 			return b.errNode(n, "missing shape input")
 		}
@@ -1397,6 +1543,63 @@ func (b *builder[T]) pad(n *ir.Node) error {
 	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 		nd, err := apply(newKop[T]("PadGrad", n.Name, []tensor.Shape{gout}, gx, func(rr []T, in [][]T) {
 			padKern(rr, in[0], out, nb, ne, 0)
+		}), grad)
+		return gorgonia.Nodes{nd}, err
+	}
+	v, err := b.mk(n, o, nil, x)
+	if err != nil {
+		return err
+	}
+	v.shape, v.bl = out, x.bl
+	b.set(n, 0, v)
+	return nil
+}
+
+func (b *builder[T]) slice(n *ir.Node) error {
+	x, err := b.data(n, 0)
+	if err != nil {
+		return err
+	}
+	ins := make([]*cval, len(n.Inputs))
+	for k := 1; k < len(n.Inputs); k++ {
+		if ins[k], err = b.constIn(n, k); err != nil {
+			return err
+		}
+	}
+	starts, ends, axes, steps, err := sliceArgs(n, ins, b.opset)
+	if err != nil {
+		return b.errNode(n, "%v", err)
+	}
+	sp, err := resolveSlice(x.shape, starts, ends, axes, steps)
+	if err != nil {
+		return b.errNode(n, "%v", err)
+	}
+	out := sp.count
+	if b.track && x.bl && (sp.start[0] != 0 || sp.step[0] != 1 || out[0] != x.shape[0]) {
+		return b.refuse(n, "Slice along the batch axis")
+	}
+	base, st := sp.strides(x.shape)
+	it := newIter(out, contiguous(out), st)
+	gx, gout := gshape(x.shape), gshape(out)
+	o := newKop[T]("Slice", n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) {
+		x := in[0]
+		it.rows(func(off []int, n int, s []int) {
+			o, i := off[0], base+off[1]
+			for k := 0; k < n; k++ {
+				r[o+k*s[0]] = x[i+k*s[1]]
+			}
+		})
+	})
+	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+		nd, err := apply(newKop[T]("SliceGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
+			g := in[0]
+			clear(r)
+			it.rows(func(off []int, n int, s []int) {
+				o, i := off[0], base+off[1]
+				for k := 0; k < n; k++ {
+					r[i+k*s[1]] = g[o+k*s[0]]
+				}
+			})
 		}), grad)
 		return gorgonia.Nodes{nd}, err
 	}

@@ -469,28 +469,37 @@ func binConst(op string, x, y *cval) (*cval, error) {
 	return r, nil
 }
 
-// sliceConst evaluates Slice (attributes before opset 10, inputs after).
-func sliceConst(n *ir.Node, ins []*cval, opset int64) (*cval, error) {
-	x := ins[0]
-	if x == nil {
-		return nil, fmt.Errorf("missing data")
-	}
-	r := len(x.shape)
-	var starts, ends, axes, steps []int64
+// sliceSpec is a resolved Slice: per dimension the first index, the count
+// and the step.
+type sliceSpec struct{ start, count, step []int }
+
+// sliceArgs reads Slice's starts/ends/axes/steps (attributes before opset
+// 10, inputs after; ins[k] may be nil for absent inputs).
+func sliceArgs(n *ir.Node, ins []*cval, opset int64) (starts, ends, axes, steps []int64, err error) {
 	if opset < 10 {
 		starts, ends = n.Attrs["starts"].Ints, n.Attrs["ends"].Ints
 		if a, ok := n.Attrs["axes"]; ok {
 			axes = a.Ints
 		}
-	} else {
-		get := func(k int) []int64 {
-			if k < len(ins) && ins[k] != nil {
-				return ins[k].ints()
-			}
-			return nil
-		}
-		starts, ends, axes, steps = get(1), get(2), get(3), get(4)
+		return
 	}
+	get := func(k int) []int64 {
+		if k < len(ins) && ins[k] != nil {
+			return ins[k].ints()
+		}
+		return nil
+	}
+	for k := 1; k < len(n.Inputs) && k <= 4; k++ {
+		if n.Inputs[k] != "" && (k >= len(ins) || ins[k] == nil) {
+			return nil, nil, nil, nil, fmt.Errorf("Slice input %d (%q) is not a build-time constant", k, n.Inputs[k])
+		}
+	}
+	return get(1), get(2), get(3), get(4), nil
+}
+
+// resolveSlice clamps a Slice to shape as ONNX specifies.
+func resolveSlice(shape []int, starts, ends, axes, steps []int64) (*sliceSpec, error) {
+	r := len(shape)
 	if len(starts) != len(ends) {
 		return nil, fmt.Errorf("Slice: %d starts, %d ends", len(starts), len(ends))
 	}
@@ -499,23 +508,24 @@ func sliceConst(n *ir.Node, ins []*cval, opset int64) (*cval, error) {
 			axes = append(axes, int64(k))
 		}
 	}
-	st := make([]int, r)
-	cnt := make([]int, r)
-	step := make([]int, r)
-	for d := range x.shape {
-		st[d], cnt[d], step[d] = 0, x.shape[d], 1
+	if len(axes) != len(starts) || (steps != nil && len(steps) != len(starts)) {
+		return nil, fmt.Errorf("Slice: %d axes / %d steps for %d starts", len(axes), len(steps), len(starts))
+	}
+	sp := &sliceSpec{start: make([]int, r), count: append([]int(nil), shape...), step: make([]int, r)}
+	for d := range sp.step {
+		sp.step[d] = 1
 	}
 	for k, a := range axes {
 		d, err := normAxis(a, r)
 		if err != nil {
 			return nil, err
 		}
-		dim := int64(x.shape[d])
-		sp := int64(1)
+		dim := int64(shape[d])
+		st := int64(1)
 		if steps != nil {
-			sp = steps[k]
+			st = steps[k]
 		}
-		if sp == 0 {
+		if st == 0 {
 			return nil, fmt.Errorf("Slice step 0")
 		}
 		s, e := starts[k], ends[k]
@@ -525,36 +535,56 @@ func sliceConst(n *ir.Node, ins []*cval, opset int64) (*cval, error) {
 		if e < 0 {
 			e += dim
 		}
-		if sp > 0 {
+		if st > 0 {
 			s = min(max(s, 0), dim)
 			e = min(max(e, 0), dim)
-			cnt[d] = int(max(0, (e-s+sp-1)/sp))
+			sp.count[d] = int(max(0, (e-s+st-1)/st))
 		} else {
 			s = min(max(s, -1), dim-1)
 			e = min(max(e, -1), dim-1)
-			cnt[d] = int(max(0, (s-e-sp-1)/(-sp)))
+			sp.count[d] = int(max(0, (s-e-st-1)/(-st)))
 		}
-		st[d], step[d] = int(s), int(sp)
+		sp.start[d], sp.step[d] = int(s), int(st)
 	}
-	cs := contiguous(x.shape)
-	total := prod(cnt)
-	idx := make([]int, 0, total)
-	pos := make([]int, r)
-	for k := 0; k < total; k++ {
-		o := 0
-		for d := range pos {
-			o += (st[d] + pos[d]*step[d]) * cs[d]
-		}
-		idx = append(idx, o)
-		for d := r - 1; d >= 0; d-- {
-			pos[d]++
-			if pos[d] < cnt[d] {
-				break
+	return sp, nil
+}
+
+// strides returns the base offset and the strides with which the slice
+// reads its input of shape.
+func (sp *sliceSpec) strides(shape []int) (base int, st []int) {
+	cs := contiguous(shape)
+	st = make([]int, len(shape))
+	for d := range shape {
+		base += sp.start[d] * cs[d]
+		st[d] = cs[d] * sp.step[d]
+	}
+	return
+}
+
+// sliceConst evaluates Slice on a constant.
+func sliceConst(n *ir.Node, ins []*cval, opset int64) (*cval, error) {
+	x := ins[0]
+	if x == nil {
+		return nil, fmt.Errorf("missing data")
+	}
+	starts, ends, axes, steps, err := sliceArgs(n, ins, opset)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := resolveSlice(x.shape, starts, ends, axes, steps)
+	if err != nil {
+		return nil, err
+	}
+	base, st := sp.strides(x.shape)
+	idx := make([]int, 0, prod(sp.count))
+	if prod(sp.count) > 0 {
+		newIter(sp.count, st).rows(func(off []int, n int, s []int) {
+			for k := 0; k < n; k++ {
+				idx = append(idx, base+off[0]+k*s[0])
 			}
-			pos[d] = 0
-		}
+		})
 	}
-	return x.gather(cnt, idx), nil
+	return x.gather(sp.count, idx), nil
 }
 
 // broadcastShape returns numpy's broadcast of two shapes.

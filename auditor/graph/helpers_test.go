@@ -83,10 +83,10 @@ func (b *mb) output(name string) *ir.Model {
 	return b.m
 }
 
-func ai(v int64) ir.Attr      { return ir.Attr{Kind: ir.AttrInt, Int: v} }
-func af(v float32) ir.Attr    { return ir.Attr{Kind: ir.AttrFloat, Float: v} }
-func ais(v ...int64) ir.Attr  { return ir.Attr{Kind: ir.AttrInts, Ints: v} }
-func astr(s string) ir.Attr   { return ir.Attr{Kind: ir.AttrString, String: s} }
+func ai(v int64) ir.Attr     { return ir.Attr{Kind: ir.AttrInt, Int: v} }
+func af(v float32) ir.Attr   { return ir.Attr{Kind: ir.AttrFloat, Float: v} }
+func ais(v ...int64) ir.Attr { return ir.Attr{Kind: ir.AttrInts, Ints: v} }
+func astr(s string) ir.Attr  { return ir.Attr{Kind: ir.AttrString, String: s} }
 func at(kv ...any) map[string]ir.Attr {
 	m := map[string]ir.Attr{}
 	for i := 0; i < len(kv); i += 2 {

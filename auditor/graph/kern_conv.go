@@ -123,6 +123,9 @@ func im2col[T float](cols, x []T, g *geom) {
 						srow := src[ih*g.w:][:g.w]
 						clear(d[:owLo])
 						clear(d[owHi:])
+						if owLo >= owHi {
+							continue
+						}
 						iw := owLo*g.sw + j*g.dw - g.pl
 						if g.sw == 1 {
 							copy(d[owLo:owHi], srow[iw:])

@@ -266,18 +266,45 @@ func unaryFwd[T float](u unary, out, x []T) {
 			out[i] = T(math.Tanh(float64(v)))
 		}
 	case unClip:
-		lo, hi := T(u.lo), T(u.hi)
-		for i, v := range x {
-			switch {
-			case v < lo:
-				out[i] = lo
-			case v > hi:
-				out[i] = hi
-			default:
-				out[i] = v
-			}
+		clipFwd(out, x, T(u.lo), T(u.hi))
+	}
+}
+
+// clipFwd computes min(max(x, lo), hi) (all hi when lo > hi, as ONNX says).
+func clipFwd[T float](out, x []T, lo, hi T) {
+	for i, v := range x {
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		out[i] = v
+	}
+}
+
+// clipGrad computes dx (g where lo < x < hi, else 0) and, if wanted, the
+// gradients of the bounds: dlo = Σ g over x < lo, dhi = Σ g over x > hi
+// (when lo > hi every element takes hi).
+func clipGrad[T float](dx, x, g []T, lo, hi T) (dlo, dhi float64) {
+	for i, v := range x {
+		switch {
+		case lo > hi:
+			dx[i] = 0
+			dhi += float64(g[i])
+		case v < lo:
+			dx[i] = 0
+			dlo += float64(g[i])
+		case v > hi:
+			dx[i] = 0
+			dhi += float64(g[i])
+		case v == lo || v == hi:
+			dx[i] = 0
+		default:
+			dx[i] = g[i]
 		}
 	}
+	return
 }
 
 // unaryGrad computes dx from the input x, the output y and the output's
@@ -311,14 +338,7 @@ func unaryGrad[T float](u unary, dx, x, y, g []T) {
 			dx[i] = g[i] * (1 - v*v)
 		}
 	case unClip:
-		lo, hi := T(u.lo), T(u.hi)
-		for i, v := range x {
-			if v > lo && v < hi {
-				dx[i] = g[i]
-			} else {
-				dx[i] = 0
-			}
-		}
+		clipGrad(dx, x, g, T(u.lo), T(u.hi))
 	}
 }
 
