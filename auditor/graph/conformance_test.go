@@ -367,7 +367,7 @@ func writeCoverageDoc(path string, results []confResult) error {
 	}
 	type row struct {
 		run, pass, skip, known int
-		reasons            []string
+		reasons                []string
 	}
 	rows := map[string]*row{}
 	other := map[string]int{}
