@@ -83,14 +83,11 @@ func (c *cval) tensor(name string) *ir.Tensor {
 	return t
 }
 
-// newLike makes an empty constant of type dt with the given dims.
+// newCval makes a zero constant of type dt with the given dims.
 func newCval(dt ir.DataType, dims []int64) (*cval, error) {
 	n, err := numElements(dims)
-	if err != nil {
-		return nil, err
-	}
-	if n > maxFoldElements {
-		return nil, errTooBig
+	if err != nil || n > maxFoldElements {
+		return nil, errNoFold
 	}
 	c := &cval{dt: dt, dims: dims}
 	if isFloat(dt) {
@@ -101,7 +98,9 @@ func newCval(dt ir.DataType, dims []int64) (*cval, error) {
 	return c, nil
 }
 
-var errTooBig = fmt.Errorf("too large to fold")
+// errNoFold means that a computation is valid but is not folded (too large,
+// or a type the folder does not produce).
+var errNoFold = fmt.Errorf("not folded")
 
 // copyElem copies element from[k] of src to dst[j] (same type family).
 func copyElem(dst *cval, j int, src *cval, k int) {
@@ -139,12 +138,7 @@ func castTo(c *cval, to ir.DataType) (*cval, error) {
 	case isFloat(to):
 		out.f = make([]float64, c.len())
 		for k := range out.f {
-			out.f[k] = c.num(k)
-		}
-		if to != ir.Double {
-			for k, v := range out.f {
-				out.f[k] = float64(float32(v))
-			}
+			out.f[k] = roundTo(c.num(k), to)
 		}
 	case to == ir.Bool:
 		out.i = make([]int64, c.len())
@@ -168,9 +162,64 @@ func castTo(c *cval, to ir.DataType) (*cval, error) {
 		}
 		out.i = wrapInts(out.i, to)
 	default:
-		return nil, fmt.Errorf("cast to %v is not supported", to)
+		return nil, errNoFold
 	}
 	return out, nil
+}
+
+// roundTo rounds v to the precision of a float type (nearest, ties to even).
+func roundTo(v float64, dt ir.DataType) float64 {
+	switch dt {
+	case ir.Float:
+		return float64(float32(v))
+	case ir.Float16:
+		return float64(halfToFloat(floatToHalf(float32(v))))
+	case ir.Bfloat16:
+		b := math.Float32bits(float32(v))
+		if math.IsNaN(v) {
+			return v
+		}
+		b += 0x7fff + (b>>16)&1
+		return float64(math.Float32frombits(b &^ 0xffff))
+	}
+	return v
+}
+
+// floatToHalf converts float32 to IEEE 754 binary16, rounding to nearest
+// even; overflow gives infinity.
+func floatToHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23)&0xff - 127 + 15
+	frac := b & 0x7fffff
+	switch {
+	case int32(b>>23)&0xff == 0xff: // Inf, NaN
+		if frac != 0 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	case exp >= 0x1f:
+		return sign | 0x7c00
+	case exp <= 0: // subnormal or zero
+		if exp < -10 {
+			return sign
+		}
+		frac |= 0x800000
+		shift := uint32(14 - exp)
+		h := frac >> shift
+		rem := frac & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rem > half || (rem == half && h&1 == 1) {
+			h++
+		}
+		return sign | uint16(h)
+	}
+	h := uint32(exp)<<10 | frac>>13
+	rem := frac & 0x1fff
+	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
+		h++ // may carry into the exponent, up to infinity: correct
+	}
+	return sign | uint16(h)
 }
 
 // wrapInts reduces integers to the range of a narrower type.
@@ -474,10 +523,7 @@ func arithC(op string, a, b *cval) (*cval, error) {
 			default:
 				v = x / y
 			}
-			if a.dt != ir.Double {
-				v = float64(float32(v))
-			}
-			out.f[j] = v
+			out.f[j] = roundTo(v, a.dt)
 		} else {
 			x, y := a.i[ka], b.i[kb]
 			switch op {

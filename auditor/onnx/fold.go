@@ -170,7 +170,7 @@ func (a *analysis) visit(n *ir.Node) {
 		return
 	}
 	if c, err := a.evalConst(n); err != nil {
-		if err != errTooBig {
+		if err != errNoFold {
 			a.fail(n, "%v", err)
 		}
 	} else if c != nil {
@@ -355,9 +355,9 @@ func (a *analysis) evalConst(n *ir.Node) (*cval, error) {
 		}
 		return &cval{dt: x.dt, dims: d, f: x.f, i: x.i}, nil
 	case "Flatten":
-		ax, err := normAxis(attrInt(n, "axis", 1), len(x.dims)+1)
-		if err != nil {
-			return nil, err
+		ax, ok := flattenAxis(attrInt(n, "axis", 1), len(x.dims))
+		if !ok {
+			return nil, fmt.Errorf("axis %d out of range for rank %d", attrInt(n, "axis", 1), len(x.dims))
 		}
 		outer := int64(1)
 		for _, d := range x.dims[:ax] {

@@ -218,8 +218,8 @@ func (a *analysis) infer(n *ir.Node) {
 		if x == nil {
 			return
 		}
-		ax, err := normAxis(attrInt(n, "axis", 1), len(x)+1)
-		if err != nil {
+		ax, ok := flattenAxis(attrInt(n, "axis", 1), len(x))
+		if !ok {
 			return
 		}
 		a.setOut(n, 0, dt, []ir.Dim{product(x[:ax]), product(x[ax:])})
@@ -451,4 +451,12 @@ func (a *analysis) inferReshape(n *ir.Node, x []ir.Dim, dt ir.DataType) {
 		out[neg] = *sym
 	}
 	a.setOut(n, 0, dt, out)
+}
+
+// flattenAxis maps Flatten's axis, in [-rank, rank], to [0, rank].
+func flattenAxis(a int64, rank int) (int, bool) {
+	if a < 0 {
+		a += int64(rank)
+	}
+	return int(a), a >= 0 && a <= int64(rank)
 }
