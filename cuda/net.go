@@ -242,6 +242,9 @@ func shapeOnlyValues(m *ir.Model) map[string]bool {
 }
 
 func (n *Net) addLayer(nd *ir.Node) error {
+	if len(nd.Inputs) == 0 || len(nd.Outputs) == 0 {
+		return fmt.Errorf("operator %s without inputs or outputs is not supported on the GPU path", nd.OpType)
+	}
 	l := &layer{node: nd, kind: nd.OpType, out: nd.Outputs[0]}
 	for _, v := range nd.Inputs {
 		if v != "" {

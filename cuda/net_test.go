@@ -1,0 +1,121 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/npy"
+	"github.com/gnaudit/gnaudit/auditor/onnx"
+)
+
+func loadNPY(t *testing.T, path string) *npy.Array {
+	t.Helper()
+	a, err := npy.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func f32(a *npy.Array) []float32 {
+	out := make([]float32, len(a.F64))
+	for i, v := range a.F64 {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// relClose compares with tolerance tol relative to the largest |want| (the
+// scale of the tensor), as float32 gradients of tiny entries carry only
+// absolute accuracy.
+func relClose(t *testing.T, what string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	var scale float64
+	for _, w := range want {
+		scale = math.Max(scale, math.Abs(w))
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i]) - want[i]); d > tol*(math.Abs(want[i])+scale*1e-2) {
+			t.Fatalf("%s[%d] = %.7g, want %.7g (scale %.3g)", what, i, got[i], want[i], scale)
+		}
+	}
+}
+
+// TestNetAgainstPyTorch runs the PyTorch fixtures (testdata/torch) through the
+// GPU net: logits, summed loss, batch gradients and functorch per-sample
+// gradients of every parameter, at opsets 9, 11 and 13.
+func TestNetAgainstPyTorch(t *testing.T) {
+	root := filepath.Join("..", "testdata", "torch")
+	for _, model := range []string{"alexnet", "alexnet_bn", "resnet"} {
+		for _, opset := range []string{"9", "11", "13"} {
+			t.Run(model+"/opset"+opset, func(t *testing.T) {
+				dir := filepath.Join(root, model)
+				m, err := onnx.Load(filepath.Join(dir, "opset"+opset+".onnx"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				x := f32(loadNPY(t, filepath.Join(dir, "x.npy")))
+				lab := loadNPY(t, filepath.Join(dir, "labels.npy"))
+				labels := make([]int, len(lab.I64))
+				for i, v := range lab.I64 {
+					labels[i] = int(v)
+				}
+				net, err := dev.NewNet(m, len(labels))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer net.Close()
+				logits, err := net.Forward(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				relClose(t, "logits", logits, loadNPY(t, filepath.Join(dir, "logits.npy")).F64, 1e-4)
+				loss, err := net.LossGrad(x, labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantLoss := loadNPY(t, filepath.Join(dir, "loss.npy")).F64[0]
+				if math.Abs(loss-wantLoss) > 1e-4*math.Abs(wantLoss) {
+					t.Fatalf("loss %.7g, want %.7g", loss, wantLoss)
+				}
+				files, _ := os.ReadDir(filepath.Join(dir, "persample"))
+				if len(files) == 0 {
+					t.Fatal("no per-sample fixtures")
+				}
+				for _, f := range files {
+					name := strings.TrimSuffix(f.Name(), ".npy")
+					ps := loadNPY(t, filepath.Join(dir, "persample", f.Name()))
+					size := len(ps.F64) / len(labels)
+					idx := make([]int32, size)
+					for i := range idx {
+						idx[i] = int32(i)
+					}
+					tested, sq, sum, err := net.PerSample(name, idx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					relClose(t, name+" per-sample", tested, ps.F64, 1e-4)
+					relClose(t, name+" batch gradient", sum, loadNPY(t, filepath.Join(dir, "grad", f.Name())).F64, 1e-4)
+					for b := range labels {
+						var want float64
+						for j := 0; j < size; j++ {
+							v := ps.F64[b*size+j]
+							want += v * v
+						}
+						if math.Abs(sq[b]-want) > 1e-4*want+1e-12 {
+							t.Fatalf("%s: |g_%d|² = %g, want %g", name, b, sq[b], want)
+						}
+					}
+				}
+			})
+		}
+	}
+}
