@@ -2,8 +2,10 @@
 //
 // A matrix has one row per observation and one column per coordinate (for
 // example, one row per mini-batch and one column per tested gradient
-// coordinate). It is stored column-major in float64, so that each column is
-// a contiguous slice ready for per-column work (sorting, moments).
+// coordinate). It is stored column-major, so that each column is a
+// contiguous slice ready for per-column work (sorting, moments): in float64,
+// or in float32 when read from a float32 .npy file (half the memory of a
+// large gradient dump, no rounding); [Matrix.Column] gives float64 either way.
 //
 // Sources:
 //   - .npy (see package auditor/npy for the dtypes): a 1-D array is one
@@ -29,20 +31,46 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/npy"
 )
 
-// Matrix is an observation matrix stored column-major.
+// Matrix is an observation matrix stored column-major, in float64 (Data)
+// or float32 (Data32): exactly one of the two holds the Rows×Cols values.
 type Matrix struct {
 	// Rows is the number of observations, Cols the number of columns.
 	Rows, Cols int
-	// Data holds column j in Data[j*Rows : (j+1)*Rows].
+	// Data holds column j in Data[j*Rows : (j+1)*Rows] (float64 storage).
 	Data []float64
+	// Data32 holds the columns instead of Data for float32 storage (a
+	// float32 .npy source).
+	Data32 []float32
 	// Names holds the CSV header's column names; nil when there is none.
 	Names []string
 	// Source names where the matrix came from (the file path).
 	Source string
 }
 
-// Col returns column j (not a copy).
-func (m *Matrix) Col(j int) []float64 { return m.Data[j*m.Rows : (j+1)*m.Rows] }
+// Column returns column j as float64: a view of Data (not a copy) for
+// float64 storage; for float32 storage, the values converted into buf
+// (reallocated when shorter than Rows; give each goroutine its own).
+func (m *Matrix) Column(j int, buf []float64) []float64 {
+	if m.Data32 == nil {
+		return m.Data[j*m.Rows : (j+1)*m.Rows]
+	}
+	if len(buf) < m.Rows {
+		buf = make([]float64, m.Rows)
+	}
+	buf = buf[:m.Rows]
+	for i, v := range m.Data32[j*m.Rows : (j+1)*m.Rows] {
+		buf[i] = float64(v)
+	}
+	return buf
+}
+
+// At returns the value in row i and column j.
+func (m *Matrix) At(i, j int) float64 {
+	if m.Data32 != nil {
+		return float64(m.Data32[j*m.Rows+i])
+	}
+	return m.Data[j*m.Rows+i]
+}
 
 // FromRowMajor builds a matrix from row-major data (rows × cols), copying it.
 func FromRowMajor(rows, cols int, data []float64) (*Matrix, error) {
@@ -96,7 +124,8 @@ func Load(path string) (*Matrix, error) {
 	return LoadCSV(path)
 }
 
-// LoadNPY reads a 1-D or 2-D .npy array (see the package documentation).
+// LoadNPY reads a 1-D or 2-D .npy array (see the package documentation);
+// float32 arrays are kept in float32 (Data32), the others become float64.
 func LoadNPY(path string) (*Matrix, error) {
 	f, err := npy.Open(path)
 	if err != nil {
@@ -113,8 +142,15 @@ func LoadNPY(path string) (*Matrix, error) {
 	default:
 		return nil, fmt.Errorf("matrix: %s: array of shape %v (%d-D): want 1-D (one column) or 2-D (rows = observations, columns = coordinates)", path, h.Shape, len(h.Shape))
 	}
-	m := &Matrix{Rows: rows, Cols: cols, Data: make([]float64, rows*cols), Source: path}
-	if err := f.ReadColumnMajor(m.Data, 0); err != nil {
+	m := &Matrix{Rows: rows, Cols: cols, Source: path}
+	if h.DType == npy.Float32 {
+		m.Data32 = make([]float32, rows*cols)
+		err = f.ReadColumnMajorFloat32(m.Data32, 0)
+	} else {
+		m.Data = make([]float64, rows*cols)
+		err = f.ReadColumnMajor(m.Data, 0)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -38,12 +38,12 @@ func TestLoadNPY2D(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Rows != tc.rows || m.Cols != tc.cols || m.Names != nil || m.Source != p {
+		if m.Rows != tc.rows || m.Cols != tc.cols || m.Names != nil || m.Source != p || m.Data != nil || len(m.Data32) != tc.rows*tc.cols {
 			t.Fatalf("%+v: got %d×%d names %v source %q", tc, m.Rows, m.Cols, m.Names, m.Source)
 		}
 		for i := 0; i < tc.rows; i++ {
 			for j := 0; j < tc.cols; j++ {
-				if got, want := m.Col(j)[i], float64(data[i*tc.cols+j]); got != want {
+				if got, want := m.At(i, j), float64(data[i*tc.cols+j]); got != want {
 					t.Fatalf("%+v: [%d,%d] = %v, want %v", tc, i, j, got, want)
 				}
 			}
@@ -58,7 +58,7 @@ func TestLoadNPYShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := LoadNPY(p1)
-	if err != nil || m.Rows != 4 || m.Cols != 1 || !slices.Equal(m.Col(0), []float64{1, -2, 3, 1 << 40}) {
+	if err != nil || m.Rows != 4 || m.Cols != 1 || !slices.Equal(m.Column(0, nil), []float64{1, -2, 3, 1 << 40}) {
 		t.Fatalf("1-D: %+v %v", m, err)
 	}
 	p0 := filepath.Join(dir, "empty.npy")
@@ -123,7 +123,7 @@ func TestReadCSV(t *testing.T) {
 				t.Fatalf("got %d×%d %q, want %d×%d %q", m.Rows, m.Cols, m.Names, tc.rows, tc.cols, tc.names)
 			}
 			if tc.col1 != nil {
-				got := m.Col(1)
+				got := m.Column(1, nil)
 				for i := range got {
 					if got[i] != tc.col1[i] && !(math.IsNaN(got[i]) && math.IsNaN(tc.col1[i])) {
 						t.Fatalf("column 1 = %v, want %v", got, tc.col1)
@@ -174,7 +174,7 @@ func TestFromHelpers(t *testing.T) {
 		t.Error("FromRowMajor accepted a wrong length")
 	}
 	m, err = FromColumns([]float64{1, 2}, []float64{3, 4})
-	if err != nil || m.Rows != 2 || m.Cols != 2 || !slices.Equal(m.Col(1), []float64{3, 4}) {
+	if err != nil || m.Rows != 2 || m.Cols != 2 || !slices.Equal(m.Column(1, nil), []float64{3, 4}) {
 		t.Fatalf("FromColumns: %v %v", m, err)
 	}
 	if _, err := FromColumns([]float64{1}, []float64{1, 2}); err == nil {
@@ -207,12 +207,51 @@ func TestSaveRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %d×%d %q", tc.file, back.Rows, back.Cols, back.Names)
 		}
 		for i, v := range m.Data {
-			if back.Data[i] != v && !(math.IsNaN(v) && math.IsNaN(back.Data[i])) {
-				t.Errorf("%s: value %d = %v, want %v", tc.file, i, back.Data[i], v)
+			if got := back.At(i%3, i/3); got != v && !(math.IsNaN(v) && math.IsNaN(got)) {
+				t.Errorf("%s: value %d = %v, want %v", tc.file, i, got, v)
 			}
 		}
 	}
 	if err := m.Save(filepath.Join(dir, "missing", "x.csv")); err == nil || !strings.Contains(err.Error(), "x.csv") {
 		t.Errorf("save into a missing dir: %v", err)
+	}
+}
+
+// Float32 storage: Column converts, Save keeps float32, CSV round-trips the
+// float32 values exactly.
+func TestFloat32Storage(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.npy")
+	vals := []float32{0.1, -2.5, 3e-41, float32(math.Inf(1)), 7, 1.0 / 3}
+	if err := npy.WriteFileFloat32(p, []int{3, 2}, vals); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(p)
+	if err != nil || m.Data32 == nil || m.Data != nil {
+		t.Fatalf("%+v %v", m, err)
+	}
+	buf := make([]float64, 1) // too short: reallocated
+	if got := m.Column(1, buf); !slices.Equal(got, []float64{float64(vals[1]), float64(vals[3]), float64(vals[5])}) {
+		t.Errorf("Column(1) = %v", got)
+	}
+	for _, out := range []string{"g.npy", "g.csv"} {
+		q := filepath.Join(dir, out)
+		if err := m.Save(q); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Load(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out == "g.npy" && back.Data32 == nil {
+			t.Errorf("float32 storage not kept by Save")
+		}
+		for i := 0; i < 3; i++ {
+			for j := 0; j < 2; j++ {
+				if back.At(i, j) != float64(vals[i*2+j]) {
+					t.Errorf("%s [%d,%d] = %v, want %v", out, i, j, back.At(i, j), vals[i*2+j])
+				}
+			}
+		}
 	}
 }

@@ -12,23 +12,27 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/npy"
 )
 
-// Save writes m to path, as .npy (float64, rows × cols; a 1-column matrix
-// is also written 2-D) when the extension is .npy and as CSV (with a header
-// when m has Names) otherwise. Reading the file back with Load gives the same
+// Save writes m to path, as .npy (rows × cols, float64 or, for float32
+// storage, float32; a 1-column matrix is also written 2-D) when the
+// extension is .npy and as CSV (with a header when m has Names) otherwise. Reading the file back with Load gives the same
 // values (CSV cells use the shortest representation that round-trips).
 func (m *Matrix) Save(path string) error {
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
 		return npy.WriteFile(path, func(w io.Writer) error {
-			nw, err := npy.NewWriter(w, npy.Float64, []int{m.Rows, m.Cols})
+			dtype := npy.Float64
+			if m.Data32 != nil {
+				dtype = npy.Float32
+			}
+			nw, err := npy.NewWriter(w, dtype, []int{m.Rows, m.Cols})
 			if err != nil {
 				return err
 			}
 			row := make([]float64, m.Cols)
 			for i := 0; i < m.Rows; i++ {
 				for j := range row {
-					row[j] = m.Data[j*m.Rows+i]
+					row[j] = m.At(i, j)
 				}
-				if err := nw.WriteFloat64(row); err != nil {
+				if err := nw.WriteFloat64(row); err != nil { // float32 values round-trip exactly
 					return err
 				}
 			}
@@ -72,7 +76,7 @@ func (m *Matrix) WriteCSV(w io.Writer) error {
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = strconv.AppendFloat(b, m.Data[j*m.Rows+i], 'g', -1, 64)
+			b = strconv.AppendFloat(b, m.At(i, j), 'g', -1, 64)
 		}
 		b = append(b, '\n')
 		if _, err := bw.Write(b); err != nil {

@@ -495,6 +495,22 @@ func TestReadColumnMajor(t *testing.T) {
 			if err := rd.ReadColumnMajor(dst, tc.workers); err != nil {
 				t.Fatalf("%s %+v: %v", dt.name, tc, err)
 			}
+			rd32, _ := NewReader(bytes.NewReader(full), "cm32")
+			dst32 := make([]float32, n)
+			err = rd32.ReadColumnMajorFloat32(dst32, tc.workers)
+			if dt.name != Float32 {
+				if err == nil || !strings.Contains(err.Error(), "needs a float32 array") {
+					t.Errorf("%s: ReadColumnMajorFloat32: %v", dt.name, err)
+				}
+			} else if err != nil {
+				t.Fatalf("%+v float32: %v", tc, err)
+			} else {
+				for k := range dst {
+					if float64(dst32[k]) != dst[k] {
+						t.Fatalf("%+v float32: element %d = %v, want %v", tc, k, dst32[k], dst[k])
+					}
+				}
+			}
 			for i := 0; i < tc.rows; i++ {
 				for j := 0; j < tc.cols; j++ {
 					if dst[j*tc.rows+i] != float64(vals[i*tc.cols+j]) {

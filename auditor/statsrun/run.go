@@ -122,7 +122,7 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sc := &scratch{sorted: make([]float64, m.Rows), centred: make([]float64, m.Rows),
+			sc := &scratch{col: make([]float64, m.Rows), sorted: make([]float64, m.Rows), centred: make([]float64, m.Rows),
 				k1: make([]uint64, m.Rows), k2: make([]uint64, m.Rows)}
 			for {
 				j0 := int(next.Add(chunk)) - chunk
@@ -130,7 +130,7 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 					return
 				}
 				for j := j0; j < min(j0+chunk, m.Cols); j++ {
-					rep.Columns[j] = safeColumn(j, m.Col(j), sw, swErr, &opt, sc)
+					rep.Columns[j] = safeColumn(j, m.Column(j, sc.col), sw, swErr, &opt, sc)
 				}
 			}
 		}()
@@ -141,6 +141,7 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 
 // scratch holds one worker's reusable buffers.
 type scratch struct {
+	col             []float64 // float32 columns converted
 	sorted, centred []float64
 	k1, k2          []uint64 // radix sort keys
 }

@@ -537,3 +537,28 @@ func TestSortInto(t *testing.T) {
 		}
 	}
 }
+
+// A float32-stored matrix gives the same report as its float64 copy.
+func TestFloat32StorageSameReport(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	rows, cols := 200, 70
+	m32 := &matrix.Matrix{Rows: rows, Cols: cols, Data32: make([]float32, rows*cols)}
+	m64 := &matrix.Matrix{Rows: rows, Cols: cols, Data: make([]float64, rows*cols)}
+	for i := range m32.Data32 {
+		m32.Data32[i] = float32(rng.NormFloat64())
+		m64.Data[i] = float64(m32.Data32[i])
+	}
+	var outs [2]bytes.Buffer
+	for k, m := range []*matrix.Matrix{m32, m64} {
+		rep, err := Run(m, Options{Workers: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteJSON(&outs[k], rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(outs[0].Bytes(), outs[1].Bytes()) {
+		t.Error("float32 and float64 storage give different reports")
+	}
+}
