@@ -133,3 +133,5 @@ func (b *gb) decode(t testing.TB) (*ir.Model, *Report) {
 	}
 	return m, rep
 }
+
+func strPtr(s string) *string { return &s }
