@@ -65,3 +65,25 @@ func BenchmarkAggregate(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(e.MomentOps+e.BatchOps), "ns/update")
 }
+
+// BenchmarkAddPeer is the peer of BenchmarkAggregate: the same number of
+// coordinate updates as plain dst[i] += src[i] over one row (cache
+// resident), on one goroutine — the floor for an update.
+func BenchmarkAddPeer(b *testing.B) {
+	cfg := Config{Seed: 1, DataSize: 512, Pool: 512, Batches: 8, BatchSizes: []int{16, 64, 128}, CoordsPerLayer: 2048}
+	e, _ := Plan(cfg, []LayerSpec{{Name: "fc", Parameter: "w", Shape: []int{64, 64}}})
+	updates := int(e.MomentOps + e.BatchOps)
+	src, dst := make([]float64, 2048), make([]float64, 2048)
+	for i := range src {
+		src[i] = float64(i)
+	}
+	b.ResetTimer()
+	for range b.N {
+		for u := 0; u < updates; u += len(src) {
+			for i, v := range src {
+				dst[i] += v
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(updates), "ns/update")
+}
