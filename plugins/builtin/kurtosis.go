@@ -131,11 +131,13 @@ func (KurtosisBound) Start(_ context.Context, req *plugins.StartRequest) (plugin
 			plugins.Arr(KeySqrtKappaQuantiles, 0, qk),
 			plugins.Num(KeyZeroVariance, 0, float64(zero)),
 			plugins.Num(KeyThreshold, 0, thr))
-		// ρ/σ³ ≥ 1 and √κ ≥ 1 always (Lyapunov), so histograms start at 1.
-		if h := plugins.AutoHistogram(rho, bins, 1, math.NaN()); h != nil {
+		// Histograms span the layer's own range (ρ/σ³ ≥ 1 and √κ ≥ 1
+		// always, by Lyapunov's inequality; a long right tail is the
+		// signal, METHOD.md §4).
+		if h := plugins.AutoHistogram(rho, bins, math.NaN(), math.NaN()); h != nil {
 			res.Summary = append(res.Summary, plugins.Hist(KeyRhoSigma3Hist, 0, h))
 		}
-		if h := plugins.AutoHistogram(sk, bins, 1, math.NaN()); h != nil {
+		if h := plugins.AutoHistogram(sk, bins, math.NaN(), math.NaN()); h != nil {
 			res.Summary = append(res.Summary, plugins.Hist(KeySqrtKappaHist, 0, h))
 		}
 		prior := in.Prior[NormalityName]
