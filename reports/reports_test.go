@@ -46,7 +46,9 @@ type extra struct{}
 func (extra) Describe(context.Context) (plugins.Description, error) {
 	return plugins.Description{Name: "extra", Version: "2.1"}, nil
 }
-func (extra) Start(context.Context, *plugins.StartRequest) (plugins.Session, error) { return extra{}, nil }
+func (extra) Start(context.Context, *plugins.StartRequest) (plugins.Session, error) {
+	return extra{}, nil
+}
 func (extra) Layer(_ context.Context, in *plugins.LayerInput) (*plugins.LayerResult, error) {
 	h, _ := plugins.NewHistogram([]float64{0, 1}, []float64{0.5})
 	return &plugins.LayerResult{Parameter: in.Layer.Parameter,
