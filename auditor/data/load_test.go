@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -315,6 +316,39 @@ func TestLoadNPY(t *testing.T) {
 	}
 
 	dir := t.TempDir()
+	// int32 labels with uint8 [N, C, H, W] images, written by our writer.
+	i32 := filepath.Join(dir, "i32.npy")
+	err = npy.WriteFile(i32, func(w io.Writer) error {
+		nw, err := npy.NewWriter(w, npy.Int32, []int{3})
+		if err != nil {
+			return err
+		}
+		if err := nw.WriteInt64([]int64{2, 0, 1}); err != nil {
+			return err
+		}
+		return nw.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u8img := filepath.Join(dir, "u8.npy")
+	err = npy.WriteFile(u8img, func(w io.Writer) error {
+		nw, err := npy.NewWriter(w, npy.Uint8, []int{3, 2, 1, 2})
+		if err != nil {
+			return err
+		}
+		if err := nw.WriteInt64([]int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255}); err != nil {
+			return err
+		}
+		return nw.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := LoadNPY(u8img, i32, 0)
+	if err != nil || q.Shape() != (Shape{2, 1, 2}) || q.Classes() != 3 || q.Label(0) != 2 || q.Sample(2, nil)[3] != 255 {
+		t.Errorf("int32 labels: %v %v", q, err)
+	}
 	flab := filepath.Join(dir, "flab.npy")
 	if err := npy.WriteFileFloat32(flab, []int{4}, []float32{0, 1, 2, 3}); err != nil {
 		t.Fatal(err)
