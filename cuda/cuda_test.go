@@ -178,7 +178,7 @@ func TestConvIm2colGemm(t *testing.T) {
 		dx, dw := up(t, x), up(t, w)
 		col, _ := dev.Alloc(g.N*kk*p, 4)
 		y, _ := dev.Alloc(g.N*o*p, 4)
-		if err := dev.Im2col(g, dx, col); err != nil {
+		if err := dev.Im2col(g, dx, col, SampleMajor); err != nil {
 			t.Fatal(err)
 		}
 		// y_n = W [o×kk] · col_n [kk×p]
@@ -186,25 +186,46 @@ func TestConvIm2colGemm(t *testing.T) {
 		if err := dev.Gemm(gm, dw, col, y); err != nil {
 			t.Fatal(err)
 		}
-		closeTo(t, "conv", down(t, y), convRef(g, o, x, w), 1e-4)
-		// adjoint check
+		want := convRef(g, o, x, w)
+		closeTo(t, "conv", down(t, y), want, 1e-4)
+		// The batch layout: one GEMM, then [o][n][p] → [n][o][p].
+		colB, _ := dev.Alloc(g.N*kk*p, 4)
+		yT, _ := dev.Alloc(g.N*o*p, 4)
+		if err := dev.Im2col(g, dx, colB, RowMajorBatch); err != nil {
+			t.Fatal(err)
+		}
+		gm = Gemm{M: o, N: g.N * p, K: kk, Alpha: 1, Lda: kk, Ldb: g.N * p, Ldc: g.N * p}
+		if err := dev.Gemm(gm, dw, colB, yT); err != nil {
+			t.Fatal(err)
+		}
+		if err := dev.Swap01(yT, y, o, g.N, p); err != nil {
+			t.Fatal(err)
+		}
+		closeTo(t, "conv (batch layout)", down(t, y), want, 1e-4)
+		// adjoint check, both layouts
 		cv := randF32(r, g.N*kk*p)
 		dcv := up(t, cv)
 		back, _ := dev.Alloc(len(x), 4)
-		if err := dev.Col2im(g, dcv, back); err != nil {
-			t.Fatal(err)
+		for _, c := range []struct {
+			col    *Buffer
+			layout ColLayout
+		}{{col, SampleMajor}, {colB, RowMajorBatch}} {
+			if err := dev.Col2im(g, dcv, back, c.layout); err != nil {
+				t.Fatal(err)
+			}
+			colx, bx := down(t, c.col), down(t, back)
+			var lhs, rhs float64
+			for i := range cv {
+				lhs += float64(colx[i]) * float64(cv[i])
+			}
+			for i := range x {
+				rhs += float64(x[i]) * float64(bx[i])
+			}
+			if math.Abs(lhs-rhs) > 1e-3*(1+math.Abs(lhs)) {
+				t.Fatalf("col2im (layout %d) is not the adjoint of im2col: %g vs %g", c.layout, lhs, rhs)
+			}
 		}
-		colx, bx := down(t, col), down(t, back)
-		var lhs, rhs float64
-		for i := range cv {
-			lhs += float64(colx[i]) * float64(cv[i])
-		}
-		for i := range x {
-			rhs += float64(x[i]) * float64(bx[i])
-		}
-		if math.Abs(lhs-rhs) > 1e-3*(1+math.Abs(lhs)) {
-			t.Fatalf("col2im is not the adjoint of im2col: %g vs %g", lhs, rhs)
-		}
+		dev.Free(colB, yT)
 		dev.Free(dx, dw, col, y, dcv, back)
 	}
 }

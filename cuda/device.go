@@ -23,7 +23,7 @@ var kernelNames = []string{
 	"sample_channel_sum", "sample_channel_dot", "relu_fwd", "relu_bwd", "add_inplace",
 	"bn_eval_fwd", "bn_eval_bwd", "maxpool_fwd", "maxpool_bwd", "avgpool_fwd",
 	"avgpool_bwd", "softmax_xent", "column_moments", "swilk_w", "gather_cols", "row_sumsq",
-	"col_sum", "copy_rows",
+	"col_sum", "copy_rows", "swap01",
 }
 
 // Device is an open CUDA device with gnaudit's kernels loaded. Its methods may
@@ -231,6 +231,28 @@ func (d *Device) DownloadF64(b *Buffer) ([]float64, error) {
 	out := make([]float64, b.Len)
 	err := d.do(func() error { return cu.MemcpyDtoH(unsafe.Pointer(&out[0]), b.ptr, b.bytes()) })
 	return out, err
+}
+
+// ReadF32 copies the first len(dst) float32 elements of b into dst.
+func (d *Device) ReadF32(b *Buffer, dst []float32) error {
+	if len(dst) > b.Len || b.size != 4 {
+		return fmt.Errorf("cuda: read of %d float32 from a buffer of %d elements of %d bytes", len(dst), b.Len, b.size)
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	return d.do(func() error { return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4) })
+}
+
+// ReadF64 copies the first len(dst) float64 elements of b into dst.
+func (d *Device) ReadF64(b *Buffer, dst []float64) error {
+	if len(dst) > b.Len || b.size != 8 {
+		return fmt.Errorf("cuda: read of %d float64 from a buffer of %d elements of %d bytes", len(dst), b.Len, b.size)
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	return d.do(func() error { return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*8) })
 }
 
 // Zero sets a buffer to zero.

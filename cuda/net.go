@@ -480,13 +480,18 @@ func (n *Net) SetParam(name string, v []float32) error {
 	return n.d.Write(b, v)
 }
 
-func (n *Net) tmp(key string, size int) (*Buffer, error) {
-	if b, ok := n.scratch[key]; ok && b.Len >= size {
+// tmp returns the scratch float32 buffer `key` with room for n elements,
+// reallocating it only when it must grow.
+func (n *Net) tmp(key string, size int) (*Buffer, error) { return n.tmpSized(key, size, 4) }
+
+// tmpSized is tmp for elements of elem bytes (4 or 8).
+func (n *Net) tmpSized(key string, size, elem int) (*Buffer, error) {
+	if b, ok := n.scratch[key]; ok && b.Len >= size && b.size == elem {
 		return b, nil
 	} else if ok {
 		n.d.Free(b)
 	}
-	b, err := n.d.Alloc(size, 4)
+	b, err := n.d.Alloc(size, elem)
 	if err != nil {
 		return nil, err
 	}
@@ -524,12 +529,21 @@ func (n *Net) fwdLayer(l *layer) error {
 	switch l.kind {
 	case "Conv":
 		g := l.geom
-		if err := d.Im2col(g, x, l.col); err != nil {
+		// One GEMM over the batch: Y' [o × N·p] = W [o × kk] · COL [kk × N·p], then Y' → NCHW.
+		if err := d.Im2col(g, x, l.col, RowMajorBatch); err != nil {
 			return err
 		}
 		kk, p := g.C*g.KH*g.KW, g.OH*g.OW
-		gm := Gemm{M: l.o, N: p, K: kk, Alpha: 1, Lda: kk, Ldb: p, Ldc: p, StrideB: int64(kk * p), StrideC: int64(l.o * p), Batch: n.batch}
-		if err := d.Gemm(gm, n.params[l.node.Inputs[1]], l.col, n.vals[l.out]); err != nil {
+		np := n.batch * p
+		yT, err := n.tmp("convT", l.o*np)
+		if err != nil {
+			return err
+		}
+		gm := Gemm{M: l.o, N: np, K: kk, Alpha: 1, Lda: kk, Ldb: np, Ldc: np}
+		if err := d.Gemm(gm, n.params[l.node.Inputs[1]], l.col, yT); err != nil {
+			return err
+		}
+		if err := d.Swap01(yT, n.vals[l.out], l.o, n.batch, p); err != nil {
 			return err
 		}
 		if len(l.node.Inputs) > 2 && l.node.Inputs[2] != "" {
@@ -651,15 +665,24 @@ func (n *Net) bwdLayer(l *layer) error {
 	case "Conv":
 		g := l.geom
 		kk, p := g.C*g.KH*g.KW, g.OH*g.OW
-		dcol, err := n.tmp("dcol", n.batch*kk*p)
+		np := n.batch * p
+		dyT, err := n.tmp("convT", l.o*np)
 		if err != nil {
 			return err
 		}
-		gm := Gemm{TransA: true, M: kk, N: p, K: l.o, Alpha: 1, Lda: kk, Ldb: p, Ldc: p, StrideB: int64(l.o * p), StrideC: int64(kk * p), Batch: n.batch}
-		if err := d.Gemm(gm, n.params[l.node.Inputs[1]], dy, dcol); err != nil {
+		if err := d.Swap01(dy, dyT, n.batch, l.o, p); err != nil {
 			return err
 		}
-		if err := d.Col2im(g, dcol, tmp); err != nil {
+		dcol, err := n.tmp("dcol", kk*np)
+		if err != nil {
+			return err
+		}
+		// dCOL [kk × N·p] = Wᵀ · dY' [o × N·p]
+		gm := Gemm{TransA: true, M: kk, N: np, K: l.o, Alpha: 1, Lda: kk, Ldb: np, Ldc: np}
+		if err := d.Gemm(gm, n.params[l.node.Inputs[1]], dyT, dcol); err != nil {
+			return err
+		}
+		if err := d.Col2im(g, dcol, tmp, RowMajorBatch); err != nil {
 			return err
 		}
 	case "Gemm", "MatMul":
@@ -724,33 +747,34 @@ func (n *Net) PerSample(param string, idx []int32) (tested []float32, sqnorm []f
 	}
 	d := n.d
 	if len(idx) > 0 {
-		di, err := d.UploadI32(idx)
+		di, err := n.tmpSized("idx", len(idx), 4)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		out, err := d.Alloc(n.batch*len(idx), 4)
-		if err != nil {
-			d.Free(di)
+		if err := d.WriteI32(di, idx); err != nil {
 			return nil, nil, nil, err
 		}
-		err = d.GatherCols(ps, di, out, n.batch, size, len(idx))
-		if err == nil {
-			tested, err = d.DownloadF32(out)
-		}
-		d.Free(di, out)
+		out, err := n.tmpSized("gathered", n.batch*len(idx), 4)
 		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err := d.GatherCols(ps, di, out, n.batch, size, len(idx)); err != nil {
+			return nil, nil, nil, err
+		}
+		tested = make([]float32, n.batch*len(idx))
+		if err := d.ReadF32(out, tested); err != nil {
 			return nil, nil, nil, err
 		}
 	}
-	sq, err := d.Alloc(n.batch, 8)
+	sq, err := n.tmpSized("sqnorm", n.batch, 8)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	defer d.Free(sq)
 	if err := d.RowSumSq(ps, sq, n.batch, size); err != nil {
 		return nil, nil, nil, err
 	}
-	if sqnorm, err = d.DownloadF64(sq); err != nil {
+	sqnorm = make([]float64, n.batch)
+	if err := d.ReadF64(sq, sqnorm); err != nil {
 		return nil, nil, nil, err
 	}
 	sb, err := n.tmp("psum", size)
@@ -760,11 +784,11 @@ func (n *Net) PerSample(param string, idx []int32) (tested []float32, sqnorm []f
 	if err := d.ColSum(ps, sb, n.batch, size, false); err != nil {
 		return nil, nil, nil, err
 	}
-	all, err := d.DownloadF32(sb)
-	if err != nil {
+	sum = make([]float32, size)
+	if err := d.ReadF32(sb, sum); err != nil {
 		return nil, nil, nil, err
 	}
-	return tested, sqnorm, all[:size], nil
+	return tested, sqnorm, sum, nil
 }
 
 // expand writes the per-sample gradients [batch × size] of one parameter into ps.
@@ -775,9 +799,9 @@ func (n *Net) expand(u paramUse, ps *Buffer) error {
 	case l.kind == "Conv" && u.role == "weight":
 		g := l.geom
 		kk, p := g.C*g.KH*g.KW, g.OH*g.OW
-		// dW_b [o × kk] = dy_b [o × p] · col_bᵀ
-		gm := Gemm{TransB: true, M: l.o, N: kk, K: p, Alpha: 1, Lda: p, Ldb: p, Ldc: kk,
-			StrideA: int64(l.o * p), StrideB: int64(kk * p), StrideC: int64(l.o * kk), Batch: n.batch}
+		// dW_b [o × kk] = dy_b [o × p] · COL_bᵀ, COL_b the columns b·p … b·p+p−1 of COL [kk × N·p]
+		gm := Gemm{TransB: true, M: l.o, N: kk, K: p, Alpha: 1, Lda: p, Ldb: n.batch * p, Ldc: kk,
+			StrideA: int64(l.o * p), StrideB: int64(p), StrideC: int64(l.o * kk), Batch: n.batch}
 		return d.Gemm(gm, dy, l.col, ps)
 	case l.kind == "Conv" && u.role == "bias":
 		return d.SampleChannelSum(dy, ps, n.batch, l.o, l.geom.OH*l.geom.OW)

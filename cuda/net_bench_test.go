@@ -55,22 +55,38 @@ func BenchmarkPerSampleAlexNet128(b *testing.B) {
 		}
 		idx[p] = ix
 	}
-	step := func() {
+	lossGrad := func(b *testing.B) {
 		if _, err := net.LossGrad(x, labels); err != nil {
 			b.Fatal(err)
 		}
+	}
+	perSample := func(b *testing.B) {
 		for _, p := range m.Trainable {
 			if _, _, _, err := net.PerSample(p, idx[p]); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
-	step() // warm-up (JIT of the PTX, allocations)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		step()
+	lossGrad(b) // warm-up (JIT of the PTX, allocations)
+	perSample(b)
+	for _, c := range []struct {
+		name string
+		f    func(*testing.B)
+	}{
+		{"step", func(b *testing.B) { lossGrad(b); perSample(b) }},
+		{"lossgrad", lossGrad},
+		{"persample", perSample},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				c.f(b)
+			}
+			if err := dev.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
 	}
-	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "samples/s")
 	if os.Getenv("GNAUDIT_BENCH_VERBOSE") != "" {
 		b.Logf("device %+v", dev.Info())
 	}

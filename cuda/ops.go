@@ -54,24 +54,43 @@ type ConvGeom struct {
 	OH, OW     int // output spatial size
 }
 
-func (g ConvGeom) args() []unsafe.Pointer {
+func (g ConvGeom) args(layout ColLayout) []unsafe.Pointer {
 	return []unsafe.Pointer{pi(g.N), pi(g.C), pi(g.H), pi(g.W), pi(g.KH), pi(g.KW), pi(g.OH), pi(g.OW),
-		pi(g.SH), pi(g.SW), pi(g.PH), pi(g.PW), pi(g.DH), pi(g.DW)}
+		pi(g.SH), pi(g.SW), pi(g.PH), pi(g.PW), pi(g.DH), pi(g.DW), pi(int(layout))}
 }
 
-// Im2col unfolds x [N,C,H,W] into col [N, C·KH·KW, OH·OW].
-func (d *Device) Im2col(g ConvGeom, x, col *Buffer) error {
+// ColLayout is the memory layout of an im2col matrix.
+type ColLayout int
+
+const (
+	// SampleMajor is [N][C·KH·KW][OH·OW]: one matrix per sample.
+	SampleMajor ColLayout = 0
+	// RowMajorBatch is [C·KH·KW][N][OH·OW]: one matrix for the whole batch,
+	// so that a convolution is a single GEMM.
+	RowMajorBatch ColLayout = 1
+)
+
+// Im2col unfolds x [N,C,H,W] into col in the given layout.
+func (d *Device) Im2col(g ConvGeom, x, col *Buffer, layout ColLayout) error {
 	total := int64(g.N) * int64(g.C*g.KH*g.KW) * int64(g.OH*g.OW)
 	return d.do(func() error {
-		return d.launch("im2col", gridFor(total), block256, 0, append([]unsafe.Pointer{pb(x), pb(col)}, g.args()...)...)
+		return d.launch("im2col", gridFor(total), block256, 0, append([]unsafe.Pointer{pb(x), pb(col)}, g.args(layout)...)...)
 	})
 }
 
-// Col2im folds col [N, C·KH·KW, OH·OW] back into dx [N,C,H,W] (sums overlaps).
-func (d *Device) Col2im(g ConvGeom, col, dx *Buffer) error {
+// Col2im folds col (in the given layout) back into dx [N,C,H,W] (sums overlaps).
+func (d *Device) Col2im(g ConvGeom, col, dx *Buffer, layout ColLayout) error {
 	total := int64(g.N) * int64(g.C) * int64(g.H*g.W)
 	return d.do(func() error {
-		return d.launch("col2im", gridFor(total), block256, 0, append([]unsafe.Pointer{pb(col), pb(dx)}, g.args()...)...)
+		return d.launch("col2im", gridFor(total), block256, 0, append([]unsafe.Pointer{pb(col), pb(dx)}, g.args(layout)...)...)
+	})
+}
+
+// Swap01 writes dst[b][a][p] = src[a][b][p] for src of shape [A][B][P].
+func (d *Device) Swap01(src, dst *Buffer, a, b, p int) error {
+	total := int64(a) * int64(b) * int64(p)
+	return d.do(func() error {
+		return d.launch("swap01", gridFor(total), block256, 0, pb(src), pb(dst), pi(a), pi(b), pi(p))
 	})
 }
 

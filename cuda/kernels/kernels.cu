@@ -90,10 +90,16 @@ __global__ void sgemm_batched(int transA, int transB, int M, int N, int K,
 
 // ---------------------------------------------------------------------------
 // im2col / col2im for one batch of NCHW images, with groups folded into C.
-// col has shape [N][C*KH*KW][OH*OW].
+// layout 0: col is [N][C*KH*KW][OH*OW]; layout 1: col is [C*KH*KW][N][OH*OW]
+// (one GEMM over the whole batch).
 // ---------------------------------------------------------------------------
+__device__ __forceinline__ long long col_index(int layout, int n, int N, int row, int rows, int p, int P)
+{
+    return layout ? ((long long)row * N + n) * P + p : ((long long)n * rows + row) * P + p;
+}
+
 __global__ void im2col(const float* __restrict__ x, float* __restrict__ col, int N, int C, int H, int W,
-                       int KH, int KW, int OH, int OW, int sh, int sw, int ph, int pw, int dh, int dw)
+                       int KH, int KW, int OH, int OW, int sh, int sw, int ph, int pw, int dh, int dw, int layout)
 {
     long long total = (long long)N * C * KH * KW * OH * OW;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
@@ -107,14 +113,14 @@ __global__ void im2col(const float* __restrict__ x, float* __restrict__ col, int
         int ih = oh * sh - ph + kh * dh, iw = ow * sw - pw + kw * dw;
         float v = 0.f;
         if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = x[(((long long)n * C + c) * H + ih) * W + iw];
-        col[i] = v;
+        col[col_index(layout, n, N, (c * KH + kh) * KW + kw, C * KH * KW, oh * OW + ow, OH * OW)] = v;
     }
 }
 
 // col2im accumulates col [N][C*KH*KW][OH*OW] into dx [N][C][H][W] (one thread
 // per input element, gathering: no atomics, deterministic).
 __global__ void col2im(const float* __restrict__ col, float* __restrict__ dx, int N, int C, int H, int W,
-                       int KH, int KW, int OH, int OW, int sh, int sw, int ph, int pw, int dh, int dw)
+                       int KH, int KW, int OH, int OW, int sh, int sw, int ph, int pw, int dh, int dw, int layout)
 {
     long long total = (long long)N * C * H * W;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
@@ -134,7 +140,7 @@ __global__ void col2im(const float* __restrict__ col, float* __restrict__ dx, in
                 if (xx < 0 || xx % sw) continue;
                 int ow = xx / sw;
                 if (ow >= OW) continue;
-                s += col[((((long long)n * C + c) * KH + kh) * KW + kw) * OH * OW + oh * OW + ow];
+                s += col[col_index(layout, n, N, (c * KH + kh) * KW + kw, C * KH * KW, oh * OW + ow, OH * OW)];
             }
         }
         dx[i] = s;
@@ -145,6 +151,18 @@ __global__ void col2im(const float* __restrict__ col, float* __restrict__ dx, in
 // Elementwise and broadcasting helpers.
 // ---------------------------------------------------------------------------
 #define GRID_LOOP(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
+// Swap the two outer axes of a [A][B][P] tensor: dst[b][a][p] = src[a][b][p].
+__global__ void swap01(const float* __restrict__ src, float* __restrict__ dst, int A, int B, int P)
+{
+    GRID_LOOP(i, (long long)A * B * P) {
+        int p = i % P;
+        long long t = i / P;
+        int b = t % B;
+        int a = t / B;
+        dst[((long long)b * A + a) * P + p] = src[i];
+    }
+}
 
 // y[n][c][p] += b[c]  (inner = spatial size; 1 for dense layers)
 __global__ void add_channel_bias(float* y, const float* __restrict__ b, long long total, int C, int inner)
