@@ -37,6 +37,7 @@ type Net struct {
 	labels  *Buffer
 	loss    *Buffer
 	classes int
+	valid   int // samples of the last LossGrad (≤ batch; the rest is padding)
 }
 
 type paramUse struct {
@@ -600,11 +601,20 @@ func (n *Net) copy(dst, src *Buffer) error {
 
 // LossGrad runs forward and backward for x and integer labels; it returns the
 // summed cross-entropy loss. Afterwards every value's gradient is on the device
-// (used by PerSample and ParamGrad).
+// (used by PerSample). Fewer samples than the batch size are allowed: the rest
+// of the batch is padding whose loss and gradients are zero.
 func (n *Net) LossGrad(x []float32, labels []int) (float64, error) {
-	if len(labels) != n.batch {
+	if len(labels) < 1 || len(labels) > n.batch {
 		return 0, fmt.Errorf("cuda net: %d labels for a batch of %d", len(labels), n.batch)
 	}
+	per := prod(n.shapes[n.input][1:])
+	if len(x) != len(labels)*per {
+		return 0, fmt.Errorf("cuda net: input has %d values for %d samples of %d", len(x), len(labels), per)
+	}
+	if len(labels) < n.batch {
+		x = append(x[:len(x):len(x)], make([]float32, (n.batch-len(labels))*per)...)
+	}
+	n.valid = len(labels)
 	lab := make([]int32, n.batch)
 	for i, y := range labels {
 		if y < 0 || y >= n.classes {
@@ -623,7 +633,7 @@ func (n *Net) LossGrad(x []float32, labels []int) (float64, error) {
 			return 0, err
 		}
 	}
-	if err := n.d.SoftmaxCrossEntropy(n.vals[n.output], n.labels, n.loss, n.grads[n.output], n.batch, n.classes); err != nil {
+	if err := n.d.SoftmaxCrossEntropy(n.vals[n.output], n.labels, n.loss, n.grads[n.output], n.valid, n.classes); err != nil {
 		return 0, err
 	}
 	for i := len(n.layers) - 1; i >= 0; i-- {
@@ -632,8 +642,8 @@ func (n *Net) LossGrad(x []float32, labels []int) (float64, error) {
 			return 0, fmt.Errorf("cuda net: backward of node %q (%s): %w", l.node.Name, l.node.OpType, err)
 		}
 	}
-	losses, err := n.d.DownloadF32(n.loss)
-	if err != nil {
+	losses := make([]float32, n.valid)
+	if err := n.d.ReadF32(n.loss, losses); err != nil {
 		return 0, err
 	}
 	var s float64
@@ -724,9 +734,10 @@ func (n *Net) bwdLayer(l *layer) error {
 }
 
 // PerSample returns, after LossGrad, the per-sample gradients of parameter
-// `param` for the batch, reduced on the device to what an audit needs:
-// tested[b·len(idx)+t] = ∂ℓ_b/∂θ[idx[t]], sqnorm[b] = |∂ℓ_b/∂θ|², and
-// sum = Σ_b ∂ℓ_b/∂θ (the gradient of the summed loss).
+// `param` for the samples of that call (b < number of labels), reduced on the
+// device to what an audit needs: tested[b·len(idx)+t] = ∂ℓ_b/∂θ[idx[t]],
+// sqnorm[b] = |∂ℓ_b/∂θ|², and sum = Σ_b ∂ℓ_b/∂θ (the gradient of the summed
+// loss). The full per-sample gradients never leave the device.
 func (n *Net) PerSample(param string, idx []int32) (tested []float32, sqnorm []float64, sum []float32, err error) {
 	u, ok := n.owner[param]
 	if !ok {
@@ -746,6 +757,10 @@ func (n *Net) PerSample(param string, idx []int32) (tested []float32, sqnorm []f
 		return nil, nil, nil, fmt.Errorf("cuda net: per-sample %s of %q (node %q): %w", u.role, param, u.l.node.Name, err)
 	}
 	d := n.d
+	rows := n.valid
+	if rows == 0 {
+		return nil, nil, nil, fmt.Errorf("cuda net: PerSample before LossGrad")
+	}
 	if len(idx) > 0 {
 		di, err := n.tmpSized("idx", len(idx), 4)
 		if err != nil {
@@ -758,10 +773,10 @@ func (n *Net) PerSample(param string, idx []int32) (tested []float32, sqnorm []f
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		if err := d.GatherCols(ps, di, out, n.batch, size, len(idx)); err != nil {
+		if err := d.GatherCols(ps, di, out, rows, size, len(idx)); err != nil {
 			return nil, nil, nil, err
 		}
-		tested = make([]float32, n.batch*len(idx))
+		tested = make([]float32, rows*len(idx))
 		if err := d.ReadF32(out, tested); err != nil {
 			return nil, nil, nil, err
 		}
@@ -770,10 +785,10 @@ func (n *Net) PerSample(param string, idx []int32) (tested []float32, sqnorm []f
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := d.RowSumSq(ps, sq, n.batch, size); err != nil {
+	if err := d.RowSumSq(ps, sq, rows, size); err != nil {
 		return nil, nil, nil, err
 	}
-	sqnorm = make([]float64, n.batch)
+	sqnorm = make([]float64, rows)
 	if err := d.ReadF64(sq, sqnorm); err != nil {
 		return nil, nil, nil, err
 	}
@@ -781,7 +796,7 @@ func (n *Net) PerSample(param string, idx []int32) (tested []float32, sqnorm []f
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := d.ColSum(ps, sb, n.batch, size, false); err != nil {
+	if err := d.ColSum(ps, sb, rows, size, false); err != nil {
 		return nil, nil, nil, err
 	}
 	sum = make([]float32, size)

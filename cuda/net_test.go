@@ -3,12 +3,15 @@
 package cuda
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gnaudit/gnaudit/auditor/collect"
+	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/npy"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 )
@@ -117,5 +120,81 @@ func TestNetAgainstPyTorch(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSourceAgainstPyTorch serves the fixture batch through the collect.Source
+// of the GPU path in blocks of 3 (so the last block is padded) and checks every
+// block against the functorch per-sample gradients.
+func TestSourceAgainstPyTorch(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "torch", "alexnet_bn")
+	m, err := onnx.Load(filepath.Join(dir, "opset13.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xa := loadNPY(t, filepath.Join(dir, "x.npy"))
+	lab := loadNPY(t, filepath.Join(dir, "labels.npy"))
+	labels := make([]int, len(lab.I64))
+	for i, v := range lab.I64 {
+		labels[i] = int(v)
+	}
+	ds, err := data.New("fixture", data.Shape{C: xa.Shape[1], H: xa.Shape[2], W: xa.Shape[3]}, f32(xa), labels, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewSource(dev, m, ds, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	req := collect.Request{Indices: []int{7, 0, 1, 2, 3, 4, 5, 6}, Full: true}
+	ref := map[string]*npy.Array{}
+	for _, l := range src.Layers() {
+		a := loadNPY(t, filepath.Join(dir, "persample", l.Parameter+".npy"))
+		ref[l.Parameter] = a
+		all := make([]int, l.Size())
+		for i := range all {
+			all[i] = i
+		}
+		req.Tested = append(req.Tested, all)
+	}
+	seen := 0
+	err = src.PerSample(context.Background(), req, func(b collect.Block) error {
+		if b.Offset != seen {
+			t.Fatalf("block at %d, want %d", b.Offset, seen)
+		}
+		seen += b.Rows
+		for li, l := range src.Layers() {
+			size := l.Size()
+			lb := b.Layers[li]
+			sum := make([]float64, size)
+			for r := 0; r < b.Rows; r++ {
+				sample := req.Indices[b.Offset+r]
+				want := ref[l.Parameter].F64[sample*size : (sample+1)*size]
+				got := make([]float32, size)
+				var sq float64
+				for j := range got {
+					got[j] = float32(lb.Tested[r*size+j])
+					sum[j] += want[j]
+					sq += want[j] * want[j]
+				}
+				relClose(t, l.Parameter, got, want, 1e-4)
+				if math.Abs(lb.SumSq[r]-sq) > 1e-4*sq+1e-12 {
+					t.Fatalf("%s sample %d: |g|² %g, want %g", l.Parameter, sample, lb.SumSq[r], sq)
+				}
+			}
+			gs := make([]float32, size)
+			for j := range gs {
+				gs[j] = float32(lb.GradSum[j])
+			}
+			relClose(t, l.Parameter+" block sum", gs, sum, 1e-4)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != len(req.Indices) {
+		t.Fatalf("blocks covered %d samples, want %d", seen, len(req.Indices))
 	}
 }
