@@ -122,15 +122,19 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sc := &scratch{col: make([]float64, m.Rows), sorted: make([]float64, m.Rows), centred: make([]float64, m.Rows),
-				k1: make([]uint64, m.Rows), k2: make([]uint64, m.Rows)}
+			sc := &scratch{col: make([]float64, m.Rows), sorted: make([]float64, m.Rows), centred: make([]float64, m.Rows)}
+			if m.Data32 != nil {
+				sc.q1, sc.q2 = make([]uint32, m.Rows), make([]uint32, m.Rows)
+			} else {
+				sc.k1, sc.k2 = make([]uint64, m.Rows), make([]uint64, m.Rows)
+			}
 			for {
 				j0 := int(next.Add(chunk)) - chunk
 				if j0 >= m.Cols {
 					return
 				}
 				for j := j0; j < min(j0+chunk, m.Cols); j++ {
-					rep.Columns[j] = safeColumn(j, m.Column(j, sc.col), sw, swErr, &opt, sc)
+					rep.Columns[j] = safeColumn(j, m, sw, swErr, &opt, sc)
 				}
 			}
 		}()
@@ -143,18 +147,19 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 type scratch struct {
 	col             []float64 // float32 columns converted
 	sorted, centred []float64
-	k1, k2          []uint64 // radix sort keys
+	k1, k2          []uint64 // radix sort keys of float64 storage
+	q1, q2          []uint32 // radix sort keys of float32 storage
 }
 
 // safeColumn is column with a recover: a panic in a worker goroutine would
 // end the process, so it becomes an error inside the column instead.
-func safeColumn(j int, x []float64, sw *stats.ShapiroWilk, swErr error, opt *Options, sc *scratch) (c Column) {
+func safeColumn(j int, m *matrix.Matrix, sw *stats.ShapiroWilk, swErr error, opt *Options, sc *scratch) (c Column) {
 	defer func() {
 		if r := recover(); r != nil {
-			c = failedColumn(j, len(x), opt, fmt.Sprintf("internal error: %v (please report this)", r))
+			c = failedColumn(j, m.Rows, opt, fmt.Sprintf("internal error: %v (please report this)", r))
 		}
 	}()
-	return column(j, x, sw, swErr, opt, sc)
+	return column(j, m, sw, swErr, opt, sc)
 }
 
 // failedColumn is a column whose every requested value is null with msg.
@@ -179,22 +184,40 @@ func failedColumn(j, n int, opt *Options, msg string) Column {
 	return c
 }
 
-// column computes the statistics of column j with values x.
-func column(j int, x []float64, sw *stats.ShapiroWilk, swErr error, opt *Options, sc *scratch) Column {
-	c := Column{Index: j, N: len(x)}
+// column computes the statistics of column j of m.
+func column(j int, m *matrix.Matrix, sw *stats.ShapiroWilk, swErr error, opt *Options, sc *scratch) Column {
+	n := m.Rows
+	c := Column{Index: j, N: n}
 	secs := opt.Sections
 
-	// With the tail index requested, one sorted copy serves Shapiro–Wilk
-	// and McCulloch (which sorts its own copy again, in linear time since
-	// it is sorted already). Without it, ShapiroWilk.Test sorts on its own.
-	// A column with NaN is not sorted: each statistic reports the NaN.
+	// x is the column in float64, needed by everything but Shapiro–Wilk on
+	// float32 storage (which works from the sorted copy).
+	var x []float64
+	if m.Data32 == nil || secs&(SectionMoments|SectionBerryEsseen|SectionTailIndex) != 0 {
+		x = m.Column(j, sc.col)
+	}
+
+	// The sorted copy: for float32 storage, sorted on the 32-bit keys and
+	// converted in the same step, for Shapiro–Wilk and McCulloch; for
+	// float64 storage, made only when McCulloch needs it too (otherwise
+	// ShapiroWilk.Test sorts on its own). McCulloch sorts its own copy
+	// again, in linear time since it is sorted already. A column with a
+	// NaN/Inf is not sorted: each statistic reports the value and its row.
 	var sorted []float64
-	if secs&SectionTailIndex != 0 && finite(x) {
-		sorted = sc.sorted[:len(x)]
+	switch {
+	case m.Data32 != nil && secs&(SectionShapiro|SectionTailIndex) != 0:
+		if sortFloat32Into(sc.sorted[:n], m.Data32[j*n:(j+1)*n], sc.q1, sc.q2) {
+			sorted = sc.sorted[:n]
+		}
+	case m.Data32 == nil && secs&SectionTailIndex != 0 && finite(x):
+		sorted = sc.sorted[:n]
 		sortInto(sorted, x, sc.k1, sc.k2)
 	}
 
 	if secs&SectionShapiro != 0 {
+		if sorted == nil && x == nil {
+			x = m.Column(j, sc.col) // a NaN/Inf in float32 storage
+		}
 		c.Shapiro = shapiro(x, sorted, sw, swErr)
 	}
 

@@ -534,6 +534,23 @@ func TestSortInto(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("n=%d %s: radix sort differs", n, kind)
 			}
+			// The float32 sort, on the float32-rounded values.
+			x32 := make([]float32, n)
+			for i, v := range x {
+				x32[i] = float32(v)
+			}
+			want32 := make([]float64, n)
+			for i, v := range x32 {
+				want32[i] = float64(v)
+			}
+			slices.Sort(want32)
+			finite32 := !slices.ContainsFunc(want32, func(v float64) bool { return math.IsInf(v, 0) })
+			if ok := sortFloat32Into(got, x32, make([]uint32, n), make([]uint32, n)); ok != finite32 {
+				t.Fatalf("n=%d %s: sortFloat32Into ok = %v, want %v", n, kind, ok, finite32)
+			}
+			if finite32 && !slices.Equal(got, want32) {
+				t.Fatalf("n=%d %s: float32 radix sort differs", n, kind)
+			}
 		}
 	}
 }
@@ -546,19 +563,33 @@ func TestFloat32StorageSameReport(t *testing.T) {
 	m64 := &matrix.Matrix{Rows: rows, Cols: cols, Data: make([]float64, rows*cols)}
 	for i := range m32.Data32 {
 		m32.Data32[i] = float32(rng.NormFloat64())
+		switch i {
+		case 3*rows + 7:
+			m32.Data32[i] = float32(math.NaN())
+		case 5*rows + 1:
+			m32.Data32[i] = float32(math.Inf(-1))
+		}
+		if i/rows == 9 {
+			m32.Data32[i] = 1.5 // constant column
+		}
 		m64.Data[i] = float64(m32.Data32[i])
 	}
-	var outs [2]bytes.Buffer
-	for k, m := range []*matrix.Matrix{m32, m64} {
-		rep, err := Run(m, Options{Workers: 3})
-		if err != nil {
-			t.Fatal(err)
+	for _, secs := range []Section{AllSections, SectionShapiro, SectionShapiro | SectionMoments, SectionTailIndex} {
+		var outs [2]bytes.Buffer
+		for k, m := range []*matrix.Matrix{m32, m64} {
+			rep, err := Run(m, Options{Workers: 3, Sections: secs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteJSON(&outs[k], rep); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := WriteJSON(&outs[k], rep); err != nil {
-			t.Fatal(err)
+		if !bytes.Equal(outs[0].Bytes(), outs[1].Bytes()) {
+			t.Errorf("sections %v: float32 and float64 storage give different reports", secs)
 		}
-	}
-	if !bytes.Equal(outs[0].Bytes(), outs[1].Bytes()) {
-		t.Error("float32 and float64 storage give different reports")
+		if secs&SectionShapiro != 0 && !strings.Contains(outs[0].String(), `"error":"shapiro-wilk: x[7]=NaN: non-finite value"`) {
+			t.Errorf("sections %v: NaN row not named", secs)
+		}
 	}
 }
