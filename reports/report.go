@@ -271,9 +271,43 @@ type GateCheck struct {
 	Message   string `json:"message,omitempty"`
 }
 
+// normalize replaces nil lists by empty ones, so that they are written as
+// [] (the schema wants arrays).
+func (r *Report) normalize() {
+	if r.Data.Preprocessing == nil {
+		r.Data.Preprocessing = []string{}
+	}
+	if r.Checkpoints == nil {
+		r.Checkpoints = []Checkpoint{}
+	}
+	for i := range r.Checkpoints {
+		cp := &r.Checkpoints[i]
+		if cp.BatchSizes == nil {
+			cp.BatchSizes = []int{}
+		}
+		if cp.Layers == nil {
+			cp.Layers = []Layer{}
+		}
+		if cp.Analyses == nil {
+			cp.Analyses = []AnalysisRun{}
+		}
+		for j := range cp.Layers {
+			if cp.Layers[j].Shape == nil {
+				cp.Layers[j].Shape = []int{}
+			}
+		}
+		for j := range cp.Analyses {
+			if cp.Analyses[j].Params == nil {
+				cp.Analyses[j].Params = map[string]string{}
+			}
+		}
+	}
+}
+
 // Marshal returns the indented JSON of r, after validating it against the
-// schema.
+// schema. Nil lists in r are replaced by empty ones.
 func Marshal(r *Report) ([]byte, error) {
+	r.normalize()
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)

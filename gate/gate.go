@@ -1,0 +1,364 @@
+// Package gate evaluates a YAML policy against a report (gnaudit.report/v1)
+// and turns the outcome into an exit code, a JUnit XML file and a Markdown
+// summary for CI.
+//
+// A policy:
+//
+//	checkpoint: last          # last (default), all, or a step number
+//	allow_missing: false      # true: a rule that matches no layer passes
+//	min_gaussianity:          # Shapiro–Wilk Gaussianity % at a batch size
+//	  - {layer: "*", batch_size: 128, percent: 80}
+//	max_berry_esseen_median:  # median Berry–Esseen bound C·ρ/(σ³√B)
+//	  - {layer: "conv*", batch_size: 128, value: 0.1}
+//	min_tail_index_median:    # median tail index α (estimator: mohammadi or mcculloch)
+//	  - {layer: "*", batch_size: 128, value: 1.8, estimator: mohammadi}
+//	max_noise_scale:          # B_simple; layer "model" is the whole model
+//	  - {layer: model, value: 4096}
+//
+// Layer patterns match a layer's parameter name or its layer name; '*'
+// matches any run of characters (including '/' and '.'), '?' one character.
+package gate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gnaudit/gnaudit/reports"
+)
+
+// Gate names, as in the policy and in the checks.
+const (
+	MinGaussianity       = "min_gaussianity"
+	MaxBerryEsseenMedian = "max_berry_esseen_median"
+	MinTailIndexMedian   = "min_tail_index_median"
+	MaxNoiseScale        = "max_noise_scale"
+)
+
+// ModelLayer is the layer pattern that selects the model-level noise scale.
+const ModelLayer = "model"
+
+// Policy is a gate policy.
+type Policy struct {
+	// Checkpoint selects the checkpoints: "last" (default), "all" or a
+	// step number.
+	Checkpoint   string `yaml:"checkpoint"`
+	AllowMissing bool   `yaml:"allow_missing"`
+
+	MinGaussianity       []Rule `yaml:"min_gaussianity"`
+	MaxBerryEsseenMedian []Rule `yaml:"max_berry_esseen_median"`
+	MinTailIndexMedian   []Rule `yaml:"min_tail_index_median"`
+	MaxNoiseScale        []Rule `yaml:"max_noise_scale"`
+
+	// Name is the policy's file name, for messages.
+	Name string `yaml:"-"`
+}
+
+// Rule is one entry of a gate.
+type Rule struct {
+	Layer     string   `yaml:"layer"`
+	BatchSize int      `yaml:"batch_size"`
+	Percent   *float64 `yaml:"percent"`   // min_gaussianity
+	Value     *float64 `yaml:"value"`     // the other gates
+	Estimator string   `yaml:"estimator"` // min_tail_index_median: mohammadi (default) or mcculloch
+}
+
+// ParsePolicy decodes and checks a policy. Unknown keys are errors (a
+// misspelt gate must not pass silently).
+func ParsePolicy(data []byte, name string) (*Policy, error) {
+	var p Policy
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("policy %s: empty", name)
+		}
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	p.Name = name
+	if err := p.check(); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	return &p, nil
+}
+
+// ReadPolicy reads a policy file.
+func ReadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePolicy(data, path)
+}
+
+func (p *Policy) check() error {
+	switch p.Checkpoint {
+	case "", "last", "all":
+	default:
+		if n, err := strconv.Atoi(p.Checkpoint); err != nil || n < 0 {
+			return fmt.Errorf("checkpoint %q: want last, all or a step number", p.Checkpoint)
+		}
+	}
+	n := 0
+	for _, g := range p.gates() {
+		for i, r := range g.rules {
+			at := fmt.Sprintf("%s[%d]", g.name, i)
+			n++
+			if r.Layer == "" {
+				return fmt.Errorf("%s: missing layer pattern", at)
+			}
+			if _, err := globRE(r.Layer); err != nil {
+				return fmt.Errorf("%s: layer pattern %q: %w", at, r.Layer, err)
+			}
+			if g.needsB && r.BatchSize < 1 {
+				return fmt.Errorf("%s: missing or invalid batch_size", at)
+			}
+			if !g.needsB && r.BatchSize != 0 {
+				return fmt.Errorf("%s: batch_size does not apply", at)
+			}
+			if g.name == MinGaussianity {
+				if r.Value != nil {
+					return fmt.Errorf("%s: use percent, not value", at)
+				}
+				if r.Percent == nil || *r.Percent < 0 || *r.Percent > 100 {
+					return fmt.Errorf("%s: percent must be given, 0…100", at)
+				}
+			} else {
+				if r.Percent != nil {
+					return fmt.Errorf("%s: use value, not percent", at)
+				}
+				if r.Value == nil || math.IsNaN(*r.Value) {
+					return fmt.Errorf("%s: missing value", at)
+				}
+			}
+			if g.name == MinTailIndexMedian {
+				switch r.Estimator {
+				case "", "mohammadi", "mcculloch":
+				default:
+					return fmt.Errorf("%s: estimator %q: want mohammadi or mcculloch", at, r.Estimator)
+				}
+			} else if r.Estimator != "" {
+				return fmt.Errorf("%s: estimator does not apply", at)
+			}
+		}
+	}
+	if n == 0 {
+		return errors.New("no gates")
+	}
+	return nil
+}
+
+type gateRules struct {
+	name   string
+	rules  []Rule
+	needsB bool
+	op     string
+}
+
+func (p *Policy) gates() []gateRules {
+	return []gateRules{
+		{MinGaussianity, p.MinGaussianity, true, ">="},
+		{MaxBerryEsseenMedian, p.MaxBerryEsseenMedian, true, "<="},
+		{MinTailIndexMedian, p.MinTailIndexMedian, true, ">="},
+		{MaxNoiseScale, p.MaxNoiseScale, false, "<="},
+	}
+}
+
+// globRE compiles a layer pattern: '*' any run, '?' one character.
+func globRE(g string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range g {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
+
+// Result is the outcome of a policy on a report.
+type Result struct {
+	Policy string
+	Checks []reports.GateCheck
+}
+
+// Passed reports whether every check passed.
+func (r *Result) Passed() bool {
+	for _, c := range r.Checks {
+		if !c.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed returns the number of failed checks.
+func (r *Result) Failed() int {
+	n := 0
+	for _, c := range r.Checks {
+		if !c.Pass {
+			n++
+		}
+	}
+	return n
+}
+
+// Report returns the outcome as the report's gates section.
+func (r *Result) Report() *reports.Gates {
+	return &reports.Gates{Policy: r.Policy, Passed: r.Passed(), Checks: r.Checks}
+}
+
+// Evaluate applies p to rep. The error is for a policy that cannot apply
+// (no checkpoint, or the requested step absent); failing checks are in the
+// Result.
+func Evaluate(p *Policy, rep *reports.Report) (*Result, error) {
+	var cps []*reports.Checkpoint
+	switch p.Checkpoint {
+	case "", "last":
+		if len(rep.Checkpoints) > 0 {
+			cps = append(cps, &rep.Checkpoints[len(rep.Checkpoints)-1])
+		}
+	case "all":
+		for i := range rep.Checkpoints {
+			cps = append(cps, &rep.Checkpoints[i])
+		}
+	default:
+		step, _ := strconv.Atoi(p.Checkpoint)
+		for i := range rep.Checkpoints {
+			if rep.Checkpoints[i].Step == step {
+				cps = append(cps, &rep.Checkpoints[i])
+			}
+		}
+		if len(cps) == 0 {
+			return nil, fmt.Errorf("policy %s: the report has no checkpoint at step %d", p.Name, step)
+		}
+	}
+	if len(cps) == 0 {
+		return nil, fmt.Errorf("policy %s: the report has no checkpoint", p.Name)
+	}
+	res := &Result{Policy: p.Name}
+	for _, cp := range cps {
+		for _, g := range p.gates() {
+			for _, r := range g.rules {
+				res.Checks = append(res.Checks, evalRule(p, cp, g, r)...)
+			}
+		}
+	}
+	return res, nil
+}
+
+func evalRule(p *Policy, cp *reports.Checkpoint, g gateRules, r Rule) []reports.GateCheck {
+	re, _ := globRE(r.Layer)
+	thr := r.Value
+	if g.name == MinGaussianity {
+		thr = r.Percent
+	}
+	mk := func(layer string, measured float64, msg string) reports.GateCheck {
+		c := reports.GateCheck{Gate: g.name, Step: cp.Step, Layer: layer, BatchSize: r.BatchSize,
+			Measured: reports.Number(measured), Op: g.op, Threshold: reports.Number(*thr), Message: msg}
+		if msg == "" {
+			if g.op == ">=" {
+				c.Pass = measured >= *thr
+			} else {
+				c.Pass = measured <= *thr
+			}
+			if !c.Pass {
+				c.Message = fmt.Sprintf("%s %s %s", trim(measured), map[string]string{">=": "<", "<=": ">"}[g.op], trim(*thr))
+			}
+		}
+		return c
+	}
+	var out []reports.GateCheck
+	if g.name == MaxNoiseScale && r.Layer == ModelLayer {
+		if cp.NoiseScale == nil {
+			return []reports.GateCheck{mk(ModelLayer, math.NaN(), "not measured (noise-scale did not run)")}
+		}
+		b := float64(cp.NoiseScale.BSimple)
+		if math.IsNaN(b) {
+			return []reports.GateCheck{mk(ModelLayer, b, "undefined: |ḡ|² = 0")}
+		}
+		return []reports.GateCheck{mk(ModelLayer, b, "")}
+	}
+	bIndex := -1
+	for k, b := range cp.BatchSizes {
+		if b == r.BatchSize {
+			bIndex = k
+		}
+	}
+	matched := 0
+	for _, l := range cp.Layers {
+		if !re.MatchString(l.Parameter) && !re.MatchString(l.Name) {
+			continue
+		}
+		matched++
+		if g.needsB && bIndex < 0 {
+			out = append(out, mk(l.Parameter, math.NaN(), fmt.Sprintf("batch size %d was not audited (audited: %v)", r.BatchSize, cp.BatchSizes)))
+			continue
+		}
+		v, missing := measure(g.name, &l, bIndex, r.Estimator)
+		if missing != "" {
+			out = append(out, mk(l.Parameter, math.NaN(), missing))
+			continue
+		}
+		out = append(out, mk(l.Parameter, v, ""))
+	}
+	if matched == 0 {
+		c := mk(r.Layer, math.NaN(), fmt.Sprintf("no layer matches %q", r.Layer))
+		c.Pass = p.AllowMissing
+		out = append(out, c)
+	}
+	return out
+}
+
+// measure returns the measured value of a gate for layer l at batch-size
+// index k, or why it is missing.
+func measure(gate string, l *reports.Layer, k int, estimator string) (float64, string) {
+	undefined := func(x reports.Number, what string) (float64, string) {
+		if !x.Defined() {
+			return math.NaN(), what + " undefined for this layer"
+		}
+		return float64(x), ""
+	}
+	switch gate {
+	case MinGaussianity:
+		if k >= len(l.Gaussianity) {
+			return math.NaN(), "not measured (normality did not run)"
+		}
+		return undefined(l.Gaussianity[k].Percent, "Gaussianity")
+	case MaxBerryEsseenMedian:
+		if l.KurtosisBound == nil || k >= len(l.KurtosisBound.PerBatch) {
+			return math.NaN(), "not measured (kurtosis-bound did not run)"
+		}
+		return undefined(l.KurtosisBound.PerBatch[k].Bound.P50, "Berry–Esseen bound (zero variance)")
+	case MinTailIndexMedian:
+		if l.TailIndex == nil || k >= len(l.TailIndex.PerBatch) {
+			return math.NaN(), "not measured (alpha-stable did not run)"
+		}
+		if estimator == "mcculloch" {
+			return undefined(l.TailIndex.PerBatch[k].McCullochMedian, "tail index")
+		}
+		return undefined(l.TailIndex.PerBatch[k].MohammadiMedian, "tail index")
+	case MaxNoiseScale:
+		if l.NoiseScale == nil {
+			return math.NaN(), "not measured (noise-scale did not run)"
+		}
+		return undefined(l.NoiseScale.BSimple, "B_simple (|ḡ|² = 0)")
+	}
+	return math.NaN(), "unknown gate"
+}
+
+func trim(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
