@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,9 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return usagef("%v", err)
 		}
+		if err := os.MkdirAll(filepath.Dir(*example), 0o755); err != nil {
+			return err
+		}
 		if err := m.Save(*example); err != nil {
 			return err
 		}
@@ -115,6 +119,9 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	w := stdout
 	var f *os.File
 	if *out != "" {
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			return err
+		}
 		f, err = os.Create(*out)
 		if err != nil {
 			return err

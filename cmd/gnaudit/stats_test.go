@@ -17,7 +17,7 @@ func runStatsCLI(args ...string) (code int, stdout, stderr string) {
 
 func TestStatsCLI(t *testing.T) {
 	dir := t.TempDir()
-	npyPath := filepath.Join(dir, "ex.npy")
+	npyPath := filepath.Join(dir, "sub", "ex.npy") // -example creates sub/
 	csvPath := filepath.Join(dir, "ex.csv")
 	for _, p := range []string{npyPath, csvPath} {
 		if code, _, stderr := runStatsCLI("stats", "-example", p, "-example-rows", "100"); code != 0 || !strings.Contains(stderr, "wrote "+p) {
@@ -90,7 +90,7 @@ func TestStatsCLIErrors(t *testing.T) {
 		{[]string{"stats", "-alpha", "2", good}, 2, "want 0 < alpha < 1"},
 		{[]string{"stats", "-nosuchflag", good}, 2, "flag provided but not defined"},
 		{[]string{"stats", "-example", filepath.Join(dir, "e.npy"), good}, 2, "takes no input file"},
-		{[]string{"stats", "-out", filepath.Join(dir, "no", "dir.json"), good}, 1, "dir.json"},
+		{[]string{"stats", "-out", filepath.Join(good, "dir.json"), good}, 1, "good.csv"},
 	}
 	for _, tc := range tests {
 		code, _, stderr := runStatsCLI(tc.args...)
