@@ -1,0 +1,130 @@
+package graph
+
+import (
+	"math/rand"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/ir"
+	"gorgonia.org/gorgonia"
+)
+
+// alexnetCIFAR is the paper's CIFAR AlexNet (METHOD.md §8): five convs
+// (64×3×11×11 stride 4 pad 5; 192×64×5×5 pad 2; 384, 256, 256 × 3×3 pad 1)
+// with ReLU, 2×2 max-pooling after conv1, conv2 and conv5, then fully
+// connected 256 → 256 → 256 → 10, with He-scaled random weights.
+func alexnetCIFAR() *ir.Model {
+	b := newModel(13, -1, 3, 32, 32)
+	he := func(fanIn int) float64 { return 1.4142 / float64(sqrt(fanIn)) }
+	pool := at("kernel_shape", ais(2, 2), "strides", ais(2, 2))
+	x := "x"
+	convs := []struct {
+		out, in, k, stride, pad int64
+		pool                    bool
+	}{
+		{64, 3, 11, 4, 5, true}, {192, 64, 5, 1, 2, true}, {384, 192, 3, 1, 1, false},
+		{256, 384, 3, 1, 1, false}, {256, 256, 3, 1, 1, true},
+	}
+	for i, c := range convs {
+		name := "conv" + string(rune('1'+i))
+		w := b.param(name+".weight", he(int(c.in*c.k*c.k)), true, c.out, c.in, c.k, c.k)
+		bias := b.param(name+".bias", 0.01, true, c.out)
+		x = b.op("Conv", at("strides", ais(c.stride, c.stride), "pads", ais(c.pad, c.pad, c.pad, c.pad)), x, w, bias)
+		x = b.op("Relu", nil, x)
+		if c.pool {
+			x = b.op("MaxPool", pool, x)
+		}
+	}
+	x = b.op("Flatten", nil, x)
+	fcs := [][2]int64{{256, 256}, {256, 256}, {10, 256}}
+	for i, f := range fcs {
+		name := "fc" + string(rune('1'+i))
+		x = b.op("Gemm", at("transB", ai(1)), x, b.param(name+".weight", he(int(f[1])), true, f[0], f[1]), b.param(name+".bias", 0.01, true, f[0]))
+		if i < 2 {
+			x = b.op("Relu", nil, x)
+		}
+	}
+	return b.output(x)
+}
+
+func sqrt(n int) float64 {
+	x := float64(n)
+	r := x
+	for i := 0; i < 30; i++ {
+		r = (r + x/r) / 2
+	}
+	return r
+}
+
+func TestAlexNetCIFARShapes(t *testing.T) {
+	net, err := Build(alexnetCIFAR(), Options{Batch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"conv1.weight": 23232, "conv2.weight": 307200, "conv3.weight": 663552,
+		"conv4.weight": 884736, "conv5.weight": 589824, "fc3.weight": 2560}
+	for _, p := range net.Params() {
+		if n, ok := want[p.Name]; ok && prod(p.Shape) != n {
+			t.Errorf("%s has %d weights, want %d", p.Name, prod(p.Shape), n)
+		}
+	}
+	if net.Classes() != 10 {
+		t.Fatalf("classes %d", net.Classes())
+	}
+	rng := rand.New(rand.NewSource(3))
+	if _, err := net.LossGrad(randVec(rng, 2*3*32*32), []int{1, 7}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBLASSelection checks which BLAS gorgonia (and so the executor's
+// matrix products) uses: gonum's by default, OpenBLAS with -tags openblas.
+func TestBLASSelection(t *testing.T) {
+	typ := reflect.TypeOf(gorgonia.WhichBLAS()).String()
+	want := map[string]string{"gonum": "gonum.Implementation", "openblas": "netlib.Implementation"}[BLASName]
+	if !strings.Contains(typ, want) {
+		t.Fatalf("BLAS %s with build %q, want %s", typ, BLASName, want)
+	}
+	// And it computes: a 3×2 · 2×2 product.
+	a := []float32{1, 2, 3, 4, 5, 6}
+	bm := []float32{1, -1, 2, 0.5}
+	c := make([]float32, 6)
+	gemm(false, false, 3, 2, 2, 1, a, 2, bm, 2, 0, c, 2)
+	w := []float32{5, 0, 11, -1, 17, -2}
+	for i := range w {
+		if c[i] != w[i] {
+			t.Fatalf("gemm = %v, want %v", c, w)
+		}
+	}
+}
+
+// BenchmarkAlexNetStep is one forward + backward pass (summed loss,
+// gradients of all parameters) of the CIFAR AlexNet at batch 128, float32.
+// Compare `go test -bench AlexNetStep` with and without `-tags openblas`.
+func BenchmarkAlexNetStep(b *testing.B) {
+	benchStep(b, 128)
+}
+
+func benchStep(b *testing.B, batch int) {
+	net, err := Build(alexnetCIFAR(), Options{Batch: batch})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(1))
+	x := randVec(rng, batch*3*32*32)
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = rng.Intn(10)
+	}
+	if _, err := net.LossGrad(x, labels); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := net.LossGrad(x, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+}

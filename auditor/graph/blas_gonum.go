@@ -1,0 +1,7 @@
+//go:build !openblas
+
+package graph
+
+// BLASName names the BLAS implementation the executor was built with:
+// gonum's pure-Go BLAS by default, "openblas" with the openblas build tag.
+const BLASName = "gonum"
