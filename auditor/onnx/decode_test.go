@@ -27,7 +27,13 @@ func rawF16(v ...uint16) []byte {
 // decode and checks that they are read from the protobuf, with the values
 // the ONNX format defines, while onnx-go still decodes the rest.
 func TestDecodeFallbacks(t *testing.T) {
-	b := newGraph(13).input("x", 4).output("y").output("z").
+	m, rep := fallbackModel().decode(t)
+	testFallbacks(t, m, rep)
+}
+
+// fallbackModel has the parts onnx-go does not decode.
+func fallbackModel() *gb {
+	return newGraph(13).input("x", 4).output("y").output("z").
 		init(&onnxpb.TensorProto{Name: proto.String("half"), DataType: proto.Int32(int32(ir.Float16)), Dims: []int64{4},
 			RawData: rawF16(0x3C00, 0xC000, 0x0001, 0x7BFF)}). // 1, -2, 2^-24, 65504
 		init(&onnxpb.TensorProto{Name: proto.String("empty"), DataType: proto.Int32(int32(ir.Float)), Dims: []int64{0}}).
@@ -42,7 +48,9 @@ func TestDecodeFallbacks(t *testing.T) {
 		node("If", []string{"mask"}, []string{"z"}, &onnxpb.AttributeProto{Name: proto.String("then_branch"),
 			Type: onnxpb.AttributeProto_GRAPH.Enum(), G: &onnxpb.GraphProto{Name: proto.String("sub")}}).named("if").
 		node("Relu", []string{"y"}, []string{"r"}, &onnxpb.AttributeProto{Name: proto.String("legacy"), I: proto.Int64(7)}).named("relu")
-	m, rep := b.decode(t)
+}
+
+func testFallbacks(t *testing.T, m *ir.Model, rep *Report) {
 	if !rep.OnnxGo || rep.OnnxGoNodes != 6 || rep.OnnxGoTensors != 1 {
 		t.Errorf("report %+v: onnx-go should decode all 6 nodes and the float initializer", rep)
 	}
