@@ -429,6 +429,9 @@ func sliceRange(start, end, step, n int64) (int64, int64, int64, error) {
 	if step == 0 {
 		return 0, 0, 0, fmt.Errorf("slice step 0")
 	}
+	if n == 0 {
+		return 0, 0, 0, nil
+	}
 	if start < 0 {
 		start += n
 	}

@@ -166,7 +166,7 @@ func (a *analysis) fail(n *ir.Node, format string, args ...any) {
 }
 
 func (a *analysis) visit(n *ir.Node) {
-	if n.Domain != "" || len(n.Outputs) == 0 {
+	if n.Domain != "" || len(n.Outputs) == 0 || n.Outputs[0] == "" {
 		return
 	}
 	if c, err := a.evalConst(n); err != nil {

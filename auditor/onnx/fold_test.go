@@ -263,3 +263,29 @@ func TestFoldErrors(t *testing.T) {
 		t.Errorf("Check = %v, want one error about ConstantOfShape", errs)
 	}
 }
+
+// TestFoldEdgeCases: slicing an empty tensor backwards and a node whose
+// output is left empty must not crash the folder.
+func TestFoldEdgeCases(t *testing.T) {
+	b := newGraph(13).input("x", 2).output("y").
+		init(tensorI("empty", []int64{0})).initI("st", -1).initI("en", -10).initI("ax", 0).initI("stp", -1).
+		node("Slice", []string{"empty", "st", "en", "ax", "stp"}, []string{"s"}).
+		node("Shape", []string{"x"}, []string{""}).
+		node("Concat", []string{"s", "s"}, []string{"c"}, aInt("axis", 0)).
+		node("Reshape", []string{"x", "c"}, []string{"y"}).named("r")
+	m, _ := b.decode(t)
+	a := analyze(m)
+	if c := a.consts["c"]; c == nil || len(c.i) != 0 || !reflect.DeepEqual(c.dims, []int64{0}) {
+		t.Errorf("c = %+v, want an empty int64 vector", c)
+	}
+	if _, ok := a.consts[""]; ok {
+		t.Error("an empty output name became a constant")
+	}
+	// Reshape of a 2-element tensor to shape [] (a scalar) is invalid.
+	if err := FoldConstants(m); err != nil {
+		t.Errorf("FoldConstants: %v (the Reshape's data is not constant)", err)
+	}
+	if _, ok := m.Initializers[""]; ok {
+		t.Error("initializer with an empty name")
+	}
+}
