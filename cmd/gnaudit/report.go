@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/gnaudit/gnaudit/gate"
+	"github.com/gnaudit/gnaudit/reports"
+)
+
+func init() {
+	register("report", "render report.md and its plots from a report.json", runReport)
+}
+
+const reportUsage = `Usage: gnaudit report [--out DIR] [--format svg|png] [--policy gates.yaml] report.json
+
+Validates report.json against the gnaudit.report/v1 schema and writes
+DIR/report.md with its plots in DIR/plots/ (relative links: the directory
+renders on GitHub as is). With --policy the gate outcome is evaluated and
+shown first (the exit status stays 0: use gnaudit gate to fail a build).
+
+Flags:
+`
+
+func runReport(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "output `directory` (default: the directory of report.json)")
+	format := fs.String("format", "svg", "plot format: svg or png")
+	policy := fs.String("policy", "", "gate policy `file` to evaluate and show in the report")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), reportUsage)
+		fs.PrintDefaults()
+	}
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return usagef("%v", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(files) != 1 {
+		fs.Usage()
+		return usagef("want one report.json")
+	}
+	if *format != "svg" && *format != "png" {
+		return usagef("--format %q: want svg or png", *format)
+	}
+	rep, err := reports.ReadFile(files[0])
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if *policy != "" {
+		p, err := gate.ReadPolicy(*policy)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		res, err := gate.Evaluate(p, rep)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		rep.Gates = res.Report()
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Dir(files[0])
+	}
+	if err := reports.RenderWith(dir, rep, reports.RenderOptions{Format: *format}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s\n", filepath.Join(dir, "report.md"))
+	return nil
+}
