@@ -11,10 +11,13 @@
 // fortran_order True, big-endian data, structured, object, complex, bool,
 // string and other dtypes, and pickled arrays.
 //
-// Reading: [ReadFile] and [Read] load a whole array; [NewReader] parses the
-// header and then streams the elements in chunks ([Reader.ReadFloat64],
+// Reading: [ReadFile] and [Read] load a whole array; [NewReader] (or [Open]
+// for a file, with its size checked against the header) parses the header
+// and then streams the elements in chunks ([Reader.ReadFloat64],
 // [Reader.ReadInt64]), so that a caller can lay out large arrays as it likes
-// without a second full copy. Writing: [WriteFloat32], [WriteFloat64],
+// without a second full copy; [Reader.ReadColumnMajor] and
+// [Reader.ReadColumnMajorFloat32] read a 2-D array transposed to
+// column-major order, in parallel, for per-column work. Writing: [WriteFloat32], [WriteFloat64],
 // [WriteInt64] (and the WriteFile* variants, which write atomically through a
 // temporary file) write whole arrays; [NewWriter] streams elements of a
 // known shape. The writers produce the same bytes as numpy.save (numpy ≥ 1.24
