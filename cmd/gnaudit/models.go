@@ -17,17 +17,20 @@ func init() {
 const modelsUsage = `Usage:
   gnaudit models list
   gnaudit models export NAME -o FILE.onnx [--input 3x32x32] [--classes 10] [--seed 1]
+  gnaudit models inspect [-json] [-report] FILE.onnx
 
 'list' prints each zoo model with its trainable parameter count for the default
 input (3x32x32, 10 classes). 'export' writes a freshly He-initialised model as
 ONNX (opset 13, input "input" [batch, C, H, W], output "logits" [batch, classes]).
+'inspect' decodes any ONNX file and says what it holds and whether gnaudit
+supports it ('gnaudit models inspect -h' for details).
 `
 
 // runModels dispatches the models subcommands.
 func runModels(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, modelsUsage)
-		return usagef("models: missing subcommand (list, export)")
+		return usagef("models: missing subcommand (list, export, inspect)")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -37,9 +40,11 @@ func runModels(args []string, stdout, stderr io.Writer) error {
 		return runModelsList(args[1:], stdout, stderr)
 	case "export":
 		return runModelsExport(args[1:], stdout, stderr)
+	case "inspect":
+		return runModelsInspect(args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, modelsUsage)
-	return usagef("models: unknown subcommand %q (list, export)", args[0])
+	return usagef("models: unknown subcommand %q (list, export, inspect)", args[0])
 }
 
 func runModelsList(args []string, stdout, stderr io.Writer) error {

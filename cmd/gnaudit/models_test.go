@@ -147,3 +147,21 @@ func newTestFlagSet() *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	return fs
 }
+
+// `models inspect` dispatches to runModelsInspect, with flags after the file.
+func TestModelsInspectDispatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.onnx")
+	if code, _, errs := runCLI("models", "export", "resnet20", "-o", path, "--classes", "7"); code != exitOK {
+		t.Fatalf("export: exit %d: %s", code, errs)
+	}
+	code, out, errs := runCLI("models", "inspect", path, "-json")
+	if code != exitOK {
+		t.Fatalf("inspect: exit %d: %s", code, errs)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(out), "{") || !strings.Contains(out, "logits") || !strings.Contains(out, "layer3.2.conv2.weight") {
+		t.Errorf("inspect -json output lacks the model's interface or parameters:\n%.400s", out)
+	}
+	if code, _, _ := runCLI("models", "inspect"); code != exitUsage {
+		t.Errorf("inspect without a file: exit %d, want %d", code, exitUsage)
+	}
+}
