@@ -302,6 +302,12 @@ func TestNetAPI(t *testing.T) {
 			t.Fatalf("repeat %d: loss %g err %v", i, l2, err)
 		}
 	}
+	if s, d, ok := net.Deriv("c"); !ok || !equalInts(s, []int{3}) || d[1] != g[1] {
+		t.Errorf("Deriv(c) = %v %v %v, Grad(c) = %v", s, d, ok, g)
+	}
+	if s, v, ok := net.Value("w"); !ok || !equalInts(s, []int{4, 3}) || v[0] != 0 {
+		t.Errorf("Value(w) = %v %v %v", s, v, ok)
+	}
 	if s, v, ok := net.Value(net.InputName()); !ok || !equalInts(s, []int{2, 4}) || v[7] != 8 {
 		t.Errorf("Value(input) = %v %v %v", s, v, ok)
 	}

@@ -505,7 +505,8 @@ func (n *Net) SetParam(name string, v []float64) error {
 
 // Value returns the ONNX shape and a copy of a value computed by the last
 // pass (Forward or LossGrad), addressed by its ONNX name; build-time
-// constants and data inputs are available too. ok is false for unknown
+// constants, data inputs and parameters (float initializers) are available
+// too. ok is false for unknown
 // names, and for values the last pass did not compute (Forward computes
 // only what the logits need).
 func (n *Net) Value(name string) (shape []int, v []float64, ok bool) {
@@ -513,7 +514,14 @@ func (n *Net) Value(name string) (shape []int, v []float64, ok bool) {
 		return append([]int(nil), c.shape...), append([]float64(nil), c.floats()...), true
 	}
 	g, found := n.vals[name]
-	if !found || !n.ran || g.node.Value() == nil {
+	if !found {
+		if p, isParam := n.byName[name]; isParam {
+			v, ok = toF64(p.data)
+			return append([]int(nil), p.shape...), v, ok
+		}
+		return nil, nil, false
+	}
+	if !n.ran || g.node.Value() == nil {
 		return nil, nil, false
 	}
 	v, ok = toF64(g.node.Value())
@@ -523,10 +531,17 @@ func (n *Net) Value(name string) (shape []int, v []float64, ok bool) {
 // Deriv returns dLoss/d(value) for an ONNX value, from the last LossGrad
 // (Forward calls do not change it; Value does change): available
 // for every value between a differentiated input (a trainable parameter,
-// or the data input with Options.InputGrad) and the loss.
+// or the data input with Options.InputGrad) and the loss, including the
+// trainable parameters themselves (= Grad).
 func (n *Net) Deriv(name string) (shape []int, v []float64, ok bool) {
 	g, found := n.vals[name]
-	if !found || !n.lastFull {
+	if !found {
+		if p, isParam := n.byName[name]; isParam && n.lastFull && n.grads[name] != nil {
+			return append([]int(nil), p.shape...), n.Grad(name), true
+		}
+		return nil, nil, false
+	}
+	if !n.lastFull {
 		return nil, nil, false
 	}
 	d := g.node.Deriv()

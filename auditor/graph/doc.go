@@ -1,0 +1,77 @@
+// Package graph is gnaudit's CPU executor: it builds a differentiable
+// gorgonia (gorgonia.org/gorgonia v0.9.18) expression graph from an
+// *ir.Model for a batch size chosen at run time, and runs the forward pass,
+// the summed cross-entropy loss on the logits with integer labels, and the
+// backward pass.
+//
+// # Use
+//
+//	net, err := graph.Build(model, graph.Options{Batch: 128})
+//	logits, err := net.Forward(x)             // x row-major [128, InputShape()...]
+//	loss, err := net.LossGrad(x, labels)      // Σ_i CE(logits_i, labels_i)
+//	g := net.Grad("conv1.weight")             // dLoss/dparam
+//	shape, v, ok := net.Value("/conv1/Conv_output_0") // any ONNX value of the last pass
+//	shape, d, ok := net.Deriv("/conv1/Conv_output_0") // dLoss/d(value) of the last LossGrad
+//
+// The graph and its two tape machines (forward only; forward + loss +
+// backward) are built once; every call binds new data into the input
+// tensors and reruns the tape. Every operator owns its output buffer, so
+// memory does not grow with the number of calls. A Net is not safe for
+// concurrent use; separate Nets may run in parallel.
+//
+// Value and Deriv address values by their ONNX names: for a Conv, Gemm,
+// MatMul, Add or BatchNormalization node, Value(input) and Deriv(output)
+// are the layer input and δ = dL/d(layer output) that the per-sample
+// gradient expansion needs (METHOD.md §2). Deriv exists for every value on a
+// path from a differentiated input (trainable parameters; the data input
+// too with Options.InputGrad) to the loss.
+//
+// # Operators
+//
+// Every ONNX operator is a gorgonia Op of this package with its own forward
+// kernel and symbolic derivative (kop): gorgonia's BatchNorm (wrong
+// eval-mode backward, resets running statistics), its two-axis reductions
+// and its pooling (no ceil_mode, count_include_pad or asymmetric padding)
+// are not used. Convolutions are im2col + one matrix product per group over
+// the whole batch, through the BLAS gorgonia is configured with
+// (gorgonia.WhichBLAS): gonum's pure-Go BLAS by default, OpenBLAS when built
+// with -tags openblas (cgo, libopenblas-dev).
+//
+// Graph operators (SupportedOps), with ONNX semantics of opsets 7–17 (and
+// earlier opsets where the operator is unchanged or its legacy attributes
+// are handled; models of opset 1–18 are accepted):
+// Conv (1-D and 2-D; pads, strides, dilations, group, auto_pad
+// SAME_UPPER/SAME_LOWER/VALID), Gemm (alpha, beta, transA, transB, C
+// broadcast), MatMul (numpy batching and broadcasting, 1-D operands),
+// Add/Sub/Mul/Div (numpy broadcasting; opset < 7 broadcast/axis), Relu,
+// LeakyRelu, Sigmoid, Tanh, Clip (attributes, constant or run-time bounds),
+// MaxPool and AveragePool (1-D and 2-D; pads, strides, dilations for
+// MaxPool, ceil_mode, count_include_pad, auto_pad), GlobalAveragePool,
+// BatchNormalization (inference, any rank ≥ 2), Flatten, Reshape (0, −1,
+// allowzero), Squeeze/Unsqueeze (axes attribute before opset 13, input from
+// 13), Transpose, Concat, Slice (constant starts/ends/axes/steps), Pad
+// (constant mode), Dropout and Identity (copies), Softmax/LogSoftmax (the
+// coerced 2-D form before opset 13). Constant subgraphs (Constant, Shape,
+// Size, Gather, Unsqueeze, Squeeze, Concat, Reshape, Flatten, Cast, Slice,
+// Add/Sub/Mul/Div, ConstantOfShape, Identity on constants) are evaluated when
+// the graph is built, with the shapes of the requested batch. Any other
+// operator, attribute, data type (graph values are float32, or float64 with
+// Options.Float64) or training-mode variant is an error naming the node, the
+// operator and the opset; a panic inside gorgonia is returned as an error.
+//
+// # Logits, loss and batch
+//
+// The model's first output must be the logits [batch, classes]; a trailing
+// Softmax or LogSoftmax over the classes is removed and the loss computed on
+// its input (Notes says so). Models with a symbolic batch are built for
+// Options.Batch. Models whose batch is fixed in the file (e.g. PyTorch
+// exports with a Reshape to the constant [1, 256]) are rebatched where this
+// is safe: the leading dimension of a Reshape target that equals the file's
+// batch, applied to a value whose leading dimension is the batch, becomes
+// the new batch (noted in Notes). For batch > 1 the builder tracks which
+// values carry the batch as leading dimension and refuses, with an error
+// saying why, any construct that would mix samples (a Reshape, Transpose,
+// Flatten(axis 0), Concat, Pad, Slice or Softmax involving the batch axis,
+// or a fixed operand lined up with the batch axis): the per-sample
+// gradients of METHOD.md §2 require samples not to interact.
+package graph
