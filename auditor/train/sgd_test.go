@@ -102,7 +102,7 @@ func mlpModel(t *testing.T, fx *sgdFixture) *ir.Model {
 type fixedLR []float64
 
 func (f fixedLR) LR(step, total int) float64 { return f[step] }
-func (f fixedLR) String() string            { return fmt.Sprint([]float64(f)) }
+func (f fixedLR) String() string             { return fmt.Sprint([]float64(f)) }
 
 // The trainer's trajectory against PyTorch (constant η, weight decay on the
 // weights only, gradient clipping) and, across a learning-rate change,
