@@ -1,0 +1,814 @@
+package persample
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gnaudit/gnaudit/auditor/graph"
+	"github.com/gnaudit/gnaudit/auditor/ir"
+)
+
+// arr is a value of the last pass: its shape and (float64) data.
+type arr struct {
+	shape []int
+	v     []float64
+}
+
+// pass gives the expansions the values and derivatives of one batched
+// LossGrad, each fetched once.
+type pass struct {
+	net    *graph.Net
+	batch  int
+	shapes map[string][]int // parameter shapes
+	vals   map[string]arr
+	ders   map[string]arr
+}
+
+func newPass(net *graph.Net, shapes map[string][]int) *pass {
+	return &pass{net: net, batch: net.Batch(), shapes: shapes, vals: map[string]arr{}, ders: map[string]arr{}}
+}
+
+// value returns a computed value, a constant or a parameter.
+func (p *pass) value(name string) (arr, error) {
+	if a, ok := p.vals[name]; ok {
+		return a, nil
+	}
+	var a arr
+	if s, ok := p.shapes[name]; ok {
+		a = arr{shape: s, v: p.net.Param(name)}
+	} else {
+		s, v, ok := p.net.Value(name)
+		if !ok {
+			return arr{}, fmt.Errorf("the executor has no value %q", name)
+		}
+		a = arr{shape: s, v: v}
+	}
+	if len(a.v) != prod(a.shape) {
+		return arr{}, fmt.Errorf("value %q: %d elements for shape %v", name, len(a.v), a.shape)
+	}
+	p.vals[name] = a
+	return a, nil
+}
+
+// deriv returns dL/d(value) of the summed loss.
+func (p *pass) deriv(name string) (arr, error) {
+	if a, ok := p.ders[name]; ok {
+		return a, nil
+	}
+	s, v, ok := p.net.Deriv(name)
+	if !ok {
+		return arr{}, fmt.Errorf("the executor has no derivative for %q", name)
+	}
+	if len(v) != prod(s) {
+		return arr{}, fmt.Errorf("derivative of %q: %d elements for shape %v", name, len(v), s)
+	}
+	a := arr{shape: s, v: v}
+	p.ders[name] = a
+	return a, nil
+}
+
+// batched checks that a value of the pass is [batch, ...] and returns the
+// size of one sample.
+func (p *pass) batched(name string, a arr) (int, error) {
+	if len(a.shape) == 0 || a.shape[0] != p.batch {
+		return 0, fmt.Errorf("value %q of shape %v does not have the batch %d as leading dimension", name, a.shape, p.batch)
+	}
+	return prod(a.shape[1:]), nil
+}
+
+// ---------------------------------------------------------------------------
+// Matrix-product expansions (Conv, Gemm, MatMul).
+
+// mmExp is the per-sample gradient of a weight that enters its layer as a
+// matrix product: for sample i and each of groups row blocks,
+//
+//	g_i[block, r, c] = alpha · Σ_p L_i[block, r, p] · R_i[block, c, p],
+//
+// with the gradient laid out [groups·rows, cols] row-major. fill writes the
+// canonical matrices L_i (groups×rows×p) and R_i (groups×cols×p) of one
+// sample.
+type mmExp[T float] struct {
+	groups, rows, cols, p int
+	alpha                 float64
+	fill                  func(i int, L, R []T)
+}
+
+func (e *mmExp[T]) size() int { return e.groups * e.rows * e.cols }
+
+// load fills the worker's L and R for sample i.
+func (e *mmExp[T]) load(w *worker[T], i int) {
+	w.L = grow(w.L, e.groups*e.rows*e.p)
+	w.R = grow(w.R, e.groups*e.cols*e.p)
+	e.fill(i, w.L, w.R)
+}
+
+// full writes the whole gradient of the loaded sample into dst.
+func (e *mmExp[T]) full(w *worker[T], dst []T) {
+	rp, cp, rc := e.rows*e.p, e.cols*e.p, e.rows*e.cols
+	for g := 0; g < e.groups; g++ {
+		gemmNT(e.rows, e.cols, e.p, e.alpha, w.L[g*rp:(g+1)*rp], w.R[g*cp:(g+1)*cp], 0, dst[g*rc:(g+1)*rc], e.cols)
+	}
+}
+
+// gramNorm returns |g_i|² of the loaded sample from the two Gram matrices:
+// |L Rᵀ|²_F = Σ_pq (LᵀL)_pq (RᵀR)_pq.
+func (e *mmExp[T]) gramNorm(w *worker[T]) float64 {
+	P := e.p
+	w.g1 = grow(w.g1, P*P)
+	w.g2 = grow(w.g2, P*P)
+	rp, cp := e.rows*e.p, e.cols*e.p
+	s := 0.0
+	for g := 0; g < e.groups; g++ {
+		l := toF64(&w.l64, w.L[g*rp:(g+1)*rp])
+		r := toF64(&w.r64, w.R[g*cp:(g+1)*cp])
+		gramTN(e.rows, P, l, w.g1)
+		gramTN(e.cols, P, r, w.g2)
+		for a := 0; a < P; a++ {
+			s += w.g1[a*P+a] * w.g2[a*P+a]
+			for b := a + 1; b < P; b++ {
+				s += 2 * w.g1[a*P+b] * w.g2[a*P+b]
+			}
+		}
+	}
+	return max(s, 0) * e.alpha * e.alpha
+}
+
+// dot returns coordinate j of the loaded sample's gradient.
+func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
+	g := j / (e.rows * e.cols)
+	r := (j / e.cols) % e.rows
+	c := j % e.cols
+	l := w.L[(g*e.rows+r)*e.p:][:e.p]
+	rr := w.R[(g*e.cols+c)*e.p:][:e.p]
+	s := 0.0
+	for k, x := range l {
+		s += float64(x) * float64(rr[k])
+	}
+	return s * e.alpha
+}
+
+// rowSel is a precomputed selection of gradient rows: the coordinates'
+// rows per block, and where each coordinate lies in the block's product.
+type rowSel struct {
+	rows [][]int // per block: the distinct rows needed
+	pos  []int   // per coordinate: block-local offset into that block's product
+	blk  []int   // per coordinate: block
+}
+
+func (e *mmExp[T]) newRowSel(coords []int) *rowSel {
+	s := &rowSel{rows: make([][]int, e.groups), pos: make([]int, len(coords)), blk: make([]int, len(coords))}
+	seen := make([]map[int]int, e.groups)
+	for k, j := range coords {
+		g := j / (e.rows * e.cols)
+		r := (j / e.cols) % e.rows
+		c := j % e.cols
+		if seen[g] == nil {
+			seen[g] = map[int]int{}
+		}
+		q, ok := seen[g][r]
+		if !ok {
+			q = len(s.rows[g])
+			seen[g][r] = q
+			s.rows[g] = append(s.rows[g], r)
+		}
+		s.blk[k] = g
+		s.pos[k] = q*e.cols + c
+	}
+	return s
+}
+
+func (s *rowSel) cost(cols, p int) float64 {
+	n := 0
+	for _, r := range s.rows {
+		n += len(r)
+	}
+	return float64(n) * float64(cols) * float64(p)
+}
+
+// selRows writes the selected coordinates of the loaded sample into dst by
+// multiplying only the needed rows.
+func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
+	cp := e.cols * e.p
+	w.out = w.out[:0]
+	offs := make([]int, e.groups)
+	for g, rows := range s.rows {
+		if len(rows) == 0 {
+			continue
+		}
+		w.sel = grow(w.sel, len(rows)*e.p)
+		for q, r := range rows {
+			copy(w.sel[q*e.p:(q+1)*e.p], w.L[(g*e.rows+r)*e.p:])
+		}
+		offs[g] = len(w.out)
+		w.out = append(w.out, make([]T, len(rows)*e.cols)...)
+		gemmNT(len(rows), e.cols, e.p, e.alpha, w.sel, w.R[g*cp:(g+1)*cp], 0, w.out[offs[g]:], e.cols)
+	}
+	for k := range dst {
+		dst[k] = float64(w.out[offs[s.blk[k]]+s.pos[k]])
+	}
+}
+
+// newConv builds the expansion of a Conv weight (METHOD.md §2):
+// g_i[o, :] = Σ_p δ_i[o, p] U(x_i)[:, p] per group, U the im2col matrix.
+func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
+	n := u.node
+	x, err := ps.value(n.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	wv, err := ps.value(u.input)
+	if err != nil {
+		return nil, err
+	}
+	dy, err := ps.deriv(n.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ps.batched(n.Inputs[0], x); err != nil {
+		return nil, err
+	}
+	if _, err := ps.batched(n.Outputs[0], dy); err != nil {
+		return nil, err
+	}
+	cg, err := convGeom(n, x.shape, wv.shape, dy.shape)
+	if err != nil {
+		return nil, err
+	}
+	G := cg.group
+	Og, Cg := cg.m/G, cg.c/G
+	P := cg.oh * cg.ow
+	CK := Cg * cg.kh * cg.kw
+	xs := cg.c * cg.h * cg.w
+	e := &mmExp[T]{groups: G, rows: Og, cols: CK, p: P, alpha: 1}
+	e.fill = func(i int, L, R []T) {
+		d := dy.v[i*cg.m*P : (i+1)*cg.m*P]
+		for k, v := range d {
+			L[k] = T(v)
+		}
+		xi := x.v[i*xs : (i+1)*xs]
+		for g := 0; g < G; g++ {
+			im2col(R[g*CK*P:(g+1)*CK*P], xi[g*Cg*cg.h*cg.w:(g+1)*Cg*cg.h*cg.w], Cg, cg)
+		}
+	}
+	return e, nil
+}
+
+// geom is a 2-D convolution's geometry (1-D convolutions have h = kh = oh = 1).
+type geom struct {
+	c, h, w  int
+	m, group int
+	kh, kw   int
+	sh, sw   int
+	dh, dw   int
+	pt, pl   int
+	oh, ow   int
+}
+
+// convGeom reads a Conv node's attributes for input x [B, C, (H,) W],
+// weight w [M, C/group, (kh,) kw] and output y [B, M, (oh,) ow].
+func convGeom(n *ir.Node, x, w, y []int) (*geom, error) {
+	r := len(x) - 2
+	if (r != 1 && r != 2) || len(w) != r+2 || len(y) != r+2 {
+		return nil, fmt.Errorf("Conv %q: input %v, weight %v, output %v: only 1-D and 2-D convolutions are expanded", n.Name, x, w, y)
+	}
+	ints := func(name string, def int) ([]int, error) {
+		v := attrInts(n, name)
+		out := make([]int, r)
+		for k := range out {
+			out[k] = def
+		}
+		if v == nil {
+			return out, nil
+		}
+		if len(v) != r {
+			return nil, fmt.Errorf("Conv %q: %s %v does not match %d spatial dims", n.Name, name, v, r)
+		}
+		for k := range out {
+			out[k] = int(v[k])
+		}
+		return out, nil
+	}
+	strides, err := ints("strides", 1)
+	if err != nil {
+		return nil, err
+	}
+	dil, err := ints("dilations", 1)
+	if err != nil {
+		return nil, err
+	}
+	pads := make([]int, 2*r)
+	if v := attrInts(n, "pads"); v != nil {
+		if len(v) != 2*r {
+			return nil, fmt.Errorf("Conv %q: pads %v do not match %d spatial dims", n.Name, v, r)
+		}
+		for k := range pads {
+			pads[k] = int(v[k])
+		}
+	}
+	g := &geom{c: x[1], m: w[0], group: int(attrInt(n, "group", 1)), h: 1, kh: 1, sh: 1, dh: 1, oh: 1}
+	if g.group <= 0 || g.c%g.group != 0 || g.m%g.group != 0 || w[1]*g.group != g.c || y[1] != g.m {
+		return nil, fmt.Errorf("Conv %q: group %d does not fit input %v, weight %v, output %v", n.Name, g.group, x, w, y)
+	}
+	autoPad := attrString(n, "auto_pad", "NOTSET")
+	type dim struct{ in, k, s, d, p, out *int }
+	var pe int
+	dims := []dim{{&g.w, &g.kw, &g.sw, &g.dw, &g.pl, &g.ow}}
+	if r == 2 {
+		dims = []dim{{&g.h, &g.kh, &g.sh, &g.dh, &g.pt, &g.oh}, dims[0]}
+	}
+	for k, d := range dims {
+		*d.in, *d.k, *d.s, *d.d, *d.out = x[2+k], w[2+k], strides[k], dil[k], y[2+k]
+		ext := (*d.k-1)**d.d + 1
+		switch autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			want := (*d.in + *d.s - 1) / *d.s
+			total := max(0, (want-1)**d.s+ext-*d.in)
+			if autoPad == "SAME_UPPER" {
+				*d.p = total / 2
+			} else {
+				*d.p = total - total/2
+			}
+			pe = total - *d.p
+		case "VALID":
+			*d.p, pe = 0, 0
+		case "", "NOTSET":
+			*d.p, pe = pads[k], pads[k+r]
+		default:
+			return nil, fmt.Errorf("Conv %q: auto_pad %q", n.Name, autoPad)
+		}
+		if *d.s <= 0 || *d.d <= 0 || *d.p < 0 || pe < 0 {
+			return nil, fmt.Errorf("Conv %q: invalid strides %v, dilations %v or pads", n.Name, strides, dil)
+		}
+		// The executor's output size (floor mode) must follow from the
+		// attributes as read here.
+		if num := *d.in + *d.p + pe - ext; num < 0 || *d.out != num/(*d.s)+1 {
+			return nil, fmt.Errorf("Conv %q: output %v does not follow from input %v, kernel %v and the attributes", n.Name, y, x, w)
+		}
+	}
+	return g, nil
+}
+
+// im2col writes the (C·kh·kw) × (oh·ow) patch matrix of one sample's
+// channels x [C, h, w] into cols.
+func im2col[T float](cols []T, x []float64, C int, g *geom) {
+	P := g.oh * g.ow
+	row := 0
+	for c := 0; c < C; c++ {
+		xc := x[c*g.h*g.w : (c+1)*g.h*g.w]
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				dst := cols[row*P : (row+1)*P]
+				row++
+				for oy := 0; oy < g.oh; oy++ {
+					iy := oy*g.sh - g.pt + ky*g.dh
+					d := dst[oy*g.ow : (oy+1)*g.ow]
+					if iy < 0 || iy >= g.h {
+						clear(d)
+						continue
+					}
+					xr := xc[iy*g.w : (iy+1)*g.w]
+					ix := kx*g.dw - g.pl
+					for ox := range d {
+						if ix >= 0 && ix < g.w {
+							d[ox] = T(xr[ix])
+						} else {
+							d[ox] = 0
+						}
+						ix += g.sw
+					}
+				}
+			}
+		}
+	}
+}
+
+// newGemm builds the expansion of Gemm's B (the weight) for
+// Y = alpha·A·op(B) + beta·C with A the sample data [batch, K]:
+// g_i = alpha·a_i δ_iᵀ (K×N), or its transpose when transB.
+func newGemm[T float](ps *pass, u *use) (*mmExp[T], error) {
+	n := u.node
+	a, err := ps.value(n.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	dy, err := ps.deriv(n.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	K, err := ps.batched(n.Inputs[0], a)
+	if err != nil {
+		return nil, err
+	}
+	N, err := ps.batched(n.Outputs[0], dy)
+	if err != nil {
+		return nil, err
+	}
+	w, err := ps.value(u.input)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.shape) != 2 || len(w.shape) != 2 || prod(w.shape) != K*N {
+		return nil, fmt.Errorf("Gemm %q: A %v, B %v, Y %v do not fit", n.Name, a.shape, w.shape, dy.shape)
+	}
+	e := &mmExp[T]{groups: 1, rows: K, cols: N, p: 1, alpha: attrFloat(n, "alpha", 1)}
+	left, right, ln, rn := a.v, dy.v, K, N
+	if attrInt(n, "transB", 0) != 0 {
+		e.rows, e.cols = N, K
+		left, right, ln, rn = dy.v, a.v, N, K
+	}
+	e.fill = func(i int, L, R []T) {
+		for k, v := range left[i*ln : (i+1)*ln] {
+			L[k] = T(v)
+		}
+		for k, v := range right[i*rn : (i+1)*rn] {
+			R[k] = T(v)
+		}
+	}
+	return e, nil
+}
+
+// newMatMul builds the expansion of a MatMul weight: Y = A·W with A the
+// sample data [batch, …, M, K] (g_i = A_iᵀ δ_i, summed over the rows of all
+// inner matrices), or Y = W·X with X [batch, …, K, N] (g_i = Σ δ_i X_iᵀ).
+// A 1-D weight is a [K, 1] (second operand) or [1, K] (first operand) matrix.
+func newMatMul[T float](ps *pass, u *use) (*mmExp[T], error) {
+	n := u.node
+	other := n.Inputs[1-u.slot]
+	d, err := ps.value(other)
+	if err != nil {
+		return nil, err
+	}
+	dy, err := ps.deriv(n.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	ds, err := ps.batched(other, d)
+	if err != nil {
+		return nil, err
+	}
+	ys, err := ps.batched(n.Outputs[0], dy)
+	if err != nil {
+		return nil, err
+	}
+	w, err := ps.value(u.input)
+	if err != nil {
+		return nil, err
+	}
+	ws := w.shape
+	bad := func() error {
+		return fmt.Errorf("MatMul %q: data %v, weight %v, output %v: not a per-sample product", n.Name, d.shape, ws, dy.shape)
+	}
+	if len(ws) == 0 {
+		return nil, bad()
+	}
+	if u.slot == 1 {
+		// Y = A·W: A_i is [P, K] (P = all inner rows), δ_i is [P, N].
+		K := d.shape[len(d.shape)-1]
+		N := 1
+		if len(ws) >= 2 {
+			N = ws[len(ws)-1]
+			if ws[len(ws)-2] != K {
+				return nil, bad()
+			}
+		} else if ws[0] != K {
+			return nil, bad()
+		}
+		P := ds / K
+		if len(d.shape) < 2 || P*N != ys || prod(ws) != K*N {
+			return nil, bad()
+		}
+		e := &mmExp[T]{groups: 1, rows: K, cols: N, p: P, alpha: 1}
+		e.fill = func(i int, L, R []T) {
+			transposeInto(L, d.v[i*ds:(i+1)*ds], P, K)
+			transposeInto(R, dy.v[i*ys:(i+1)*ys], P, N)
+		}
+		return e, nil
+	}
+	// Y = W·X: X_i is [nb, K, N], δ_i is [nb, M, N].
+	if len(d.shape) < 3 {
+		return nil, bad()
+	}
+	K, N := d.shape[len(d.shape)-2], d.shape[len(d.shape)-1]
+	M := 1
+	if len(ws) >= 2 {
+		M = ws[len(ws)-2]
+		if ws[len(ws)-1] != K {
+			return nil, bad()
+		}
+	} else if ws[0] != K {
+		return nil, bad()
+	}
+	nb := ds / (K * N)
+	if nb*M*N != ys || prod(ws) != M*K {
+		return nil, bad()
+	}
+	P := nb * N
+	e := &mmExp[T]{groups: 1, rows: M, cols: K, p: P, alpha: 1}
+	e.fill = func(i int, L, R []T) {
+		xi := d.v[i*ds : (i+1)*ds]
+		di := dy.v[i*ys : (i+1)*ys]
+		for b := 0; b < nb; b++ {
+			for m := 0; m < M; m++ {
+				src := di[(b*M+m)*N : (b*M+m+1)*N]
+				dst := L[m*P+b*N : m*P+(b+1)*N]
+				for k, v := range src {
+					dst[k] = T(v)
+				}
+			}
+			for k := 0; k < K; k++ {
+				src := xi[(b*K+k)*N : (b*K+k+1)*N]
+				dst := R[k*P+b*N : k*P+(b+1)*N]
+				for q, v := range src {
+					dst[q] = T(v)
+				}
+			}
+		}
+	}
+	return e, nil
+}
+
+// transposeInto writes the transpose (c×r) of the row-major r×c matrix src.
+func transposeInto[T float](dst []T, src []float64, r, c int) {
+	for i := 0; i < r; i++ {
+		row := src[i*c : (i+1)*c]
+		for j, v := range row {
+			dst[j*r+i] = T(v)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Elementwise expansions (biases, BatchNormalization, binary operators).
+
+// elemExp adds one sample's gradient of a parameter that enters its layer
+// elementwise, in the layout of the use's input, to a float64 vector.
+type elemExp interface {
+	add(i int, dst []float64)
+}
+
+// chanExp: out [batch, C, P…], g[c] += scale · Σ_p δ[c, p] · coef[c, p];
+// coef is x̂ for a BatchNormalization scale, 1 otherwise.
+type chanExp struct {
+	c, p  int
+	delta []float64
+	// BatchNormalization scale: x̂ = (x − mean)·inv
+	x, mean, inv []float64
+}
+
+func (e *chanExp) add(i int, dst []float64) {
+	S := e.c * e.p
+	d := e.delta[i*S : (i+1)*S]
+	for c := 0; c < e.c; c++ {
+		dc := d[c*e.p : (c+1)*e.p]
+		s := 0.0
+		if e.x == nil {
+			for _, v := range dc {
+				s += v
+			}
+		} else {
+			xc := e.x[i*S+c*e.p : i*S+(c+1)*e.p]
+			m := e.mean[c]
+			for k, v := range dc {
+				s += v * (xc[k] - m)
+			}
+			s *= e.inv[c]
+		}
+		dst[c] += s
+	}
+}
+
+// newConvBias: ∂ℓ_i/∂b[o] = Σ_p δ_i[o, p].
+func newConvBias(ps *pass, u *use) (elemExp, error) {
+	dy, err := ps.deriv(u.node.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	S, err := ps.batched(u.node.Outputs[0], dy)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ps.value(u.input)
+	if err != nil {
+		return nil, err
+	}
+	if len(dy.shape) < 2 || len(b.v) != dy.shape[1] {
+		return nil, fmt.Errorf("Conv %q: bias %v does not match output %v", u.node.Name, b.shape, dy.shape)
+	}
+	return &chanExp{c: dy.shape[1], p: S / dy.shape[1], delta: dy.v}, nil
+}
+
+// newBatchNorm: ∂ℓ_i/∂γ[c] = Σ_p δ_i[c,p] x̂_i[c,p], ∂ℓ_i/∂β[c] = Σ_p δ_i[c,p],
+// x̂ normalised with the running statistics (inference mode).
+func newBatchNorm(ps *pass, u *use) (elemExp, error) {
+	n := u.node
+	dy, err := ps.deriv(n.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	S, err := ps.batched(n.Outputs[0], dy)
+	if err != nil {
+		return nil, err
+	}
+	if len(dy.shape) < 2 {
+		return nil, fmt.Errorf("BatchNormalization %q: output %v has no channels", n.Name, dy.shape)
+	}
+	C := dy.shape[1]
+	e := &chanExp{c: C, p: S / C, delta: dy.v}
+	if u.slot == 2 {
+		return e, nil
+	}
+	x, err := ps.value(n.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	mean, err := ps.value(n.Inputs[3])
+	if err != nil {
+		return nil, err
+	}
+	vr, err := ps.value(n.Inputs[4])
+	if err != nil {
+		return nil, err
+	}
+	if len(x.v) != len(dy.v) || len(mean.v) != C || len(vr.v) != C {
+		return nil, fmt.Errorf("BatchNormalization %q: input %v, mean %v, var %v do not match output %v", n.Name, x.shape, mean.shape, vr.shape, dy.shape)
+	}
+	eps := attrFloat(n, "epsilon", 1e-5)
+	e.x, e.mean, e.inv = x.v, mean.v, make([]float64, C)
+	for c := range e.inv {
+		e.inv[c] = 1 / math.Sqrt(vr.v[c]+eps)
+	}
+	return e, nil
+}
+
+// bcastExp: out [batch, S…] computed elementwise from the parameter p
+// (broadcast) and another operand o (broadcast):
+// g[pidx[k] + i·pstep] += scale · δ_i[k] · coef(o, p).
+type bcastExp struct {
+	S            int
+	pidx         []int32 // per output element of one sample: parameter index
+	pstep        int
+	omap         []int32 // per output element: index in o's sample (nil: identity)
+	ostep        int
+	op           string // "Add", "Sub", "Mul", "Div"
+	slot         int    // which operand is the parameter
+	scale        float64
+	delta, o, pv []float64
+}
+
+func (e *bcastExp) add(i int, dst []float64) {
+	d := e.delta[i*e.S : (i+1)*e.S]
+	pb, ob := i*e.pstep, i*e.ostep
+	for k, v := range d {
+		j := pb + int(e.pidx[k])
+		c := e.scale
+		if e.op != "Add" && e.op != "Sub" {
+			oi := ob + k
+			if e.omap != nil {
+				oi = ob + int(e.omap[k])
+			}
+			o := e.o[oi]
+			switch {
+			case e.op == "Mul":
+				c *= o
+			case e.slot == 0: // p / o
+				c /= o
+			default: // o / p
+				c *= -o / (e.pv[j] * e.pv[j])
+			}
+		}
+		dst[j] += v * c
+	}
+}
+
+// bcastMap returns, for each element of one sample of an output of shape
+// out ([batch, …]), the index of the element of an operand of shape s
+// (broadcast to out, numpy rules) it reads, and the operand's step per
+// sample (0 when the operand does not have the batch dimension).
+func bcastMap(s, out []int) ([]int32, int, error) {
+	R := len(out)
+	if len(s) > R {
+		return nil, 0, fmt.Errorf("operand %v has more dimensions than the output %v", s, out)
+	}
+	st := make([]int, R)
+	acc := 1
+	for k := len(s) - 1; k >= 0; k-- {
+		o := R - len(s) + k
+		switch {
+		case s[k] == out[o]:
+			st[o] = acc
+		case s[k] == 1:
+			st[o] = 0
+		default:
+			return nil, 0, fmt.Errorf("operand %v does not broadcast to %v", s, out)
+		}
+		acc *= s[k]
+	}
+	S := prod(out[1:])
+	m := make([]int32, S)
+	idx := make([]int, R)
+	off := 0
+	for k := 0; k < S; k++ {
+		m[k] = int32(off)
+		for d := R - 1; d >= 1; d-- {
+			idx[d]++
+			off += st[d]
+			if idx[d] < out[d] {
+				break
+			}
+			off -= idx[d] * st[d]
+			idx[d] = 0
+		}
+	}
+	return m, st[0], nil
+}
+
+// newBinary: Add/Sub/Mul/Div with a parameter operand.
+func newBinary(ps *pass, u *use) (elemExp, error) {
+	n := u.node
+	dy, err := ps.deriv(n.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	S, err := ps.batched(n.Outputs[0], dy)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ps.value(u.input)
+	if err != nil {
+		return nil, err
+	}
+	e := &bcastExp{S: S, op: n.OpType, slot: u.slot, scale: 1, delta: dy.v, pv: p.v}
+	if e.pidx, e.pstep, err = bcastMap(p.shape, dy.shape); err != nil {
+		return nil, fmt.Errorf("%s %q: parameter %w", n.OpType, n.Name, err)
+	}
+	if n.OpType == "Sub" && u.slot == 1 {
+		e.scale = -1
+	}
+	if n.OpType == "Mul" || n.OpType == "Div" {
+		o, err := ps.value(n.Inputs[1-u.slot])
+		if err != nil {
+			return nil, err
+		}
+		e.o = o.v
+		if equalInts(o.shape, dy.shape) {
+			e.ostep = S
+		} else if e.omap, e.ostep, err = bcastMap(o.shape, dy.shape); err != nil {
+			return nil, fmt.Errorf("%s %q: data operand %w", n.OpType, n.Name, err)
+		}
+	}
+	return e, nil
+}
+
+// newGemmBias: Gemm's C, g_i = beta · δ_i reduced over C's broadcast dims.
+func newGemmBias(ps *pass, u *use) (elemExp, error) {
+	n := u.node
+	dy, err := ps.deriv(n.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	S, err := ps.batched(n.Outputs[0], dy)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ps.value(u.input)
+	if err != nil {
+		return nil, err
+	}
+	e := &bcastExp{S: S, op: "Add", scale: attrFloat(n, "beta", 1), delta: dy.v}
+	if e.pidx, e.pstep, err = bcastMap(c.shape, dy.shape); err != nil {
+		return nil, fmt.Errorf("Gemm %q: C %w", n.Name, err)
+	}
+	return e, nil
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// toF64 returns v as float64, converting into *buf when T is float32.
+func toF64[T float](buf *[]float64, v []T) []float64 {
+	if f, ok := any(v).([]float64); ok {
+		return f
+	}
+	*buf = grow(*buf, len(v))
+	b := *buf
+	for k, x := range v {
+		b[k] = float64(x)
+	}
+	return b
+}

@@ -1,0 +1,102 @@
+package persample
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/ir"
+)
+
+// TestMatMulWeightFirst checks the expansion of Y = W·X (weight first, data
+// [batch, nb, K, N] second; the executor refuses to batch it) against the
+// naive sum g_i[m, k] = Σ_b Σ_n δ_i[b, m, n] X_i[b, k, n].
+func TestMatMulWeightFirst(t *testing.T) {
+	const B, nb, M, K, N = 3, 2, 4, 5, 3
+	r := rand.New(rand.NewSource(1))
+	rnd := func(n int) []float64 {
+		v := make([]float64, n)
+		for k := range v {
+			v[k] = r.NormFloat64()
+		}
+		return v
+	}
+	X, D := rnd(B*nb*K*N), rnd(B*nb*M*N)
+	ps := &pass{batch: B, shapes: map[string][]int{"W": {M, K}},
+		vals: map[string]arr{"X": {shape: []int{B, nb, K, N}, v: X}, "W": {shape: []int{M, K}, v: rnd(M * K)}},
+		ders: map[string]arr{"Y": {shape: []int{B, nb, M, N}, v: D}}}
+	u := &use{node: &ir.Node{Name: "mm", OpType: "MatMul", Inputs: []string{"W", "X"}, Outputs: []string{"Y"}}, slot: 0, input: "W"}
+	e, err := newMatMul[float64](ps, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &worker[float64]{}
+	for i := 0; i < B; i++ {
+		want := make([]float64, M*K)
+		for b := 0; b < nb; b++ {
+			for m := 0; m < M; m++ {
+				for k := 0; k < K; k++ {
+					for n := 0; n < N; n++ {
+						want[m*K+k] += D[((i*nb+b)*M+m)*N+n] * X[((i*nb+b)*K+k)*N+n]
+					}
+				}
+			}
+		}
+		e.load(w, i)
+		got := make([]float64, M*K)
+		e.full(w, got)
+		if d := relErr(got, want); d > 1e-12 {
+			t.Errorf("sample %d: relative error %.3g", i, d)
+		}
+		s := 0.0
+		for _, v := range want {
+			s += v * v
+		}
+		if g := e.gramNorm(w); relErr([]float64{g}, []float64{s}) > 1e-12 {
+			t.Errorf("sample %d: Gram norm %v, want %v", i, g, s)
+		}
+		for _, j := range []int{0, 7, M*K - 1} {
+			if d := e.dot(w, j); relErr([]float64{d}, []float64{want[j]}) > 1e-12 {
+				t.Errorf("sample %d coordinate %d: %v, want %v", i, j, d, want[j])
+			}
+		}
+	}
+	// Shape errors are reported, not panics.
+	ps.vals["X"] = arr{shape: []int{B, K * N}, v: X[:B*K*N]}
+	if _, err := newMatMul[float64](ps, u); err == nil {
+		t.Error("2-D data: no error")
+	}
+}
+
+// TestTransposeMap checks the flat index map of Transpose against a direct
+// computation on a 2×3×4 array.
+func TestTransposeMap(t *testing.T) {
+	s, perm := []int{2, 3, 4}, []int{2, 0, 1}
+	m := transposeMap(s, perm)
+	for a := 0; a < 2; a++ {
+		for b := 0; b < 3; b++ {
+			for c := 0; c < 4; c++ {
+				in := (a*3+b)*4 + c
+				out := (c*2+a)*3 + b // output shape [4, 2, 3]
+				if int(m[in]) != out {
+					t.Fatalf("element (%d,%d,%d): %d, want %d", a, b, c, m[in], out)
+				}
+			}
+		}
+	}
+}
+
+func TestBcastMap(t *testing.T) {
+	m, step, err := bcastMap([]int{3, 1}, []int{5, 2, 3, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step != 0 || len(m) != 24 || m[0] != 0 || m[3] != 0 || m[4] != 1 || m[11] != 2 || m[12] != 0 || m[23] != 2 {
+		t.Errorf("map %v step %d", m, step)
+	}
+	if _, step, _ := bcastMap([]int{5, 1}, []int{5, 4}); step != 1 {
+		t.Errorf("batch-sized operand: step %d, want 1", step)
+	}
+	if _, _, err := bcastMap([]int{3}, []int{5, 4}); err == nil {
+		t.Error("no error for a non-broadcastable shape")
+	}
+}

@@ -1,0 +1,460 @@
+package persample
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/onnx"
+)
+
+// Methods a parameter's per-sample gradients are computed by (ParamInfo.Method
+// lists the methods of its uses joined by "+").
+const (
+	MethodConv      = "conv"      // Conv weight: im2col of x_i times δ_i
+	MethodGemm      = "gemm"      // Gemm B: α a_i δ_iᵀ (or its transpose)
+	MethodMatMul    = "matmul"    // MatMul weight: A_iᵀ δ_i or δ_i X_iᵀ
+	MethodBias      = "bias"      // Conv bias, Gemm C: sums of δ_i over the broadcast dims
+	MethodBatchNorm = "batchnorm" // BatchNormalization scale (Σ δ x̂) and shift (Σ δ)
+	MethodBinary    = "binary"    // Add/Sub/Mul/Div with a parameter operand
+	MethodZero      = "zero"      // no influence on the loss: every gradient is 0
+	MethodFallback  = "fallback"  // one batch-1 backward pass per sample
+)
+
+// copyOps pass their data input (input 0) on unchanged up to its shape or
+// the order of its elements; a parameter may reach its layer through a chain
+// of them.
+var copyOps = map[string]bool{
+	"Reshape": true, "Flatten": true, "Identity": true, "Squeeze": true,
+	"Unsqueeze": true, "Dropout": true, "Transpose": true,
+}
+
+// use is one place where a parameter enters a layer: input slot of node,
+// reached from the parameter through copy operators.
+type use struct {
+	node   *ir.Node
+	slot   int
+	input  string  // the value node.Inputs[slot] (the parameter or a copy of it)
+	vidx   []int32 // parameter flat index → flat index in input; nil: identity
+	method string  // one of the Method constants (never zero/fallback)
+}
+
+// paramPlan says how the per-sample gradients of one parameter are computed.
+type paramPlan struct {
+	info ParamInfo
+	uses []*use // the uses that reach the loss
+}
+
+// analysis holds what the planner knows about the graph.
+type analysis struct {
+	m      *ir.Model
+	cons   map[string][]*ir.Node
+	dep    map[string]bool // value depends on the data input (per sample)
+	reach  map[string]bool // value influences the logits
+	shapes map[string][]ir.Dim
+}
+
+func newAnalysis(m *ir.Model, dataInput, logits string) *analysis {
+	a := &analysis{m: m, cons: m.Consumers(), dep: map[string]bool{dataInput: true}, reach: map[string]bool{logits: true}}
+	for _, n := range m.Nodes {
+		if n.OpType == "Shape" || n.OpType == "Size" {
+			continue // known when the graph is built
+		}
+		d := false
+		for _, in := range n.Inputs {
+			d = d || (in != "" && a.dep[in])
+		}
+		if d {
+			for _, o := range n.Outputs {
+				if o != "" {
+					a.dep[o] = true
+				}
+			}
+		}
+	}
+	for k := len(m.Nodes) - 1; k >= 0; k-- {
+		n := m.Nodes[k]
+		r := false
+		for _, o := range n.Outputs {
+			r = r || (o != "" && a.reach[o])
+		}
+		if r {
+			for _, in := range n.Inputs {
+				if in != "" {
+					a.reach[in] = true
+				}
+			}
+		}
+	}
+	return a
+}
+
+// shape returns the fully known shape of a value, if the shape inference
+// finds one.
+func (a *analysis) shape(name string) ([]int, bool) {
+	if t, ok := a.m.Initializers[name]; ok {
+		s := make([]int, len(t.Dims))
+		for k, d := range t.Dims {
+			s[k] = int(d)
+		}
+		return s, true
+	}
+	if a.shapes == nil {
+		a.shapes = onnx.InferShapes(a.m)
+	}
+	ds, ok := a.shapes[name]
+	if !ok {
+		return nil, false
+	}
+	s := make([]int, len(ds))
+	for k, d := range ds {
+		if !d.Known() {
+			return nil, false
+		}
+		s[k] = int(d.Value)
+	}
+	return s, true
+}
+
+// plan finds the uses of parameter name and decides its method.
+func (a *analysis) plan(name string, shape []int) *paramPlan {
+	p := &paramPlan{info: ParamInfo{Name: name, Shape: shape, Size: prod(shape), Kind: "other"}}
+	var reasons []string
+	type item struct {
+		value string
+		vidx  []int32
+		via   []string
+	}
+	queue := []item{{value: name}}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		for _, n := range a.cons[it.value] {
+			if !a.reachesLoss(n) {
+				continue
+			}
+			for slot, in := range n.Inputs {
+				if in != it.value {
+					continue
+				}
+				if copyOps[n.OpType] && slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" {
+					vidx, err := a.through(n, it.value, it.vidx)
+					if err != nil {
+						reasons = append(reasons, err.Error())
+						continue
+					}
+					queue = append(queue, item{value: n.Outputs[0], vidx: vidx, via: append(append([]string(nil), it.via...), n.OpType)})
+					continue
+				}
+				u := &use{node: n, slot: slot, input: in, vidx: it.vidx}
+				if why := a.classify(u); why != "" {
+					reasons = append(reasons, fmt.Sprintf("%s %q input %d%s: %s", n.OpType, n.Name, slot, viaString(it.via), why))
+					continue
+				}
+				p.uses = append(p.uses, u)
+			}
+		}
+	}
+	switch {
+	case len(reasons) > 0:
+		p.info.Method = MethodFallback
+		p.info.Reason = strings.Join(reasons, "; ")
+		p.uses = nil
+	case len(p.uses) == 0:
+		p.info.Method = MethodZero
+		p.info.Reason = "the parameter does not influence the loss"
+	default:
+		var ms []string
+		seen := map[string]bool{}
+		for _, u := range p.uses {
+			if !seen[u.method] {
+				seen[u.method] = true
+				ms = append(ms, u.method)
+			}
+		}
+		p.info.Method = strings.Join(ms, "+")
+	}
+	// The layer and kind come from the first consumer that is not a copy.
+	if n, slot := a.firstLeaf(name); n != nil {
+		p.info.Layer = layerName(n)
+		p.info.Kind = kindOf(n.OpType, slot)
+	}
+	return p
+}
+
+// firstLeaf returns the first non-copy consumer reached from value name.
+func (a *analysis) firstLeaf(name string) (*ir.Node, int) {
+	for _, n := range a.cons[name] {
+		for slot, in := range n.Inputs {
+			if in != name {
+				continue
+			}
+			if copyOps[n.OpType] && slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" {
+				if l, s := a.firstLeaf(n.Outputs[0]); l != nil {
+					return l, s
+				}
+				continue
+			}
+			return n, slot
+		}
+	}
+	return nil, 0
+}
+
+func viaString(via []string) string {
+	if len(via) == 0 {
+		return ""
+	}
+	return " (via " + strings.Join(via, ", ") + ")"
+}
+
+func (a *analysis) reachesLoss(n *ir.Node) bool {
+	for _, o := range n.Outputs {
+		if o != "" && a.reach[o] {
+			return true
+		}
+	}
+	return false
+}
+
+// through maps the element order of a copy operator: vidx (parameter →
+// input) becomes parameter → output. Only Transpose reorders elements.
+func (a *analysis) through(n *ir.Node, in string, vidx []int32) ([]int32, error) {
+	if n.OpType != "Transpose" {
+		return vidx, nil
+	}
+	s, ok := a.shape(in)
+	if !ok {
+		return nil, fmt.Errorf("Transpose %q: the shape of its input %q is not known", n.Name, in)
+	}
+	perm := make([]int, len(s))
+	if at, ok := n.Attrs["perm"]; ok {
+		if len(at.Ints) != len(s) {
+			return nil, fmt.Errorf("Transpose %q: perm %v does not match rank %d", n.Name, at.Ints, len(s))
+		}
+		for k, v := range at.Ints {
+			perm[k] = int(v)
+		}
+	} else {
+		for k := range perm {
+			perm[k] = len(s) - 1 - k
+		}
+	}
+	tm := transposeMap(s, perm)
+	out := make([]int32, len(tm))
+	for j := range out {
+		src := j
+		if vidx != nil {
+			src = int(vidx[j])
+		}
+		out[j] = tm[src]
+	}
+	return out, nil
+}
+
+// transposeMap returns, for each flat index of an array of shape s, its flat
+// index after Transpose(perm).
+func transposeMap(s, perm []int) []int32 {
+	r := len(s)
+	os := make([]int, r) // output shape
+	for k := range perm {
+		os[k] = s[perm[k]]
+	}
+	ostr := make([]int, r) // output strides
+	st := 1
+	for k := r - 1; k >= 0; k-- {
+		ostr[k] = st
+		st *= os[k]
+	}
+	// stride in the output of each input axis
+	istr := make([]int, r)
+	for k := range perm {
+		istr[perm[k]] = ostr[k]
+	}
+	n := prod(s)
+	m := make([]int32, n)
+	idx := make([]int, r)
+	off := 0
+	for j := 0; j < n; j++ {
+		m[j] = int32(off)
+		for k := r - 1; k >= 0; k-- {
+			idx[k]++
+			off += istr[k]
+			if idx[k] < s[k] {
+				break
+			}
+			off -= idx[k] * istr[k]
+			idx[k] = 0
+		}
+	}
+	return m
+}
+
+// classify decides the method of a use; it returns why there is none.
+func (a *analysis) classify(u *use) string {
+	n, slot := u.node, u.slot
+	in := func(k int) string {
+		if k < len(n.Inputs) {
+			return n.Inputs[k]
+		}
+		return ""
+	}
+	dep := func(k int) bool { return a.dep[in(k)] }
+	count := 0
+	for _, x := range n.Inputs {
+		if x == u.input {
+			count++
+		}
+	}
+	if count > 1 {
+		return "the parameter is used twice by the same node"
+	}
+	switch n.OpType {
+	case "Conv":
+		if !dep(0) {
+			return "its data input does not depend on the sample"
+		}
+		if dep(1) || (in(2) != "" && dep(2)) {
+			return "the weights depend on the sample"
+		}
+		switch slot {
+		case 1:
+			u.method = MethodConv
+		case 2:
+			u.method = MethodBias
+		default:
+			return "not a weight or bias slot"
+		}
+	case "Gemm":
+		if !dep(0) || dep(1) || (in(2) != "" && dep(2)) {
+			return "only Gemm(A = sample data, B = weight, C = bias) is expanded"
+		}
+		if attrInt(n, "transA", 0) != 0 {
+			return "transA on the sample data"
+		}
+		switch slot {
+		case 1:
+			u.method = MethodGemm
+		case 2:
+			u.method = MethodBias
+		default:
+			return "not a weight or bias slot"
+		}
+	case "MatMul":
+		if slot > 1 || !dep(1-slot) || dep(slot) {
+			return "only MatMul of sample data with a weight is expanded"
+		}
+		if s, ok := a.shape(u.input); ok {
+			for _, d := range s[:max(0, len(s)-2)] {
+				if d != 1 {
+					return fmt.Sprintf("weight of shape %v with batch dimensions", s)
+				}
+			}
+		}
+		u.method = MethodMatMul
+	case "BatchNormalization":
+		if !dep(0) {
+			return "its data input does not depend on the sample"
+		}
+		for k := 1; k < 5; k++ {
+			if dep(k) {
+				return "its parameters depend on the sample"
+			}
+		}
+		if slot != 1 && slot != 2 {
+			return "running statistics are not differentiated"
+		}
+		if len(n.Outputs) > 1 {
+			for _, o := range n.Outputs[1:] {
+				if o != "" {
+					return "training-mode outputs"
+				}
+			}
+		}
+		u.method = MethodBatchNorm
+	case "Add", "Sub", "Mul", "Div":
+		if slot > 1 || !dep(1-slot) || dep(slot) {
+			return "only a binary operator between sample data and a parameter is expanded"
+		}
+		u.method = MethodBinary
+	default:
+		return "no per-sample expansion for this operator"
+	}
+	return ""
+}
+
+// layerName is a readable layer name for a node: PyTorch's "/conv1/Conv"
+// becomes "conv1"; other names are kept.
+func layerName(n *ir.Node) string {
+	s := n.Name
+	if strings.HasPrefix(s, "/") && strings.HasSuffix(s, "/"+n.OpType) && len(s) > len(n.OpType)+2 {
+		return s[1 : len(s)-len(n.OpType)-1]
+	}
+	return s
+}
+
+// kindOf names the role of a parameter slot (see collect.LayerSpec.Kind).
+func kindOf(op string, slot int) string {
+	switch op {
+	case "Conv", "ConvTranspose":
+		if slot == 1 {
+			return "weight"
+		}
+		if slot == 2 {
+			return "bias"
+		}
+	case "Gemm":
+		if slot == 2 {
+			return "bias"
+		}
+		return "weight"
+	case "MatMul":
+		return "weight"
+	case "BatchNormalization":
+		if slot == 1 {
+			return "bn_scale"
+		}
+		if slot == 2 {
+			return "bn_shift"
+		}
+	case "Add", "Sub":
+		return "bias"
+	}
+	return "other"
+}
+
+func attrInt(n *ir.Node, name string, def int64) int64 {
+	if a, ok := n.Attrs[name]; ok && a.Kind == ir.AttrInt {
+		return a.Int
+	}
+	return def
+}
+
+func attrFloat(n *ir.Node, name string, def float64) float64 {
+	if a, ok := n.Attrs[name]; ok && a.Kind == ir.AttrFloat {
+		return float64(a.Float)
+	}
+	return def
+}
+
+func attrInts(n *ir.Node, name string) []int64 {
+	if a, ok := n.Attrs[name]; ok && a.Kind == ir.AttrInts {
+		return a.Ints
+	}
+	return nil
+}
+
+func attrString(n *ir.Node, name, def string) string {
+	if a, ok := n.Attrs[name]; ok && a.Kind == ir.AttrString {
+		return a.String
+	}
+	return def
+}
+
+func prod(s []int) int {
+	n := 1
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
