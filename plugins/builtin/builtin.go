@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/plugins"
 )
 
@@ -65,51 +66,62 @@ func workers(p plugins.Params) (int, error) {
 	return w, nil
 }
 
-// parallel calls fn(worker, c) for c in [0, n) on w goroutines, in
-// contiguous blocks, and returns the first error (by coordinate). ctx
-// cancellation stops it between coordinates.
-func parallel(ctx context.Context, n, w int, fn func(worker, c int) error) error {
-	if w > n {
-		w = n
-	}
-	if w <= 1 {
-		for c := 0; c < n; c++ {
-			if c%256 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err := fn(0, c); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+// blockSize is the number of columns gathered at once from a row-major
+// mini-batch matrix (a cache-friendly transpose).
+const blockSize = 64
+
+// parallel calls fn(worker, lo, hi) over blocks [lo, hi) of at most
+// blockSize coordinates covering [0, n), on w goroutines that each take a
+// contiguous range, and returns the error of the lowest failing range. ctx
+// cancellation stops it between blocks.
+func parallel(ctx context.Context, n, w int, fn func(worker, lo, hi int) error) error {
+	w = max(1, min(w, (n+blockSize-1)/blockSize))
 	errs := make([]error, w)
-	errAt := make([]int, w)
 	var wg sync.WaitGroup
 	for i := 0; i < w; i++ {
 		lo, hi := n*i/w, n*(i+1)/w
 		wg.Add(1)
 		go func(i, lo, hi int) {
 			defer wg.Done()
-			for c := lo; c < hi; c++ {
-				if c%256 == 0 && ctx.Err() != nil {
-					errs[i], errAt[i] = ctx.Err(), c
+			for b := lo; b < hi; b += blockSize {
+				if err := ctx.Err(); err != nil {
+					errs[i] = err
 					return
 				}
-				if err := fn(i, c); err != nil {
-					errs[i], errAt[i] = err, c
+				if err := fn(i, b, min(hi, b+blockSize)); err != nil {
+					errs[i] = err
 					return
 				}
 			}
 		}(i, lo, hi)
 	}
 	wg.Wait()
-	for i := range errs {
-		if errs[i] != nil {
-			return errs[i]
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// columns copies columns [lo, hi) of the mini-batch matrix k of l into dst,
+// column after column (n values each, as float64), and returns dst and n.
+func columns(l *noise.Layer, k, lo, hi int, dst []float64) ([]float64, int) {
+	m := l.MiniBatch[k]
+	nc := len(l.Coords)
+	n := len(m) / nc
+	need := (hi - lo) * n
+	if cap(dst) < need {
+		dst = make([]float64, need)
+	}
+	dst = dst[:need]
+	for r := 0; r < n; r++ {
+		row := m[r*nc+lo : r*nc+hi]
+		for j, v := range row {
+			dst[j*n+r] = float64(v)
+		}
+	}
+	return dst, n
 }
 
 // session adapts a per-layer function to plugins.Session.

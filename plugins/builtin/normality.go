@@ -70,13 +70,16 @@ func (Normality) Start(_ context.Context, req *plugins.StartRequest) (plugins.Se
 		for k, b := range bs {
 			p := make([]float64, nc)
 			degen := make([]bool, nc)
-			err := parallel(ctx, nc, w, func(wi, c int) error {
-				bufs[wi] = l.Column(k, c, bufs[wi])
-				r, err := sw.Test(bufs[wi])
-				if err != nil {
-					return fmt.Errorf("layer %q, coordinate %d, batch size %d: %w", l.Parameter, l.Coords[c], b, err)
+			err := parallel(ctx, nc, w, func(wi, lo, hi int) error {
+				var n int
+				bufs[wi], n = columns(l, k, lo, hi, bufs[wi])
+				for c := lo; c < hi; c++ {
+					r, err := sw.Test(bufs[wi][(c-lo)*n : (c-lo+1)*n])
+					if err != nil {
+						return fmt.Errorf("layer %q, coordinate %d, batch size %d: %w", l.Parameter, l.Coords[c], b, err)
+					}
+					p[c], degen[c] = r.P, r.Degenerate
 				}
-				p[c], degen[c] = r.P, r.Degenerate
 				return nil
 			})
 			if err != nil {

@@ -79,25 +79,28 @@ func (AlphaStable) Start(_ context.Context, req *plugins.StartRequest) (plugins.
 		for k, b := range bs {
 			am := make([]float64, nc)
 			ac := make([]float64, nc)
-			err := parallel(ctx, nc, w, func(wi, c int) error {
-				col := l.Column(k, c, bufs[wi])
-				bufs[wi] = col
-				a, err := stats.TailIndexMohammadi(col)
-				if err != nil && !undefined(err) {
-					return fmt.Errorf("layer %q, coordinate %d, batch size %d: %w", l.Parameter, l.Coords[c], b, err)
+			err := parallel(ctx, nc, w, func(wi, lo, hi int) error {
+				var n int
+				bufs[wi], n = columns(l, k, lo, hi, bufs[wi])
+				for c := lo; c < hi; c++ {
+					col := bufs[wi][(c-lo)*n : (c-lo+1)*n]
+					a, err := stats.TailIndexMohammadi(col)
+					if err != nil && !undefined(err) {
+						return fmt.Errorf("layer %q, coordinate %d, batch size %d: %w", l.Parameter, l.Coords[c], b, err)
+					}
+					if err != nil {
+						a = math.NaN()
+					}
+					am[c] = a
+					p, err := stats.McCulloch(col)
+					if err != nil && !undefined(err) {
+						return fmt.Errorf("layer %q, coordinate %d, batch size %d: %w", l.Parameter, l.Coords[c], b, err)
+					}
+					if err != nil {
+						p.Alpha = math.NaN()
+					}
+					ac[c] = p.Alpha
 				}
-				if err != nil {
-					a = math.NaN()
-				}
-				am[c] = a
-				p, err := stats.McCulloch(col)
-				if err != nil && !undefined(err) {
-					return fmt.Errorf("layer %q, coordinate %d, batch size %d: %w", l.Parameter, l.Coords[c], b, err)
-				}
-				if err != nil {
-					p.Alpha = math.NaN()
-				}
-				ac[c] = p.Alpha
 				return nil
 			})
 			if err != nil {
