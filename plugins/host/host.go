@@ -308,10 +308,14 @@ func (l *Loaded) Close() {
 // with Err, so that the runner reports it as failed.
 func Load(specs []Spec, o *Options) (*Loaded, error) {
 	out := &Loaded{}
+	sums := map[string]string{} // the isolated built-ins share one executable
 	launch := func(s Spec, path string, args []string, origin string) {
 		c := plugins.Candidate{Name: s.name(), Origin: origin, Path: path}
-		if sum, err := grpcplugin.FileSHA256(path); err == nil {
+		if sum, ok := sums[path]; ok {
+			c.SHA256 = sum
+		} else if sum, err := grpcplugin.FileSHA256(path); err == nil {
 			c.SHA256 = hex.EncodeToString(sum)
+			sums[path] = c.SHA256
 		}
 		if s.Err != nil {
 			c.Err = s.Err
