@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -48,7 +49,8 @@ func Milestone(f float64, total int) int {
 	return int(math.Ceil(x - 1e-12*math.Max(1, math.Abs(x))))
 }
 
-// LR returns Base·Gamma^j (see MultiStep).
+// LR returns Base·Gamma^j (see MultiStep), rounded to 15 significant
+// digits so that 0.1·0.1 is 0.01 and not 0.010000000000000002.
 func (s MultiStep) LR(step, total int) float64 {
 	lr := s.Base
 	for _, f := range s.At {
@@ -56,7 +58,11 @@ func (s MultiStep) LR(step, total int) float64 {
 			lr *= s.Gamma
 		}
 	}
-	return lr
+	r, err := strconv.ParseFloat(strconv.FormatFloat(lr, 'g', 15, 64), 64)
+	if err != nil {
+		return lr
+	}
+	return r
 }
 
 // String is e.g. "step 0.1 ×0.1 at 50%, 75%".

@@ -35,7 +35,7 @@ func TestMultiStepBoundaries(t *testing.T) {
 		{Constant(0.05), 10, map[int]float64{0: 0.05, 9: 0.05}},
 	} {
 		for step, want := range c.lrs {
-			if got := c.s.LR(step, c.total); math.Abs(got-want) > 1e-15*want {
+			if got := c.s.LR(step, c.total); got != want {
 				t.Errorf("%s, %d steps: update %d has lr %v, want %v", c.s, c.total, step, got, want)
 			}
 		}
@@ -297,7 +297,7 @@ func TestRunBookkeeping(t *testing.T) {
 	if !slices.Equal(res.Audits, []int{0, 7, 15}) || len(cks) != 3 {
 		t.Errorf("audits %v", res.Audits)
 	}
-	if cks[0].LR != 0.1 || cks[1].LR != 0.1 || math.Abs(cks[2].LR-0.001) > 1e-15 || cks[1].Steps != 15 {
+	if cks[0].LR != 0.1 || cks[1].LR != 0.1 || cks[2].LR != 0.001 || cks[1].Steps != 15 {
 		t.Errorf("checkpoint lrs %v %v %v", cks[0].LR, cks[1].LR, cks[2].LR)
 	}
 	if !slices.Equal(cks[0].Params[0].Value, f32to64(m.Initializers["fc1.weight"].F32)) {
