@@ -24,6 +24,7 @@ run)
   export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/nvidia/lib:${LD_LIBRARY_PATH:-}
   {
     echo "== device"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+    echo "== gnaudit doctor"; bin/gnaudit-cuda doctor || true
     echo "== cuda tests"
     (cd cuda && ../bin/cuda.test -test.v -test.count=1 -test.run . ) 2>&1
     echo "== cuda benchmarks"
