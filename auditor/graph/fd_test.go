@@ -270,15 +270,17 @@ func TestFDOperators(t *testing.T) {
 }
 
 // TestDerivPlumbing checks that Deriv returns dL/d(value) for intermediate
-// values: with z = v + p (p a zero parameter of v's shape, batch 1),
-// dL/dp = dL/dz = dL/dv, and dL/dp is verified by finite differences in
-// TestFDOperators-style checks.
+// values: with z = c + p (p a zero parameter of c's shape, batch 1),
+// dL/dp = dL/dz = dL/dc, and dL/dp is checked by finite differences. z is
+// used three times (Relu, and both operands of a Mul), so dL/dz is summed
+// by gorgonia's gradient accumulation.
 func TestDerivPlumbing(t *testing.T) {
 	b := newModel(13, 1, 2, 5, 5)
 	c := b.op("Conv", at("pads", ais(1, 1, 1, 1)), "x", b.param("w", 0.4, true, 3, 2, 3, 3), b.param("b", 0.1, true, 3))
 	z := b.op("Add", nil, c, b.paramVals("p", make([]float32, 75), true, 1, 3, 5, 5))
 	r := b.op("Relu", nil, z)
-	f := b.op("Flatten", nil, r)
+	s := b.op("Add", nil, r, b.op("Mul", nil, z, z))
+	f := b.op("Flatten", nil, s)
 	out := b.op("Gemm", at("transB", ai(1)), f, b.param("fw", 0.3, true, 4, 75))
 	m := b.output(out)
 	fdCheck(t, m, 1, 20)
@@ -302,17 +304,18 @@ func TestDerivPlumbing(t *testing.T) {
 			}
 		}
 	}
-	// Relu's derivative: dL/dz = dL/dr · [z > 0].
+	// dL/dz = dL/ds·([z > 0] + 2z), and dL/dr = dL/ds.
+	_, ds, _ := net.Deriv(s)
 	_, dr, _ := net.Deriv(r)
 	_, zv, _ := net.Value(z)
 	_, dz, _ := net.Deriv(z)
 	for i := range dz {
-		want := 0.0
+		want := 2 * zv[i] * ds[i]
 		if zv[i] > 0 {
-			want = dr[i]
+			want += ds[i]
 		}
-		if dz[i] != want {
-			t.Fatalf("dL/dz[%d] = %g, want %g", i, dz[i], want)
+		if math.Abs(dz[i]-want) > 1e-12 || dr[i] != ds[i] {
+			t.Fatalf("dL/dz[%d] = %g, want %g (dL/dr %g, dL/ds %g)", i, dz[i], want, dr[i], ds[i])
 		}
 	}
 	// Value of the Relu output is max(0, z).
