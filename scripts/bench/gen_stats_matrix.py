@@ -17,12 +17,10 @@ def main():
     seed = int(sys.argv[4]) if len(sys.argv) > 4 else 20240611
     rng = np.random.default_rng(seed)
     m = np.empty((rows, cols), dtype=np.float32)
-    q = cols // 4
     m[:, 0::4] = rng.normal(0.0, 1.0, (rows, len(range(0, cols, 4))))
     m[:, 1::4] = rng.standard_t(4, (rows, len(range(1, cols, 4))))
     m[:, 2::4] = rng.uniform(-1.0, 1.0, (rows, len(range(2, cols, 4))))
     m[:, 3::4] = rng.laplace(0.0, 1.0, (rows, len(range(3, cols, 4))))
-    del q
     np.save(out, m, allow_pickle=False)
     print(f"wrote {out}: {rows} x {cols} float32, seed {seed}")
 
