@@ -14,6 +14,7 @@ build:
 
 # OpenBLAS-backed build (cgo; needs Debian's libopenblas-dev).
 build-openblas:
+	@[ -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h ] || [ -e /usr/include/cblas.h ] || echo "note: install Debian's libopenblas-dev for this build"
 	$(GO) build $(GOFLAGS) -tags openblas -o bin/gnaudit-openblas ./cmd/gnaudit
 
 vet:
