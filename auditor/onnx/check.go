@@ -34,14 +34,14 @@ var SupportedOps = []OpInfo{
 	{OpType: "BatchNormalization", Attrs: []string{"epsilon", "momentum", "spatial", "training_mode"},
 		Note: "inference form only: one output, spatial=1, training_mode=0"},
 	{OpType: "Cast", Attrs: []string{"to", "saturate"}, ShapeOnly: true},
-	{OpType: "Clip", Attrs: []string{"min", "max"}, Note: "min and max must be constants"},
+	{OpType: "Clip", Attrs: []string{"min", "max"}, Note: "min and max: attributes before opset 11, optional inputs from 11"},
 	{OpType: "Concat", Attrs: []string{"axis"}},
 	{OpType: "Constant", Attrs: []string{"value", "value_float", "value_floats", "value_int", "value_ints"},
 		Note: "numeric values only; folded into initializers"},
 	{OpType: "ConstantOfShape", Attrs: []string{"value"}, ShapeOnly: true},
 	{OpType: "Conv", Attrs: []string{"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}},
 	{OpType: "Div"},
-	{OpType: "Dropout", Attrs: []string{"ratio", "seed"}, Note: "identity at inference; the mask output must be unused"},
+	{OpType: "Dropout", Attrs: []string{"ratio", "seed"}, Note: "identity at inference; training_mode must be a constant false and the mask output unused"},
 	{OpType: "Flatten", Attrs: []string{"axis"}},
 	{OpType: "Gather", Attrs: []string{"axis"}, ShapeOnly: true},
 	{OpType: "Gemm", Attrs: []string{"alpha", "beta", "transA", "transB"}},
@@ -267,8 +267,7 @@ func checkNode(n *ir.Node, opset int64) []string {
 
 // constOperands lists, per operator, the inputs that must be constant.
 var constOperands = map[string][]int{
-	"Reshape": {1}, "Unsqueeze": {1}, "Squeeze": {1}, "Pad": {1, 2}, "Clip": {1, 2},
-	"Dropout": {1, 2},
+	"Reshape": {1}, "Unsqueeze": {1}, "Squeeze": {1}, "Pad": {1, 2}, "Dropout": {2},
 }
 
 // checkFolded folds a copy of m and reports what is still not constant.

@@ -82,14 +82,16 @@ func TestCheck(t *testing.T) {
 	}, {
 		name: "dropout mask used and runtime operands",
 		build: func() *gb {
-			b := newGraph(13).input("x", 3).input("lo").output("y").output("mask").
-				node("Dropout", []string{"x"}, []string{"d", "mask"}).named("drop").
-				node("Clip", []string{"d", "lo"}, []string{"y"}).named("clip")
+			b := newGraph(13).input("x", 3).input("lo").input("train").input("pads", 2).output("y").output("mask").
+				node("Dropout", []string{"x", "", "train"}, []string{"d", "mask"}).named("drop").
+				node("Clip", []string{"d", "lo"}, []string{"c"}).named("clip"). // runtime bounds are fine
+				node("Pad", []string{"c", "pads"}, []string{"y"}).named("pad")
 			return b
 		},
 		want: []string{
+			`node "drop" (Dropout, opset 13): input 2 ("train") must be a constant after constant folding`,
 			`node "drop" (Dropout, opset 13): the mask output "mask" is used`,
-			`node "clip" (Clip, opset 13): input 1 ("lo") must be a constant after constant folding`,
+			`node "pad" (Pad, opset 13): input 1 ("pads") must be a constant after constant folding`,
 		},
 	}, {
 		name: "undefined input, shape op on data",

@@ -17,15 +17,15 @@ import (
 // which from gnaudit's own reading of the protobuf (onnxpb), and why.
 type Report struct {
 	// OnnxGo is true when onnx-go's decoder ran over the whole graph.
-	OnnxGo bool
+	OnnxGo bool `json:"onnx_go"`
 	// OnnxGoNodes is the number of nodes whose operator, inputs, outputs and
 	// attributes came from onnx-go (the others came from onnxpb).
-	OnnxGoNodes int
+	OnnxGoNodes int `json:"onnx_go_nodes"`
 	// OnnxGoTensors is the number of initializers decoded by onnx-go.
-	OnnxGoTensors int
+	OnnxGoTensors int `json:"onnx_go_tensors"`
 	// Fallbacks lists, one line each, what was read from onnxpb instead of
 	// onnx-go and why.
-	Fallbacks []string
+	Fallbacks []string `json:"fallbacks"`
 }
 
 func (r *Report) fallback(format string, a ...any) {
