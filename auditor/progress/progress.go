@@ -76,6 +76,8 @@ type Bar struct {
 	done     int
 	fields   []Field
 	finished bool
+	pausedAt time.Time     // non-zero while paused
+	paused   time.Duration // total paused time, left out of the ETA
 }
 
 // New returns a bar writing to w (nil: the bar writes nothing) for total
@@ -172,8 +174,37 @@ func (b *Bar) Break() {
 	}
 }
 
-// Finish writes the final line (with the elapsed time instead of the ETA)
-// and a newline. Later calls of Update and Finish do nothing.
+// Pause ends a redrawn line like Break and stops the clock of the ETA until
+// Resume: use it around work that is not part of the measured units (an
+// audit between training steps), so that the ETA stays a forecast of the
+// units alone.
+func (b *Bar) Pause() {
+	if b == nil {
+		return
+	}
+	b.Break()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pausedAt.IsZero() {
+		b.pausedAt = b.opt.Now()
+	}
+}
+
+// Resume restarts the clock stopped by Pause.
+func (b *Bar) Resume() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.pausedAt.IsZero() {
+		b.paused += b.opt.Now().Sub(b.pausedAt)
+		b.pausedAt = time.Time{}
+	}
+}
+
+// Finish writes the final line (with the elapsed wall time, pauses
+// included, instead of the ETA) and a newline. Later calls of Update and Finish do nothing.
 func (b *Bar) Finish(fields ...Field) {
 	if b == nil {
 		return
@@ -195,12 +226,16 @@ func (b *Bar) Finish(fields ...Field) {
 // drawLocked writes the current line.
 func (b *Bar) drawLocked(now time.Time, final bool) {
 	elapsed := now.Sub(b.start)
+	working := elapsed - b.paused
+	if !b.pausedAt.IsZero() {
+		working -= now.Sub(b.pausedAt)
+	}
 	var tail string
 	switch {
 	case final:
 		tail = "in " + Duration(elapsed)
 	case b.total > 0 && b.done > 0 && b.done < b.total:
-		eta := time.Duration(float64(elapsed) / float64(b.done) * float64(b.total-b.done))
+		eta := time.Duration(float64(working) / float64(b.done) * float64(b.total-b.done))
 		tail = "ETA " + Duration(eta)
 	}
 	line := Line(b.opt.Label, b.done, b.total, b.opt.Width, b.fields, tail)

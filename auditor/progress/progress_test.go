@@ -132,14 +132,42 @@ func TestRedrawMode(t *testing.T) {
 	}
 }
 
+// Time between Pause and Resume is left out of the ETA but not of the
+// final elapsed time.
+func TestPause(t *testing.T) {
+	var buf bytes.Buffer
+	c := &clock{t: time.Unix(0, 0)}
+	b := New(&buf, 4, Options{Mode: Lines, Width: -1, Now: c.now})
+	c.t = c.t.Add(time.Second)
+	b.Update(1) // 1 s per unit: ETA 3s
+	b.Pause()
+	c.t = c.t.Add(time.Hour)
+	b.Resume()
+	c.t = c.t.Add(time.Second)
+	b.Update(2) // 2 s of work for 2 units: ETA 2s
+	b.Pause()
+	c.t = c.t.Add(time.Minute)
+	b.Update(3) // still paused: 2 s of work for 3 units
+	b.Resume()
+	b.Finish()
+	want := "step 1/4 ETA 3s\nstep 2/4 ETA 2s\nstep 3/4 ETA 1s\nstep 3/4 in 1h01m\n"
+	if got := buf.String(); got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
 func TestNilWriterAndNilBar(t *testing.T) {
 	b := New(nil, 5, Options{})
 	b.Update(1)
 	b.Break()
+	b.Pause()
+	b.Resume()
 	b.Finish()
 	var nb *Bar
 	nb.Update(1)
 	nb.Break()
+	nb.Pause()
+	nb.Resume()
 	nb.Finish()
 }
 

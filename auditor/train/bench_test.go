@@ -3,9 +3,9 @@ package train
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
-	"github.com/gnaudit/gnaudit/auditor/graph"
 )
 
 // benchSetup builds the trainer of alexnet-cifar (3×32×32, 10 classes) for
@@ -36,38 +36,36 @@ func benchSetup(b *testing.B) *trainer {
 }
 
 // BenchmarkTrainStep is one full update of alexnet-cifar at batch 128:
-// batch assembly, forward, backward, optimizer step and SetParam.
+// batch assembly, forward, backward, optimizer step and SetParam. Its peer,
+// measured interleaved with it so that load on a shared machine hits both
+// alike, is the executor's forward and backward pass alone (LossGrad) on the
+// same batch: "lossgrad-ms" is its time and "overhead-%" the share of an
+// update spent outside it.
 //
-//	go test -run XXX -bench 'TrainStep|LossGrad128' -benchtime 3x ./auditor/train
+//	go test -run XXX -bench TrainStep -benchtime 5x -count 3 ./auditor/train
 func BenchmarkTrainStep(b *testing.B) {
 	tr := benchSetup(b)
 	if _, err := tr.update(0); err != nil { // warm-up
 		b.Fatal(err)
 	}
+	var upd, lg time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
 		if _, err := tr.update(i + 1); err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
-}
-
-// BenchmarkLossGrad128 is the peer: the executor's forward and backward
-// pass alone on the same model and batch.
-func BenchmarkLossGrad128(b *testing.B) {
-	tr := benchSetup(b)
-	if err := tr.batch(0); err != nil {
-		b.Fatal(err)
-	}
-	var net *graph.Net = tr.net
-	if _, err := net.LossGrad(tr.x, tr.y); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := net.LossGrad(tr.x, tr.y); err != nil {
+		t1 := time.Now()
+		b.StopTimer()
+		if _, err := tr.net.LossGrad(tr.x, tr.y); err != nil {
 			b.Fatal(err)
 		}
+		t2 := time.Now()
+		b.StartTimer()
+		upd += t1.Sub(t0)
+		lg += t2.Sub(t1)
 	}
+	b.ReportMetric(float64(b.N)/upd.Seconds(), "steps/s")
+	b.ReportMetric(lg.Seconds()*1000/float64(b.N), "lossgrad-ms")
+	b.ReportMetric(100*(upd-lg).Seconds()/upd.Seconds(), "overhead-%")
 }

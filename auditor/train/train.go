@@ -415,9 +415,11 @@ func (t *trainer) run(ctx context.Context, res *Result) (err error) {
 		}
 		if len(audits) > 0 && audits[0] == step {
 			audits = audits[1:]
-			t.bar.Break()
+			t.bar.Pause() // the audit's time is not training time
 			c := &Checkpoint{Step: step, Steps: t.total, LR: t.opt.LR.LR(min(step, t.total-1), t.total), Params: clone(t.params), model: res.model}
-			if err := t.opt.OnAudit(ctx, c); err != nil {
+			err := t.opt.OnAudit(ctx, c)
+			t.bar.Resume()
+			if err != nil {
 				return stop(step, fmt.Errorf("audit at step %d: %w", step, err))
 			}
 			res.Audits = append(res.Audits, step)

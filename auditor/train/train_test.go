@@ -3,10 +3,12 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -479,5 +481,51 @@ func TestWithParamsErrors(t *testing.T) {
 	}
 	if _, err := WithParams(m, []Param{{Name: "fc1.bias", Value: []float64{1}}}); err == nil || !strings.Contains(err.Error(), "has 6 values") {
 		t.Errorf("wrong length: %v", err)
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	m := smallMLP(t)
+	ds := synth(t, 40, 6)
+	opt := quick(4, 5)
+	opt.HeldOut, opt.EvalEvery = 10, 2
+	res, err := Train(context.Background(), m, ds, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := res.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 6 || !slices.Equal(rows[0], CurveHeader) {
+		t.Fatalf("rows %q", rows)
+	}
+	num := func(s string) float64 {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return v
+	}
+	// step 0: evaluation only
+	if rows[1][0] != "0" || rows[1][3] != "" || num(rows[1][9]) != res.Evals[0].Loss {
+		t.Errorf("row 0: %q", rows[1])
+	}
+	for k, c := range res.Curve {
+		row := rows[k+2]
+		if row[0] != strconv.Itoa(c.Step) || num(row[2]) != c.LR || num(row[3]) != c.Loss || num(row[5]) != c.RunningLoss || num(row[7]) != c.GradNorm {
+			t.Errorf("row %d: %q for %+v", k+2, row, c)
+		}
+		hasEval := c.Step%2 == 0
+		if (row[9] != "") != hasEval {
+			t.Errorf("row %d: evaluation columns %q", k+2, row[9:])
+		}
+	}
+	if num(rows[5][10]) != res.Evals[len(res.Evals)-1].Acc {
+		t.Errorf("last row %q", rows[5])
 	}
 }
