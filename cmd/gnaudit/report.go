@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/gnaudit/gnaudit/gate"
@@ -16,11 +17,18 @@ func init() {
 }
 
 const reportUsage = `Usage: gnaudit report [--out DIR] [--format svg|png] [--policy gates.yaml] report.json
+       gnaudit report [--format svg|png] [--policy gates.yaml] [--reanalyze] AUDIT_DIR
 
 Validates report.json against the gnaudit.report/v1 schema and writes
 DIR/report.md with its plots in DIR/plots/ (relative links: the directory
 renders on GitHub as is). With --policy the gate outcome is evaluated and
 shown first (the exit status stays 0: use gnaudit gate to fail a build).
+
+Given the output directory of gnaudit audit instead, it rebuilds report.json
+and report.md there from the saved noise sets, analysis results and metadata
+(no gradient is computed; --reanalyze re-runs the analyses on the noise sets,
+e.g. with other --param values). The audit's own gate policy is applied again
+unless --policy replaces it.
 
 Flags:
 `
@@ -31,6 +39,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output `directory` (default: the directory of report.json)")
 	format := fs.String("format", "svg", "plot format: svg or png")
 	policy := fs.String("policy", "", "gate policy `file` to evaluate and show in the report")
+	dirFlags := addReportDirFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), reportUsage)
 		fs.PrintDefaults()
@@ -55,6 +64,9 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	}
 	if *format != "svg" && *format != "png" {
 		return usagef("--format %q: want svg or png", *format)
+	}
+	if st, err := os.Stat(files[0]); err == nil && st.IsDir() {
+		return runReportDir(fs, files[0], *out, *format, *policy, dirFlags, stdout, stderr)
 	}
 	rep, err := reports.ReadFile(files[0])
 	if err != nil {

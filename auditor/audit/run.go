@@ -1,0 +1,646 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gnaudit/gnaudit/auditor/collect"
+	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/graph"
+	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/auditor/progress"
+	"github.com/gnaudit/gnaudit/auditor/train"
+	"github.com/gnaudit/gnaudit/models"
+	"github.com/gnaudit/gnaudit/reports"
+)
+
+// Env is what an audit needs from its surroundings.
+type Env struct {
+	// Stdout receives the plan and the summary; Stderr the progress bars
+	// and warnings. nil discards.
+	Stdout, Stderr io.Writer
+	// ToolVersion is recorded in the report.
+	ToolVersion string
+	// SelfExe and SelfArgs start a built-in analysis as a subprocess
+	// (--isolate); the defaults are this executable and "plugins serve".
+	SelfExe  string
+	SelfArgs []string
+	// ProgressMode chooses redrawn or plain progress lines (progress.Auto:
+	// redraw on a terminal).
+	ProgressMode progress.Mode
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (e *Env) withDefaults() *Env {
+	out := Env{}
+	if e != nil {
+		out = *e
+	}
+	if out.Stdout == nil {
+		out.Stdout = io.Discard
+	}
+	if out.Stderr == nil {
+		out.Stderr = io.Discard
+	}
+	if out.ToolVersion == "" {
+		out.ToolVersion = "dev"
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return &out
+}
+
+// InputError marks an error in the user's input (configuration, files,
+// a plan over budget), as opposed to a failure of the work: gnaudit exits
+// with status 2 for it.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return err
+	}
+	return &InputError{err}
+}
+
+// Outcome is what Run did.
+type Outcome struct {
+	// Dir is the output directory; Rendered the report (nil when none
+	// could be written, or with Config.PlanOnly).
+	Dir      string
+	Rendered *Rendered
+	Plan     *PlanInfo
+	// Status is the audit's final status (StatusComplete, StatusPartial,
+	// StatusFailed).
+	Status string
+}
+
+// GateFailed reports whether a gate policy was applied and failed.
+func (o *Outcome) GateFailed() bool {
+	return o != nil && o.Rendered != nil && o.Rendered.Gate != nil && !o.Rendered.Gate.Passed()
+}
+
+// perOpSeconds is the time of one coordinate update of the collector
+// (moments and mini-batch sums), measured by go test -bench Aggregate
+// ./auditor/collect on the 2-core development machine (docs/collection.md).
+const perOpSeconds = 0.82e-9
+
+// Run runs the audit of cfg: load and adapt the data and the model, print
+// the plan (memory and time) and refuse it when over budget, fine-tune,
+// collect a noise set at every audit step (saved under
+// OUT/checkpoints/step-N/noise), run the analyses and write report.json,
+// report.md and the plots. When ctx is cancelled (Ctrl-C) it keeps what was
+// collected: partial sets are saved and the report is rendered from them,
+// marked partial; Run then returns the Outcome with an error wrapping
+// ctx.Err(). A failing analysis is recorded in the report and the audit
+// goes on. Errors in the input are *InputError. No panic escapes.
+func Run(ctx context.Context, cfg Config, env *Env) (out *Outcome, err error) {
+	env = env.withDefaults()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v (please report this, with the command line)\n%s", r, firstLinesOf(string(debug.Stack()), 12))
+		}
+	}()
+	if err := cfg.Validate(); err != nil {
+		return nil, inputErr(err)
+	}
+	factory, err := SelectEngine(cfg.Device)
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	r := &runner{cfg: cfg, env: env, factory: factory, out: &Outcome{Dir: cfg.Out}}
+	err = r.run(ctx)
+	return r.out, err
+}
+
+// runner holds the state of one audit.
+type runner struct {
+	cfg     Config
+	env     *Env
+	factory EngineFactory
+	out     *Outcome
+
+	modelFile string // ONNX file audited (absolute or as given)
+	model     *ir.Model
+	eng       Engine
+	prep      *prepared
+	cc        collect.Config
+	est       collect.Estimate
+	meta      *Meta
+}
+
+func (r *runner) printf(format string, a ...any) { fmt.Fprintf(r.env.Stdout, format, a...) }
+
+func (r *runner) run(ctx context.Context) error {
+	cfg := &r.cfg
+	start := r.env.Now()
+	raw, err := loadData(cfg.Data, cfg.Seed)
+	if err != nil {
+		return inputErr(err)
+	}
+	r.printf("data: %s, %d training samples of %s", raw.train.Name(), raw.train.Len(), raw.train.Shape())
+	if raw.eval.Len() > 0 {
+		r.printf(", %d evaluation samples", raw.eval.Len())
+	}
+	r.printf("\n")
+	if err := prepareOut(cfg.Out); err != nil {
+		return err
+	}
+	if err := r.loadModel(raw); err != nil {
+		return err
+	}
+	eng, err := r.factory(r.model, EngineOptions{Batch: cfg.Collect.EngineBatch})
+	if err != nil {
+		return inputErr(fmt.Errorf("model %s: %w", r.modelFile, err))
+	}
+	defer eng.Close()
+	r.eng = eng
+	if err := r.prepareData(raw); err != nil {
+		return err
+	}
+	if err := r.plan(ctx); err != nil {
+		return err
+	}
+	if cfg.PlanOnly {
+		r.out.Status = ""
+		return nil
+	}
+	r.initMeta(raw, start)
+	if err := writeMeta(cfg.Out, r.meta); err != nil {
+		return err
+	}
+
+	workErr := r.fineTuneAndCollect(ctx)
+	status, reason := StatusComplete, ""
+	switch {
+	case workErr == nil:
+	case ctx.Err() != nil && errors.Is(workErr, ctx.Err()):
+		status, reason = StatusPartial, "interrupted ("+ctx.Err().Error()+") during the run"
+	default:
+		status, reason = StatusFailed, workErr.Error()
+	}
+	r.meta.Status, r.meta.Reason = status, reason
+	r.out.Status = status
+	if err := writeMeta(cfg.Out, r.meta); err != nil {
+		return errors.Join(workErr, err)
+	}
+	actx := ctx
+	if ctx.Err() != nil {
+		// Interrupted: still analyse what was collected (cheap). A second
+		// Ctrl-C ends the process (the command restores the default
+		// signal handling after the first one).
+		actx = context.WithoutCancel(ctx)
+		fmt.Fprintf(r.env.Stderr, "interrupted: analysing what was collected and writing a partial report (Ctrl-C again to quit at once)\n")
+	}
+	rendered, rerr := Render(actx, cfg.Out, RenderOptions{}, r.env)
+	if rerr != nil {
+		return errors.Join(workErr, fmt.Errorf("report: %w", rerr))
+	}
+	r.out.Rendered = rendered
+	r.summary(rendered)
+	return workErr
+}
+
+// prepareOut creates the output directory; in a directory of an earlier
+// audit it removes that audit's files (and only them).
+func prepareOut(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, MetaName)); err == nil {
+		for _, name := range []string{CheckpointDir, "plots", ReportJSON, ReportMD, ModelName, MetaName} {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return fmt.Errorf("cleaning the earlier audit in %s: %w", dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// loadModel builds the zoo model (written to OUT/model.onnx) or reads the
+// given file.
+func (r *runner) loadModel(raw *rawData) error {
+	cfg := &r.cfg
+	if name, zoo := cfg.zooModel(); zoo {
+		in := zooInput(raw.train.Shape())
+		pb, err := models.Build(name, models.Options{Input: in, Classes: raw.train.Classes(), Seed: cfg.Seed})
+		if err != nil {
+			return inputErr(fmt.Errorf("zoo model %s for input %s and %d classes: %w", name, models.FormatInput(in), raw.train.Classes(), err))
+		}
+		r.modelFile = filepath.Join(cfg.Out, ModelName)
+		if err := models.Write(r.modelFile, pb); err != nil {
+			return err
+		}
+		r.printf("model: zoo %s, input %s, %d classes, seed %d (written to %s)\n", name, models.FormatInput(in), raw.train.Classes(), cfg.Seed, r.modelFile)
+		cfg.Model = name
+	} else {
+		if _, err := os.Stat(cfg.Model); err != nil {
+			return inputErr(fmt.Errorf("model %q: no such file, and not a zoo model (zoo: %s)", cfg.Model, strings.Join(models.Names(), ", ")))
+		}
+		r.modelFile = cfg.Model
+		r.printf("model: %s\n", cfg.Model)
+	}
+	m, err := onnx.Load(r.modelFile)
+	if err != nil {
+		return inputErr(err)
+	}
+	r.model = m
+	return nil
+}
+
+// prepareData preprocesses the data for the engine's input.
+func (r *runner) prepareData(raw *rawData) error {
+	cfg := &r.cfg
+	shape := r.eng.InputShape()
+	var target data.Shape
+	switch len(shape) {
+	case 3:
+		target = data.Shape{C: shape[0], H: shape[1], W: shape[2]}
+	case 2:
+		target = data.Shape{C: 1, H: shape[0], W: shape[1]}
+	default:
+		target = raw.train.Shape() // a flat input: Check compares sizes
+	}
+	prep, err := preprocess(raw, cfg.Preprocess, target)
+	if err != nil {
+		return inputErr(err)
+	}
+	in := append([]int{1}, shape...)
+	if err := prep.train.Check(in, r.eng.Classes()); err != nil {
+		return inputErr(fmt.Errorf("data %s against model %s: %w", raw.train.Name(), r.modelFile, err))
+	}
+	if prep.eval.Len() > 0 {
+		if err := prep.eval.Check(in, r.eng.Classes()); err != nil {
+			return inputErr(fmt.Errorf("evaluation data against model %s: %w", r.modelFile, err))
+		}
+	}
+	r.prep = prep
+	for _, s := range prep.steps {
+		r.printf("  preprocessing: %s\n", s)
+	}
+	return nil
+}
+
+// plan sets up the collection, estimates memory and time, prints them and
+// refuses a run over budget.
+func (r *runner) plan(ctx context.Context) error {
+	cfg := &r.cfg
+	col := cfg.Collect
+	m := r.prep.train.Len()
+	pool := col.Pool
+	maxB := col.BatchSizes[len(col.BatchSizes)-1]
+	if pool == 0 {
+		pool = col.Batches * maxB
+	}
+	if pool > m {
+		r.printf("note: pool %d capped at the %d training samples\n", pool, m)
+		pool = m
+	}
+	if maxB > pool {
+		return inputErr(fmt.Errorf("collect.batch_sizes: the largest batch size %d exceeds the pool of %d samples (the training set has %d)", maxB, pool, m))
+	}
+	budget := int64(col.MaxMemory)
+	if budget == 0 {
+		budget = defaultMemoryBudget()
+	}
+	r.cc = collect.Config{
+		Model: filepath.Base(r.modelFile), Data: r.prep.train.Name(), Seed: cfg.Seed,
+		DataSize: m, Pool: pool, Batches: col.Batches, BatchSizes: slices.Clone(col.BatchSizes),
+		CoordsPerLayer: col.CoordsPerLayer, MaxMemory: budget, SourceBytes: r.eng.SourceBytes(),
+	}
+	layers := r.eng.Source(r.prep.train).Layers()
+	est, err := collect.Plan(r.cc, layers)
+	if err != nil {
+		return inputErr(fmt.Errorf("collection plan refused: %w\n(lower --pool, --coords-per-layer, --batches or the batch sizes, or raise --max-memory)", err))
+	}
+	r.est = est
+	r.printf("engine: %s\n", r.eng.Name())
+	for _, n := range r.eng.Notes() {
+		r.printf("  note: %s\n", n)
+	}
+	r.printf("%s\n", strings.TrimRight(est.String(), "\n"))
+	r.printf("  memory budget %s (--max-memory)\n", ByteSize(budget))
+
+	// Time: measure one block of per-sample gradients and one fine-tuning
+	// step on this machine.
+	perSample, err := r.measurePerSample(ctx, layers)
+	if err != nil {
+		return err
+	}
+	stepSecs := 0.0
+	if cfg.FineTune.Steps > 0 {
+		if stepSecs, err = r.measureStep(); err != nil {
+			return err
+		}
+	}
+	steps := cfg.auditSteps()
+	collectSecs := est.Seconds(perSample, perOpSeconds)
+	ft := float64(cfg.FineTune.Steps) * stepSecs
+	if n := r.prep.eval.Len(); n > 0 && cfg.FineTune.Steps > 0 {
+		ft += 2 * math.Ceil(float64(n)/float64(cfg.FineTune.BatchSize)) * stepSecs / 2 // forward only, before and after
+	}
+	total := ft + float64(len(steps))*collectSecs
+	r.out.Plan = &PlanInfo{Scheme: string(est.Scheme), Pool: est.Pool, Tested: est.Tested, MemoryBytes: est.Memory.Total,
+		MaxMemoryBytes: budget, PerSampleSecs: perSample, StepSecs: stepSecs, CollectSecs: collectSecs, TotalSecs: total,
+		GradientSamples: est.GradientSamples}
+	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s per sample) × %d checkpoints (steps %v); total about %s\n",
+		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), secs(perSample), len(steps), steps, secs(total))
+	if mt := time.Duration(col.MaxTime); mt > 0 && total > mt.Seconds() {
+		return inputErr(fmt.Errorf("the audit is estimated to take %s, over --max-time %s (lower --finetune-steps, --pool or --coords-per-layer)", secs(total), mt))
+	}
+	return nil
+}
+
+// measurePerSample times the per-sample gradients of one engine batch.
+func (r *runner) measurePerSample(ctx context.Context, layers []collect.LayerSpec) (float64, error) {
+	n := min(r.cc.Pool, 32)
+	if b := r.cfg.Collect.EngineBatch; b > 0 {
+		n = min(r.cc.Pool, b)
+	}
+	idx := collect.PoolIndices(r.cc)[:n]
+	tested := make([][]int, len(layers))
+	for l, ls := range layers {
+		k := ls.Size()
+		if c := r.cc.CoordsPerLayer; c > 0 && c < k {
+			k = c
+		}
+		tested[l] = make([]int, k)
+		for j := range tested[l] {
+			tested[l][j] = j
+		}
+	}
+	src := r.eng.Source(r.prep.train)
+	t0 := time.Now()
+	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: true}, func(collect.Block) error { return nil })
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("per-sample gradients of model %s: %w", r.modelFile, err)
+	}
+	return time.Since(t0).Seconds() / float64(n), nil
+}
+
+// measureStep times one forward/backward pass at the fine-tuning batch.
+func (r *runner) measureStep() (float64, error) {
+	B := r.cfg.FineTune.BatchSize
+	if B > r.prep.train.Len() {
+		return 0, inputErr(fmt.Errorf("finetune.batch_size %d exceeds the %d training samples", B, r.prep.train.Len()))
+	}
+	net, err := graph.Build(r.model, graph.Options{Batch: B})
+	if err != nil {
+		return 0, inputErr(fmt.Errorf("model %s: %w", r.modelFile, err))
+	}
+	pos := make([]int, B)
+	for i := range pos {
+		pos[i] = i
+	}
+	x, y, err := r.prep.train.Batch(pos, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if _, err := net.LossGrad(x, y); err != nil {
+		return 0, fmt.Errorf("model %s: %w", r.modelFile, err)
+	}
+	return time.Since(t0).Seconds(), nil
+}
+
+// defaultMemoryBudget is 3/4 of the machine's memory (4 GiB when unknown).
+func defaultMemoryBudget() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) >= 2 && fs[0] == "MemTotal:" {
+				if kb, err := strconv.ParseInt(fs[1], 10, 64); err == nil && kb > 0 {
+					return kb * 1024 / 4 * 3
+				}
+			}
+		}
+	}
+	return 4 << 30
+}
+
+// initMeta fills the metadata before the run.
+func (r *runner) initMeta(raw *rawData, start time.Time) {
+	cfg := &r.cfg
+	sum, _ := fileSHA256(r.modelFile)
+	sumry := onnx.Inspect(r.model)
+	var params int64
+	for _, l := range r.eng.Source(r.prep.train).Layers() {
+		params += int64(l.Size())
+	}
+	mf := relPath(cfg.Out, r.modelFile)
+	desc := r.prep.train.Describe()
+	di := &DataInfo{Train: desc, Adaptation: r.prep.adaptation}
+	if r.prep.eval.Len() > 0 {
+		ed := r.prep.eval.Describe()
+		di.Eval = &ed
+	}
+	notes := append([]string{}, raw.notes...)
+	notes = append(notes, fmt.Sprintf("Per-sample gradients: %s.", r.eng.Name()))
+	for _, n := range r.eng.Notes() {
+		notes = append(notes, "Engine: "+n)
+	}
+	if a := r.prep.adaptation; len(a.Steps) > 0 {
+		notes = append(notes, "Data adapted to the model: "+a.String())
+	}
+	notes = append(notes, fmt.Sprintf("Noise collection: pool N = %d of %d training samples, n = %d mini-batches per batch size, "+
+		"up to %d tested coordinates per parameter (seed %d), scheme %s.", r.cc.Pool, r.cc.DataSize, r.cc.Batches, r.cc.CoordsPerLayer, cfg.Seed, r.est.Scheme))
+	r.meta = &Meta{
+		Format: MetaFormat, Version: MetaVersion, Tool: r.env.ToolVersion,
+		Created: start.UTC().Format(time.RFC3339), Status: StatusRunning, Config: *cfg,
+		ModelFile: mf,
+		Model:     reports.Model{File: mf, SHA256: sum, Opset: int(sumry.Opset), Parameters: params, Producer: sumry.Producer},
+		Data:      reports.Data{Name: desc.Name, Path: raw.dir, Split: raw.split, Samples: desc.Samples, Preprocessing: r.prep.steps},
+		DataInfo:  di, Engine: r.eng.Name(), Notes: notes, Plan: r.out.Plan, Steps: cfg.auditSteps(),
+		Checks: []CheckpointMeta{},
+	}
+}
+
+// fineTuneAndCollect runs the fine-tuning with a collection at every audit
+// step (or only the collection at step 0 without fine-tuning).
+func (r *runner) fineTuneAndCollect(ctx context.Context) error {
+	cfg := &r.cfg
+	if cfg.FineTune.Steps == 0 {
+		return r.collectAt(ctx, 0, nil)
+	}
+	opt := train.Defaults()
+	opt.Steps = cfg.FineTune.Steps
+	opt.BatchSize = cfg.FineTune.BatchSize
+	opt.LR = schedule(cfg.FineTune)
+	opt.Momentum = cfg.FineTune.Momentum
+	opt.WeightDecay = cfg.FineTune.WeightDecay
+	opt.ClipNorm = cfg.FineTune.ClipNorm
+	opt.Seed = cfg.Seed
+	opt.Eval = r.prep.eval
+	opt.AuditAt = cfg.auditSteps()
+	opt.OnAudit = func(ctx context.Context, c *train.Checkpoint) error {
+		return r.collectAt(ctx, c.Step, c.Params)
+	}
+	opt.Progress = r.env.Stderr
+	opt.ProgressMode = r.env.ProgressMode
+	fmt.Fprintf(r.env.Stderr, "fine-tuning: %d steps, batch %d, %s, momentum %g, weight decay %g\n",
+		opt.Steps, opt.BatchSize, opt.LR, opt.Momentum, opt.WeightDecay)
+	res, err := train.Train(ctx, r.model, r.prep.train, opt)
+	if res != nil {
+		r.meta.Training = res
+		for _, e := range res.Evals {
+			fmt.Fprintf(r.env.Stderr, "evaluation at step %d: loss %.4f, accuracy %.1f%% (%d samples)\n", e.Step, e.Loss, 100*e.Acc, e.Samples)
+		}
+	}
+	if err != nil && res == nil {
+		return inputErr(err)
+	}
+	return err
+}
+
+// collectAt collects, saves and records the noise set of one checkpoint.
+func (r *runner) collectAt(ctx context.Context, step int, params []train.Param) error {
+	cfg := &r.cfg
+	rel := filepath.Join(CheckpointDir, stepDir(step))
+	dir := filepath.Join(cfg.Out, rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cm := CheckpointMeta{Step: step}
+	// The checkpoint's weights as ONNX (same graph, new initializers).
+	mrel := filepath.Join(rel, ModelName)
+	var saveParams []train.Param
+	if params != nil {
+		saveParams = params
+	}
+	if err := train.SaveONNX(r.modelFile, filepath.Join(cfg.Out, mrel), saveParams); err != nil {
+		fmt.Fprintf(r.env.Stderr, "warning: step %d: saving the checkpoint's model: %v\n", step, err)
+	} else {
+		cm.Model = mrel
+		cm.SHA256, _ = fileSHA256(filepath.Join(cfg.Out, mrel))
+	}
+	if params != nil {
+		if err := r.eng.SetParams(params); err != nil {
+			return err
+		}
+	}
+	cc := r.cc
+	cc.Step = step
+	N := r.est.Pool
+	total := r.est.Passes * N
+	bar := progress.New(r.env.Stderr, total, progress.Options{Label: fmt.Sprintf("step %d collect", step), Mode: r.env.ProgressMode})
+	cc.Progress = func(p collect.Progress) {
+		switch p.Phase {
+		case "aggregate":
+			bar.Update(total, progress.F("phase", "aggregating"))
+		default:
+			bar.Update((p.Pass-1)*N+p.Done, progress.F("phase", "%s", p.Phase), progress.F("pass", "%d/%d", p.Pass, p.Passes))
+		}
+	}
+	set, err := collect.Collect(ctx, r.eng.Source(r.prep.train), cc)
+	if err != nil {
+		bar.Finish(progress.Field{Key: "stopped"})
+	} else {
+		bar.Finish()
+	}
+	if set != nil {
+		nrel := filepath.Join(rel, NoiseDir)
+		if serr := noise.Save(filepath.Join(cfg.Out, nrel), set); serr != nil {
+			return errors.Join(err, fmt.Errorf("step %d: saving the noise set: %w", step, serr))
+		}
+		cm.Noise = nrel
+		cm.Partial = set.Partial
+		if set.Partial {
+			cm.Reason = reasonOf(set)
+		}
+		fmt.Fprintf(r.env.Stderr, "step %d: noise set saved to %s", step, filepath.Join(cfg.Out, nrel))
+		if set.Partial {
+			fmt.Fprintf(r.env.Stderr, " (partial: pool %d of %d, %d mini-batches per batch size)", set.Pool, N, set.Batches)
+		}
+		fmt.Fprintln(r.env.Stderr)
+	} else if err != nil {
+		cm.Reason = "stopped before any usable result: " + err.Error()
+	}
+	r.meta.Checks = append(r.meta.Checks, cm)
+	if werr := writeMeta(cfg.Out, r.meta); werr != nil {
+		return errors.Join(err, werr)
+	}
+	if err != nil {
+		return fmt.Errorf("collection at step %d: %w", step, err)
+	}
+	return nil
+}
+
+// summary prints where the report is and the gate's outcome.
+func (r *runner) summary(rd *Rendered) {
+	for _, s := range rd.Skipped {
+		fmt.Fprintf(r.env.Stderr, "note: checkpoint %s\n", s)
+	}
+	if g := rd.Gate; g != nil {
+		g.WriteText(r.env.Stdout)
+		if _, err := g.AppendStepSummary(rd.JSONPath); err != nil {
+			fmt.Fprintf(r.env.Stderr, "warning: GitHub step summary: %v\n", err)
+		}
+	}
+	state := ""
+	if rd.Partial {
+		state = " (PARTIAL)"
+	}
+	r.printf("report%s: %s\n        %s\n", state, rd.MDPath, rd.JSONPath)
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// secs formats seconds for the plan.
+func secs(s float64) string {
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		return "?"
+	}
+	d := time.Duration(s * float64(time.Second))
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return progress.Duration(d)
+}
+
+func firstLinesOf(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
