@@ -1,7 +1,7 @@
 // Package progress draws progress bars for long gnaudit runs: fine-tuning,
 // gradient collection, analyses. A [Bar] writes lines such as
 //
-//	step 120/500 [=====>              ] loss 0.613 acc 78.1% lr 0.1 ETA 1m12s
+//	step 120/500 [===>                ] loss 0.613 acc 78.1% lr 0.1 ETA 1m12s
 //
 // On a terminal the line is redrawn in place with a carriage return (at most
 // every [Options.Redraw]); on anything else (a file, a pipe, a CI log) it
