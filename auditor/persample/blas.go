@@ -14,23 +14,61 @@ type float interface{ ~float32 | ~float64 }
 // — unless a build tag sets another one (see blas_openblas.go).
 var blasImpl = func() gorgonia.BLAS { return gorgonia.WhichBLAS() }
 
-// gemm computes c = alpha·a·bᵀ + beta·c for row-major a (m×k, lda = k) and
-// b (n×k, ldb = k): the product of two matrices stored with the shared
-// dimension contiguous.
-func gemmNT[T float](m, n, k int, alpha float64, a, b []T, beta float64, c []T, ldc int) {
+// rowKernelMaxP is the largest inner dimension for which mulNN uses its
+// row kernel instead of the BLAS GEMM.
+const rowKernelMaxP = 32
+
+// mulNN computes c = alpha·a·b for row-major a (m×k), b (k×n) and c (m×n,
+// leading dimension ldc). Per-sample gradients have a small inner
+// dimension k (the output positions of a convolution) and a large output:
+// for k ≤ rowKernelMaxP each row of c is built in cache by k AXPYs and
+// written once, where a GEMM with beta = 0 would first clear all of c.
+func mulNN[T float](m, n, k int, alpha float64, a, b []T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	impl := blasImpl()
+	if k > rowKernelMaxP {
+		switch a := any(a).(type) {
+		case []float32:
+			impl.Sgemm(blas.NoTrans, blas.NoTrans, m, n, k, float32(alpha), a, k, any(b).([]float32), n, 0, any(c).([]float32), ldc)
+		case []float64:
+			impl.Dgemm(blas.NoTrans, blas.NoTrans, m, n, k, alpha, a, k, any(b).([]float64), n, 0, any(c).([]float64), ldc)
+		}
+		return
+	}
 	switch a := any(a).(type) {
 	case []float32:
-		impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, float32(alpha), a, k, any(b).([]float32), k, float32(beta), any(c).([]float32), ldc)
+		b, c := any(b).([]float32), any(c).([]float32)
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			clear(row)
+			for l, v := range a[i*k : (i+1)*k] {
+				if v != 0 {
+					impl.Saxpy(n, float32(alpha)*v, b[l*n:(l+1)*n], 1, row, 1)
+				}
+			}
+		}
 	case []float64:
-		impl.Dgemm(blas.NoTrans, blas.Trans, m, n, k, alpha, a, k, any(b).([]float64), k, beta, any(c).([]float64), ldc)
+		b, c := any(b).([]float64), any(c).([]float64)
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			clear(row)
+			for l, v := range a[i*k : (i+1)*k] {
+				if v != 0 {
+					impl.Daxpy(n, alpha*v, b[l*n:(l+1)*n], 1, row, 1)
+				}
+			}
+		}
 	}
 }
 
-// gramTN computes the upper triangle of c = aᵀa (p×p) for row-major a (r×p).
-func gramTN(r, p int, a, c []float64) {
-	blasImpl().Dsyrk(blas.Upper, blas.Trans, p, r, 1, a, p, 0, c, p)
+// gram computes the upper triangle of the p×p matrix c = aᵀa for row-major
+// a (r×p) when trans, or c = a·aᵀ for a (p×r) otherwise.
+func gram(trans bool, p, r int, a, c []float64) {
+	if trans {
+		blasImpl().Dsyrk(blas.Upper, blas.Trans, p, r, 1, a, p, 0, c, p)
+	} else {
+		blasImpl().Dsyrk(blas.Upper, blas.NoTrans, p, r, 1, a, r, 0, c, p)
+	}
 }

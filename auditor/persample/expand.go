@@ -82,11 +82,10 @@ func (p *pass) batched(name string, a arr) (int, error) {
 // mmExp is the per-sample gradient of a weight that enters its layer as a
 // matrix product: for sample i and each of groups row blocks,
 //
-//	g_i[block, r, c] = alpha · Σ_p L_i[block, r, p] · R_i[block, c, p],
+//	g_i[block, r, c] = alpha · Σ_p L_i[block, r, p] · R_i[block, p, c],
 //
 // with the gradient laid out [groups·rows, cols] row-major. fill writes the
-// canonical matrices L_i (groups×rows×p) and R_i (groups×cols×p) of one
-// sample.
+// matrices L_i (groups×rows×p) and R_i (groups×p×cols) of one sample.
 type mmExp[T float] struct {
 	groups, rows, cols, p int
 	alpha                 float64
@@ -106,12 +105,12 @@ func (e *mmExp[T]) load(w *worker[T], i int) {
 func (e *mmExp[T]) full(w *worker[T], dst []T) {
 	rp, cp, rc := e.rows*e.p, e.cols*e.p, e.rows*e.cols
 	for g := 0; g < e.groups; g++ {
-		gemmNT(e.rows, e.cols, e.p, e.alpha, w.L[g*rp:(g+1)*rp], w.R[g*cp:(g+1)*cp], 0, dst[g*rc:(g+1)*rc], e.cols)
+		mulNN(e.rows, e.cols, e.p, e.alpha, w.L[g*rp:(g+1)*rp], w.R[g*cp:(g+1)*cp], dst[g*rc:(g+1)*rc], e.cols)
 	}
 }
 
 // gramNorm returns |g_i|² of the loaded sample from the two Gram matrices:
-// |L Rᵀ|²_F = Σ_pq (LᵀL)_pq (RᵀR)_pq.
+// |L R|²_F = Σ_pq (LᵀL)_pq (R Rᵀ)_pq.
 func (e *mmExp[T]) gramNorm(w *worker[T]) float64 {
 	P := e.p
 	w.g1 = grow(w.g1, P*P)
@@ -121,8 +120,8 @@ func (e *mmExp[T]) gramNorm(w *worker[T]) float64 {
 	for g := 0; g < e.groups; g++ {
 		l := toF64(&w.l64, w.L[g*rp:(g+1)*rp])
 		r := toF64(&w.r64, w.R[g*cp:(g+1)*cp])
-		gramTN(e.rows, P, l, w.g1)
-		gramTN(e.cols, P, r, w.g2)
+		gram(true, P, e.rows, l, w.g1)
+		gram(false, P, e.cols, r, w.g2)
 		for a := 0; a < P; a++ {
 			s += w.g1[a*P+a] * w.g2[a*P+a]
 			for b := a + 1; b < P; b++ {
@@ -139,10 +138,10 @@ func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
 	r := (j / e.cols) % e.rows
 	c := j % e.cols
 	l := w.L[(g*e.rows+r)*e.p:][:e.p]
-	rr := w.R[(g*e.cols+c)*e.p:][:e.p]
+	rr := w.R[g*e.cols*e.p+c:]
 	s := 0.0
 	for k, x := range l {
-		s += float64(x) * float64(rr[k])
+		s += float64(x) * float64(rr[k*e.cols])
 	}
 	return s * e.alpha
 }
@@ -201,7 +200,7 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 		}
 		offs[g] = len(w.out)
 		w.out = append(w.out, make([]T, len(rows)*e.cols)...)
-		gemmNT(len(rows), e.cols, e.p, e.alpha, w.sel, w.R[g*cp:(g+1)*cp], 0, w.out[offs[g]:], e.cols)
+		mulNN(len(rows), e.cols, e.p, e.alpha, w.sel, w.R[g*cp:(g+1)*cp], w.out[offs[g]:], e.cols)
 	}
 	for k := range dst {
 		dst[k] = float64(w.out[offs[s.blk[k]]+s.pos[k]])
@@ -209,7 +208,8 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 }
 
 // newConv builds the expansion of a Conv weight (METHOD.md §2):
-// g_i[o, :] = Σ_p δ_i[o, p] U(x_i)[:, p] per group, U the im2col matrix.
+// g_i[o, :] = Σ_p δ_i[o, p] U(x_i)[:, p] per group, U the im2col matrix
+// (stored transposed, one row of C·kh·kw per output position).
 func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
 	n := u.node
 	x, err := ps.value(n.Inputs[0])
@@ -247,7 +247,7 @@ func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
 		}
 		xi := x.v[i*xs : (i+1)*xs]
 		for g := 0; g < G; g++ {
-			im2col(R[g*CK*P:(g+1)*CK*P], xi[g*Cg*cg.h*cg.w:(g+1)*Cg*cg.h*cg.w], Cg, cg)
+			im2row(R[g*CK*P:(g+1)*CK*P], xi[g*Cg*cg.h*cg.w:(g+1)*Cg*cg.h*cg.w], Cg, cg)
 		}
 	}
 	return e, nil
@@ -348,33 +348,34 @@ func convGeom(n *ir.Node, x, w, y []int) (*geom, error) {
 	return g, nil
 }
 
-// im2col writes the (C·kh·kw) × (oh·ow) patch matrix of one sample's
-// channels x [C, h, w] into cols.
-func im2col[T float](cols []T, x []float64, C int, g *geom) {
-	P := g.oh * g.ow
-	row := 0
-	for c := 0; c < C; c++ {
-		xc := x[c*g.h*g.w : (c+1)*g.h*g.w]
-		for ky := 0; ky < g.kh; ky++ {
-			for kx := 0; kx < g.kw; kx++ {
-				dst := cols[row*P : (row+1)*P]
-				row++
-				for oy := 0; oy < g.oh; oy++ {
+// im2row writes the (oh·ow) × (C·kh·kw) patch matrix of one sample's
+// channels x [C, h, w] into rows: row p holds the input window of output
+// position p (zero where it reaches into the padding).
+func im2row[T float](rows []T, x []float64, C int, g *geom) {
+	CK := C * g.kh * g.kw
+	for oy := 0; oy < g.oh; oy++ {
+		for ox := 0; ox < g.ow; ox++ {
+			dst := rows[(oy*g.ow+ox)*CK : (oy*g.ow+ox+1)*CK]
+			q := 0
+			for c := 0; c < C; c++ {
+				xc := x[c*g.h*g.w : (c+1)*g.h*g.w]
+				for ky := 0; ky < g.kh; ky++ {
 					iy := oy*g.sh - g.pt + ky*g.dh
-					d := dst[oy*g.ow : (oy+1)*g.ow]
 					if iy < 0 || iy >= g.h {
-						clear(d)
+						clear(dst[q : q+g.kw])
+						q += g.kw
 						continue
 					}
 					xr := xc[iy*g.w : (iy+1)*g.w]
-					ix := kx*g.dw - g.pl
-					for ox := range d {
+					ix := ox*g.sw - g.pl
+					for kx := 0; kx < g.kw; kx++ {
 						if ix >= 0 && ix < g.w {
-							d[ox] = T(xr[ix])
+							dst[q] = T(xr[ix])
 						} else {
-							d[ox] = 0
+							dst[q] = 0
 						}
-						ix += g.sw
+						q++
+						ix += g.dw
 					}
 				}
 			}
@@ -480,7 +481,9 @@ func newMatMul[T float](ps *pass, u *use) (*mmExp[T], error) {
 		e := &mmExp[T]{groups: 1, rows: K, cols: N, p: P, alpha: 1}
 		e.fill = func(i int, L, R []T) {
 			transposeInto(L, d.v[i*ds:(i+1)*ds], P, K)
-			transposeInto(R, dy.v[i*ys:(i+1)*ys], P, N)
+			for k, v := range dy.v[i*ys : (i+1)*ys] {
+				R[k] = T(v)
+			}
 		}
 		return e, nil
 	}
@@ -515,13 +518,7 @@ func newMatMul[T float](ps *pass, u *use) (*mmExp[T], error) {
 					dst[k] = T(v)
 				}
 			}
-			for k := 0; k < K; k++ {
-				src := xi[(b*K+k)*N : (b*K+k+1)*N]
-				dst := R[k*P+b*N : k*P+(b+1)*N]
-				for q, v := range src {
-					dst[q] = T(v)
-				}
-			}
+			transposeInto(R[b*N*K:(b+1)*N*K], xi[b*K*N:(b+1)*K*N], K, N)
 		}
 	}
 	return e, nil

@@ -1,0 +1,98 @@
+package persample
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/models"
+)
+
+// zooModel writes a zoo model to a temporary ONNX file and imports it.
+func zooModel(b testing.TB, name string) *ir.Model {
+	b.Helper()
+	pb, err := models.Build(name, models.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := filepath.Join(b.TempDir(), name+".onnx")
+	if err := models.Write(p, pb); err != nil {
+		b.Fatal(err)
+	}
+	m, err := onnx.Load(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkPerSampleAlexNet128 times the paper's CIFAR AlexNet
+// (alexnet-cifar, 3×32×32, 2.5 M parameters) at batch 128, float32:
+//
+//   - lossgrad: the executor's batched forward + backward alone (the
+//     baseline every per-sample method pays);
+//   - full: per-sample gradients of every parameter, materialised
+//     (128 × 2.5 M floats, as functorch's vmap(grad));
+//   - collect: what the noise collector asks for: |g_i|², Σ g_i and 1000
+//     coordinates per parameter;
+//   - batch1: the fallback, 128 batch-1 passes.
+//
+// scripts/bench_persample.sh runs it next to PyTorch.
+func BenchmarkPerSampleAlexNet128(b *testing.B) {
+	const B = 128
+	m := zooModel(b, "alexnet-cifar")
+	x := randInput(1, B*3*32*32)
+	y := randLabels(2, B, 10)
+	e, err := New(m, Options{Batch: B})
+	if err != nil {
+		b.Fatal(err)
+	}
+	coords := make([][]int, len(e.Params()))
+	for k, p := range e.Params() {
+		for j := 0; j < p.Size && len(coords[k]) < 1000; j += 1 + p.Size/1000 {
+			coords[k] = append(coords[k], j)
+		}
+	}
+	b.Run("lossgrad", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.main.LossGrad(x, y); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	res := &Result{}
+	b.Run("full", func(b *testing.B) {
+		// The result's buffers are reused from the second call on (as when
+		// streaming chunks); the warm-up call allocates them.
+		if err := e.ComputeInto(x, y, Request{Full: true}, res); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if err := e.ComputeInto(x, y, Request{Full: true}, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("collect", func(b *testing.B) {
+		for b.Loop() {
+			if err := e.ComputeInto(x, y, Request{Norms: true, Coords: coords}, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("batch1", func(b *testing.B) {
+		fb, err := New(m, Options{Batch: B, ForceFallback: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := fb.ComputeInto(x, y, Request{Full: true}, res); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if err := fb.ComputeInto(x, y, Request{Full: true}, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

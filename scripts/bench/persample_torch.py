@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""PyTorch side of scripts/bench_persample.sh: per-sample gradients of the
+paper's CIFAR AlexNet (the zoo's alexnet-cifar: 5 convs 64 11x11/4 p5,
+192 5x5 p2, 384/256/256 3x3 p1, ReLU, 2x2 max-pools after conv1, conv2,
+conv5; FC 256, 256, 10) at batch 128, input 3x32x32, float32, on the CPU.
+
+Three ways, each timed over --reps repetitions after one warm-up (median):
+  (a) batched:  one forward + backward of the summed cross-entropy (no
+      per-sample gradients; the floor every method pays);
+  (b) loop:     128 forward + backward passes of batch 1, each gradient
+      copied into a [128, ...] buffer per parameter;
+  (c) vmap:     functorch vmap(grad) over the batch (every per-sample
+      gradient materialised).
+Prints one line per method: "torch <name> <seconds>".
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from functorch import grad, make_functional, vmap
+
+
+class AlexNetCifar(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 11, stride=4, padding=5)
+        self.conv2 = nn.Conv2d(64, 192, 5, padding=2)
+        self.conv3 = nn.Conv2d(192, 384, 3, padding=1)
+        self.conv4 = nn.Conv2d(384, 256, 3, padding=1)
+        self.conv5 = nn.Conv2d(256, 256, 3, padding=1)
+        self.fc1 = nn.Linear(256, 256)
+        self.fc2 = nn.Linear(256, 256)
+        self.fc3 = nn.Linear(256, classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # 32 -> 8 -> 4
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # 4 -> 2
+        x = F.relu(self.conv3(x))
+        x = F.relu(self.conv4(x))
+        x = F.max_pool2d(F.relu(self.conv5(x)), 2)  # 2 -> 1
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def timeit(fn, reps):
+    fn()  # warm-up
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=128)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    B = args.batch
+    model = AlexNetCifar().eval()
+    params = list(model.parameters())
+    n = sum(p.numel() for p in params)
+    x = torch.randn(B, 3, 32, 32)
+    y = torch.randint(0, 10, (B,))
+    print(f"torch version {torch.__version__} threads {torch.get_num_threads()} params {n}")
+
+    def batched():
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y, reduction="sum").backward()
+
+    bufs = [torch.empty((B,) + p.shape) for p in params]
+
+    def loop():
+        for i in range(B):
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x[i : i + 1]), y[i : i + 1], reduction="sum").backward()
+            for b, p in zip(bufs, params):
+                b[i].copy_(p.grad)
+
+    fmodel, fparams = make_functional(model)
+
+    def loss1(ps, xi, yi):
+        return F.cross_entropy(fmodel(ps, xi.unsqueeze(0)), yi.unsqueeze(0), reduction="sum")
+
+    ps_grad = vmap(grad(loss1), in_dims=(None, 0, 0))
+
+    def vmapped():
+        g = ps_grad(fparams, x, y)
+        assert g[0].shape[0] == B
+
+    for name, fn in (("batched", batched), ("loop", loop), ("vmap", vmapped)):
+        print(f"torch {name} {timeit(fn, args.reps):.6f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
