@@ -1,0 +1,80 @@
+// Package persample computes per-sample gradients g_i = ∇_θ ℓ_i of every
+// trainable parameter of an ONNX model, ℓ_i = CrossEntropy(f(x_i; θ), y_i),
+// from one batched forward/backward pass (METHOD.md §2).
+//
+// # Method
+//
+// The executor (auditor/graph) runs the batch with the summed loss
+// L = Σ_i ℓ_i. In inference mode the samples of a batch do not interact,
+// so the derivative of L with respect to a layer output y, read with
+// graph.Net.Deriv, holds δ_i = ∂ℓ_i/∂y_i in its row i; with the layer's
+// inputs (graph.Net.Value) each parameter's per-sample gradient follows
+// from a per-layer expansion:
+//
+//   - Conv weight (1-D and 2-D, any stride, padding, auto_pad, dilation and
+//     group): g_i[o, :] = Σ_p δ_i[o, p] U(x_i)[:, p] for each group, U the
+//     im2col patch matrix of sample i (method "conv");
+//   - Gemm B with the sample data as A (alpha, transB; transA on the data is
+//     refused by the executor): g_i = α a_i δ_iᵀ or its transpose ("gemm");
+//   - MatMul weight with sample data of any rank: A_iᵀ δ_i summed over the
+//     inner rows (data first) or Σ δ_i X_iᵀ (weight first; the executor does
+//     not yet batch that form), 1-D weights included ("matmul");
+//   - Conv bias and Gemm C (times beta): δ_i summed over the dimensions the
+//     bias is broadcast along ("bias");
+//   - BatchNormalization scale and shift: Σ_p δ_i x̂_i and Σ_p δ_i, x̂
+//     normalised with the running statistics ("batchnorm");
+//   - Add, Sub, Mul, Div between sample data and a parameter, broadcast
+//     both ways ("binary").
+//
+// A parameter may reach its layer through Reshape, Flatten, Identity,
+// Squeeze, Unsqueeze, Dropout and Transpose (CNTK's parameter → Reshape →
+// Add, PyTorch's weight → Transpose → MatMul): the expansion is computed in
+// the layout of the layer's input and mapped back element by element. A
+// parameter used by several layers sums their expansions. A parameter with
+// any use that has no expansion (e.g. a weight computed from two
+// parameters) takes the fallback: one batch-1 backward pass per sample, on
+// a second executor built once for batch 1 and sharing the weights — so
+// every model that the executor runs can be audited. ParamInfo.Method and
+// Reason say which way each parameter went; Engine.Fallbacks lists the
+// fallback ones. A model that cannot run batched at all (the executor
+// refuses to rebatch it) uses the fallback for everything.
+//
+// # What Compute returns
+//
+// A Request asks, per parameter, for the per-sample values at chosen flat
+// coordinates (Coords), for |g_i|² over all coordinates and Σ_i g_i (Norms;
+// what the noise collector needs for tr Σ and |ḡ|²), and optionally for the
+// whole per-sample tensors (Full; samples × parameter size values). Only
+// what is asked is computed, by operation count:
+//
+//   - |g_i|² of a matrix-product weight comes from two small Gram matrices,
+//     |L R|² = Σ_pq (LᵀL)_pq (RRᵀ)_pq, when the inner dimension P (output
+//     positions) is small against the weight — the usual case for the deep
+//     layers of a CNN — and otherwise from the gradient computed into
+//     scratch memory;
+//   - coordinates come from dot products of one row of δ_i and one column of
+//     U(x_i) each, or from the product of only the rows (e.g. output
+//     channels) that hold requested coordinates;
+//   - Σ_i g_i is the executor's batch gradient (graph.Net.Grad).
+//
+// Per-sample products run in the engine's precision (float32 by default,
+// float64 with Options.Float64) with gonum's BLAS, or OpenBLAS in builds with
+// the openblas tag (the BLAS gorgonia uses, see auditor/graph); Gram
+// matrices, norms, coordinates and elementwise expansions are accumulated in
+// float64. Samples are processed in passes of Options.Batch; the expansion
+// of one pass is spread over Options.Workers goroutines. Memory beyond the
+// executor's: the requested outputs plus, per worker, the patch matrix of
+// one sample and one parameter's gradient.
+//
+// # Checks
+//
+// The tests compare every parameter's per-sample gradient with separate
+// batch-1 backward passes of the executor (float64, relative error 1e-9 of
+// the tensor's scale) on hand-built models covering every expansion, and
+// with PyTorch functorch vmap(grad) fixtures (testdata/torch: alexnet,
+// alexnet_bn, resnet at opsets 9, 11 and 13, and the fixed-batch-1
+// alexnet rebatched to 8; float32, 1e-4).
+//
+// Subpackage collectsrc adapts an Engine to collect.Source; WriteGrads
+// implements "gnaudit grads".
+package persample
