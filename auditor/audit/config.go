@@ -345,7 +345,7 @@ func (c *Config) Validate() error {
 	if c.Analyses.Timeout < 0 {
 		return bad("analyses.timeout (--plugin-timeout)", "must be ≥ 0")
 	}
-	if c.Device != "cpu" && c.Device != "cuda" {
+	if !engineKnown(c.Device) {
 		return bad("device (--device)", "%q: want cpu or cuda", c.Device)
 	}
 	if c.Out == "" {

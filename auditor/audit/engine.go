@@ -67,6 +67,14 @@ func RegisterEngine(device string, f EngineFactory) {
 	engines[device] = f
 }
 
+// engineKnown reports whether an engine is registered for device.
+func engineKnown(device string) bool {
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	_, ok := engines[device]
+	return ok
+}
+
 // SelectEngine returns the engine factory of device ("cpu", "cuda").
 func SelectEngine(device string) (EngineFactory, error) {
 	enginesMu.Lock()

@@ -260,6 +260,7 @@ func analyse(ctx context.Context, set *noise.Set, c AnalysesConfig, env *Env) ([
 	if err != nil && ctx.Err() == nil {
 		return nil, inputErr(err)
 	}
+	fmt.Fprintf(env.Stderr, "step %d analyses:\n", set.Step)
 	for _, x := range res {
 		status := "ok"
 		if x.Failed() {

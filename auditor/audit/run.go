@@ -25,6 +25,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 	"github.com/gnaudit/gnaudit/auditor/progress"
 	"github.com/gnaudit/gnaudit/auditor/train"
+	"github.com/gnaudit/gnaudit/gate"
 	"github.com/gnaudit/gnaudit/models"
 	"github.com/gnaudit/gnaudit/reports"
 )
@@ -157,6 +158,12 @@ func (r *runner) printf(format string, a ...any) { fmt.Fprintf(r.env.Stdout, for
 func (r *runner) run(ctx context.Context) error {
 	cfg := &r.cfg
 	start := r.env.Now()
+	if cfg.Gate != "" {
+		// A bad policy must not cost a whole audit before it is noticed.
+		if _, err := gate.ReadPolicy(cfg.Gate); err != nil {
+			return inputErr(err)
+		}
+	}
 	raw, err := loadData(cfg.Data, cfg.Seed)
 	if err != nil {
 		return inputErr(err)
@@ -473,9 +480,19 @@ func (r *runner) initMeta(raw *rawData, start time.Time) {
 	}
 	notes = append(notes, fmt.Sprintf("Noise collection: pool N = %d of %d training samples, n = %d mini-batches per batch size, "+
 		"up to %d tested coordinates per parameter (seed %d), scheme %s.", r.cc.Pool, r.cc.DataSize, r.cc.Batches, r.cc.CoordsPerLayer, cfg.Seed, r.est.Scheme))
+	mc := *cfg
+	// The gate policy and the JUnit file are found again by gnaudit report
+	// DIR, possibly from another working directory.
+	for _, p := range []*string{&mc.Gate, &mc.JUnit} {
+		if *p != "" {
+			if a, err := filepath.Abs(*p); err == nil {
+				*p = a
+			}
+		}
+	}
 	r.meta = &Meta{
 		Format: MetaFormat, Version: MetaVersion, Tool: r.env.ToolVersion,
-		Created: start.UTC().Format(time.RFC3339), Status: StatusRunning, Config: *cfg,
+		Created: start.UTC().Format(time.RFC3339), Status: StatusRunning, Config: mc,
 		ModelFile: mf,
 		Model:     reports.Model{File: mf, SHA256: sum, Opset: int(sumry.Opset), Parameters: params, Producer: sumry.Producer},
 		Data:      reports.Data{Name: desc.Name, Path: raw.dir, Split: raw.split, Samples: desc.Samples, Preprocessing: r.prep.steps},
@@ -631,7 +648,10 @@ func secs(s float64) string {
 		return "?"
 	}
 	d := time.Duration(s * float64(time.Second))
-	if d < time.Second {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
 		return d.Round(time.Millisecond).String()
 	}
 	return progress.Duration(d)
