@@ -1,33 +1,63 @@
 #!/usr/bin/env bash
-# gnaudit demo. For now (until the full audit exists) it shows "gnaudit stats"
-# on a generated example matrix: 600 rows × 8 columns of known distributions
-# (normal, Student t3, uniform, Laplace, exponential, α-stable 1.5, Cauchy,
-# constant). Needs only Go; no Python.
+# gnaudit demo: the default audit — the zoo's CIFAR AlexNet built for Debian's
+# Fashion-MNIST (1×28×28 padded to 1×32×32), fine-tuned for 100 SGD-momentum
+# steps, its gradient noise collected at steps 0 and 100 (pool 6400, batch
+# sizes 16–128, 200 mini-batches each) and analysed; writes OUTDIR/report.md.
 #
-#   make demo            # or: ./scripts/demo.sh [OUTDIR]   (default out/demo)
+#   make demo                 # or: ./scripts/demo.sh [OUTDIR]   (default out/demo)
+#
+# On a fresh Debian 12 machine it installs what it needs with apt-get
+# (dataset-fashion-mnist; libopenblas-dev and gcc for the faster OpenBLAS
+# build), using sudo only when not root. Go (≥ 1.26) must be installed.
+# Extra arguments after OUTDIR go to gnaudit audit (e.g. --png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-out/demo}"
-BIN="${BIN:-bin/gnaudit}"
+shift || true
 export PATH="$PATH:/usr/local/go/bin"
 
-mkdir -p "$OUT" "$(dirname "$BIN")"
-echo "== building $BIN"
-go build -o "$BIN" ./cmd/gnaudit
+command -v go >/dev/null || { echo "demo: Go is not installed (https://go.dev/dl/, into /usr/local/go)" >&2; exit 1; }
 
-echo "== generating the example matrix"
-"$BIN" stats -example "$OUT/example.npy" -example-rows 600 -seed 1
-"$BIN" stats -example "$OUT/example.csv" -example-rows 600 -seed 1
+# --- Debian packages -------------------------------------------------------
+missing=""
+for p in dataset-fashion-mnist libopenblas-dev gcc; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "== installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends $missing; }; then
+    echo "demo: apt-get install failed" >&2
+  fi
+fi
+if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "demo: Fashion-MNIST is missing (apt-get install dataset-fashion-mnist)" >&2
+  exit 1
+fi
 
-echo "== gnaudit stats (Markdown; the CSV header gives the column names)"
-"$BIN" stats -format md -out "$OUT/stats.md" "$OUT/example.csv"
-echo "== gnaudit stats (JSON, schema gnaudit.stats/v1)"
-"$BIN" stats -out "$OUT/stats.json" "$OUT/example.npy"
+# --- build: OpenBLAS when the library and a C compiler are there ------------
+BIN=bin/gnaudit
+mkdir -p bin
+if dpkg -s libopenblas-dev >/dev/null 2>&1 && command -v gcc >/dev/null \
+   && CGO_ENABLED=1 go build -tags openblas -o bin/gnaudit-openblas ./cmd/gnaudit; then
+  BIN=bin/gnaudit-openblas
+  echo "== built $BIN (OpenBLAS)"
+else
+  go build -o bin/gnaudit ./cmd/gnaudit
+  echo "== built $BIN (pure Go BLAS; install libopenblas-dev and gcc for a faster build)"
+fi
 
+# --- the default audit -----------------------------------------------------
+echo "== $BIN audit --out $OUT $*"
+start=$(date +%s)
+status=0
+"$BIN" audit --out "$OUT" "$@" || status=$?
+secs=$(( $(date +%s) - start ))
 echo
-sed -n '1,5p' "$OUT/stats.md"
-echo
-echo "Outputs:"
-echo "  $OUT/example.npy  $OUT/example.csv   input matrix (rows = observations)"
-echo "  $OUT/stats.md                       readable table (open it in a Markdown viewer)"
-echo "  $OUT/stats.json                     machine-readable results (schema gnaudit.stats/v1)"
+if [ -f "$OUT/report.md" ]; then
+  echo "Report: $OUT/report.md   (machine-readable: $OUT/report.json, plots in $OUT/plots/)"
+  echo "Audit took $((secs / 60))m$((secs % 60))s. Re-render it from the saved noise sets: $BIN report $OUT"
+fi
+exit $status

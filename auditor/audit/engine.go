@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/persample"
+	"github.com/gnaudit/gnaudit/auditor/persample/collectsrc"
 	"github.com/gnaudit/gnaudit/auditor/train"
 	"github.com/gnaudit/gnaudit/cuda"
 )
@@ -31,7 +31,7 @@ type Engine interface {
 	SetParams(params []train.Param) error
 	// Source returns the per-sample gradients of the samples of ds
 	// (collect.Request indices are positions in ds) at the current θ.
-	Source(ds data.Dataset) collect.Source
+	Source(ds data.Dataset) (collect.Source, error)
 	// SourceBytes is the memory the engine needs during a collection
 	// (collect.Config.SourceBytes), 0 when it cannot say.
 	SourceBytes() int64
@@ -183,50 +183,4 @@ func (c *cpuEngine) SetParams(params []train.Param) error {
 	return nil
 }
 
-func (c *cpuEngine) Source(ds data.Dataset) collect.Source { return &cpuSource{eng: c, ds: ds} }
-
-// cpuSource adapts the persample engine to collect.Source.
-type cpuSource struct {
-	eng *cpuEngine
-	ds  data.Dataset
-	x   []float64
-	y   []int
-	res persample.Result
-}
-
-func (s *cpuSource) Layers() []collect.LayerSpec { return s.eng.layers }
-
-func (s *cpuSource) PerSample(ctx context.Context, req collect.Request, fn func(collect.Block) error) error {
-	n := len(req.Indices)
-	B := s.eng.batch
-	preq := persample.Request{Coords: req.Tested, Norms: req.Full}
-	blk := collect.Block{Layers: make([]collect.LayerBlock, len(s.eng.layers))}
-	for off := 0; off < n; off += B {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rows := min(B, n-off)
-		var err error
-		s.x, s.y, err = s.ds.Batch(req.Indices[off:off+rows], s.x, s.y)
-		if err != nil {
-			return fmt.Errorf("samples %d–%d of the request: %w", off, off+rows-1, err)
-		}
-		if err := s.eng.e.ComputeInto(s.x, s.y, preq, &s.res); err != nil {
-			return err
-		}
-		if len(s.res.Params) != len(s.eng.layers) || s.res.Rows != rows {
-			return fmt.Errorf("per-sample engine returned %d parameters × %d rows, want %d × %d", len(s.res.Params), s.res.Rows, len(s.eng.layers), rows)
-		}
-		blk.Offset, blk.Rows = off, rows
-		for l, p := range s.res.Params {
-			blk.Layers[l] = collect.LayerBlock{Tested: p.Coords}
-			if req.Full {
-				blk.Layers[l].SumSq, blk.Layers[l].GradSum = p.SqNorm, p.Sum
-			}
-		}
-		if err := fn(blk); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (c *cpuEngine) Source(ds data.Dataset) (collect.Source, error) { return collectsrc.New(c.e, ds) }

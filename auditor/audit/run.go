@@ -338,7 +338,11 @@ func (r *runner) plan(ctx context.Context) error {
 		DataSize: m, Pool: pool, Batches: col.Batches, BatchSizes: slices.Clone(col.BatchSizes),
 		CoordsPerLayer: col.CoordsPerLayer, MaxMemory: budget, SourceBytes: r.eng.SourceBytes(),
 	}
-	layers := r.eng.Source(r.prep.train).Layers()
+	src, err := r.eng.Source(r.prep.train)
+	if err != nil {
+		return inputErr(fmt.Errorf("model %s: %w", r.modelFile, err))
+	}
+	layers := src.Layers()
 	est, err := collect.Plan(r.cc, layers)
 	if err != nil {
 		return inputErr(fmt.Errorf("collection plan refused: %w\n(lower --pool, --coords-per-layer, --batches or the batch sizes, or raise --max-memory)", err))
@@ -353,7 +357,7 @@ func (r *runner) plan(ctx context.Context) error {
 
 	// Time: measure one block of per-sample gradients and one fine-tuning
 	// step on this machine.
-	perSample, err := r.measurePerSample(ctx, layers)
+	perSample, err := r.measurePerSample(ctx, src)
 	if err != nil {
 		return err
 	}
@@ -382,7 +386,8 @@ func (r *runner) plan(ctx context.Context) error {
 }
 
 // measurePerSample times the per-sample gradients of one engine batch.
-func (r *runner) measurePerSample(ctx context.Context, layers []collect.LayerSpec) (float64, error) {
+func (r *runner) measurePerSample(ctx context.Context, src collect.Source) (float64, error) {
+	layers := src.Layers()
 	n := min(r.cc.Pool, 32)
 	if b := r.cfg.Collect.EngineBatch; b > 0 {
 		n = min(r.cc.Pool, b)
@@ -399,7 +404,6 @@ func (r *runner) measurePerSample(ctx context.Context, layers []collect.LayerSpe
 			tested[l][j] = j
 		}
 	}
-	src := r.eng.Source(r.prep.train)
 	t0 := time.Now()
 	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: true}, func(collect.Block) error { return nil })
 	if err != nil {
@@ -460,8 +464,10 @@ func (r *runner) initMeta(raw *rawData, start time.Time) {
 	sum, _ := fileSHA256(r.modelFile)
 	sumry := onnx.Inspect(r.model)
 	var params int64
-	for _, l := range r.eng.Source(r.prep.train).Layers() {
-		params += int64(l.Size())
+	if src, err := r.eng.Source(r.prep.train); err == nil {
+		for _, l := range src.Layers() {
+			params += int64(l.Size())
+		}
 	}
 	mf := relPath(cfg.Out, r.modelFile)
 	desc := r.prep.train.Describe()
@@ -577,7 +583,11 @@ func (r *runner) collectAt(ctx context.Context, step int, params []train.Param) 
 			bar.Update((p.Pass-1)*N+p.Done, progress.F("phase", "%s", p.Phase), progress.F("pass", "%d/%d", p.Pass, p.Passes))
 		}
 	}
-	set, err := collect.Collect(ctx, r.eng.Source(r.prep.train), cc)
+	src, err := r.eng.Source(r.prep.train)
+	if err != nil {
+		return err
+	}
+	set, err := collect.Collect(ctx, src, cc)
 	if err != nil {
 		bar.Finish(progress.Field{Key: "stopped"})
 	} else {

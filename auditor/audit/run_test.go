@@ -329,8 +329,9 @@ type cancelEngine struct {
 	sources atomic.Int32
 }
 
-func (e *cancelEngine) Source(ds data.Dataset) collect.Source {
-	return &cancelSource{Source: e.Engine.Source(ds), e: e}
+func (e *cancelEngine) Source(ds data.Dataset) (collect.Source, error) {
+	src, err := e.Engine.Source(ds)
+	return &cancelSource{Source: src, e: e}, err
 }
 
 type cancelSource struct {
