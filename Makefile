@@ -54,14 +54,14 @@ fixtures-normality:
 	/usr/bin/python3 scripts/fixtures/gen_swilk_scipy.py
 	/usr/bin/python3 scripts/fixtures/gen_normtest.py
 
-# GPU path (build tag cuda): needs cuda.h and nvcc from Debian's nvidia-cuda-toolkit
+# GPU path (build tag gnaudit_cuda; not "cuda", which switches on gorgonia's cuDNN engine): needs cuda.h and nvcc from Debian's nvidia-cuda-toolkit
 # (non-free). The PTX is committed; `make ptx` regenerates it.
 NVCC ?= nvcc
 ptx:
 	$(NVCC) -ptx -arch=compute_70 -O3 -o cuda/kernels.ptx cuda/kernels/kernels.cu
 
 build-cuda:
-	$(GO) build $(GOFLAGS) -tags cuda -o bin/gnaudit-cuda ./cmd/gnaudit
+	$(GO) build $(GOFLAGS) -tags gnaudit_cuda -o bin/gnaudit-cuda ./cmd/gnaudit
 
 vet-cuda:
-	$(GO) vet -tags cuda ./...
+	$(GO) vet -tags gnaudit_cuda ./...

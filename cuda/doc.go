@@ -2,10 +2,12 @@
 // to PTX and embedded) launched through gorgonia.org/cu's driver API, so that a
 // binary needs only the driver's libcuda.so.1 at run time (no cuBLAS, no cuDNN).
 //
-// The GPU code is built only with the build tag `cuda` (go build -tags cuda),
-// which needs cuda.h at build time (Debian's nvidia-cuda-toolkit). Without the
-// tag the package still builds: Open reports ErrNotBuilt, so `--device cuda`
-// is a clear error on a CPU build.
+// The GPU code is built only with the build tag `gnaudit_cuda` (go build
+// -tags gnaudit_cuda, or `make build-cuda`), which needs cuda.h at build time
+// (Debian's nvidia-cuda-toolkit). The tag is not plain `cuda` because that tag
+// also switches on gorgonia's own CUDA engine, which needs cuDNN and does not
+// build here. Without the tag the package still builds: Open reports
+// ErrNotBuilt, so `--device cuda` is a clear error on a CPU build.
 //
 // A cuda build must run on a machine with a usable CUDA device:
 // gorgonia.org/cu initialises the driver when the program starts and exits if
@@ -15,8 +17,8 @@ package cuda
 
 import "errors"
 
-// ErrNotBuilt is returned by Open in a build without the `cuda` tag.
-var ErrNotBuilt = errors.New("this gnaudit was built without CUDA support: rebuild with `make build-cuda` (go build -tags cuda) on a machine with Debian's nvidia-cuda-toolkit")
+// ErrNotBuilt is returned by Open in a build without the `gnaudit_cuda` tag.
+var ErrNotBuilt = errors.New("this gnaudit was built without CUDA support: rebuild with `make build-cuda` (go build -tags gnaudit_cuda) on a machine with Debian's nvidia-cuda-toolkit")
 
 // Info describes the device in use.
 type Info struct {

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build gnaudit_cuda
 
 package cuda
 
@@ -465,6 +465,9 @@ func (n *Net) Close() {
 
 // Batch is the batch size the net was laid out for.
 func (n *Net) Batch() int { return n.batch }
+
+// InputShape is the shape of one sample (without the batch).
+func (n *Net) InputShape() []int { return append([]int(nil), n.shapes[n.input][1:]...) }
 
 // Classes is the number of logits per sample.
 func (n *Net) Classes() int { return n.classes }

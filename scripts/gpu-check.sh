@@ -15,8 +15,8 @@ mode=${1:-}
 case "$mode" in
 build)
   make ptx
-  go test -tags cuda -c -o bin/cuda.test ./cuda
-  go build -tags cuda -o bin/gnaudit-cuda ./cmd/gnaudit
+  go test -tags gnaudit_cuda -c -o bin/cuda.test ./cuda
+  go build -tags gnaudit_cuda -o bin/gnaudit-cuda ./cmd/gnaudit
   ls -la bin/cuda.test bin/gnaudit-cuda
   ;;
 run)

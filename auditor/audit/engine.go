@@ -95,7 +95,7 @@ func SelectEngine(device string) (EngineFactory, error) {
 
 // ErrNoCUDA is returned for --device cuda by a binary built without CUDA.
 var ErrNoCUDA = errors.New("--device cuda: this gnaudit was built without CUDA support " +
-	"(build it with `make build-cuda`, i.e. go build -tags cuda, on a machine with the CUDA toolkit), " +
+	"(build it with `make build-cuda`, i.e. go build -tags gnaudit_cuda, on a machine with the CUDA toolkit), " +
 	"or use --device cpu")
 
 // openCUDAEngine opens the GPU. The GPU per-sample source is plugged in

@@ -118,7 +118,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Var((*durationFlag)(&c.Analyses.Timeout), "plugin-timeout", "limit for each call into an analysis; past it the analysis is reported as failed (0: none)")
 	fs.Var((*commaListFlag)(&c.Analyses.Builtins), "builtins", "built-in analyses to run, comma-separated (default all; none for none)")
 	fs.Var(&listFlag{p: &c.Analyses.Params}, "param", "analysis parameter `analysis.name=value` (repeatable), e.g. normality.alpha=0.01")
-	fs.StringVar(&c.Device, "device", c.Device, "per-sample gradients on cpu or cuda (cuda needs a -tags cuda build)")
+	fs.StringVar(&c.Device, "device", c.Device, "per-sample gradients on cpu or cuda (cuda needs a -tags gnaudit_cuda build)")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of everything random (model init, data order, pool, coordinates, batches)")
 	fs.StringVar(&c.Out, "out", c.Out, "output `directory`")
 	fs.BoolVar(&c.PNG, "png", c.PNG, "write the plots as PNG instead of SVG")

@@ -1,11 +1,11 @@
-//go:build cuda
+//go:build gnaudit_cuda
 
 // Package precheck runs before gorgonia.org/cu is initialised (Go initialises
 // packages in import-path order, and this path sorts before gorgonia.org/cu).
 // cu's own init calls cuInit and exits with a terse message when no device is
 // usable; this package calls cuInit first and, when it fails, exits with a
 // message that says what to do instead. In a test binary (name ending in
-// ".test") it prints a skip notice and exits 0, so `go test -tags cuda` on a
+// ".test") it prints a skip notice and exits 0, so `go test -tags gnaudit_cuda` on a
 // machine without a GPU skips the GPU tests instead of failing.
 package precheck
 

@@ -1,0 +1,122 @@
+//go:build gnaudit_cuda
+
+package audit
+
+import (
+	"fmt"
+
+	"github.com/gnaudit/gnaudit/auditor/collect"
+	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/train"
+	"github.com/gnaudit/gnaudit/cuda"
+)
+
+// In a cuda build, --device cuda computes per-sample gradients on the GPU
+// (package cuda): they stay on the device, and only the tested coordinates,
+// per-sample squared norms and block sums reach the collector.
+func init() { RegisterEngine("cuda", openGPUEngine) }
+
+// gpuDefaultBatch is the number of samples of one batched pass on the GPU.
+const gpuDefaultBatch = 256
+
+type gpuEngine struct {
+	dev    *cuda.Device
+	m      *ir.Model // the model at the current θ
+	batch  int
+	shape  []int
+	layers []collect.LayerSpec
+	src    *cuda.Source
+	notes  []string
+}
+
+func openGPUEngine(m *ir.Model, opt EngineOptions) (Engine, error) {
+	dev, err := cuda.Open(0)
+	if err != nil {
+		return nil, fmt.Errorf("--device cuda: %w", err)
+	}
+	batch := opt.Batch
+	if batch <= 0 {
+		batch = gpuDefaultBatch
+	}
+	g := &gpuEngine{dev: dev, m: m, batch: batch}
+	// Lay the model out once to check that every parameter has a GPU
+	// expansion and to learn its layers and shapes.
+	probe, err := dev.NewNet(m, 1)
+	if err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("--device cuda: %s: %w", modelLabel(m), err)
+	}
+	g.shape = probe.InputShape()
+	probe.Close()
+	info := dev.Info()
+	g.notes = append(g.notes, fmt.Sprintf("per-sample gradients on %s (compute capability %s), batches of %d", info.Name, info.ComputeCapability, batch))
+	return g, nil
+}
+
+func (g *gpuEngine) Name() string {
+	return fmt.Sprintf("cuda (%s, batch %d)", g.dev.Info().Name, g.batch)
+}
+
+func (g *gpuEngine) InputShape() []int { return append([]int(nil), g.shape...) }
+
+func (g *gpuEngine) Classes() int {
+	for _, o := range g.m.Outputs {
+		if n := len(o.Shape); n == 2 && o.Shape[1].Known() {
+			return int(o.Shape[1].Value)
+		}
+	}
+	return 0
+}
+
+func (g *gpuEngine) SetParams(params []train.Param) error {
+	m, err := train.WithParams(g.m, params)
+	if err != nil {
+		return err
+	}
+	g.m = m
+	return nil
+}
+
+func (g *gpuEngine) Source(ds data.Dataset) (collect.Source, error) {
+	if g.src != nil {
+		g.src.Close()
+		g.src = nil
+	}
+	if err := ds.Check(append([]int{-1}, g.shape...), g.Classes()); err != nil {
+		return nil, fmt.Errorf("--device cuda: %w", err)
+	}
+	src, err := cuda.NewSource(g.dev, g.m, ds, g.batch)
+	if err != nil {
+		return nil, fmt.Errorf("--device cuda: %w", err)
+	}
+	g.src = src
+	g.layers = src.Layers()
+	return src, nil
+}
+
+// SourceBytes is the host memory of one block: the input batch and, per
+// layer, the block sums (the per-sample gradients stay on the device).
+func (g *gpuEngine) SourceBytes() int64 {
+	var params int64
+	for _, name := range g.m.Trainable {
+		if t := g.m.Initializers[name]; t != nil {
+			params += int64(t.Len())
+		}
+	}
+	per := int64(1)
+	for _, d := range g.shape {
+		per *= int64(d)
+	}
+	return 8 * (int64(g.batch)*per + 2*params)
+}
+
+func (g *gpuEngine) Notes() []string { return append([]string(nil), g.notes...) }
+
+func (g *gpuEngine) Close() error {
+	if g.src != nil {
+		g.src.Close()
+		g.src = nil
+	}
+	return g.dev.Close()
+}
