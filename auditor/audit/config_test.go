@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gnaudit/gnaudit/gate"
 )
 
 // nilEmpty replaces empty slices by nil, recursively in structs, so that a
@@ -197,5 +199,16 @@ func TestValueParsers(t *testing.T) {
 	c.AuditAt = StepList{Last, 10, 0, 10}
 	if got := c.auditSteps(); !reflect.DeepEqual(got, []int{0, 10, 30}) {
 		t.Errorf("auditSteps %v", got)
+	}
+}
+
+// TestExampleGatePolicyParses: docs/examples/gates.yaml is a valid policy.
+func TestExampleGatePolicyParses(t *testing.T) {
+	p, err := gate.ReadPolicy(filepath.Join("..", "..", "docs", "examples", "gates.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.MinGaussianity) != 1 || len(p.MinTailIndexMedian) != 1 || len(p.MaxNoiseScale) != 1 {
+		t.Errorf("policy %+v", p)
 	}
 }

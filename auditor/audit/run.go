@@ -173,10 +173,19 @@ func (r *runner) run(ctx context.Context) error {
 		r.printf(", %d evaluation samples", raw.eval.Len())
 	}
 	r.printf("\n")
-	if err := prepareOut(cfg.Out); err != nil {
+	modelDir := cfg.Out
+	if cfg.PlanOnly {
+		// A plan touches no output directory (it may hold an audit).
+		tmp, err := os.MkdirTemp("", "gnaudit-plan-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		modelDir = tmp
+	} else if err := prepareOut(cfg.Out); err != nil {
 		return err
 	}
-	if err := r.loadModel(raw); err != nil {
+	if err := r.loadModel(raw, modelDir); err != nil {
 		return err
 	}
 	eng, err := r.factory(r.model, EngineOptions{Batch: cfg.Collect.EngineBatch})
@@ -247,9 +256,9 @@ func prepareOut(dir string) error {
 	return nil
 }
 
-// loadModel builds the zoo model (written to OUT/model.onnx) or reads the
+// loadModel builds the zoo model (written to dir/model.onnx) or reads the
 // given file.
-func (r *runner) loadModel(raw *rawData) error {
+func (r *runner) loadModel(raw *rawData, dir string) error {
 	cfg := &r.cfg
 	if name, zoo := cfg.zooModel(); zoo {
 		in := zooInput(raw.train.Shape())
@@ -257,7 +266,7 @@ func (r *runner) loadModel(raw *rawData) error {
 		if err != nil {
 			return inputErr(fmt.Errorf("zoo model %s for input %s and %d classes: %w", name, models.FormatInput(in), raw.train.Classes(), err))
 		}
-		r.modelFile = filepath.Join(cfg.Out, ModelName)
+		r.modelFile = filepath.Join(dir, ModelName)
 		if err := models.Write(r.modelFile, pb); err != nil {
 			return err
 		}

@@ -164,8 +164,8 @@ func TestAuditPlanOnlyAndIsolate(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "time estimate:") || !strings.Contains(stdout, "collection plan:") {
 		t.Fatalf("--plan: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(out, "report.md")); !os.IsNotExist(err) {
-		t.Errorf("--plan wrote a report")
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("--plan created its output directory: %v", err)
 	}
 	// --isolate: the built-ins run as "<this binary> plugins serve NAME".
 	t.Setenv(envAsCLI, "1")
@@ -181,6 +181,15 @@ func TestAuditPlanOnlyAndIsolate(t *testing.T) {
 	for _, a := range rep.Checkpoints[0].Analyses {
 		if a.Origin != "builtin (isolated)" || a.Status != "ok" {
 			t.Errorf("isolated analysis %+v", a)
+		}
+	}
+	// --plan leaves an earlier audit in its directory alone.
+	if code, _, stderr := runCLI("audit", "--config", cfg, "--out", out, "--plan"); code != exitOK {
+		t.Fatalf("--plan: exit %d\n%s", code, stderr)
+	}
+	for _, f := range []string{"report.md", "audit.json", "checkpoints/step-0/noise/manifest.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("--plan removed %s: %v", f, err)
 		}
 	}
 }
