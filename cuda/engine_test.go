@@ -1,0 +1,120 @@
+//go:build gnaudit_cuda
+
+package cuda_test
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/audit"
+	"github.com/gnaudit/gnaudit/auditor/collect"
+	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/models"
+)
+
+// TestGPUEngineMatchesCPU collects the same noise set with the CPU and the GPU
+// engines (same model, data, pool, coordinates and batches) and compares every
+// number of it: ḡ, the per-sample noise sums, the noise trace and |ḡ|², and
+// every mini-batch noise value.
+func TestGPUEngineMatchesCPU(t *testing.T) {
+	for _, name := range []string{"alexnet-cifar-bn", "resnet20"} {
+		t.Run(name, func(t *testing.T) {
+			mp, err := models.Build(name, models.Options{Input: [3]int{1, 32, 32}, Classes: 10, Seed: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "m.onnx")
+			if err := models.Write(path, mp); err != nil {
+				t.Fatal(err)
+			}
+			m, err := onnx.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(5, 6))
+			const n = 300
+			pix := make([]float32, n*32*32)
+			for i := range pix {
+				pix[i] = float32(r.NormFloat64())
+			}
+			labels := make([]int, n)
+			for i := range labels {
+				labels[i] = r.IntN(10)
+			}
+			ds, err := data.New("random", data.Shape{C: 1, H: 32, W: 32}, pix, labels, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := collect.Config{Seed: 9, DataSize: n, Pool: 256, Batches: 8, BatchSizes: []int{8, 32}, CoordsPerLayer: 300}
+			sets := map[string]*noise.Set{}
+			for _, dev := range []string{"cpu", "cuda"} {
+				f, err := audit.SelectEngine(dev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e, err := f(m, audit.EngineOptions{Batch: 64})
+				if err != nil {
+					t.Fatal(err)
+				}
+				src, err := e.Source(ds)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sets[dev], err = collect.Collect(context.Background(), src, cfg); err != nil {
+					t.Fatal(err)
+				}
+				e.Close()
+			}
+			cpu, gpu := sets["cpu"], sets["cuda"]
+			if len(cpu.Layers) != len(gpu.Layers) {
+				t.Fatalf("%d layers on the CPU, %d on the GPU", len(cpu.Layers), len(gpu.Layers))
+			}
+			for li := range cpu.Layers {
+				a, b := &cpu.Layers[li], &gpu.Layers[li]
+				if a.Parameter != b.Parameter || a.Name != b.Name || a.Kind != b.Kind {
+					t.Fatalf("layer %d: CPU %s/%s/%s, GPU %s/%s/%s", li, a.Name, a.Parameter, a.Kind, b.Name, b.Parameter, b.Kind)
+				}
+				scale := func(v []float64) float64 {
+					s := 0.0
+					for _, x := range v {
+						s = math.Max(s, math.Abs(x))
+					}
+					return s
+				}
+				for _, c := range []struct {
+					what string
+					x, y []float64
+				}{{"mean", a.Mean, b.Mean}, {"S2", a.S2, b.S2}, {"A3", a.A3, b.A3}, {"S4", a.S4, b.S4}} {
+					sc := scale(c.x)
+					for j := range c.x {
+						if d := math.Abs(c.x[j] - c.y[j]); d > 1e-3*(math.Abs(c.x[j])+1e-2*sc) {
+							t.Fatalf("%s %s[%d]: CPU %g GPU %g", a.Parameter, c.what, j, c.x[j], c.y[j])
+						}
+					}
+				}
+				for _, c := range [][2]float64{{a.TraceCov, b.TraceCov}, {a.GradNormSq, b.GradNormSq}} {
+					if math.Abs(c[0]-c[1]) > 1e-3*math.Abs(c[0])+1e-12 {
+						t.Fatalf("%s: trace/|ḡ|² CPU %g GPU %g", a.Parameter, c[0], c[1])
+					}
+				}
+				for k := range a.MiniBatch {
+					var sc float64
+					for _, v := range a.MiniBatch[k] {
+						sc = math.Max(sc, math.Abs(float64(v)))
+					}
+					for j, v := range a.MiniBatch[k] {
+						w := b.MiniBatch[k][j]
+						if math.Abs(float64(v-w)) > 1e-3*(math.Abs(float64(v))+1e-2*sc) {
+							t.Fatalf("%s B=%d value %d: CPU %g GPU %g", a.Parameter, cfg.BatchSizes[k], j, v, w)
+						}
+					}
+				}
+			}
+		})
+	}
+}
