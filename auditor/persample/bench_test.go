@@ -86,9 +86,6 @@ func BenchmarkPerSampleAlexNet128(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := fb.ComputeInto(x, y, Request{Full: true}, res); err != nil {
-			b.Fatal(err)
-		}
 		for b.Loop() {
 			if err := fb.ComputeInto(x, y, Request{Full: true}, res); err != nil {
 				b.Fatal(err)

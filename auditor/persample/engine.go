@@ -386,7 +386,7 @@ func (e *Engine) Stream(x []float64, labels []int, req Request, fn func(off int,
 func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off int) error {
 	B := len(labels)
 	if B == 1 || e.main == nil {
-		return e.singles(x, labels, req, res, off, nil)
+		return e.singles(x, labels, req, res, off, nil, true)
 	}
 	net, err := e.netFor(B)
 	if err != nil {
@@ -429,7 +429,7 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 		}
 	}
 	if len(fb) > 0 {
-		return e.singles(x, labels, req, res, off, fb)
+		return e.singles(x, labels, req, res, off, fb, false)
 	}
 	return nil
 }
@@ -461,9 +461,9 @@ func (e *Engine) zeroRows(res *Result, req Request, k, off, B int) {
 }
 
 // singles runs one batch-1 pass per sample and takes the parameters in
-// which (all when nil) from its gradient; without which it also records
-// loss and logits.
-func (e *Engine) singles(x []float64, labels []int, req Request, res *Result, off int, which []int) error {
+// which (all when nil) from its gradient; with record it also records loss
+// and logits.
+func (e *Engine) singles(x []float64, labels []int, req Request, res *Result, off int, which []int, record bool) error {
 	net, err := e.oneNet()
 	if err != nil {
 		return err
@@ -481,7 +481,7 @@ func (e *Engine) singles(x []float64, labels []int, req Request, res *Result, of
 			return fmt.Errorf("persample: sample %d: %w", off+i, err)
 		}
 		row := off + i
-		if len(which) == len(e.plans) {
+		if record {
 			res.Loss += loss
 			if err := e.logitsInto(net, res, row, 1); err != nil {
 				return err

@@ -252,6 +252,17 @@ func TestForcedFallbackMatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAgainst(t, e.Params(), ref, res, req, 1e-12)
+	r0, err := New(m, Options{Float64: true, Batch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := r0.Compute(x, y, Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Loss - want.Loss; d*d > 1e-20 || relErr(res.Logits, want.Logits) > 1e-12 {
+		t.Errorf("loss %v, logits %v; want %v, %v", res.Loss, res.Logits[:3], want.Loss, want.Logits[:3])
+	}
 }
 
 // TestLossAndLogits: loss and logits equal the executor's batch-1 values.

@@ -50,6 +50,16 @@ func (p *pass) value(name string) (arr, error) {
 	return a, nil
 }
 
+// shape returns the shape of a parameter, constant or computed value
+// without copying a parameter's data.
+func (p *pass) shape(name string) ([]int, error) {
+	if s, ok := p.shapes[name]; ok {
+		return s, nil
+	}
+	a, err := p.value(name)
+	return a.shape, err
+}
+
 // deriv returns dL/d(value) of the summed loss.
 func (p *pass) deriv(name string) (arr, error) {
 	if a, ok := p.ders[name]; ok {
@@ -216,7 +226,7 @@ func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	wv, err := ps.value(u.input)
+	ws, err := ps.shape(u.input)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +240,7 @@ func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
 	if _, err := ps.batched(n.Outputs[0], dy); err != nil {
 		return nil, err
 	}
-	cg, err := convGeom(n, x.shape, wv.shape, dy.shape)
+	cg, err := convGeom(n, x.shape, ws, dy.shape)
 	if err != nil {
 		return nil, err
 	}
@@ -404,12 +414,12 @@ func newGemm[T float](ps *pass, u *use) (*mmExp[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := ps.value(u.input)
+	ws, err := ps.shape(u.input)
 	if err != nil {
 		return nil, err
 	}
-	if len(a.shape) != 2 || len(w.shape) != 2 || prod(w.shape) != K*N {
-		return nil, fmt.Errorf("Gemm %q: A %v, B %v, Y %v do not fit", n.Name, a.shape, w.shape, dy.shape)
+	if len(a.shape) != 2 || len(ws) != 2 || prod(ws) != K*N {
+		return nil, fmt.Errorf("Gemm %q: A %v, B %v, Y %v do not fit", n.Name, a.shape, ws, dy.shape)
 	}
 	e := &mmExp[T]{groups: 1, rows: K, cols: N, p: 1, alpha: attrFloat(n, "alpha", 1)}
 	left, right, ln, rn := a.v, dy.v, K, N
@@ -451,11 +461,10 @@ func newMatMul[T float](ps *pass, u *use) (*mmExp[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := ps.value(u.input)
+	ws, err := ps.shape(u.input)
 	if err != nil {
 		return nil, err
 	}
-	ws := w.shape
 	bad := func() error {
 		return fmt.Errorf("MatMul %q: data %v, weight %v, output %v: not a per-sample product", n.Name, d.shape, ws, dy.shape)
 	}
@@ -584,12 +593,12 @@ func newConvBias(ps *pass, u *use) (elemExp, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := ps.value(u.input)
+	bs, err := ps.shape(u.input)
 	if err != nil {
 		return nil, err
 	}
-	if len(dy.shape) < 2 || len(b.v) != dy.shape[1] {
-		return nil, fmt.Errorf("Conv %q: bias %v does not match output %v", u.node.Name, b.shape, dy.shape)
+	if len(dy.shape) < 2 || prod(bs) != dy.shape[1] {
+		return nil, fmt.Errorf("Conv %q: bias %v does not match output %v", u.node.Name, bs, dy.shape)
 	}
 	return &chanExp{c: dy.shape[1], p: S / dy.shape[1], delta: dy.v}, nil
 }
@@ -730,12 +739,19 @@ func newBinary(ps *pass, u *use) (elemExp, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := ps.value(u.input)
+	ps0, err := ps.shape(u.input)
 	if err != nil {
 		return nil, err
 	}
-	e := &bcastExp{S: S, op: n.OpType, slot: u.slot, scale: 1, delta: dy.v, pv: p.v}
-	if e.pidx, e.pstep, err = bcastMap(p.shape, dy.shape); err != nil {
+	e := &bcastExp{S: S, op: n.OpType, slot: u.slot, scale: 1, delta: dy.v}
+	if n.OpType == "Div" && u.slot == 1 {
+		p, err := ps.value(u.input)
+		if err != nil {
+			return nil, err
+		}
+		e.pv = p.v
+	}
+	if e.pidx, e.pstep, err = bcastMap(ps0, dy.shape); err != nil {
 		return nil, fmt.Errorf("%s %q: parameter %w", n.OpType, n.Name, err)
 	}
 	if n.OpType == "Sub" && u.slot == 1 {
@@ -767,12 +783,12 @@ func newGemmBias(ps *pass, u *use) (elemExp, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := ps.value(u.input)
+	cs, err := ps.shape(u.input)
 	if err != nil {
 		return nil, err
 	}
 	e := &bcastExp{S: S, op: "Add", scale: attrFloat(n, "beta", 1), delta: dy.v}
-	if e.pidx, e.pstep, err = bcastMap(c.shape, dy.shape); err != nil {
+	if e.pidx, e.pstep, err = bcastMap(cs, dy.shape); err != nil {
 		return nil, fmt.Errorf("Gemm %q: C %w", n.Name, err)
 	}
 	return e, nil

@@ -4,7 +4,8 @@ paper's CIFAR AlexNet (the zoo's alexnet-cifar: 5 convs 64 11x11/4 p5,
 192 5x5 p2, 384/256/256 3x3 p1, ReLU, 2x2 max-pools after conv1, conv2,
 conv5; FC 256, 256, 10) at batch 128, input 3x32x32, float32, on the CPU.
 
-Three ways, each timed over --reps repetitions after one warm-up (median):
+Three ways, each timed over --reps repetitions after one warm-up (the
+minimum is printed, the least disturbed by other jobs on the machine):
   (a) batched:  one forward + backward of the summed cross-entropy (no
       per-sample gradients; the floor every method pays);
   (b) loop:     128 forward + backward passes of batch 1, each gradient
@@ -14,7 +15,6 @@ Three ways, each timed over --reps repetitions after one warm-up (median):
 Prints one line per method: "torch <name> <seconds>".
 """
 import argparse
-import statistics
 import time
 
 import torch
@@ -54,7 +54,7 @@ def timeit(fn, reps):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return min(ts)
 
 
 def main():
