@@ -5,10 +5,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/npy"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/models"
 )
 
 const torchDir = "../../testdata/torch"
@@ -198,5 +201,63 @@ func TestTorchNormsAndCoords(t *testing.T) {
 		if d := relErr(res.Params[k].SqNorm, ws); d > 2e-4 {
 			t.Errorf("%s: squared norms relative error %.3g", p.Name, d)
 		}
+	}
+}
+
+// TestModelsMatchBatch1Passes: zoo models (alexnet-cifar-bn and resnet20 on
+// 3×16×16) and two PyTorch fixtures, float64, against batch-1 passes.
+func TestModelsMatchBatch1Passes(t *testing.T) {
+	type mc struct {
+		name string
+		m    *ir.Model
+		in   int
+	}
+	var cases []mc
+	for _, name := range []string{"alexnet-cifar-bn", "resnet20"} {
+		pb, err := models.Build(name, models.Options{Input: [3]int{3, 16, 16}, Seed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), name+".onnx")
+		if err := models.Write(p, pb); err != nil {
+			t.Fatal(err)
+		}
+		m, err := onnx.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, mc{name, m, 3 * 16 * 16})
+	}
+	for _, f := range []string{"alexnet_bn/opset9.onnx", "resnet/opset11.onnx"} {
+		m, err := onnx.Load(filepath.Join(torchDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := 3 * 16 * 16
+		if strings.HasPrefix(f, "resnet") {
+			in = 16 * 16
+		}
+		cases = append(cases, mc{f, m, in})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			const n = 3
+			x := randInput(11, n*c.in)
+			y := randLabels(12, n, 10)
+			ref := reference(t, c.m, x, y)
+			e, err := New(c.m, Options{Float64: true, Batch: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fb := e.Fallbacks(); len(fb) > 0 {
+				t.Errorf("fallbacks: %v", fb)
+			}
+			req := Request{Full: true, Norms: true}
+			res, err := e.Compute(x, y, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAgainst(t, e.Params(), ref, res, req, 1e-9)
+		})
 	}
 }
