@@ -381,3 +381,28 @@ func TestSetParam(t *testing.T) {
 	}
 	checkAgainst(t, e.Params(), ref, res, req, 1e-9)
 }
+
+// TestUnbatchableModel: a model the executor refuses to batch (MatMul with
+// the batched data second) is computed entirely by batch-1 passes.
+func TestUnbatchableModel(t *testing.T) {
+	b := newModel(13, -1, 3, 4)
+	h := b.op("MatMul", nil, b.param("W", 0.5, true, 2, 3), "x") // [B, 2, 4]
+	h = b.op("Flatten", nil, h)
+	m := b.output(b.op("Gemm", nil, h, b.param("fc", 0.5, true, 8, 3)))
+	x := randInput(1, 5*12)
+	y := randLabels(2, 5, 3)
+	ref := reference(t, m, x, y)
+	e, err := New(m, Options{Float64: true, Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Fallbacks()) != 2 || !strings.Contains(strings.Join(e.Notes(), "\n"), "cannot run a batch of 4") {
+		t.Errorf("fallbacks %v, notes %q", e.Fallbacks(), e.Notes())
+	}
+	req := Request{Full: true, Norms: true, Coords: [][]int{{0, 5}, {23}}}
+	res, err := e.Compute(x, y, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgainst(t, e.Params(), ref, res, req, 1e-12)
+}
