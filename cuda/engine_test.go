@@ -79,38 +79,42 @@ func TestGPUEngineMatchesCPU(t *testing.T) {
 				if a.Parameter != b.Parameter || a.Name != b.Name || a.Kind != b.Kind {
 					t.Fatalf("layer %d: CPU %s/%s/%s, GPU %s/%s/%s", li, a.Name, a.Parameter, a.Kind, b.Name, b.Parameter, b.Kind)
 				}
-				scale := func(v []float64) float64 {
-					s := 0.0
-					for _, x := range v {
-						s = math.Max(s, math.Abs(x))
+				// Tolerances are relative to each coordinate's per-sample noise
+				// σ_j: ḡ_j and the mini-batch noise are small differences of
+				// per-sample values of size σ_j, and float32 rounding in a deep
+				// network moves them by ~1e-4·σ_j (measured: the CPU engine in
+				// float32 against float64 on resnet20).
+				N := float64(cpu.Pool)
+				sigma := make([]float64, len(a.S2))
+				for j := range sigma {
+					sigma[j] = math.Sqrt(a.S2[j] / N)
+				}
+				for j := range a.Mean {
+					if d := math.Abs(a.Mean[j] - b.Mean[j]); d > 2e-3*sigma[j]+1e-7 {
+						t.Fatalf("%s mean[%d]: CPU %g GPU %g (σ %g)", a.Parameter, j, a.Mean[j], b.Mean[j], sigma[j])
 					}
-					return s
 				}
 				for _, c := range []struct {
 					what string
 					x, y []float64
-				}{{"mean", a.Mean, b.Mean}, {"S2", a.S2, b.S2}, {"A3", a.A3, b.A3}, {"S4", a.S4, b.S4}} {
-					sc := scale(c.x)
+				}{{"S2", a.S2, b.S2}, {"A3", a.A3, b.A3}, {"S4", a.S4, b.S4}} {
 					for j := range c.x {
-						if d := math.Abs(c.x[j] - c.y[j]); d > 1e-3*(math.Abs(c.x[j])+1e-2*sc) {
+						if d := math.Abs(c.x[j] - c.y[j]); d > 2e-3*math.Abs(c.x[j])+1e-9 {
 							t.Fatalf("%s %s[%d]: CPU %g GPU %g", a.Parameter, c.what, j, c.x[j], c.y[j])
 						}
 					}
 				}
 				for _, c := range [][2]float64{{a.TraceCov, b.TraceCov}, {a.GradNormSq, b.GradNormSq}} {
-					if math.Abs(c[0]-c[1]) > 1e-3*math.Abs(c[0])+1e-12 {
+					if math.Abs(c[0]-c[1]) > 2e-3*math.Abs(c[0])+1e-9 {
 						t.Fatalf("%s: trace/|ḡ|² CPU %g GPU %g", a.Parameter, c[0], c[1])
 					}
 				}
+				nc := len(a.Coords)
 				for k := range a.MiniBatch {
-					var sc float64
-					for _, v := range a.MiniBatch[k] {
-						sc = math.Max(sc, math.Abs(float64(v)))
-					}
-					for j, v := range a.MiniBatch[k] {
-						w := b.MiniBatch[k][j]
-						if math.Abs(float64(v-w)) > 1e-3*(math.Abs(float64(v))+1e-2*sc) {
-							t.Fatalf("%s B=%d value %d: CPU %g GPU %g", a.Parameter, cfg.BatchSizes[k], j, v, w)
+					for i, v := range a.MiniBatch[k] {
+						w := b.MiniBatch[k][i]
+						if math.Abs(float64(v-w)) > 2e-3*sigma[i%nc]+1e-7 {
+							t.Fatalf("%s B=%d value %d: CPU %g GPU %g (σ %g)", a.Parameter, cfg.BatchSizes[k], i, v, w, sigma[i%nc])
 						}
 					}
 				}
