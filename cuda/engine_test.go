@@ -104,10 +104,13 @@ func TestGPUEngineMatchesCPU(t *testing.T) {
 						}
 					}
 				}
-				for _, c := range [][2]float64{{a.TraceCov, b.TraceCov}, {a.GradNormSq, b.GradNormSq}} {
-					if math.Abs(c[0]-c[1]) > 2e-3*math.Abs(c[0])+1e-9 {
-						t.Fatalf("%s: trace/|ḡ|² CPU %g GPU %g", a.Parameter, c[0], c[1])
-					}
+				// tr Σ is dominated by the per-sample norms; |ḡ|² inherits the
+				// cancellation in ḡ (≈1 % per coordinate in float32 on resnet20).
+				if math.Abs(a.TraceCov-b.TraceCov) > 2e-3*math.Abs(a.TraceCov)+1e-9 {
+					t.Fatalf("%s: tr Σ CPU %g GPU %g", a.Parameter, a.TraceCov, b.TraceCov)
+				}
+				if math.Abs(a.GradNormSq-b.GradNormSq) > 3e-2*math.Abs(a.GradNormSq)+1e-9 {
+					t.Fatalf("%s: |ḡ|² CPU %g GPU %g", a.Parameter, a.GradNormSq, b.GradNormSq)
 				}
 				nc := len(a.Coords)
 				for k := range a.MiniBatch {
