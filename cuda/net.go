@@ -438,8 +438,8 @@ func (n *Net) addLayer(nd *ir.Node) error {
 	return nil
 }
 
-// Close frees the device memory of the net.
-func (n *Net) Close() {
+// buffers lists every device buffer the net holds, once each.
+func (n *Net) buffers() []*Buffer {
 	var bs []*Buffer
 	seen := map[*Buffer]bool{}
 	add := func(b *Buffer) {
@@ -460,7 +460,35 @@ func (n *Net) Close() {
 	}
 	add(n.labels)
 	add(n.loss)
-	n.d.Free(bs...)
+	return bs
+}
+
+// DeviceBytes is the device memory the net holds now (scratch buffers grow
+// on first use: measure after a LossGrad and a PerSample of every parameter).
+func (n *Net) DeviceBytes() int64 {
+	var t int64
+	for _, b := range n.buffers() {
+		t += b.bytes()
+	}
+	return t
+}
+
+// Close frees the device memory of the net.
+func (n *Net) Close() { n.d.Free(n.buffers()...) }
+
+// Warm runs one LossGrad and one PerSample of every parameter with an
+// expansion on zero inputs, so that every scratch buffer is allocated.
+func (n *Net) Warm() error {
+	x := make([]float32, prod(n.shapes[n.input]))
+	if _, err := n.LossGrad(x, make([]int, n.batch)); err != nil {
+		return err
+	}
+	for p := range n.owner {
+		if _, _, _, err := n.PerSample(p, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Batch is the batch size the net was laid out for.
