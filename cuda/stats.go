@@ -116,3 +116,39 @@ func (d *Device) ShapiroWilk(x *Buffer, cols int, sw *stats.ShapiroWilk) ([]stat
 	}
 	return out, nil
 }
+
+// ShapiroWilkColumns tests every column of the host matrix m (row-major,
+// sw.N() rows × cols) on the device: it implements plugins/builtin's
+// ColumnTester, so that the audit's normality analysis runs on the GPU. For
+// n > MaxSWRows it tests on the host.
+func (d *Device) ShapiroWilkColumns(m []float32, cols int, sw *stats.ShapiroWilk) ([]stats.SWResult, error) {
+	n := sw.N()
+	if len(m) != n*cols {
+		return nil, fmt.Errorf("cuda: shapiro-wilk: matrix of %d values for %d×%d", len(m), n, cols)
+	}
+	if n > MaxSWRows {
+		out := make([]stats.SWResult, cols)
+		col := make([]float64, n)
+		for c := range out {
+			for r := 0; r < n; r++ {
+				col[r] = float64(m[r*cols+c])
+			}
+			var err error
+			if out[c], err = sw.Test(col); err != nil {
+				return nil, fmt.Errorf("column %d: %w", c, err)
+			}
+		}
+		return out, nil
+	}
+	for i, v := range m {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("cuda: shapiro-wilk: column %d: %w", i%cols, stats.ErrNonFinite)
+		}
+	}
+	x, err := d.UploadF32(m)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Free(x)
+	return d.ShapiroWilk(x, cols, sw)
+}

@@ -28,7 +28,20 @@ const (
 // coordinate and batch size B, the test on the n mini-batch noise values;
 // a coordinate is Gaussian when p > α. Zero-range columns are counted as
 // Gaussian and reported apart as degenerate.
-type Normality struct{}
+type Normality struct {
+	// Tester, when set, runs the test on all columns of a batch size at once
+	// (e.g. on the GPU); nil runs plugins/stats on the CPU.
+	Tester ColumnTester
+}
+
+// ColumnTester runs the Shapiro–Wilk test on every column of a row-major
+// float32 matrix (rows = the n observations, as noise.Layer.MiniBatch holds
+// them) with the coefficients of sw. Its results must agree with
+// sw.Test on each column (W to 1e-10; the accelerator's float64 arithmetic
+// differs only in summation order).
+type ColumnTester interface {
+	ShapiroWilkColumns(m []float32, cols int, sw *stats.ShapiroWilk) ([]stats.SWResult, error)
+}
 
 // Describe implements plugins.Analysis.
 func (Normality) Describe(context.Context) (plugins.Description, error) {
@@ -44,7 +57,7 @@ func (Normality) Describe(context.Context) (plugins.Description, error) {
 }
 
 // Start implements plugins.Analysis.
-func (Normality) Start(_ context.Context, req *plugins.StartRequest) (plugins.Session, error) {
+func (a Normality) Start(_ context.Context, req *plugins.StartRequest) (plugins.Session, error) {
 	alpha, err := req.Params.Float("alpha")
 	if err != nil {
 		return nil, err
@@ -70,7 +83,22 @@ func (Normality) Start(_ context.Context, req *plugins.StartRequest) (plugins.Se
 		for k, b := range bs {
 			p := make([]float64, nc)
 			degen := make([]bool, nc)
+			if a.Tester != nil {
+				rs, err := a.Tester.ShapiroWilkColumns(l.MiniBatch[k], nc, sw)
+				if err != nil {
+					return nil, fmt.Errorf("layer %q, batch size %d: %w", l.Parameter, b, err)
+				}
+				if len(rs) != nc {
+					return nil, fmt.Errorf("layer %q, batch size %d: %d results for %d coordinates", l.Parameter, b, len(rs), nc)
+				}
+				for c, r := range rs {
+					p[c], degen[c] = r.P, r.Degenerate
+				}
+			}
 			err := parallel(ctx, nc, w, func(wi, lo, hi int) error {
+				if a.Tester != nil {
+					return nil
+				}
 				var n int
 				bufs[wi], n = columns(l, k, lo, hi, bufs[wi])
 				for c := lo; c < hi; c++ {

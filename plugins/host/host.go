@@ -60,6 +60,9 @@ type Options struct {
 	SelfArgs []string
 	// Stderr, when set, receives the plugins' standard error.
 	Stderr io.Writer
+	// Tester, when set, runs the in-process normality analysis's
+	// Shapiro–Wilk tests (e.g. on the GPU); isolated built-ins ignore it.
+	Tester builtin.ColumnTester
 }
 
 // AddFlags registers the flags of o on fs: --plugin (repeatable),
@@ -339,7 +342,12 @@ func Load(specs []Spec, o *Options) (*Loaded, error) {
 			if err != nil {
 				return nil, err
 			}
-			out.Candidates = append(out.Candidates, plugins.Candidate{Analysis: a, Name: s.Builtin, Origin: "builtin"})
+			origin := "builtin"
+			if nm, ok := a.(builtin.Normality); ok && o.Tester != nil {
+				nm.Tester = o.Tester
+				a, origin = nm, "builtin (accelerated)"
+			}
+			out.Candidates = append(out.Candidates, plugins.Candidate{Analysis: a, Name: s.Builtin, Origin: origin})
 		case s.Builtin != "":
 			exe, args, err := o.self()
 			if err != nil {
