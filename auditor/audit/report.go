@@ -481,6 +481,11 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 			format = "png"
 		}
 	}
+	// Plots of an earlier rendering (e.g. SVG before --format png) would
+	// linger next to the new ones.
+	if err := os.RemoveAll(filepath.Join(dir, "plots")); err != nil {
+		return nil, err
+	}
 	if err := reports.RenderWith(dir, rep, reports.RenderOptions{Format: format}); err != nil {
 		return nil, fmt.Errorf("report.md: %w", err)
 	}
