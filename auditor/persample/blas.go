@@ -9,10 +9,11 @@ import (
 // or float64 (Options.Float64).
 type float interface{ ~float32 | ~float64 }
 
-// blasImpl is the BLAS of the GEMMs: the one gorgonia (and so the graph
-// executor) uses — gonum's pure-Go BLAS, or whatever gorgonia.Use installed
-// — unless a build tag sets another one (see blas_openblas.go).
-var blasImpl = func() gorgonia.BLAS { return gorgonia.WhichBLAS() }
+// blasImpl is the BLAS of the per-sample products: the one gorgonia, and so
+// the graph executor, uses — gonum's pure-Go BLAS by default, OpenBLAS with
+// the openblas build tag (auditor/graph/blas_openblas.go installs it with
+// gorgonia.Use).
+func blasImpl() gorgonia.BLAS { return gorgonia.WhichBLAS() }
 
 // rowKernelMaxP is the largest inner dimension for which mulNN uses its
 // row kernel instead of the BLAS GEMM.

@@ -608,24 +608,40 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 	B := ps.batch
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
 	nw := min(e.workers, B)
 	for w := 0; w < nw; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var cur *paramRun[T]
+			defer func() {
+				if r := recover(); r != nil {
+					name := "?"
+					if cur != nil {
+						name = cur.info.Name
+					}
+					err := fmt.Errorf("persample: parameter %q: internal error: %v", name, r)
+					failed.CompareAndSwap(nil, &err)
+				}
+			}()
 			ws := &worker[T]{}
-			for {
+			for failed.Load() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= B {
 					return
 				}
 				for _, r := range runs {
+					cur = r
 					r.sample(ws, i, req, res, off, e.ncoords(req, r.k))
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return *err
+	}
 	return nil
 }
 
