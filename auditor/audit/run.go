@@ -584,12 +584,14 @@ func (r *runner) collectAt(ctx context.Context, step int, params []train.Param) 
 	N := r.est.Pool
 	total := r.est.Passes * N
 	bar := progress.New(r.env.Stderr, total, progress.Options{Label: fmt.Sprintf("step %d collect", step), Mode: r.env.ProgressMode})
+	done := 0 // samples of all passes done (a stopped run aggregates what it has)
 	cc.Progress = func(p collect.Progress) {
 		switch p.Phase {
 		case "aggregate":
-			bar.Update(total, progress.F("phase", "aggregating"))
+			bar.Update(done, progress.F("phase", "aggregating"))
 		default:
-			bar.Update((p.Pass-1)*N+p.Done, progress.F("phase", "%s", p.Phase), progress.F("pass", "%d/%d", p.Pass, p.Passes))
+			done = (p.Pass-1)*N + p.Done
+			bar.Update(done, progress.F("phase", "%s", p.Phase), progress.F("pass", "%d/%d", p.Pass, p.Passes))
 		}
 	}
 	src, err := r.eng.Source(r.prep.train)
