@@ -23,6 +23,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/auditor/persample"
 	"github.com/gnaudit/gnaudit/auditor/progress"
 	"github.com/gnaudit/gnaudit/auditor/train"
 	"github.com/gnaudit/gnaudit/gate"
@@ -397,10 +398,13 @@ func (r *runner) plan(ctx context.Context) error {
 // measurePerSample times the per-sample gradients of one engine batch.
 func (r *runner) measurePerSample(ctx context.Context, src collect.Source) (float64, error) {
 	layers := src.Layers()
-	n := min(r.cc.Pool, 32)
-	if b := r.cfg.Collect.EngineBatch; b > 0 {
-		n = min(r.cc.Pool, b)
+	b := r.cfg.Collect.EngineBatch
+	if b <= 0 {
+		b = persample.DefaultBatch
 	}
+	// Two engine batches; the first one (warm-up: buffers, threads) is not
+	// timed when there is a second.
+	n := min(r.cc.Pool, 2*b)
 	idx := collect.PoolIndices(r.cc)[:n]
 	tested := make([][]int, len(layers))
 	for l, ls := range layers {
@@ -414,14 +418,20 @@ func (r *runner) measurePerSample(ctx context.Context, src collect.Source) (floa
 		}
 	}
 	t0 := time.Now()
-	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: true}, func(collect.Block) error { return nil })
+	timed := n
+	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: true}, func(blk collect.Block) error {
+		if blk.Offset == 0 && blk.Rows < n {
+			t0, timed = time.Now(), n-blk.Rows
+		}
+		return nil
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, err
 		}
 		return 0, fmt.Errorf("per-sample gradients of model %s: %w", r.modelFile, err)
 	}
-	return time.Since(t0).Seconds() / float64(n), nil
+	return time.Since(t0).Seconds() / float64(timed), nil
 }
 
 // measureStep times one forward/backward pass at the fine-tuning batch.
