@@ -1,0 +1,189 @@
+package paper
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/audit"
+	"github.com/gnaudit/gnaudit/auditor/audit/audittest"
+)
+
+// configs returns the committed experiment configs.
+func configs(t *testing.T) []string {
+	t.Helper()
+	cfgs, err := filepath.Glob("../../experiments/paper/*.yaml")
+	if err != nil || len(cfgs) == 0 {
+		t.Fatalf("no configs in experiments/paper (%v)", err)
+	}
+	return cfgs
+}
+
+// TestConfigsAtFullScale checks that every committed config loads and
+// validates as written, with the documented scale, and names its seeds.
+func TestConfigsAtFullScale(t *testing.T) {
+	seedsLine := regexp.MustCompile(`(?m)^# seeds: *[0-9]`)
+	for _, p := range configs(t) {
+		name := strings.TrimSuffix(filepath.Base(p), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			cfg, err := audit.LoadConfig(p, audit.Defaults())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(p)
+			if !seedsLine.Match(b) {
+				t.Errorf("%s: no \"# seeds:\" line for scripts/paper/run.sh", p)
+			}
+			if !strings.Contains(string(b), "scripts/paper/run.sh "+name) {
+				t.Errorf("%s: the header does not give the command scripts/paper/run.sh %s", p, name)
+			}
+			if cfg.Data.Dir != "" || cfg.Model == "" {
+				t.Errorf("%s: want a zoo model on the default data, got model %q data %q", p, cfg.Model, cfg.Data.Dir)
+			}
+			if cfg.Collect.Batches != 200 || cfg.Collect.BatchSizes[0] > 32 {
+				t.Errorf("%s: want n = 200 batches from B <= 32, got n = %d, B = %v", p, cfg.Collect.Batches, cfg.Collect.BatchSizes)
+			}
+			if strings.HasPrefix(name, "exp2") && len(cfg.AuditAt) < 4 {
+				t.Errorf("%s: a training experiment needs several checkpoints, got %v", p, cfg.AuditAt)
+			}
+		})
+	}
+}
+
+// tiny shrinks a config to run in a second or two: generated 8×8 data
+// (padded to the zoo's 32×32), 2 fine-tuning steps (the audit steps scaled
+// accordingly), a pool of 24, 6 batches of B = 2 and 4, 4 coordinates.
+func tiny(cfg audit.Config, data, out string) audit.Config {
+	const steps = 2
+	var at audit.StepList
+	for _, s := range cfg.AuditAt {
+		if s != audit.Last && cfg.FineTune.Steps > 0 {
+			s = int(math.Round(float64(s) * steps / float64(cfg.FineTune.Steps)))
+		}
+		if !slices.Contains(at, s) {
+			at = append(at, s)
+		}
+	}
+	cfg.AuditAt = at
+	cfg.FineTune.Steps = steps
+	cfg.FineTune.BatchSize = 8
+	cfg.Data.Dir, cfg.Data.Format, cfg.Data.EvalSamples = data, "mnist", 0
+	cfg.Collect.Pool, cfg.Collect.BatchSizes, cfg.Collect.Batches, cfg.Collect.CoordsPerLayer = 24, []int{2, 4}, 6, 4
+	cfg.Out = out
+	return cfg
+}
+
+// TestConfigsTiny runs every committed config at a tiny scale on generated
+// data, then aggregates the reports: the configs, the report fields the
+// aggregation reads and the tables and figures keep working together.
+func TestConfigsTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every paper config (about 20 s)")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := audittest.WriteMNIST(data, 64, 8, 7); err != nil {
+		t.Fatal(err)
+	}
+	results := filepath.Join(dir, "results")
+	var names []string
+	for _, p := range configs(t) {
+		name := strings.TrimSuffix(filepath.Base(p), ".yaml")
+		names = append(names, name)
+		cfg, err := audit.LoadConfig(p, audit.Defaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := len(cfg.AuditAt)
+		cfg = tiny(cfg, data, filepath.Join(results, name, "seed-1"))
+		out, err := audit.Run(context.Background(), cfg, nil)
+		if err != nil {
+			t.Fatalf("%s (tiny): %v", name, err)
+		}
+		if out == nil {
+			t.Fatalf("%s: no outcome", name)
+		}
+		if len(cfg.AuditAt) != full {
+			t.Logf("%s: audit steps %v (scaled from %d)", name, cfg.AuditAt, full)
+		}
+	}
+	exps, err := Load(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exps) != len(names) {
+		t.Fatalf("loaded %d experiments, ran %d", len(exps), len(names))
+	}
+	for _, e := range exps {
+		if len(e.Runs) != 1 || len(e.Partial) != 0 {
+			t.Errorf("%s: %d runs, partial %v", e.Name, len(e.Runs), e.Partial)
+			continue
+		}
+		r := e.Runs[0].Report
+		if strings.HasPrefix(e.Name, "exp2") && len(r.Checkpoints) < 3 {
+			t.Errorf("%s: %d checkpoints, want several", e.Name, len(r.Checkpoints))
+		}
+		for _, b := range e.BatchSizes() {
+			g := e.ModelGaussianity(b)
+			if g.N != 1 || g.Mean < 0 || g.Mean > 100 {
+				t.Errorf("%s B=%d: Gaussianity %+v", e.Name, b, g)
+			}
+		}
+	}
+	agg := filepath.Join(dir, "agg")
+	if err := Write(agg, exps, Options{Results: results}); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(agg, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if !strings.Contains(string(md), "### "+n) && !strings.Contains(string(md), "| "+n+" |") {
+			t.Errorf("results.md does not mention %s", n)
+		}
+	}
+	for _, f := range []string{"fig-models.svg", "fig-alpha.svg", "fig-predicted-measured.svg", "summary.json"} {
+		if st, err := os.Stat(filepath.Join(agg, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written (%v)", f, err)
+		}
+	}
+}
+
+// TestSpearmanAndStat checks the statistics against scipy.stats.spearmanr
+// and numpy (ddof = 1).
+func TestSpearmanAndStat(t *testing.T) {
+	for _, c := range []struct {
+		x, y []float64
+		want float64
+	}{
+		{[]float64{1, 2, 3, 4, 5}, []float64{5, 6, 7, 8, 7}, 0.8207826816681233}, // ties in y
+		{[]float64{3.1, 1.2, 5.5, 2.2, 9.0, 4.4}, []float64{10, 40, 20, 30, 5, 20}, -0.8116794499134279},
+		{[]float64{1, 2, math.NaN(), 3}, []float64{1, 2, 9, 3}, 1}, // NaN pair left out
+	} {
+		if got := Spearman(c.x, c.y); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("Spearman(%v, %v) = %v, want %v", c.x, c.y, got, c.want)
+		}
+	}
+	if got := Spearman([]float64{1, 2}, []float64{1, 2}); !math.IsNaN(got) {
+		t.Errorf("Spearman of 2 pairs = %v, want NaN", got)
+	}
+	s := StatOf([]float64{61.5, 70.2, math.NaN(), 58.3})
+	if s.N != 3 || math.Abs(s.Mean-63.333333333333336) > 1e-12 || math.Abs(s.Std-6.158192375472965) > 1e-12 {
+		t.Errorf("StatOf = %+v", s)
+	}
+	if got := s.Format(1); got != "63.3 ± 6.2" {
+		t.Errorf("Format = %q", got)
+	}
+	if got := StatOf(nil).Format(1); got != "–" {
+		t.Errorf("empty Format = %q", got)
+	}
+}
