@@ -10,6 +10,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/train"
 	"github.com/gnaudit/gnaudit/cuda"
+	"github.com/gnaudit/gnaudit/plugins/builtin"
 )
 
 // In a cuda build, --device cuda computes per-sample gradients on the GPU
@@ -152,6 +153,10 @@ func (g *gpuEngine) SourceBytes() int64 {
 	}
 	return 8 * (int64(g.batch)*per + 2*params)
 }
+
+// ColumnTester lets the audit's normality analysis run its Shapiro–Wilk
+// tests on the same GPU.
+func (g *gpuEngine) ColumnTester() builtin.ColumnTester { return g.dev }
 
 func (g *gpuEngine) Notes() []string { return append([]string(nil), g.notes...) }
 

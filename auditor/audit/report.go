@@ -215,6 +215,7 @@ func analysisOptions(c AnalysesConfig, env *Env) *host.Options {
 		SelfExe:   env.SelfExe,
 		SelfArgs:  env.SelfArgs,
 		Stderr:    env.Stderr,
+		Tester:    env.Tester,
 	}
 }
 

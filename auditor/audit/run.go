@@ -28,6 +28,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/train"
 	"github.com/gnaudit/gnaudit/gate"
 	"github.com/gnaudit/gnaudit/models"
+	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/reports"
 )
 
@@ -47,6 +48,9 @@ type Env struct {
 	ProgressMode progress.Mode
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Tester, when set, runs the normality analysis's Shapiro–Wilk tests
+	// (the GPU engine provides one); nil tests on the CPU.
+	Tester builtin.ColumnTester
 }
 
 func (e *Env) withDefaults() *Env {
@@ -195,6 +199,9 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	defer eng.Close()
 	r.eng = eng
+	if t, ok := eng.(interface{ ColumnTester() builtin.ColumnTester }); ok && r.env.Tester == nil {
+		r.env.Tester = t.ColumnTester()
+	}
 	if err := r.prepareData(raw); err != nil {
 		return err
 	}
