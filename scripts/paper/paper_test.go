@@ -12,6 +12,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/audit"
 	"github.com/gnaudit/gnaudit/auditor/audit/audittest"
+	"github.com/gnaudit/gnaudit/reports"
 )
 
 // configs returns the committed experiment configs.
@@ -185,5 +186,59 @@ func TestSpearmanAndStat(t *testing.T) {
 	}
 	if got := StatOf(nil).Format(1); got != "–" {
 		t.Errorf("empty Format = %q", got)
+	}
+}
+
+// TestConfigOnCIFAR10Binary runs an experiment config on a generated
+// CIFAR-10 binary directory (data_batch_1..5.bin, test_batch.bin: records of
+// a label byte and 3×32×32 pixels), found by the format detection as
+// docs/paper.md tells CIFAR-10 users to run it (scripts/paper/run.sh -d DIR).
+func TestConfigOnCIFAR10Binary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a tiny audit")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "cifar-10-batches-bin")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"} {
+		var b []byte
+		for r := range 12 {
+			class := (r + i) % 10
+			rec := make([]byte, 1+3*32*32)
+			rec[0] = byte(class)
+			for p := 1; p < len(rec); p++ {
+				rec[p] = byte((p*7 + r*13 + class*29) % 251)
+			}
+			b = append(b, rec...)
+		}
+		if err := os.WriteFile(filepath.Join(data, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := audit.LoadConfig("../../experiments/paper/exp1-alexnet-cifar.yaml", audit.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = tiny(cfg, dir, filepath.Join(dir, "out"))
+	cfg.Data.Format = "auto" // the parent directory: detection finds cifar-10-batches-bin/
+	if _, err := audit.Run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := reports.ReadFile(filepath.Join(cfg.Out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToLower(r.Data.Name), "cifar") || r.Data.Samples != 60 {
+		t.Errorf("data recorded as %q with %d samples, want CIFAR-10 with 5×12", r.Data.Name, r.Data.Samples)
+	}
+	for _, p := range r.Data.Preprocessing {
+		if strings.Contains(p, "pad") {
+			t.Errorf("CIFAR-10 is 32×32 already, yet: %s", p)
+		}
+	}
+	if len(r.Checkpoints) != 1 || len(r.Checkpoints[0].Layers) == 0 || r.Checkpoints[0].Layers[0].Shape[1] != 3 {
+		t.Errorf("want one checkpoint of a 3-channel model, got %d checkpoints", len(r.Checkpoints))
 	}
 }
