@@ -409,7 +409,7 @@ func plotPredMeas(path string, exps []*Experiment) error {
 		}
 	}
 	p.Y.Min, p.Y.Max = 0, 100
-	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.Top, p.Legend.Left = true, true
 	return save(p, path, 7*vg.Inch, 5*vg.Inch)
 }
 
@@ -488,7 +488,11 @@ func plotRhoScatter(path string, e *Experiment) error {
 	bs := e.BatchSizes()
 	p := newPlot("Median ρ/σ³ vs Gaussianity per weight layer: "+e.Name, "median ρ/σ³ (log scale)", "Gaussian coordinates (%)")
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	var ticks plot.ConstantTicks
+	for _, v := range []float64{1, 2, 3, 5, 10, 20, 30, 50, 100} {
+		ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprint(v)})
+	}
+	p.X.Tick.Marker = ticks
 	for i, b := range []int{bs[0], bs[len(bs)-1]} {
 		var pts plotter.XYs
 		for _, n := range e.LayerNames() {
@@ -526,6 +530,6 @@ func plotTraining(path, name string, b int, steps []int, names []string, pct [][
 		}
 	}
 	p.Y.Min, p.Y.Max = 0, 100
-	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.Top, p.Legend.Left = false, true
 	return save(p, path, 7*vg.Inch, 5*vg.Inch)
 }
