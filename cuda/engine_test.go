@@ -112,14 +112,28 @@ func TestGPUEngineMatchesCPU(t *testing.T) {
 				if math.Abs(a.GradNormSq-b.GradNormSq) > 3e-2*math.Abs(a.GradNormSq)+1e-9 {
 					t.Fatalf("%s: |ḡ|² CPU %g GPU %g", a.Parameter, a.GradNormSq, b.GradNormSq)
 				}
+				// Mini-batch noise: float32 against float64 on the CPU engine
+				// (resnet20, this set) gives |Δ|/σ_j median 1e-5, 99.9 %
+				// quantile 1.2e-3, max 1.7e-2 (74 of 126,000 values above
+				// 2e-3): rare ReLU/rounding flips in a deep net. So: all
+				// values within 5e-2·σ_j, and at most 0.2 % above 2e-3·σ_j.
 				nc := len(a.Coords)
+				var total, loose int
 				for k := range a.MiniBatch {
 					for i, v := range a.MiniBatch[k] {
 						w := b.MiniBatch[k][i]
-						if math.Abs(float64(v-w)) > 2e-3*sigma[i%nc]+1e-7 {
+						d := math.Abs(float64(v - w))
+						total++
+						if d > 2e-3*sigma[i%nc]+1e-7 {
+							loose++
+						}
+						if d > 5e-2*sigma[i%nc]+1e-7 {
 							t.Fatalf("%s B=%d value %d: CPU %g GPU %g (σ %g)", a.Parameter, cfg.BatchSizes[k], i, v, w, sigma[i%nc])
 						}
 					}
+				}
+				if float64(loose) > 2e-3*float64(total) {
+					t.Fatalf("%s: %d of %d mini-batch values differ by more than 2e-3·σ", a.Parameter, loose, total)
 				}
 			}
 		})
