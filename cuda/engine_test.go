@@ -74,6 +74,7 @@ func TestGPUEngineMatchesCPU(t *testing.T) {
 			if len(cpu.Layers) != len(gpu.Layers) {
 				t.Fatalf("%d layers on the CPU, %d on the GPU", len(cpu.Layers), len(gpu.Layers))
 			}
+			var total, loose int // mini-batch values, and those beyond 2e-3·σ_j
 			for li := range cpu.Layers {
 				a, b := &cpu.Layers[li], &gpu.Layers[li]
 				if a.Parameter != b.Parameter || a.Name != b.Name || a.Kind != b.Kind {
@@ -118,7 +119,6 @@ func TestGPUEngineMatchesCPU(t *testing.T) {
 				// 2e-3): rare ReLU/rounding flips in a deep net. So: all
 				// values within 5e-2·σ_j, and at most 0.2 % above 2e-3·σ_j.
 				nc := len(a.Coords)
-				var total, loose int
 				for k := range a.MiniBatch {
 					for i, v := range a.MiniBatch[k] {
 						w := b.MiniBatch[k][i]
@@ -132,10 +132,11 @@ func TestGPUEngineMatchesCPU(t *testing.T) {
 						}
 					}
 				}
-				if float64(loose) > 2e-3*float64(total) {
-					t.Fatalf("%s: %d of %d mini-batch values differ by more than 2e-3·σ", a.Parameter, loose, total)
-				}
 			}
+			if float64(loose) > 2e-3*float64(total) {
+				t.Fatalf("%d of %d mini-batch values differ by more than 2e-3·σ", loose, total)
+			}
+			t.Logf("%d of %d mini-batch values differ by more than 2e-3·σ", loose, total)
 		})
 	}
 }
