@@ -119,6 +119,9 @@ type FineTuneConfig struct {
 	WeightDecay float64 `yaml:"weight_decay" json:"weight_decay"`
 	// ClipNorm, when positive, clips the batch gradient's L2 norm.
 	ClipNorm float64 `yaml:"clip_norm" json:"clip_norm,omitempty"`
+	// Save, when set, is the ONNX file that receives the fine-tuned
+	// weights (the model's graph with new initializers), also after Ctrl-C.
+	Save string `yaml:"save" json:"save,omitempty"`
 }
 
 // CollectConfig configures the noise collection at each checkpoint

@@ -104,6 +104,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Float64Var(&c.FineTune.Momentum, "momentum", c.FineTune.Momentum, "SGD momentum μ")
 	fs.Float64Var(&c.FineTune.WeightDecay, "weight-decay", c.FineTune.WeightDecay, "weight decay λ")
 	fs.Float64Var(&c.FineTune.ClipNorm, "clip-norm", c.FineTune.ClipNorm, "clip the batch gradient to this L2 norm (0: off)")
+	fs.StringVar(&c.FineTune.Save, "save", c.FineTune.Save, "write the fine-tuned model to this ONNX `file` (same graph, new weights)")
 	fs.Var((*stepListFlag)(&c.AuditAt), "audit-at", "`steps` at which the noise is collected, e.g. 0,50,last (default 0,last)")
 	fs.IntVar(&c.Collect.Pool, "pool", c.Collect.Pool, "pool size N (samples with per-sample gradients; 0: batches × largest batch size)")
 	fs.Var((*intListFlag)(&c.Collect.BatchSizes), "batch-sizes", "audited batch `sizes`, increasing, comma-separated")

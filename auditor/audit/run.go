@@ -563,6 +563,12 @@ func (r *runner) fineTuneAndCollect(ctx context.Context) error {
 		for _, e := range res.Evals {
 			fmt.Fprintf(r.env.Stderr, "evaluation at step %d: loss %.4f, accuracy %.1f%% (%d samples)\n", e.Step, e.Loss, 100*e.Acc, e.Samples)
 		}
+		if cfg.FineTune.Save != "" && len(res.Params) > 0 {
+			if serr := train.SaveONNX(r.modelFile, cfg.FineTune.Save, res.Params); serr != nil {
+				return errors.Join(err, fmt.Errorf("--save: %w", serr))
+			}
+			fmt.Fprintf(r.env.Stderr, "fine-tuned model (step %d) written to %s\n", res.Steps, cfg.FineTune.Save)
+		}
 	}
 	if err != nil && res == nil {
 		return inputErr(err)
