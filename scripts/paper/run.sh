@@ -22,7 +22,7 @@
 #               models (report.json, analyses.json, audit.json and plots stay)
 #   -A          do not aggregate at the end
 #   -o DIR      aggregation output (default docs/paper)
-# A run whose DIR/NAME/seed-S/audit.json says "done" is skipped (resume).
+# A run whose DIR/NAME/seed-S/audit.json says "complete" is skipped (resume).
 # The default set is every config whose "# seeds:" line does not say "not run".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -67,8 +67,8 @@ done
 export BIN RESULTS THREADS TIMEOUT DATA EXTRA PRUNE
 one() {
   local n=$1 seed=$2 out=$RESULTS/$1/seed-$2 rc=0
-  if [ -f "$out/audit.json" ] && grep -q '"status": *"done"' "$out/audit.json"; then
-    echo "skip $n seed $seed (done)"; return 0
+  if [ -f "$out/audit.json" ] && grep -q '"status": *"complete"' "$out/audit.json"; then
+    echo "skip $n seed $seed (complete)"; return 0
   fi
   mkdir -p "$RESULTS/$n"
   local cmd=("$BIN" audit --config "experiments/paper/$n.yaml" --seed "$seed" --out "$out")
