@@ -26,7 +26,7 @@ fmt:
 test: fmt vet
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 
-demo: build
+demo:
 	./scripts/demo.sh
 
 clean:
