@@ -161,99 +161,80 @@ func (d *Device) Free(bs ...*Buffer) {
 	})
 }
 
-// UploadF32 copies host data into a new device buffer.
-func (d *Device) UploadF32(x []float32) (*Buffer, error) {
+// elem is an element type of device buffers.
+type elem interface{ float32 | float64 | int32 }
+
+func sizeOf[T elem]() int {
+	var z T
+	return int(unsafe.Sizeof(z))
+}
+
+// upload copies host data into a new device buffer.
+func upload[T elem](d *Device, x []T) (*Buffer, error) {
 	var b *Buffer
 	err := d.do(func() (err error) {
-		if b, err = alloc(len(x), 4); err != nil || len(x) == 0 {
+		if b, err = alloc(len(x), sizeOf[T]()); err != nil || len(x) == 0 {
 			return err
 		}
 		return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&x[0]), b.bytes())
 	})
 	return b, err
 }
+
+// write copies host data into the start of an existing buffer.
+func write[T elem](d *Device, b *Buffer, x []T) error {
+	if len(x) > b.Len || b.size != sizeOf[T]() {
+		return fmt.Errorf("cuda: write of %d elements of %d bytes into a buffer of %d elements of %d bytes", len(x), sizeOf[T](), b.Len, b.size)
+	}
+	if len(x) == 0 {
+		return nil
+	}
+	return d.do(func() error { return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&x[0]), int64(len(x)*sizeOf[T]())) })
+}
+
+// read copies the first len(dst) elements of b to the host.
+func read[T elem](d *Device, b *Buffer, dst []T) error {
+	if len(dst) > b.Len || b.size != sizeOf[T]() {
+		return fmt.Errorf("cuda: read of %d elements of %d bytes from a buffer of %d elements of %d bytes", len(dst), sizeOf[T](), b.Len, b.size)
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	return d.do(func() error { return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst)*sizeOf[T]())) })
+}
+
+// UploadF32 copies host data into a new device buffer.
+func (d *Device) UploadF32(x []float32) (*Buffer, error) { return upload(d, x) }
 
 // UploadF64 copies host data into a new device buffer.
-func (d *Device) UploadF64(x []float64) (*Buffer, error) {
-	var b *Buffer
-	err := d.do(func() (err error) {
-		if b, err = alloc(len(x), 8); err != nil || len(x) == 0 {
-			return err
-		}
-		return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&x[0]), b.bytes())
-	})
-	return b, err
-}
+func (d *Device) UploadF64(x []float64) (*Buffer, error) { return upload(d, x) }
 
 // UploadI32 copies host data into a new device buffer.
-func (d *Device) UploadI32(x []int32) (*Buffer, error) {
-	var b *Buffer
-	err := d.do(func() (err error) {
-		if b, err = alloc(len(x), 4); err != nil || len(x) == 0 {
-			return err
-		}
-		return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&x[0]), b.bytes())
-	})
-	return b, err
-}
+func (d *Device) UploadI32(x []int32) (*Buffer, error) { return upload(d, x) }
 
 // Write copies host float32 data into an existing buffer.
-func (d *Device) Write(b *Buffer, x []float32) error {
-	if len(x) > b.Len || b.size != 4 {
-		return fmt.Errorf("cuda: write of %d float32 into a buffer of %d elements of %d bytes", len(x), b.Len, b.size)
-	}
-	if len(x) == 0 {
-		return nil
-	}
-	return d.do(func() error { return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&x[0]), int64(len(x))*4) })
-}
+func (d *Device) Write(b *Buffer, x []float32) error { return write(d, b, x) }
 
 // WriteI32 copies host int32 data into an existing 4-byte buffer.
-func (d *Device) WriteI32(b *Buffer, x []int32) error {
-	if len(x) > b.Len || b.size != 4 {
-		return fmt.Errorf("cuda: write of %d int32 into a buffer of %d elements of %d bytes", len(x), b.Len, b.size)
-	}
-	if len(x) == 0 {
-		return nil
-	}
-	return d.do(func() error { return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&x[0]), int64(len(x))*4) })
-}
+func (d *Device) WriteI32(b *Buffer, x []int32) error { return write(d, b, x) }
 
-// DownloadF32 copies a float32 buffer back to the host.
+// DownloadF32 copies a whole float32 buffer back to the host.
 func (d *Device) DownloadF32(b *Buffer) ([]float32, error) {
 	out := make([]float32, b.Len)
-	err := d.do(func() error { return cu.MemcpyDtoH(unsafe.Pointer(&out[0]), b.ptr, b.bytes()) })
-	return out, err
+	return out, read(d, b, out)
 }
 
-// DownloadF64 copies a float64 buffer back to the host.
+// DownloadF64 copies a whole float64 buffer back to the host.
 func (d *Device) DownloadF64(b *Buffer) ([]float64, error) {
 	out := make([]float64, b.Len)
-	err := d.do(func() error { return cu.MemcpyDtoH(unsafe.Pointer(&out[0]), b.ptr, b.bytes()) })
-	return out, err
+	return out, read(d, b, out)
 }
 
 // ReadF32 copies the first len(dst) float32 elements of b into dst.
-func (d *Device) ReadF32(b *Buffer, dst []float32) error {
-	if len(dst) > b.Len || b.size != 4 {
-		return fmt.Errorf("cuda: read of %d float32 from a buffer of %d elements of %d bytes", len(dst), b.Len, b.size)
-	}
-	if len(dst) == 0 {
-		return nil
-	}
-	return d.do(func() error { return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4) })
-}
+func (d *Device) ReadF32(b *Buffer, dst []float32) error { return read(d, b, dst) }
 
 // ReadF64 copies the first len(dst) float64 elements of b into dst.
-func (d *Device) ReadF64(b *Buffer, dst []float64) error {
-	if len(dst) > b.Len || b.size != 8 {
-		return fmt.Errorf("cuda: read of %d float64 from a buffer of %d elements of %d bytes", len(dst), b.Len, b.size)
-	}
-	if len(dst) == 0 {
-		return nil
-	}
-	return d.do(func() error { return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*8) })
-}
+func (d *Device) ReadF64(b *Buffer, dst []float64) error { return read(d, b, dst) }
 
 // Zero sets a buffer to zero.
 func (d *Device) Zero(b *Buffer) error {
