@@ -242,3 +242,13 @@ func TestConfigOnCIFAR10Binary(t *testing.T) {
 		t.Errorf("want one checkpoint of a 3-channel model, got %d checkpoints", len(r.Checkpoints))
 	}
 }
+
+// TestRefreshBlocks checks that marked tables are replaced, others kept.
+func TestRefreshBlocks(t *testing.T) {
+	doc := "intro\n<!-- BEGIN a -->\nold a\n<!-- END a -->\nmid\n<!-- BEGIN b -->\nold b\n<!-- END b -->\nend\n"
+	got, missing := RefreshBlocks(doc, map[string]string{"a": "| new |\n"})
+	want := "intro\n<!-- BEGIN a -->\n| new |\n<!-- END a -->\nmid\n<!-- BEGIN b -->\nold b\n<!-- END b -->\nend\n"
+	if got != want || len(missing) != 1 || missing[0] != "b" {
+		t.Errorf("RefreshBlocks = %q, missing %v; want %q, [b]", got, missing, want)
+	}
+}

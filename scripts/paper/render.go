@@ -25,6 +25,50 @@ type Options struct {
 	// Pending lists experiments (config names) expected but without
 	// results: their tables are written with "pending" cells.
 	Pending []string
+	// Blocks, when not nil, receives each table by name ("table-NAME",
+	// "models", "berry-esseen", "alpha", "training-NAME-BN") for
+	// RefreshBlocks.
+	Blocks map[string]string
+}
+
+// RefreshBlocks replaces, in a Markdown document, the text between
+// "<!-- BEGIN name -->" and "<!-- END name -->" lines by blocks[name]. It
+// returns the names of markers without a block (left as they are).
+func RefreshBlocks(doc string, blocks map[string]string) (string, []string) {
+	var missing []string
+	var out strings.Builder
+	for {
+		i := strings.Index(doc, "<!-- BEGIN ")
+		if i < 0 {
+			out.WriteString(doc)
+			break
+		}
+		j := strings.Index(doc[i:], " -->")
+		if j < 0 {
+			out.WriteString(doc)
+			break
+		}
+		name := doc[i+len("<!-- BEGIN ") : i+j]
+		endTag := "<!-- END " + name + " -->"
+		k := strings.Index(doc[i:], endTag)
+		head := i + j + len(" -->")
+		if k < 0 {
+			out.WriteString(doc[:head])
+			doc = doc[head:]
+			continue
+		}
+		out.WriteString(doc[:head])
+		b, ok := blocks[name]
+		if ok {
+			out.WriteString("\n" + b)
+		} else {
+			missing = append(missing, name)
+			out.WriteString(doc[head : i+k])
+		}
+		out.WriteString(endTag)
+		doc = doc[i+k+len(endTag):]
+	}
+	return out.String(), missing
 }
 
 // Write renders the tables (DIR/results.md), a machine-readable summary
@@ -35,6 +79,12 @@ func Write(dir string, exps []*Experiment, o Options) error {
 	}
 	var md bytes.Buffer
 	w := func(format string, a ...any) { fmt.Fprintf(&md, format, a...) }
+	// block records the table written since start as Blocks[name].
+	block := func(name string, start int) {
+		if o.Blocks != nil {
+			o.Blocks[name] = strings.TrimSpace(md.String()[start:]) + "\n"
+		}
+	}
 	w("# Paper experiments: aggregated results\n\n")
 	w("Written by `go run ./scripts/paper/aggregate -results %s -out %s` from the report.json files of\n", o.Results, dir)
 	w("`scripts/paper/run.sh`; cells are mean ± standard deviation over the seeds listed (sample std).\n")
@@ -65,6 +115,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 		if len(e.Runs) == 0 {
 			continue
 		}
+		start := md.Len()
 		w("| layer (weight) | size |")
 		for _, b := range bs {
 			w(" B = %d |", b)
@@ -92,6 +143,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 			model[b] = s
 			w(" **%s** |", s.Format(1))
 		}
+		block("table-"+e.Name, start)
 		w("\n\n![Gaussianity against B, %s](fig-gaussianity-%s.svg)\n\n", e.Name, e.Name)
 		if err := plotGaussVsB(filepath.Join(dir, "fig-gaussianity-"+e.Name+".svg"), e); err != nil {
 			return err
@@ -99,7 +151,9 @@ func Write(dir string, exps []*Experiment, o Options) error {
 		summary[e.Name] = map[string]any{"seeds": seedsOf(e), "batch_sizes": bs, "gaussianity": tab, "model_gaussianity": model, "accuracy": e.Accuracy()}
 	}
 	if len(exp1) > 1 {
-		w("### Models compared (mean over weight layers)\n\n| model |")
+		w("### Models compared (mean over weight layers)\n\n")
+		start := md.Len()
+		w("| model |")
 		bs := exp1[0].BatchSizes()
 		for _, b := range bs {
 			w(" B = %d |", b)
@@ -112,6 +166,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 			}
 			w("\n")
 		}
+		block("models", start)
 		w("\n![models compared](fig-models.svg)\n\n")
 		if err := plotModels(filepath.Join(dir, "fig-models.svg"), exp1); err != nil {
 			return err
@@ -124,6 +179,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 	w("Gaussianity %% at each B (the paper expects it negative), and the Gaussian share predicted by the\n")
 	w("Berry–Esseen bound (coordinates whose bound C·ρ/(σ³√B) is below the KS critical distance) against\n")
 	w("the share measured by Shapiro–Wilk, both averaged over weight layers.\n\n")
+	start := md.Len()
 	w("| model | B | rank corr. (ρ/σ³ median, Gaussianity %%) | predicted %% | measured %% |\n|---|---:|---:|---:|---:|\n")
 	be := map[string]any{}
 	for _, e := range exp1 {
@@ -136,6 +192,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 		}
 		be[e.Name] = rows
 	}
+	block("berry-esseen", start)
 	w("\n")
 	for _, e := range exp1 {
 		if len(e.Runs) > 0 {
@@ -157,6 +214,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 	// Experiment 4: tail index.
 	w("## Experiment 4: tail index against batch size\n\n")
 	w("Median over weight layers of each layer's median tail index of the mini-batch noise (α = 2: Gaussian).\n\n")
+	start = md.Len()
 	w("| model | B | α Mohammadi | α McCulloch |\n|---|---:|---:|---:|\n")
 	ti := map[string]any{}
 	for _, e := range exp1 {
@@ -168,6 +226,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 		}
 		ti[e.Name] = rows
 	}
+	block("alpha", start)
 	summary["tail_index"] = ti
 	if len(exp1) > 0 {
 		w("\n![alpha against B](fig-alpha.svg)\n\n")
@@ -198,7 +257,9 @@ func Write(dir string, exps []*Experiment, o Options) error {
 		}
 		for _, b := range e.BatchSizes() {
 			steps, names, pct := e.TrainingCurve(b)
-			w("B = %d, Gaussianity %% per checkpoint (seed %d):\n\n| layer (weight) |", b, e.Runs[0].Seed)
+			w("B = %d, Gaussianity %% per checkpoint (seed %d):\n\n", b, e.Runs[0].Seed)
+			start := md.Len()
+			w("| layer (weight) |")
 			for _, s := range steps {
 				w(" step %d |", s)
 			}
@@ -211,6 +272,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 				w("\n")
 			}
 			w("\n")
+			block(fmt.Sprintf("training-%s-B%d", e.Name, b), start)
 			tr[fmt.Sprintf("%s/B=%d", e.Name, b)] = map[string]any{"steps": steps, "layers": names, "percent": pct}
 			f := fmt.Sprintf("fig-training-%s-B%d.svg", e.Name, b)
 			if err := plotTraining(filepath.Join(dir, f), e.Name, b, steps, names, pct); err != nil {

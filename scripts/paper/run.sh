@@ -89,5 +89,6 @@ export -f one
 printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -L 1 bash -c 'one $0 $1'
 
 if [ "$AGG" = 1 ]; then
-  go run ./scripts/paper/aggregate -results "$RESULTS" -out "$AGGOUT"
+  doc=(); [ "$AGGOUT" != docs/paper ] || doc=(-doc docs/paper.md)
+  go run ./scripts/paper/aggregate -results "$RESULTS" -out "$AGGOUT" "${doc[@]}"
 fi

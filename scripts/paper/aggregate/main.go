@@ -3,7 +3,7 @@
 // writes the tables (OUT/results.md), a summary (OUT/summary.json) and the
 // figures (OUT/*.svg) of docs/paper.md.
 //
-//	go run ./scripts/paper/aggregate -results out/paper -out docs/paper
+//	go run ./scripts/paper/aggregate -results out/paper -out docs/paper -doc docs/paper.md
 //
 // Several -results directories may be given (comma-separated): runs of the
 // same experiment and seed found in a later directory are ignored.
@@ -23,14 +23,15 @@ func main() {
 	results := flag.String("results", "out/paper", "results directories, comma-separated")
 	out := flag.String("out", "docs/paper", "output directory")
 	configs := flag.String("configs", "experiments/paper", "config directory (experiments without results are marked pending)")
+	doc := flag.String("doc", "", "Markdown file whose <!-- BEGIN name --> … <!-- END name --> tables are refreshed (e.g. docs/paper.md)")
 	flag.Parse()
-	if err := run(*results, *out, *configs); err != nil {
+	if err := run(*results, *out, *configs, *doc); err != nil {
 		fmt.Fprintln(os.Stderr, "aggregate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(results, out, configs string) error {
+func run(results, out, configs, doc string) error {
 	byName := map[string]*paper.Experiment{}
 	var order []*paper.Experiment
 	for _, dir := range strings.Split(results, ",") {
@@ -68,5 +69,20 @@ func run(results, out, configs string) error {
 		paper.SortRuns(e)
 	}
 	paper.SortExperiments(order)
-	return paper.Write(out, order, paper.Options{Results: results, Pending: pending})
+	blocks := map[string]string{}
+	if err := paper.Write(out, order, paper.Options{Results: results, Pending: pending, Blocks: blocks}); err != nil {
+		return err
+	}
+	if doc == "" {
+		return nil
+	}
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		return err
+	}
+	s, missing := paper.RefreshBlocks(string(b), blocks)
+	for _, m := range missing {
+		fmt.Fprintf(os.Stderr, "aggregate: %s: no table %q (left as it is)\n", doc, m)
+	}
+	return os.WriteFile(doc, []byte(s), 0o644)
 }
