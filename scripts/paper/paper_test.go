@@ -61,7 +61,7 @@ func TestConfigsAtFullScale(t *testing.T) {
 
 // tiny shrinks a config to run in a second or two: generated 8×8 data
 // (padded to the zoo's 32×32), 2 fine-tuning steps (the audit steps scaled
-// accordingly), a pool of 24, 6 batches of B = 2 and 4, 4 coordinates.
+// accordingly), a pool of 16, 4 batches of B = 2 and 4, 4 coordinates, batch 4.
 func tiny(cfg audit.Config, data, out string) audit.Config {
 	const steps = 2
 	var at audit.StepList
@@ -75,9 +75,9 @@ func tiny(cfg audit.Config, data, out string) audit.Config {
 	}
 	cfg.AuditAt = at
 	cfg.FineTune.Steps = steps
-	cfg.FineTune.BatchSize = 8
+	cfg.FineTune.BatchSize = 4
 	cfg.Data.Dir, cfg.Data.Format, cfg.Data.EvalSamples = data, "mnist", 0
-	cfg.Collect.Pool, cfg.Collect.BatchSizes, cfg.Collect.Batches, cfg.Collect.CoordsPerLayer = 24, []int{2, 4}, 6, 4
+	cfg.Collect.Pool, cfg.Collect.BatchSizes, cfg.Collect.Batches, cfg.Collect.CoordsPerLayer = 16, []int{2, 4}, 4, 4
 	cfg.Out = out
 	return cfg
 }
