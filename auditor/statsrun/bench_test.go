@@ -23,15 +23,14 @@ func BenchmarkSortColumn600(b *testing.B) {
 		}
 	}
 	dst, x := make([]float64, n), make([]float64, n)
-	k1, k2 := make([]uint64, n), make([]uint64, n)
-	q1, q2 := make([]uint32, n), make([]uint32, n)
+	keys64, keys32 := make([]uint64, 2*n), make([]uint32, 2*n)
 	sw, err := stats.NewShapiroWilk(n)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Run("Float32Radix+TestSorted", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			sortFloat32Into(dst, cols[i%len(cols)], q1, q2)
+			stats.SortFloat32To64(dst, cols[i%len(cols)], keys32)
 			sw.TestSorted(dst)
 		}
 	})
@@ -40,7 +39,7 @@ func BenchmarkSortColumn600(b *testing.B) {
 			for k, v := range cols[i%len(cols)] {
 				x[k] = float64(v)
 			}
-			sortInto(dst, x, k1, k2)
+			stats.SortFloat64(dst, x, keys64)
 			sw.TestSorted(dst)
 		}
 	})

@@ -124,9 +124,9 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 			defer wg.Done()
 			sc := &scratch{col: make([]float64, m.Rows), sorted: make([]float64, m.Rows), centred: make([]float64, m.Rows)}
 			if m.Data32 != nil {
-				sc.q1, sc.q2 = make([]uint32, m.Rows), make([]uint32, m.Rows)
+				sc.keys32 = make([]uint32, 2*m.Rows)
 			} else {
-				sc.k1, sc.k2 = make([]uint64, m.Rows), make([]uint64, m.Rows)
+				sc.keys64 = make([]uint64, 2*m.Rows)
 			}
 			for {
 				j0 := int(next.Add(chunk)) - chunk
@@ -147,8 +147,8 @@ func Run(m *matrix.Matrix, opt Options) (*Report, error) {
 type scratch struct {
 	col             []float64 // float32 columns converted
 	sorted, centred []float64
-	k1, k2          []uint64 // radix sort keys of float64 storage
-	q1, q2          []uint32 // radix sort keys of float32 storage
+	keys64          []uint64 // radix sort scratch (2·rows) of float64 storage
+	keys32          []uint32 // radix sort scratch (2·rows) of float32 storage
 }
 
 // safeColumn is column with a recover: a panic in a worker goroutine would
@@ -200,18 +200,17 @@ func column(j int, m *matrix.Matrix, sw *stats.ShapiroWilk, swErr error, opt *Op
 	// The sorted copy: for float32 storage, sorted on the 32-bit keys and
 	// converted in the same step, for Shapiro–Wilk and McCulloch; for
 	// float64 storage, made only when McCulloch needs it too (otherwise
-	// ShapiroWilk.Test sorts on its own). McCulloch sorts its own copy
-	// again, in linear time since it is sorted already. A column with a
-	// NaN/Inf is not sorted: each statistic reports the value and its row.
+	// ShapiroWilk.Test sorts on its own); TestSorted and McCullochSorted
+	// then use it as is. A column with a NaN/Inf is not sorted: each
+	// statistic reports the value and its row.
 	var sorted []float64
 	switch {
 	case m.Data32 != nil && secs&(SectionShapiro|SectionTailIndex) != 0:
-		if sortFloat32Into(sc.sorted[:n], m.Data32[j*n:(j+1)*n], sc.q1, sc.q2) {
+		if stats.SortFloat32To64(sc.sorted[:n], m.Data32[j*n:(j+1)*n], sc.keys32) {
 			sorted = sc.sorted[:n]
 		}
 	case m.Data32 == nil && secs&SectionTailIndex != 0 && finite(x):
-		sorted = sc.sorted[:n]
-		sortInto(sorted, x, sc.k1, sc.k2)
+		sorted = stats.SortFloat64(sc.sorted[:n], x, sc.keys64)
 	}
 
 	if secs&SectionShapiro != 0 {
@@ -286,10 +285,12 @@ func tailIndex(x, sorted []float64, d stats.Description, noCenter bool, sc *scra
 	}
 	a, err := stats.TailIndexMohammadi(in)
 	t.Mohammadi, t.MohammadiError = Number(a), errString(err)
-	if sorted == nil {
-		sorted = x // a NaN/Inf: McCulloch names its row
+	var p stats.StableParams
+	if sorted != nil {
+		p, err = stats.McCullochSorted(sorted)
+	} else {
+		p, err = stats.McCulloch(x) // a NaN/Inf: McCulloch names its row
 	}
-	p, err := stats.McCulloch(sorted)
 	t.McCulloch = &Stable{Alpha: Number(p.Alpha), Beta: Number(p.Beta), Scale: Number(p.Scale),
 		Location: Number(p.Location), Error: errString(err)}
 	return t

@@ -510,51 +510,6 @@ func TestExampleMatrix(t *testing.T) {
 	}
 }
 
-func TestSortInto(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 12))
-	for _, n := range []int{1, 5, 95, 96, 600, 2000} {
-		for _, kind := range []string{"normal", "float32", "ties", "signs"} {
-			x := make([]float64, n)
-			for i := range x {
-				switch kind {
-				case "normal":
-					x[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(40)-20))
-				case "float32":
-					x[i] = float64(float32(rng.NormFloat64()))
-				case "ties":
-					x[i] = float64(rng.IntN(5) - 2)
-				case "signs":
-					x[i] = []float64{math.Inf(-1), -math.MaxFloat64, -1, -5e-324, 0, 5e-324, 1, math.MaxFloat64, math.Inf(1)}[rng.IntN(9)]
-				}
-			}
-			want := slices.Clone(x)
-			slices.Sort(want)
-			got := make([]float64, n)
-			sortInto(got, x, make([]uint64, n), make([]uint64, n))
-			if !slices.Equal(got, want) {
-				t.Fatalf("n=%d %s: radix sort differs", n, kind)
-			}
-			// The float32 sort, on the float32-rounded values.
-			x32 := make([]float32, n)
-			for i, v := range x {
-				x32[i] = float32(v)
-			}
-			want32 := make([]float64, n)
-			for i, v := range x32 {
-				want32[i] = float64(v)
-			}
-			slices.Sort(want32)
-			finite32 := !slices.ContainsFunc(want32, func(v float64) bool { return math.IsInf(v, 0) })
-			if ok := sortFloat32Into(got, x32, make([]uint32, n), make([]uint32, n)); ok != finite32 {
-				t.Fatalf("n=%d %s: sortFloat32Into ok = %v, want %v", n, kind, ok, finite32)
-			}
-			if finite32 && !slices.Equal(got, want32) {
-				t.Fatalf("n=%d %s: float32 radix sort differs", n, kind)
-			}
-		}
-	}
-}
-
 // A float32-stored matrix gives the same report as its float64 copy.
 func TestFloat32StorageSameReport(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))

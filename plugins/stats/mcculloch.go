@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 )
 
 // ErrDegenerateQuantiles reports a sample whose interquartile range (or
@@ -193,31 +192,67 @@ func percentileSorted(s []float64, q float64) float64 {
 //     (Table VII) and δ = ζ − βγ tan(πα/2) (δ = ζ when α = 1).
 //
 // The returned Location is δ in the S1 parameterization (see StableParams;
-// LocationS0 converts). x is not modified. At α = 2 the tables give
+// LocationS0 converts). x is not modified: its values are sorted into
+// recycled scratch memory (SortFloat64). At α = 2 the tables give
 // γ = IQR/1.908 = σ/√2 for N(μ, σ²) data, as for S1(2, ·, γ) = N(δ, 2γ²).
 //
 // Errors: fewer than 5 values (ErrTooFewValues), a NaN/Inf
 // (ErrNonFiniteValue), or q75 == q25 (ErrDegenerateQuantiles).
 func McCulloch(x []float64) (StableParams, error) {
+	if err := mcCheck(x); err != nil {
+		return mcBad(), err
+	}
+	scr := sortPool.Get().(*sortScratch)
+	p, err := mcFit(scr.sorted(x))
+	sortPool.Put(scr)
+	return p, err
+}
+
+// McCullochSorted is McCulloch on data already sorted ascending (checked),
+// for callers that have a sorted copy anyway: it neither copies nor sorts.
+// It gives the same results and errors as McCulloch, and an error wrapping
+// ErrNotSorted, naming the first pair out of order, when sorted is not in
+// ascending order.
+func McCullochSorted(sorted []float64) (StableParams, error) {
+	if err := mcCheck(sorted); err != nil {
+		return mcBad(), err
+	}
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] < sorted[i-1] {
+			return mcBad(), fmt.Errorf("mcculloch: x[%d]=%v < x[%d]=%v: %w", i, sorted[i], i-1, sorted[i-1], ErrNotSorted)
+		}
+	}
+	return mcFit(sorted)
+}
+
+// mcBad is the all-NaN result that goes with an error.
+func mcBad() StableParams {
 	nan := math.NaN()
-	bad := StableParams{nan, nan, nan, nan}
+	return StableParams{nan, nan, nan, nan}
+}
+
+// mcCheck returns McCulloch's error for too few or non-finite values.
+func mcCheck(x []float64) error {
 	if len(x) < 5 {
-		return bad, fmt.Errorf("mcculloch: %d values, need at least 5: %w", len(x), errTooFew)
+		return fmt.Errorf("mcculloch: %d values, need at least 5: %w", len(x), errTooFew)
 	}
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return bad, fmt.Errorf("mcculloch: value %d is %v: %w", i, v, errNonFinite)
+			return fmt.Errorf("mcculloch: value %d is %v: %w", i, v, errNonFinite)
 		}
 	}
-	s := slices.Clone(x)
-	slices.Sort(s)
+	return nil
+}
+
+// mcFit is McCulloch's estimator on s, sorted ascending, finite, len ≥ 5.
+func mcFit(s []float64) (StableParams, error) {
 	p05 := percentileSorted(s, 0.05)
 	p25 := percentileSorted(s, 0.25)
 	p50 := percentileSorted(s, 0.50)
 	p75 := percentileSorted(s, 0.75)
 	p95 := percentileSorted(s, 0.95)
 	if !(p75 > p25) {
-		return bad, fmt.Errorf("mcculloch: %d values with q25 = q75 = %g: %w", len(x), p25, ErrDegenerateQuantiles)
+		return mcBad(), fmt.Errorf("mcculloch: %d values with q25 = q75 = %g: %w", len(s), p25, ErrDegenerateQuantiles)
 	}
 	nuAlpha := (p95 - p05) / (p75 - p25)
 	nuBeta := (p95 + p05 - 2*p50) / (p95 - p05)

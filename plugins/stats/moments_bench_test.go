@@ -86,8 +86,63 @@ func BenchmarkMcCulloch600(b *testing.B) {
 	}
 }
 
-// BenchmarkSort600: copying and sorting 600 values, McCulloch's dominant
-// cost (the peer of BenchmarkMcCulloch600).
+// BenchmarkMcCullochColumns600 times McCulloch on 512 distinct SαS(1.7)
+// columns of 600 values, taken in turn, so that the branch predictor cannot
+// learn a comparison sort's outcomes as it does on BenchmarkMcCulloch600's
+// single column: McCulloch (radix-sorted recycled copy), its peer
+// Clone+slices.Sort+Sorted (what McCulloch did before it used SortFloat64,
+// plus McCullochSorted's order check) and Sorted (McCullochSorted alone on
+// presorted columns).
+func BenchmarkMcCullochColumns600(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	cols := make([][]float64, 512)
+	sorted := make([][]float64, len(cols))
+	for j := range cols {
+		cols[j] = make([]float64, 600)
+		for i := range cols[j] {
+			cols[j][i] = SampleStable(rng, 1.7, 0, 1, 0)
+		}
+		sorted[j] = slices.Sorted(slices.Values(cols[j]))
+	}
+	b.Run("McCulloch", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			p, _ := McCulloch(cols[i%len(cols)])
+			sinkF = p.Alpha
+		}
+	})
+	b.Run("Clone+slices.Sort+Sorted", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			s := slices.Clone(cols[i%len(cols)])
+			slices.Sort(s)
+			p, _ := McCullochSorted(s)
+			sinkF = p.Alpha
+		}
+	})
+	b.Run("Sorted", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			p, _ := McCullochSorted(sorted[i%len(sorted)])
+			sinkF = p.Alpha
+		}
+	})
+}
+
+// BenchmarkMcCullochSorted600: McCulloch's estimator on one sorted
+// 600-value column (McCullochSorted: no copy, no sort).
+func BenchmarkMcCullochSorted600(b *testing.B) {
+	x := slices.Sorted(slices.Values(benchData(600)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p, _ := McCullochSorted(x)
+		sinkF = p.Alpha
+	}
+}
+
+// BenchmarkSort600: copying and sorting 600 values with slices.Sort, the
+// sort McCulloch used before SortFloat64 (the peer of
+// BenchmarkMcCulloch600).
 func BenchmarkSort600(b *testing.B) {
 	x := benchData(600)
 	b.ResetTimer()

@@ -212,7 +212,7 @@ func NewShapiroWilk(n int) (*ShapiroWilk, error) {
 		s.mu = swPoly(swC5[:], ln)
 		s.sigma = math.Exp(swPoly(swC6[:], ln))
 	}
-	s.bufs.New = func() any { return newSWScratch(n) }
+	s.bufs.New = func() any { return newSortScratch(n) }
 	return s, nil
 }
 
@@ -235,8 +235,8 @@ func (s *ShapiroWilk) Test(x []float64) (SWResult, error) {
 	if err := swCheckFinite("shapiro-wilk", x); err != nil {
 		return SWResult{}, err
 	}
-	scr := s.bufs.Get().(*swScratch)
-	r, err := s.TestSorted(scr.sortInto(x))
+	scr := s.bufs.Get().(*sortScratch)
+	r, err := s.TestSorted(scr.sorted(x))
 	s.bufs.Put(scr)
 	return r, err
 }

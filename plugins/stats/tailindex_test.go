@@ -63,6 +63,10 @@ func TestMcCullochMatchesScipy(t *testing.T) {
 			if !slices.Equal(orig, c.X) {
 				t.Error("McCulloch modified its input")
 			}
+			// McCullochSorted on a sorted copy gives the same bits.
+			if ps, err := McCullochSorted(slices.Sorted(slices.Values(c.X))); err != nil || ps != p {
+				t.Errorf("McCullochSorted = %+v, %v; McCulloch %+v", ps, err, p)
+			}
 			for _, q := range []struct {
 				what      string
 				got, want float64
