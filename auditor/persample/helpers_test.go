@@ -1,95 +1,54 @@
 package persample
 
 import (
-	"fmt"
 	"math"
 	"math/rand"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/graph"
+	"github.com/gnaudit/gnaudit/auditor/internal/irtest"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 )
 
-// mb builds ir.Models by hand for tests.
+// mb is an irtest.Builder under the short names these tests use; m and rng
+// are its Model and Rand.
 type mb struct {
+	*irtest.Builder
 	m   *ir.Model
 	rng *rand.Rand
-	k   int
 }
 
 // newModel starts a model with one float input "x"; a negative dim is
-// symbolic (the batch).
+// symbolic (the batch). Its random initializers come from seed 7.
 func newModel(opset int64, in ...int64) *mb {
-	m := &ir.Model{Opset: opset, Initializers: map[string]*ir.Tensor{}, ValueInfo: map[string]ir.Value{}}
-	v := ir.Value{Name: "x", Type: ir.Float}
-	for _, d := range in {
-		if d < 0 {
-			v.Shape = append(v.Shape, ir.Dim{Param: "batch"})
-		} else {
-			v.Shape = append(v.Shape, ir.Dim{Value: d})
-		}
-	}
-	m.Inputs = []ir.Value{v}
-	return &mb{m: m, rng: rand.New(rand.NewSource(7))}
+	b := irtest.New(opset, 7, in...)
+	return &mb{b, b.Model, b.Rand}
 }
 
-// param adds a random float initializer (normal, scaled by scale).
 func (b *mb) param(name string, scale float64, trainable bool, dims ...int64) string {
-	t := &ir.Tensor{Name: name, Type: ir.Float, Dims: dims}
-	for i := 0; i < t.Len(); i++ {
-		t.F32 = append(t.F32, float32(b.rng.NormFloat64()*scale))
-	}
-	b.init(t, trainable)
-	return name
+	return b.Param(name, scale, trainable, dims...)
 }
 
-// positive adds a float initializer with values in [lo, hi) (not trainable).
 func (b *mb) positive(name string, lo, hi float64, dims ...int64) string {
-	t := &ir.Tensor{Name: name, Type: ir.Float, Dims: dims}
-	for i := 0; i < t.Len(); i++ {
-		t.F32 = append(t.F32, float32(lo+(hi-lo)*b.rng.Float64()))
-	}
-	b.init(t, false)
-	return name
+	return b.Positive(name, lo, hi, dims...)
 }
 
-func (b *mb) ints(name string, vals ...int64) string {
-	b.init(&ir.Tensor{Name: name, Type: ir.Int64, Dims: []int64{int64(len(vals))}, I64: vals}, false)
-	return name
-}
+func (b *mb) ints(name string, vals ...int64) string { return b.Ints(name, vals...) }
 
-func (b *mb) init(t *ir.Tensor, trainable bool) {
-	b.m.Initializers[t.Name] = t
-	b.m.InitOrder = append(b.m.InitOrder, t.Name)
-	if trainable {
-		b.m.Trainable = append(b.m.Trainable, t.Name)
-	}
-}
-
-// op appends a node with one output and returns the output's name.
 func (b *mb) op(opType string, attrs map[string]ir.Attr, ins ...string) string {
-	b.k++
-	out := fmt.Sprintf("%s_%d_out", opType, b.k)
-	b.m.Nodes = append(b.m.Nodes, &ir.Node{Name: fmt.Sprintf("%s_%d", opType, b.k), OpType: opType, Inputs: ins, Outputs: []string{out}, Attrs: attrs})
-	return out
+	return b.Op(opType, attrs, ins...)
 }
 
-func (b *mb) output(name string) *ir.Model {
-	b.m.Outputs = []ir.Value{{Name: name, Type: ir.Float}}
-	return b.m
-}
+func (b *mb) output(name string) *ir.Model { return b.Output(name) }
 
-func ai(v int64) ir.Attr     { return ir.Attr{Kind: ir.AttrInt, Int: v} }
-func af(v float32) ir.Attr   { return ir.Attr{Kind: ir.AttrFloat, Float: v} }
-func ais(v ...int64) ir.Attr { return ir.Attr{Kind: ir.AttrInts, Ints: v} }
-func astr(s string) ir.Attr  { return ir.Attr{Kind: ir.AttrString, String: s} }
-func at(kv ...any) map[string]ir.Attr {
-	m := map[string]ir.Attr{}
-	for i := 0; i < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1].(ir.Attr)
-	}
-	return m
-}
+// Attribute constructors.
+var (
+	ai   = irtest.Int
+	af   = irtest.Float
+	ais  = irtest.Ints
+	astr = irtest.String
+	at   = irtest.Attrs
+)
 
 // bn adds an inference BatchNormalization over c channels.
 func (b *mb) bn(x, name string, c int64) string {
