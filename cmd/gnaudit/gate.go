@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,19 +32,9 @@ func runGate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(fs.Output(), gateUsage)
 		fs.PrintDefaults()
 	}
-	var files []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return usagef("%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return flagError(err)
 	}
 	if *policy == "" || len(files) != 1 {
 		fs.Usage()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,20 +50,9 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 
-	// Accept flags after the file name too (gnaudit stats x.npy --format md).
-	var files []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return usagef("%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return flagError(err)
 	}
 
 	if *example != "" {
