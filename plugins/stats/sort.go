@@ -120,6 +120,11 @@ func SortFloat32To64(dst []float64, src []float32, scratch []uint32) bool {
 	if n == 0 {
 		return true
 	}
+	// The digit passes of radixSort64 on 32-bit keys. They are kept as a
+	// copy on purpose: one generic function over the key type measured
+	// ~30 % slower at n = 600 and 5000 (register spills in the scatter
+	// loop, and a shift-count check, since the digit count is no longer a
+	// constant).
 	in, out := k1, k2
 	for d := 0; d < 4; d++ {
 		c := &count[d]
