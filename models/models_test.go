@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -298,7 +299,7 @@ func TestDeterminism(t *testing.T) {
 	// A tensor's stream depends on its name only: changing the classes
 	// leaves the convolutions unchanged.
 	d := mustBuild(t, "alexnet-cifar-bn", Options{Seed: 5, Classes: 100})
-	if !equalFloats(floats(t, a, "conv3.weight"), floats(t, d, "conv3.weight")) {
+	if !slices.Equal(floats(t, a, "conv3.weight"), floats(t, d, "conv3.weight")) {
 		t.Error("conv3.weight depends on the number of classes")
 	}
 	// Written files are byte-identical.
@@ -315,18 +316,6 @@ func TestDeterminism(t *testing.T) {
 	if len(b1) == 0 || string(b1) != string(b2) {
 		t.Error("same model, different bytes")
 	}
-}
-
-func equalFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestWriteReadBack(t *testing.T) {

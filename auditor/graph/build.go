@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -467,7 +468,7 @@ func (b *builder[T]) binary(n *ir.Node) error {
 		// Legacy broadcasting: B is broadcast to A only with broadcast=1,
 		// right-aligned or aligned at axis.
 		if attrInt(n, "broadcast", 0) == 0 {
-			if !equalInts(x.shape, y.shape) {
+			if !slices.Equal(x.shape, y.shape) {
 				return b.errNode(n, "shapes %v and %v differ and broadcast=0", x.shape, y.shape)
 			}
 		} else if a, ok := n.Attrs["axis"]; ok {
@@ -495,7 +496,7 @@ func (b *builder[T]) binary(n *ir.Node) error {
 	if err != nil {
 		return b.errNode(n, "%v", err)
 	}
-	if b.opset < 7 && !equalInts(out, x.shape) {
+	if b.opset < 7 && !slices.Equal(out, x.shape) {
 		return b.errNode(n, "B %v does not broadcast to A %v", y.shape, x.shape)
 	}
 	bl := false
@@ -1104,7 +1105,7 @@ func (b *builder[T]) gemmNode(n *ir.Node) error {
 	var cshape []int
 	if c != nil {
 		bs, err := broadcastShape(c.shape, out)
-		if err != nil || !equalInts(bs, out) {
+		if err != nil || !slices.Equal(bs, out) {
 			return b.errNode(n, "C of shape %v does not broadcast to %v", c.shape, out)
 		}
 		cshape = c.shape
@@ -1150,18 +1151,6 @@ func (b *builder[T]) gemmNode(n *ir.Node) error {
 	v.shape, v.bl = out, a.bl
 	b.set(n, 0, v)
 	return nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if a[k] != b[k] {
-			return false
-		}
-	}
-	return true
 }
 
 func (b *builder[T]) matmul(n *ir.Node) error {

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -244,7 +245,7 @@ func TestNetAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := net.Params()
-	if len(ps) != 3 || ps[0].Name != "w" || !equalInts(ps[0].Shape, []int{4, 3}) || !ps[0].Trainable {
+	if len(ps) != 3 || ps[0].Name != "w" || !slices.Equal(ps[0].Shape, []int{4, 3}) || !ps[0].Trainable {
 		t.Fatalf("Params %+v", ps)
 	}
 	if !strings.Contains(strings.Join(net.Notes(), "\n"), `"unused" does not influence the loss`) {
@@ -302,13 +303,13 @@ func TestNetAPI(t *testing.T) {
 			t.Fatalf("repeat %d: loss %g err %v", i, l2, err)
 		}
 	}
-	if s, d, ok := net.Deriv("c"); !ok || !equalInts(s, []int{3}) || d[1] != g[1] {
+	if s, d, ok := net.Deriv("c"); !ok || !slices.Equal(s, []int{3}) || d[1] != g[1] {
 		t.Errorf("Deriv(c) = %v %v %v, Grad(c) = %v", s, d, ok, g)
 	}
-	if s, v, ok := net.Value("w"); !ok || !equalInts(s, []int{4, 3}) || v[0] != 0 {
+	if s, v, ok := net.Value("w"); !ok || !slices.Equal(s, []int{4, 3}) || v[0] != 0 {
 		t.Errorf("Value(w) = %v %v %v", s, v, ok)
 	}
-	if s, v, ok := net.Value(net.InputName()); !ok || !equalInts(s, []int{2, 4}) || v[7] != 8 {
+	if s, v, ok := net.Value(net.InputName()); !ok || !slices.Equal(s, []int{2, 4}) || v[7] != 8 {
 		t.Errorf("Value(input) = %v %v %v", s, v, ok)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -253,7 +254,7 @@ func runConformanceCase(dir string, m *ir.Model) error {
 		if !ok {
 			return fmt.Errorf("output %q not computed", o.Name)
 		}
-		if !equalInts(shape, wantDims[k]) {
+		if !slices.Equal(shape, wantDims[k]) {
 			return fmt.Errorf("output %q: shape %v, want %v", o.Name, shape, wantDims[k])
 		}
 		for i := range got {

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
@@ -295,7 +296,7 @@ func TestDerivPlumbing(t *testing.T) {
 	gp := net.Grad("p")
 	for _, name := range []string{c, z} {
 		shape, d, ok := net.Deriv(name)
-		if !ok || len(d) != len(gp) || !equalInts(shape, []int{1, 3, 5, 5}) {
+		if !ok || len(d) != len(gp) || !slices.Equal(shape, []int{1, 3, 5, 5}) {
 			t.Fatalf("Deriv(%s): ok=%v shape %v len %d", name, ok, shape, len(d))
 		}
 		for i := range d {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -142,7 +143,7 @@ func checkTorchModel(t *testing.T, man *torchManifest, fx torchFixture, path str
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalInts(net.InputShape(), fx.InputShape) || net.Classes() != man.Classes || net.Batch() != B {
+	if !slices.Equal(net.InputShape(), fx.InputShape) || net.Classes() != man.Classes || net.Batch() != B {
 		t.Fatalf("input %v classes %d batch %d", net.InputShape(), net.Classes(), net.Batch())
 	}
 	if fileBatch > 0 {

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
@@ -371,7 +372,7 @@ func fromOnnxGo(n *ir.Node, np *onnxpb.NodeProto, op *recordedOp) error {
 	for _, o := range op.outputs {
 		n.Outputs = append(n.Outputs, o.name)
 	}
-	if !equalStrings(n.Outputs, np.GetOutput()) {
+	if !slices.Equal(n.Outputs, np.GetOutput()) {
 		return fmt.Errorf("onnx-go recorded outputs %q, the file has %q", n.Outputs, np.GetOutput())
 	}
 	ins, ok := op.inputs()
@@ -386,7 +387,7 @@ func fromOnnxGo(n *ir.Node, np *onnxpb.NodeProto, op *recordedOp) error {
 		// onnx-go gives an input-less node (Constant) a fake input value.
 		ins = []string{}
 	}
-	if !equalStrings(ins, np.GetInput()) {
+	if !slices.Equal(ins, np.GetInput()) {
 		return fmt.Errorf("onnx-go recorded inputs %q, the file has %q", ins, np.GetInput())
 	}
 	n.Inputs = ins
@@ -496,18 +497,6 @@ func valueFromProto(v *onnxpb.ValueInfoProto) ir.Value {
 		}
 	}
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // nameNodes gives every node a unique name: an empty name becomes

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,7 +85,7 @@ func TestGradsCLI(t *testing.T) {
 			}
 			got := readNpyT(t, filepath.Join(out, p.File))
 			want := readNpyT(t, filepath.Join(data, "persample", p.Name+".npy"))
-			if got.DType != npy.Float32 || !equalShape(got.Shape, want.Shape) || !equalShape(p.Shape, want.Shape) {
+			if got.DType != npy.Float32 || !slices.Equal(got.Shape, want.Shape) || !slices.Equal(p.Shape, want.Shape) {
 				t.Errorf("%s %s: %s %v (manifest %v), want float32 %v", model, p.Name, got.DType, got.Shape, p.Shape, want.Shape)
 				continue
 			}
@@ -97,18 +98,6 @@ func TestGradsCLI(t *testing.T) {
 			t.Errorf("%s: temporary files left: %v", model, left)
 		}
 	}
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if a[k] != b[k] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestGradsCLIErrors(t *testing.T) {
