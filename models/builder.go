@@ -122,11 +122,11 @@ func (g *graphBuilder) conv(prefix, in string, cin, cout, k, stride, pad int64, 
 		inputs = append(inputs, g.tensor(prefix+".bias", []int64{cout}, nil))
 	}
 	return g.node("Conv", prefix, inputs, []*onnxpb.AttributeProto{
-		intsAttr("kernel_shape", k, k),
-		intsAttr("strides", stride, stride),
-		intsAttr("pads", pad, pad, pad, pad),
-		intsAttr("dilations", 1, 1),
-		intAttr("group", 1),
+		onnxpb.IntsAttr("kernel_shape", k, k),
+		onnxpb.IntsAttr("strides", stride, stride),
+		onnxpb.IntsAttr("pads", pad, pad, pad, pad),
+		onnxpb.IntsAttr("dilations", 1, 1),
+		onnxpb.IntAttr("group", 1),
 	})
 }
 
@@ -140,7 +140,7 @@ func (g *graphBuilder) gemm(prefix, in string, fin, fout int64, bias bool, out .
 		inputs = append(inputs, g.tensor(prefix+".bias", []int64{fout}, nil))
 	}
 	return g.node("Gemm", prefix, inputs, []*onnxpb.AttributeProto{
-		floatAttr("alpha", 1), floatAttr("beta", 1), intAttr("transB", 1),
+		onnxpb.FloatAttr("alpha", 1), onnxpb.FloatAttr("beta", 1), onnxpb.IntAttr("transB", 1),
 	}, out...)
 }
 
@@ -155,7 +155,7 @@ func (g *graphBuilder) batchNorm(prefix, in string, c int64) string {
 		g.tensor(prefix+".bias", dims, nil),
 		g.tensor(prefix+".mean", dims, nil),
 		g.tensor(prefix+".var", dims, constant(1)),
-	}, []*onnxpb.AttributeProto{floatAttr("epsilon", bnEpsilon), floatAttr("momentum", 0.9)})
+	}, []*onnxpb.AttributeProto{onnxpb.FloatAttr("epsilon", bnEpsilon), onnxpb.FloatAttr("momentum", 0.9)})
 }
 
 func (g *graphBuilder) relu(name, in string) string {
@@ -165,26 +165,14 @@ func (g *graphBuilder) relu(name, in string) string {
 // maxPool adds a MaxPool with the given kernel (= stride) per spatial axis.
 func (g *graphBuilder) maxPool(name, in string, kh, kw int64) string {
 	return g.node("MaxPool", name, []string{in}, []*onnxpb.AttributeProto{
-		intsAttr("kernel_shape", kh, kw),
-		intsAttr("strides", kh, kw),
-		intsAttr("pads", 0, 0, 0, 0),
+		onnxpb.IntsAttr("kernel_shape", kh, kw),
+		onnxpb.IntsAttr("strides", kh, kw),
+		onnxpb.IntsAttr("pads", 0, 0, 0, 0),
 	})
 }
 
 // bnEpsilon is the BatchNormalization epsilon (PyTorch's default).
 const bnEpsilon = 1e-5
-
-func intAttr(name string, v int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
-}
-
-func intsAttr(name string, v ...int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
-}
-
-func floatAttr(name string, v float32) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}
-}
 
 // tensorValue is a float32 ValueInfo whose first dimension is symbolic
 // (batchParam) and the others fixed.

@@ -1,6 +1,10 @@
 package models
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+)
 
 // convOut is the output size of a convolution or pooling along one axis.
 func convOut(in, k, stride, pad int64) int64 {
@@ -67,7 +71,7 @@ func buildAlexNet(g *graphBuilder, o Options, bn bool) error {
 			}
 		}
 	}
-	x = g.node("Flatten", "flatten", []string{x}, []*onnxpbAttr{intAttr("axis", 1)})
+	x = g.node("Flatten", "flatten", []string{x}, []*onnxpbAttr{onnxpb.IntAttr("axis", 1)})
 	fin := cin * h * w
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("fc%d", i)
@@ -123,7 +127,7 @@ func buildResNet(g *graphBuilder, o Options, n int) error {
 		return fmt.Errorf("feature map would be empty")
 	}
 	x = g.node("GlobalAveragePool", "avgpool", []string{x}, nil)
-	x = g.node("Flatten", "flatten", []string{x}, []*onnxpbAttr{intAttr("axis", 1)})
+	x = g.node("Flatten", "flatten", []string{x}, []*onnxpbAttr{onnxpb.IntAttr("axis", 1)})
 	g.gemm("fc", x, cin, int64(o.Classes), true, OutputName)
 	return nil
 }

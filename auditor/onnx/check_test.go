@@ -3,6 +3,8 @@ package onnx
 import (
 	"strings"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 )
 
 // TestCheck: each unsupported construct gives one error that names the
@@ -16,7 +18,7 @@ func TestCheck(t *testing.T) {
 		name: "supported",
 		build: func() *gb {
 			return newGraph(13).input("x", "N", 3).output("y").initF("W", 2, 3).initF("b", 2).
-				node("Gemm", []string{"x", "W", "b"}, []string{"h"}, aInt("transB", 1)).
+				node("Gemm", []string{"x", "W", "b"}, []string{"h"}, onnxpb.IntAttr("transB", 1)).
 				node("Relu", []string{"h"}, []string{"y"})
 		},
 	}, {
@@ -51,8 +53,8 @@ func TestCheck(t *testing.T) {
 		name: "unknown attribute and bad values",
 		build: func() *gb {
 			return newGraph(11).input("x", 1, 1, 4, 4).output("y").initI("pads", 0, 0, 1, 1, 0, 0, 1, 1).
-				node("Pad", []string{"x", "pads"}, []string{"p"}, aStr("mode", "reflect")).named("pad").
-				node("MaxPool", []string{"p"}, []string{"y"}, aInts("kernel_shape", 2, 2), aInt("storage_order", 1), aInt("bogus", 3)).named("pool")
+				node("Pad", []string{"x", "pads"}, []string{"p"}, onnxpb.StringAttr("mode", "reflect")).named("pad").
+				node("MaxPool", []string{"p"}, []string{"y"}, onnxpb.IntsAttr("kernel_shape", 2, 2), onnxpb.IntAttr("storage_order", 1), onnxpb.IntAttr("bogus", 3)).named("pool")
 		},
 		want: []string{
 			`node "pad" (Pad, opset 11): mode "reflect" is not supported (only constant)`,
@@ -63,7 +65,7 @@ func TestCheck(t *testing.T) {
 		name: "training-mode batch norm",
 		build: func() *gb {
 			return newGraph(15).input("x", 2, 3).output("y").initF("s", 3).initF("b", 3).initF("m", 3).initF("v", 3).
-				node("BatchNormalization", []string{"x", "s", "b", "m", "v"}, []string{"y", "rm", "rv"}, aInt("training_mode", 1)).named("bn")
+				node("BatchNormalization", []string{"x", "s", "b", "m", "v"}, []string{"y", "rm", "rv"}, onnxpb.IntAttr("training_mode", 1)).named("bn")
 		},
 		want: []string{
 			`node "bn" (BatchNormalization, opset 15): training_mode=1 is not supported`,
@@ -74,7 +76,7 @@ func TestCheck(t *testing.T) {
 		name: "unsqueeze axes by opset",
 		build: func() *gb {
 			return newGraph(13).input("x", 3).output("y").
-				node("Unsqueeze", []string{"x"}, []string{"y"}, aInts("axes", 0)).named("u")
+				node("Unsqueeze", []string{"x"}, []string{"y"}, onnxpb.IntsAttr("axes", 0)).named("u")
 		},
 		want: []string{
 			`node "u" (Unsqueeze, opset 13): attribute axes is not allowed from opset 13`,

@@ -40,7 +40,7 @@ func fallbackModel() *gb {
 		init(&onnxpb.TensorProto{Name: proto.String("u8"), DataType: proto.Int32(int32(ir.Uint8)), Dims: []int64{2}, Int32Data: []int32{200, 7}}).
 		init(&onnxpb.TensorProto{Name: proto.String("i8"), DataType: proto.Int32(int32(ir.Int8)), Dims: []int64{2}, RawData: []byte{0xff, 0x05}}).
 		init(tensorF("w", []int64{4}, 1, 2, 3, 4)).
-		node("Constant", nil, []string{"mask"}, aTensor("value", &onnxpb.TensorProto{DataType: proto.Int32(int32(ir.Bool)),
+		node("Constant", nil, []string{"mask"}, onnxpb.TensorAttr("value", &onnxpb.TensorProto{DataType: proto.Int32(int32(ir.Bool)),
 			Dims: []int64{3}, RawData: []byte{1, 0, 1}})).named("boolconst").
 		node("Mul", []string{"x", "x"}, []string{"sq"}).named("square").
 		node("Clip", []string{"sq", "", "w"}, []string{"c"}).named("clip").

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 )
 
 // flattenChain appends PyTorch's view(x.size(0), -1) on value x with the
@@ -15,9 +16,9 @@ func flattenChain(b *gb, src, x, out string, tail ...int64) *gb {
 	b.g.Initializer[len(b.g.Initializer)-1].Dims = nil // scalar index
 	b.initI("tail", tail...)
 	return b.node("Shape", []string{src}, []string{"s"}).
-		node("Gather", []string{"s", "idx0"}, []string{"g"}, aInt("axis", 0)).
-		node("Unsqueeze", []string{"g"}, []string{"u"}, aInts("axes", 0)).
-		node("Concat", []string{"u", "tail"}, []string{"target"}, aInt("axis", 0)).
+		node("Gather", []string{"s", "idx0"}, []string{"g"}, onnxpb.IntAttr("axis", 0)).
+		node("Unsqueeze", []string{"g"}, []string{"u"}, onnxpb.IntsAttr("axes", 0)).
+		node("Concat", []string{"u", "tail"}, []string{"target"}, onnxpb.IntAttr("axis", 0)).
 		node("Reshape", []string{x, "target"}, []string{out}).named("flat")
 }
 
@@ -85,8 +86,8 @@ func TestFoldReshapeTargets(t *testing.T) {
 			b := newGraph(11).input("x", "N", 4, 2, 2).output("y").initI("head", 16).
 				initI("idx0", 0).
 				node("Shape", []string{"x"}, []string{"s"}).
-				node("Gather", []string{"s", "idx0"}, []string{"g"}, aInt("axis", 0)).
-				node("Concat", []string{"head", "g"}, []string{"target"}, aInt("axis", 0)).
+				node("Gather", []string{"s", "idx0"}, []string{"g"}, onnxpb.IntAttr("axis", 0)).
+				node("Concat", []string{"head", "g"}, []string{"target"}, onnxpb.IntAttr("axis", 0)).
 				node("Reshape", []string{"x", "target"}, []string{"y"}).named("flat")
 			return b
 		},
@@ -97,7 +98,7 @@ func TestFoldReshapeTargets(t *testing.T) {
 		build: func() *gb {
 			b := newGraph(14).input("x", "batch", 4, 2, 2).output("y")
 			flattenChain(b, "x", "x", "y", 16)
-			b.g.Node[len(b.g.Node)-1].Attribute = append(b.g.Node[len(b.g.Node)-1].Attribute, aInt("allowzero", 1))
+			b.g.Node[len(b.g.Node)-1].Attribute = append(b.g.Node[len(b.g.Node)-1].Attribute, onnxpb.IntAttr("allowzero", 1))
 			b.initI("axes0", 0)
 			b.g.Node[2].Attribute = nil
 			b.g.Node[2].Input = append(b.g.Node[2].Input, "axes0")
@@ -111,13 +112,13 @@ func TestFoldReshapeTargets(t *testing.T) {
 			b := newGraph(9).input("x", "B", 4, 2, 3).output("y").
 				initI("i0", 0).initI("i1", 1).initI("i2", 2).initI("i3", 3).
 				node("Shape", []string{"x"}, []string{"s"}).
-				node("Gather", []string{"s", "i0"}, []string{"b"}, aInt("axis", 0)).
-				node("Gather", []string{"s", "i1"}, []string{"c"}, aInt("axis", 0)).
-				node("Gather", []string{"s", "i2"}, []string{"h"}, aInt("axis", 0)).
-				node("Gather", []string{"s", "i3"}, []string{"w"}, aInt("axis", 0)).
+				node("Gather", []string{"s", "i0"}, []string{"b"}, onnxpb.IntAttr("axis", 0)).
+				node("Gather", []string{"s", "i1"}, []string{"c"}, onnxpb.IntAttr("axis", 0)).
+				node("Gather", []string{"s", "i2"}, []string{"h"}, onnxpb.IntAttr("axis", 0)).
+				node("Gather", []string{"s", "i3"}, []string{"w"}, onnxpb.IntAttr("axis", 0)).
 				node("Mul", []string{"c", "h"}, []string{"ch"}).
 				node("Mul", []string{"ch", "w"}, []string{"chw"}).
-				node("Concat", []string{"b", "chw"}, []string{"target"}, aInt("axis", 0)).
+				node("Concat", []string{"b", "chw"}, []string{"target"}, onnxpb.IntAttr("axis", 0)).
 				node("Reshape", []string{"x", "target"}, []string{"y"}).named("flat")
 			return b
 		},
@@ -130,7 +131,7 @@ func TestFoldReshapeTargets(t *testing.T) {
 				initI("st", 0).initI("en", 2).initI("minus1", -1).
 				node("Shape", []string{"x"}, []string{"s"}).
 				node("Slice", []string{"s", "st", "en"}, []string{"nl"}).
-				node("Concat", []string{"nl", "minus1"}, []string{"target"}, aInt("axis", 0)).
+				node("Concat", []string{"nl", "minus1"}, []string{"target"}, onnxpb.IntAttr("axis", 0)).
 				node("Reshape", []string{"x", "target"}, []string{"y"}).named("flat")
 			return b
 		},
@@ -163,9 +164,9 @@ func TestFoldUnresolvable(t *testing.T) {
 	b := newGraph(11).input("x", "N", "L", 8).output("y").
 		initI("i0", 0).initI("i1", 1).initI("minus1", -1).
 		node("Shape", []string{"x"}, []string{"s"}).
-		node("Gather", []string{"s", "i1"}, []string{"l"}, aInt("axis", 0)).
-		node("Gather", []string{"s", "i0"}, []string{"n"}, aInt("axis", 0)).
-		node("Concat", []string{"l", "n", "minus1"}, []string{"target"}, aInt("axis", 0)).
+		node("Gather", []string{"s", "i1"}, []string{"l"}, onnxpb.IntAttr("axis", 0)).
+		node("Gather", []string{"s", "i0"}, []string{"n"}, onnxpb.IntAttr("axis", 0)).
+		node("Concat", []string{"l", "n", "minus1"}, []string{"target"}, onnxpb.IntAttr("axis", 0)).
 		node("Reshape", []string{"x", "target"}, []string{"y"}).named("swap")
 	m := folded(t, b)
 	if got := opTypes(m); !reflect.DeepEqual(got, []string{"Shape", "Gather", "Gather", "Concat", "Reshape"}) {
@@ -195,18 +196,18 @@ func TestFoldUnresolvable(t *testing.T) {
 func TestFoldConstants(t *testing.T) {
 	b := newGraph(13).input("x", "N", 3).output("y").output("k").
 		initI("axes", 0).initI("neg", -1).initI("starts", 3).initI("ends", -100).initI("steps", -2).
-		node("Constant", nil, []string{"c1"}, aInts("value_ints", 2, 3)).
-		node("Constant", nil, []string{"c2"}, aFloat("value_float", 1.5)).
-		node("Constant", nil, []string{"vec"}, aTensor("value", tensorI("v", []int64{5}, 10, 11, 12, 13, 14))).
-		node("Slice", []string{"vec", "starts", "ends", "axes", "steps"}, []string{"sl"}). // [13, 11]
-		node("Gather", []string{"vec", "neg"}, []string{"last"}, aInt("axis", 0)).         // [14]
-		node("Mul", []string{"sl", "c1"}, []string{"prod"}).                               // [26, 33]
-		node("Div", []string{"prod", "c1"}, []string{"back"}).                             // [13, 11]
-		node("Sub", []string{"back", "last"}, []string{"diff"}).                           // [-1, -3]
-		node("ConstantOfShape", []string{"c1"}, []string{"zeros"}, aTensor("value", tensorF("z", []int64{1}, 2.5))).
-		node("Transpose", []string{"zeros"}, []string{"zt"}).                     // [3, 2]
-		node("Squeeze", []string{"diff"}, []string{"sq"}).                        // no 1-dims: unchanged
-		node("Cast", []string{"sq"}, []string{"k"}, aInt("to", int64(ir.Float))). // graph output: kept
+		node("Constant", nil, []string{"c1"}, onnxpb.IntsAttr("value_ints", 2, 3)).
+		node("Constant", nil, []string{"c2"}, onnxpb.FloatAttr("value_float", 1.5)).
+		node("Constant", nil, []string{"vec"}, onnxpb.TensorAttr("value", tensorI("v", []int64{5}, 10, 11, 12, 13, 14))).
+		node("Slice", []string{"vec", "starts", "ends", "axes", "steps"}, []string{"sl"}).   // [13, 11]
+		node("Gather", []string{"vec", "neg"}, []string{"last"}, onnxpb.IntAttr("axis", 0)). // [14]
+		node("Mul", []string{"sl", "c1"}, []string{"prod"}).                                 // [26, 33]
+		node("Div", []string{"prod", "c1"}, []string{"back"}).                               // [13, 11]
+		node("Sub", []string{"back", "last"}, []string{"diff"}).                             // [-1, -3]
+		node("ConstantOfShape", []string{"c1"}, []string{"zeros"}, onnxpb.TensorAttr("value", tensorF("z", []int64{1}, 2.5))).
+		node("Transpose", []string{"zeros"}, []string{"zt"}).                               // [3, 2]
+		node("Squeeze", []string{"diff"}, []string{"sq"}).                                  // no 1-dims: unchanged
+		node("Cast", []string{"sq"}, []string{"k"}, onnxpb.IntAttr("to", int64(ir.Float))). // graph output: kept
 		node("Mul", []string{"x", "c2"}, []string{"y"})
 	m := folded(t, b)
 	if got := opTypes(m); !reflect.DeepEqual(got, []string{"Cast", "Mul"}) {
@@ -271,7 +272,7 @@ func TestFoldEdgeCases(t *testing.T) {
 		init(tensorI("empty", []int64{0})).initI("st", -1).initI("en", -10).initI("ax", 0).initI("stp", -1).
 		node("Slice", []string{"empty", "st", "en", "ax", "stp"}, []string{"s"}).
 		node("Shape", []string{"x"}, []string{""}).
-		node("Concat", []string{"s", "s"}, []string{"c"}, aInt("axis", 0)).
+		node("Concat", []string{"s", "s"}, []string{"c"}, onnxpb.IntAttr("axis", 0)).
 		node("Reshape", []string{"x", "c"}, []string{"y"}).named("r")
 	m, _ := b.decode(t)
 	a := analyze(m)

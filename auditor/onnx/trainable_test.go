@@ -3,6 +3,8 @@ package onnx
 import (
 	"reflect"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 )
 
 // TestTrainableRule checks the trainable rule of the package doc on small
@@ -21,9 +23,9 @@ func TestTrainableRule(t *testing.T) {
 				initF("Parameter5", 8, 1, 5, 5).initF("Parameter6", 8, 1, 1).
 				initF("Parameter193", 16, 4, 4, 10).initI("Parameter193_reshape1_shape", 256, 10).
 				initF("Parameter194", 1, 10).initI("Pooling_reshape0_shape", 1, 256).
-				node("Conv", []string{"Input3", "Parameter5"}, []string{"c"}, aInts("kernel_shape", 5, 5), aStr("auto_pad", "SAME_UPPER")).
+				node("Conv", []string{"Input3", "Parameter5"}, []string{"c"}, onnxpb.IntsAttr("kernel_shape", 5, 5), onnxpb.StringAttr("auto_pad", "SAME_UPPER")).
 				node("Add", []string{"c", "Parameter6"}, []string{"p"}).
-				node("MaxPool", []string{"p"}, []string{"q"}, aInts("kernel_shape", 7, 7), aInts("strides", 7, 7)).
+				node("MaxPool", []string{"p"}, []string{"q"}, onnxpb.IntsAttr("kernel_shape", 7, 7), onnxpb.IntsAttr("strides", 7, 7)).
 				node("Reshape", []string{"q", "Pooling_reshape0_shape"}, []string{"r"}).
 				node("Reshape", []string{"Parameter193", "Parameter193_reshape1_shape"}, []string{"w"}).
 				node("MatMul", []string{"r", "w"}, []string{"mm"}).
@@ -66,7 +68,7 @@ func TestTrainableRule(t *testing.T) {
 		build: func() *gb {
 			return newGraph(13).input("x", "N", 4).output("y").
 				initF("W", 3, 4).initF("bias", 3).initI("axes", 0).
-				node("Transpose", []string{"W"}, []string{"Wt"}, aInts("perm", 1, 0)).
+				node("Transpose", []string{"W"}, []string{"Wt"}, onnxpb.IntsAttr("perm", 1, 0)).
 				node("MatMul", []string{"x", "Wt"}, []string{"h"}).
 				node("Unsqueeze", []string{"bias", "axes"}, []string{"b2"}).
 				node("Add", []string{"h", "b2"}, []string{"y"})

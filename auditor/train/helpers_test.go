@@ -77,18 +77,6 @@ func (b *pbb) node(op, name string, ins []string, out string, attrs ...*onnxpb.A
 	return out
 }
 
-func aInt(name string, v int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
-}
-
-func aInts(name string, v ...int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
-}
-
-func aFloat(name string, v float32) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}
-}
-
 func valueInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
 	shape := &onnxpb.TensorShapeProto{}
 	for i, d := range dims {
@@ -124,13 +112,13 @@ func (b *pbb) model(in, out []int64) *onnxpb.ModelProto {
 func tinyCNN(seed uint64, raw bool) *onnxpb.ModelProto {
 	b := newPBB(seed, raw)
 	x := b.node("Conv", "conv", []string{"x", b.normal("conv.weight", math.Sqrt(2.0/25), 8, 1, 5, 5), b.fill("conv.bias", 0, 8)}, "",
-		aInts("kernel_shape", 5, 5), aInts("strides", 2, 2), aInts("pads", 2, 2, 2, 2))
+		onnxpb.IntsAttr("kernel_shape", 5, 5), onnxpb.IntsAttr("strides", 2, 2), onnxpb.IntsAttr("pads", 2, 2, 2, 2))
 	x = b.node("BatchNormalization", "bn", []string{x, b.fill("bn.scale", 1, 8), b.fill("bn.bias", 0, 8),
-		b.normal("bn.mean", 0.1, 8), b.fill("bn.var", 1.5, 8)}, "", aFloat("epsilon", 1e-5))
+		b.normal("bn.mean", 0.1, 8), b.fill("bn.var", 1.5, 8)}, "", onnxpb.FloatAttr("epsilon", 1e-5))
 	x = b.node("Relu", "relu", []string{x}, "")
-	x = b.node("MaxPool", "pool", []string{x}, "", aInts("kernel_shape", 2, 2), aInts("strides", 2, 2))
-	x = b.node("Flatten", "flatten", []string{x}, "", aInt("axis", 1))
-	b.node("Gemm", "fc", []string{x, b.normal("fc.weight", math.Sqrt(1.0/392), 10, 392), b.fill("fc.bias", 0, 10)}, "logits", aInt("transB", 1))
+	x = b.node("MaxPool", "pool", []string{x}, "", onnxpb.IntsAttr("kernel_shape", 2, 2), onnxpb.IntsAttr("strides", 2, 2))
+	x = b.node("Flatten", "flatten", []string{x}, "", onnxpb.IntAttr("axis", 1))
+	b.node("Gemm", "fc", []string{x, b.normal("fc.weight", math.Sqrt(1.0/392), 10, 392), b.fill("fc.bias", 0, 10)}, "logits", onnxpb.IntAttr("transB", 1))
 	return b.model([]int64{1, 28, 28}, []int64{10})
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 )
 
 // SGD.Update against a hand computation, with a learning-rate change and a
@@ -91,9 +92,9 @@ func mlpModel(t *testing.T, fx *sgdFixture) *ir.Model {
 		}
 		return b.tensor(name, in.Shape, v)
 	}
-	h := b.node("Gemm", "fc1", []string{"x", w("fc1.weight"), w("fc1.bias")}, "", aInt("transB", 1))
+	h := b.node("Gemm", "fc1", []string{"x", w("fc1.weight"), w("fc1.bias")}, "", onnxpb.IntAttr("transB", 1))
 	h = b.node("Relu", "relu", []string{h}, "")
-	b.node("Gemm", "fc2", []string{h, w("fc2.weight"), w("fc2.bias")}, "logits", aInt("transB", 1))
+	b.node("Gemm", "fc2", []string{h, w("fc2.weight"), w("fc2.bias")}, "logits", onnxpb.IntAttr("transB", 1))
 	_, m := writeModel(t, t.TempDir(), "mlp.onnx", b.model([]int64{4}, []int64{3}))
 	return m
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 	"github.com/gnaudit/gnaudit/auditor/progress"
 )
 
@@ -89,9 +90,9 @@ func synth(t *testing.T, n int, seed uint64) data.Dataset {
 // smallMLP is a random 4 → 6 → 3 MLP.
 func smallMLP(t *testing.T) *ir.Model {
 	b := newPBB(3, true)
-	h := b.node("Gemm", "fc1", []string{"x", b.normal("fc1.weight", 0.7, 6, 4), b.fill("fc1.bias", 0, 6)}, "", aInt("transB", 1))
+	h := b.node("Gemm", "fc1", []string{"x", b.normal("fc1.weight", 0.7, 6, 4), b.fill("fc1.bias", 0, 6)}, "", onnxpb.IntAttr("transB", 1))
 	h = b.node("Relu", "relu", []string{h}, "")
-	b.node("Gemm", "fc2", []string{h, b.normal("fc2.weight", 0.5, 3, 6), b.fill("fc2.bias", 0, 3)}, "logits", aInt("transB", 1))
+	b.node("Gemm", "fc2", []string{h, b.normal("fc2.weight", 0.5, 3, 6), b.fill("fc2.bias", 0, 3)}, "logits", onnxpb.IntAttr("transB", 1))
 	_, m := writeModel(t, t.TempDir(), "mlp.onnx", b.model([]int64{4}, []int64{3}))
 	return m
 }

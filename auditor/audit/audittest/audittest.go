@@ -50,12 +50,6 @@ func TinyModel(path string, seed int64) error {
 		return &onnxpb.TensorProto{Name: proto.String(name), Dims: dims,
 			DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), RawData: raw}
 	}
-	ints := func(name string, v ...int64) *onnxpb.AttributeProto {
-		return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
-	}
-	intAttr := func(name string, v int64) *onnxpb.AttributeProto {
-		return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
-	}
 	node := func(op, name string, in []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 		return &onnxpb.NodeProto{Name: proto.String(name), OpType: proto.String(op), Input: in, Output: []string{name}, Attribute: attrs}
 	}
@@ -74,12 +68,12 @@ func TinyModel(path string, seed int64) error {
 		Name: proto.String("tiny"),
 		Node: []*onnxpb.NodeProto{
 			node("Conv", "conv", []string{"input", "conv.weight", "conv.bias"},
-				ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1), ints("strides", 1, 1)),
+				onnxpb.IntsAttr("kernel_shape", 3, 3), onnxpb.IntsAttr("pads", 1, 1, 1, 1), onnxpb.IntsAttr("strides", 1, 1)),
 			node("Relu", "relu", []string{"conv"}),
-			node("MaxPool", "pool", []string{"relu"}, ints("kernel_shape", 2, 2), ints("strides", 2, 2)),
-			node("Flatten", "flatten", []string{"pool"}, intAttr("axis", 1)),
+			node("MaxPool", "pool", []string{"relu"}, onnxpb.IntsAttr("kernel_shape", 2, 2), onnxpb.IntsAttr("strides", 2, 2)),
+			node("Flatten", "flatten", []string{"pool"}, onnxpb.IntAttr("axis", 1)),
 			{Name: proto.String("fc"), OpType: proto.String("Gemm"), Input: []string{"flatten", "fc.weight", "fc.bias"},
-				Output: []string{"logits"}, Attribute: []*onnxpb.AttributeProto{intAttr("transB", 1)}},
+				Output: []string{"logits"}, Attribute: []*onnxpb.AttributeProto{onnxpb.IntAttr("transB", 1)}},
 		},
 		Initializer: []*onnxpb.TensorProto{
 			tensor("conv.weight", []int64{filters, 1, 3, 3}, 9),
