@@ -54,29 +54,34 @@ for round in $(seq "$ROUNDS"); do
 		(cd auditor/persample && GOMAXPROCS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$tmp/$b.test" \
 			-test.run '^$' -test.bench '^BenchmarkPerSampleAlexNet128$' -test.benchtime 1x) |
 			awk -v l="$b" '/^BenchmarkPerSampleAlexNet128\// {
-				split($1, a, "/"); sub(/-[0-9]+$/, "", a[2]); printf "go-%s %s %.6f\n", l, a[2], $3 / 1e9 }' |
+				split($1, a, "/"); sub(/-[0-9]+$/, "", a[2]); cpu = 0
+				for (i = 4; i < NF; i++) if ($(i + 1) == "cpu-s/op") cpu = $i
+				printf "go-%s %s %.6f %.6f\n", l, a[2], $3 / 1e9, cpu }' |
 			tee -a "$out"
 	done
 	if [ "$torch" = 1 ]; then
 		OMP_NUM_THREADS=$THREADS "$PY" scripts/bench/persample_torch.py --threads "$THREADS" --reps 1 |
-			awk '$1 == "torch" && NF == 3 { print "torch", $2, $3; next } { print > "/dev/stderr" }' | tee -a "$out"
+			awk '$1 == "torch" && NF == 4 { print "torch", $2, $3, $4; next } { print > "/dev/stderr" }' | tee -a "$out"
 	fi
 done
 
-echo
-echo "== seconds per batch of 128 (minimum over $ROUNDS rounds)"
-awk '{ k = $1 " " $2; if (!(k in m) || $3 < m[k]) m[k] = $3 } END { for (k in m) print k, m[k] }' "$out" | sort >"$tmp/min"
-awk '{ printf "  %-14s %-9s %8.3f s\n", $1, $2, $3 }' "$tmp/min"
-echo
-echo "== ratios (gnaudit / PyTorch)"
-awk '
-	$1 == "torch" { t[$2] = $3; next }
-	{ g[$1 " " $2] = $3; keys[$1] = 1 }
-	END {
-		if (!("batched" in t)) exit
-		for (k in keys) {
-			printf "  %s: lossgrad/(a) %.2f  full/(a) %.2f  collect/(a) %.2f  full/(b) %.3f  full/(c) %.2f  collect/(c) %.2f  batch1/(b) %.2f\n", k,
-				g[k " lossgrad"] / t["batched"], g[k " full"] / t["batched"], g[k " collect"] / t["batched"],
-				g[k " full"] / t["loop"], g[k " full"] / t["vmap"], g[k " collect"] / t["vmap"], g[k " batch1"] / t["loop"]
-		}
-	}' "$tmp/min"
+for col in 3 4; do
+	what=wall
+	[ "$col" = 4 ] && what="CPU (all threads)"
+	echo
+	echo "== $what seconds per batch of 128 (minimum over $ROUNDS rounds)"
+	awk -v c="$col" '{ k = $1 " " $2; if (!(k in m) || $c < m[k]) m[k] = $c } END { for (k in m) print k, m[k] }' "$out" | sort >"$tmp/min"
+	awk '{ printf "  %-14s %-9s %8.3f s\n", $1, $2, $3 }' "$tmp/min"
+	echo "  ratios (gnaudit / PyTorch):"
+	awk '
+		$1 == "torch" { t[$2] = $3; next }
+		{ g[$1 " " $2] = $3; keys[$1] = 1 }
+		END {
+			if (!("batched" in t)) exit
+			for (k in keys) {
+				printf "  %s: lossgrad/(a) %.2f  full/(a) %.2f  collect/(a) %.2f  full/(b) %.3f  full/(c) %.2f  collect/(c) %.2f  batch1/(b) %.2f\n", k,
+					g[k " lossgrad"] / t["batched"], g[k " full"] / t["batched"], g[k " collect"] / t["batched"],
+					g[k " full"] / t["loop"], g[k " full"] / t["vmap"], g[k " collect"] / t["vmap"], g[k " batch1"] / t["loop"]
+			}
+		}' "$tmp/min"
+done

@@ -38,7 +38,10 @@ func zooModel(b testing.TB, name string) *ir.Model {
 //     coordinates per parameter;
 //   - batch1: the fallback, 128 batch-1 passes.
 //
-// scripts/bench_persample.sh runs it next to PyTorch.
+// Besides ns/op, each reports cpu-s/op: the CPU time of the process (all
+// threads, user + system) per operation, less disturbed by other jobs on a
+// shared machine than the wall time. scripts/bench_persample.sh runs it next
+// to PyTorch.
 func BenchmarkPerSampleAlexNet128(b *testing.B) {
 	const B = 128
 	m := zooModel(b, "alexnet-cifar")
@@ -60,6 +63,7 @@ func BenchmarkPerSampleAlexNet128(b *testing.B) {
 		if _, err := e.main.LossGrad(x, y); err != nil {
 			b.Fatal(err)
 		}
+		defer reportCPU(b)()
 		for b.Loop() {
 			if _, err := e.main.LossGrad(x, y); err != nil {
 				b.Fatal(err)
@@ -73,6 +77,7 @@ func BenchmarkPerSampleAlexNet128(b *testing.B) {
 		if err := e.ComputeInto(x, y, Request{Full: true}, res); err != nil {
 			b.Fatal(err)
 		}
+		defer reportCPU(b)()
 		for b.Loop() {
 			if err := e.ComputeInto(x, y, Request{Full: true}, res); err != nil {
 				b.Fatal(err)
@@ -80,6 +85,7 @@ func BenchmarkPerSampleAlexNet128(b *testing.B) {
 		}
 	})
 	b.Run("collect", func(b *testing.B) {
+		defer reportCPU(b)()
 		for b.Loop() {
 			if err := e.ComputeInto(x, y, Request{Norms: true, Coords: coords}, res); err != nil {
 				b.Fatal(err)
@@ -94,10 +100,22 @@ func BenchmarkPerSampleAlexNet128(b *testing.B) {
 		if err := fb.ComputeInto(x[:3*32*32], y[:1], Request{Full: true}, res); err != nil {
 			b.Fatal(err)
 		}
+		defer reportCPU(b)()
 		for b.Loop() {
 			if err := fb.ComputeInto(x, y, Request{Full: true}, res); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// reportCPU starts a CPU clock; the returned function reports CPU seconds
+// per operation.
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
+		}
+	}
 }

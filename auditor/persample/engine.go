@@ -675,7 +675,7 @@ func (r *paramRun[T]) single(req Request, nc int) {
 		}
 	}
 	if req.Norms {
-		gram := 2 * G * P * P * (rows + cols) / 2
+		gram := G * P * P * (rows + cols)
 		if gram+coordCost < direct {
 			r.gram = true
 		} else {

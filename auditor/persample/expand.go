@@ -160,13 +160,15 @@ func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
 // rows per block, and where each coordinate lies in the block's product.
 type rowSel struct {
 	rows [][]int // per block: the distinct rows needed
-	pos  []int   // per coordinate: block-local offset into that block's product
-	blk  []int   // per coordinate: block
+	pos  []int   // per coordinate: offset into the products of all blocks
+	offs []int   // per block: offset of its product
+	n    int     // total size of the products
 }
 
 func (e *mmExp[T]) newRowSel(coords []int) *rowSel {
-	s := &rowSel{rows: make([][]int, e.groups), pos: make([]int, len(coords)), blk: make([]int, len(coords))}
+	s := &rowSel{rows: make([][]int, e.groups), pos: make([]int, len(coords)), offs: make([]int, e.groups)}
 	seen := make([]map[int]int, e.groups)
+	blk := make([]int, len(coords))
 	for k, j := range coords {
 		g := j / (e.rows * e.cols)
 		r := (j / e.cols) % e.rows
@@ -180,8 +182,15 @@ func (e *mmExp[T]) newRowSel(coords []int) *rowSel {
 			seen[g][r] = q
 			s.rows[g] = append(s.rows[g], r)
 		}
-		s.blk[k] = g
+		blk[k] = g
 		s.pos[k] = q*e.cols + c
+	}
+	for g, rows := range s.rows {
+		s.offs[g] = s.n
+		s.n += len(rows) * e.cols
+	}
+	for k := range s.pos {
+		s.pos[k] += s.offs[blk[k]]
 	}
 	return s
 }
@@ -198,8 +207,7 @@ func (s *rowSel) cost(cols, p int) float64 {
 // multiplying only the needed rows.
 func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 	cp := e.cols * e.p
-	w.out = w.out[:0]
-	offs := make([]int, e.groups)
+	w.out = grow(w.out, s.n)
 	for g, rows := range s.rows {
 		if len(rows) == 0 {
 			continue
@@ -208,12 +216,10 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 		for q, r := range rows {
 			copy(w.sel[q*e.p:(q+1)*e.p], w.L[(g*e.rows+r)*e.p:])
 		}
-		offs[g] = len(w.out)
-		w.out = append(w.out, make([]T, len(rows)*e.cols)...)
-		mulNN(len(rows), e.cols, e.p, e.alpha, w.sel, w.R[g*cp:(g+1)*cp], w.out[offs[g]:], e.cols)
+		mulNN(len(rows), e.cols, e.p, e.alpha, w.sel, w.R[g*cp:(g+1)*cp], w.out[s.offs[g]:], e.cols)
 	}
 	for k := range dst {
-		dst[k] = float64(w.out[offs[s.blk[k]]+s.pos[k]])
+		dst[k] = float64(w.out[s.pos[k]])
 	}
 }
 

@@ -4,15 +4,17 @@ paper's CIFAR AlexNet (the zoo's alexnet-cifar: 5 convs 64 11x11/4 p5,
 192 5x5 p2, 384/256/256 3x3 p1, ReLU, 2x2 max-pools after conv1, conv2,
 conv5; FC 256, 256, 10) at batch 128, input 3x32x32, float32, on the CPU.
 
-Three ways, each timed over --reps repetitions after one warm-up (the
-minimum is printed, the least disturbed by other jobs on the machine):
+Three ways, each timed over --reps repetitions after one warm-up; the
+minimum wall time and the minimum CPU time of the process (all threads,
+time.process_time) are printed, the figures least disturbed by other jobs
+on the machine:
   (a) batched:  one forward + backward of the summed cross-entropy (no
       per-sample gradients; the floor every method pays);
   (b) loop:     128 forward + backward passes of batch 1, each gradient
       copied into a [128, ...] buffer per parameter;
   (c) vmap:     functorch vmap(grad) over the batch (every per-sample
       gradient materialised).
-Prints one line per method: "torch <name> <seconds>".
+Prints one line per method: "torch <name> <wall seconds> <CPU seconds>".
 """
 import argparse
 import time
@@ -49,12 +51,13 @@ class AlexNetCifar(nn.Module):
 
 def timeit(fn, reps):
     fn()  # warm-up
-    ts = []
+    walls, cpus = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return min(walls), min(cpus)
 
 
 def main():
@@ -98,7 +101,8 @@ def main():
         assert g[0].shape[0] == B
 
     for name, fn in (("batched", batched), ("loop", loop), ("vmap", vmapped)):
-        print(f"torch {name} {timeit(fn, args.reps):.6f}", flush=True)
+        wall, cpu = timeit(fn, args.reps)
+        print(f"torch {name} {wall:.6f} {cpu:.6f}", flush=True)
 
 
 if __name__ == "__main__":
