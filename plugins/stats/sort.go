@@ -61,7 +61,11 @@ func radixSort64(dst, src []float64, k1, k2 []uint64) {
 		count[7][b>>56]++
 	}
 	n := uint32(len(src))
-	in, out := k1, k2
+	// Reslicing to len(src), a no-op for the caller's slices, gives in and
+	// out one length that the compiler knows: the scatter loop's bounds
+	// check then uses it, and the sort measured ~20 % faster
+	// (BenchmarkSWSort, n = 600 and 5000).
+	in, out := k1[:len(src)], k2[:len(src)]
 	for d := 0; d < 8; d++ {
 		c := &count[d]
 		shift := uint(8 * d)
@@ -103,7 +107,13 @@ func SortFloat32To64(dst []float64, src []float32, scratch []uint32) bool {
 	if len(scratch) < 2*n {
 		scratch = make([]uint32, 2*n)
 	}
-	k1, k2 := scratch[:n], scratch[n:2*n]
+	return radixSort32To64(dst[:n], src, scratch[:n], scratch[n:2*n])
+}
+
+// radixSort32To64 is SortFloat32To64 with the key slices k1 and k2 of
+// len(src). (Kept apart from the scratch check: with the make of that
+// check in the same function, this loop measured slower.)
+func radixSort32To64(dst []float64, src []float32, k1, k2 []uint32) bool {
 	var count [4][256]uint32
 	for i, v := range src {
 		b := math.Float32bits(v)
@@ -117,7 +127,7 @@ func SortFloat32To64(dst []float64, src []float32, scratch []uint32) bool {
 		count[2][b>>16&0xff]++
 		count[3][b>>24]++
 	}
-	if n == 0 {
+	if len(src) == 0 {
 		return true
 	}
 	// The digit passes of radixSort64 on 32-bit keys. They are kept as a
@@ -125,11 +135,13 @@ func SortFloat32To64(dst []float64, src []float32, scratch []uint32) bool {
 	// ~30 % slower at n = 600 and 5000 (register spills in the scatter
 	// loop, and a shift-count check, since the digit count is no longer a
 	// constant).
-	in, out := k1, k2
+	n := uint32(len(src))
+	// Resliced to len(src), as in radixSort64 (~25 % faster here).
+	in, out := k1[:len(src)], k2[:len(src)]
 	for d := 0; d < 4; d++ {
 		c := &count[d]
 		shift := uint(8 * d)
-		if c[in[0]>>shift&0xff] == uint32(n) {
+		if c[in[0]>>shift&0xff] == n {
 			continue // every key has this digit
 		}
 		var sum uint32
@@ -143,7 +155,6 @@ func SortFloat32To64(dst []float64, src []float32, scratch []uint32) bool {
 		}
 		in, out = out, in
 	}
-	dst = dst[:n]
 	for i, b := range in {
 		b ^= uint32(int32(^b)>>31) | 1<<31
 		dst[i] = float64(math.Float32frombits(b))
