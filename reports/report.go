@@ -64,6 +64,10 @@ type Report struct {
 	Checkpoints []Checkpoint `json:"checkpoints"`
 	// Gates holds the outcome of a policy, when one was applied.
 	Gates *Gates `json:"gates,omitempty"`
+	// Status is "complete", or "partial" when the audit was stopped early
+	// (Ctrl-C, a failure) and the report covers only what was collected;
+	// empty when the writer does not say.
+	Status string `json:"status,omitempty"`
 }
 
 // Tool names the program that wrote the report.

@@ -438,6 +438,10 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 	notes = append(notes, meta.Notes...)
 	rep.Method.Notes = append(notes, rep.Method.Notes...)
 	out.Partial = partial
+	rep.Status = "complete"
+	if partial {
+		rep.Status = "partial"
+	}
 
 	policy := meta.Config.Gate
 	if o.Gate != "" {

@@ -105,6 +105,9 @@ func TestRunTinyEndToEnd(t *testing.T) {
 	if want := []reports.LRStep{{Step: 0, LR: 0.05}, {Step: 2, LR: 0.005}, {Step: 3, LR: 0.0005}}; !lrClose(rep.Training.Schedule, want) {
 		t.Errorf("lr schedule %v, want %v", rep.Training.Schedule, want)
 	}
+	if rep.Status != "complete" {
+		t.Errorf("report status %q, want complete", rep.Status)
+	}
 	if rep.Model.Parameters != 4*9+4+10*64+10 || len(rep.Model.SHA256) != 64 || rep.Model.Opset != 13 {
 		t.Errorf("model section %+v", rep.Model)
 	}
@@ -418,6 +421,9 @@ func TestRunCancelledKeepsPartial(t *testing.T) {
 	}
 	if len(rep.Checkpoints) != 2 || rep.Checkpoints[1].Pool != 48 || len(rep.Checkpoints[1].Layers[0].Gaussianity) != 1 {
 		t.Errorf("report checkpoints %+v", rep.Checkpoints)
+	}
+	if rep.Status != "partial" {
+		t.Errorf("report status %q, want partial", rep.Status)
 	}
 	if !strings.HasPrefix(rep.Method.Notes[0], "PARTIAL AUDIT") {
 		t.Errorf("first method note %q", rep.Method.Notes[0])
