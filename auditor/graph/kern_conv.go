@@ -45,7 +45,7 @@ func gemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 // machine runs one op at a time, so two buffers that grow to the largest
 // need suffice.
 type scratch[T float] struct {
-	bufs [2][]T
+	bufs [3][]T // 0: column matrices, 1: products, 2: a padded plane
 	acc  []float64
 }
 
@@ -79,6 +79,71 @@ type geom struct {
 	pt, pl, pb, pr int
 	oh, ow         int
 	includePad     bool // AveragePool count_include_pad
+
+	tab *colTable // im2col's gather table (conv), built on first use
+}
+
+// colTable is im2col's gather table for one convolution geometry: row
+// (c, i, j) of the column matrix holds, for each sample and output position
+// p, element src[(i·kw + j)·P + p] of the sample's channel-c input plane,
+// zero-padded to hp × wp when padded.
+type colTable struct {
+	src    []int32
+	hp, wp int
+	padded bool
+}
+
+// useTable reports whether im2col and col2im gather through the table:
+// always except for wide stride-1 outputs, whose rows are copied whole.
+func (g *geom) useTable() bool {
+	if g.sw == 1 && g.dw == 1 && g.ow >= 16 {
+		return false
+	}
+	return (g.h+g.pt+g.pb)*(g.w+g.pl+g.pr) < 1<<31-1
+}
+
+// table returns (building it on first use) the gather table of g.
+func (g *geom) table() *colTable {
+	if g.tab != nil {
+		return g.tab
+	}
+	t := &colTable{
+		hp: max(g.h+g.pt, (g.oh-1)*g.sh+(g.kh-1)*g.dh+1),
+		wp: max(g.w+g.pl, (g.ow-1)*g.sw+(g.kw-1)*g.dw+1),
+	}
+	t.padded = g.pt != 0 || g.pl != 0 || t.hp != g.h || t.wp != g.w
+	t.src = make([]int32, 0, g.kh*g.kw*g.oh*g.ow)
+	for i := 0; i < g.kh; i++ {
+		for j := 0; j < g.kw; j++ {
+			for oh := 0; oh < g.oh; oh++ {
+				y := oh*g.sh + i*g.dh
+				for ow := 0; ow < g.ow; ow++ {
+					t.src = append(t.src, int32(y*t.wp+ow*g.sw+j*g.dw))
+				}
+			}
+		}
+	}
+	g.tab = t
+	return t
+}
+
+// padInput copies every plane of x [N, C, h, w] into the interior of a
+// zeroed buffer [C, N, hp, wp] (channel-major, so that im2col reads the
+// planes of one channel in sequence) and returns it.
+func padInput[T float](x []T, g *geom, t *colTable, sc *scratch[T]) []T {
+	hpwp := t.hp * t.wp
+	pp := sc.get(2, g.n*g.c*hpwp)
+	clear(pp)
+	for n := 0; n < g.n; n++ {
+		for c := 0; c < g.c; c++ {
+			src := x[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
+			dst := pp[(c*g.n+n)*hpwp:][:hpwp]
+			for y := 0; y < g.h; y++ {
+				copy(dst[(y+g.pt)*t.wp+g.pl:][:g.w], src[y*g.w:][:g.w])
+			}
+		}
+	}
+	return pp
 }
 
 // validRange returns the output positions o in [0, nOut) whose input
@@ -102,7 +167,17 @@ func validRange(nOut, stride, offset, size int) (lo, hi int) {
 
 // im2col fills cols [C·kh·kw, N·OH·OW]: row (c, i, j), column (n, oh, ow) holds
 // x[n, c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] or 0 in the padding.
-func im2col[T float](cols, x []T, g *geom) {
+func im2col[T float](cols, x []T, g *geom, sc *scratch[T]) {
+	if g.useTable() {
+		im2colTable(cols, x, g, sc)
+	} else {
+		im2colRows(cols, x, g)
+	}
+}
+
+// im2colRows is im2col by a sweep over the rows of cols, copying runs of
+// input rows.
+func im2colRows[T float](cols, x []T, g *geom) {
 	P := g.oh * g.ow
 	NP := g.n * P
 	for c := 0; c < g.c; c++ {
@@ -142,8 +217,86 @@ func im2col[T float](cols, x []T, g *geom) {
 	}
 }
 
+// im2colTable is im2col through the gather table: each row of cols is
+// written in one sequential sweep over the samples.
+func im2colTable[T float](cols, x []T, g *geom, sc *scratch[T]) {
+	t := g.table()
+	P := g.oh * g.ow
+	NP := g.n * P
+	KK := g.kh * g.kw
+	hw := g.h * g.w
+	// plane n of channel c is x[(n·ns + c·cs)·hw:]
+	ns, cs := g.c, 1
+	if t.padded {
+		x, hw, ns, cs = padInput(x, g, t, sc), t.hp*t.wp, 1, g.n
+	}
+	for c := 0; c < g.c; c++ {
+		for ij := 0; ij < KK; ij++ {
+			row := cols[(c*KK+ij)*NP:][:NP]
+			src := t.src[ij*P:][:P]
+			for n := 0; n < g.n; n++ {
+				plane := x[(n*ns+c*cs)*hw:][:hw]
+				dst := row[n*P:][:P]
+				for p, s := range src {
+					dst[p] = plane[s]
+				}
+			}
+		}
+	}
+}
+
+// col2imTable is col2im through the gather table. Each element of dx
+// receives its contributions in the same order as in col2imRows.
+func col2imTable[T float](dx, cols []T, g *geom, sc *scratch[T]) {
+	t := g.table()
+	P := g.oh * g.ow
+	NP := g.n * P
+	KK := g.kh * g.kw
+	hw := g.h * g.w
+	acc := dx
+	ns, cs := g.c, 1 // as in im2colTable
+	if t.padded {
+		hw, ns, cs = t.hp*t.wp, 1, g.n
+		acc = sc.get(2, g.n*g.c*hw)
+		clear(acc)
+	}
+	for c := 0; c < g.c; c++ {
+		for ij := 0; ij < KK; ij++ {
+			row := cols[(c*KK+ij)*NP:][:NP]
+			src := t.src[ij*P:][:P]
+			for n := 0; n < g.n; n++ {
+				plane := acc[(n*ns+c*cs)*hw:][:hw]
+				s := row[n*P:][:P]
+				for p, o := range src {
+					plane[o] += s[p]
+				}
+			}
+		}
+	}
+	if t.padded {
+		for n := 0; n < g.n; n++ {
+			for c := 0; c < g.c; c++ {
+				d := dx[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
+				a := acc[(c*g.n+n)*hw:][:hw]
+				for y := 0; y < g.h; y++ {
+					copy(d[y*g.w:][:g.w], a[(y+g.pt)*t.wp+g.pl:][:g.w])
+				}
+			}
+		}
+	}
+}
+
 // col2im adds cols back into dx (the adjoint of im2col); dx must be zeroed.
-func col2im[T float](dx, cols []T, g *geom) {
+func col2im[T float](dx, cols []T, g *geom, sc *scratch[T]) {
+	if g.useTable() {
+		col2imTable(dx, cols, g, sc)
+	} else {
+		col2imRows(dx, cols, g)
+	}
+}
+
+// col2imRows is col2im by a sweep over the rows of cols.
+func col2imRows[T float](dx, cols []T, g *geom) {
 	P := g.oh * g.ow
 	NP := g.n * P
 	for c := 0; c < g.c; c++ {
@@ -182,7 +335,7 @@ func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 	mg := g.m / g.group
 	K := cg * g.kh * g.kw
 	cols := sc.get(0, g.c*g.kh*g.kw*NP)
-	im2col(cols, x, g)
+	im2col(cols, x, g, sc)
 	tmp := sc.get(1, g.m*NP)
 	for gi := 0; gi < g.group; gi++ {
 		gemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cols[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
@@ -218,7 +371,7 @@ func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
 	mg := g.m / g.group
 	K := cg * g.kh * g.kw
 	cols := sc.get(0, g.c*g.kh*g.kw*NP)
-	im2col(cols, x, g)
+	im2col(cols, x, g, sc)
 	dtmp := sc.get(1, g.m*NP)
 	nmpToMnp(dtmp, gy, g.n, g.m, P)
 	for gi := 0; gi < g.group; gi++ {
@@ -240,7 +393,7 @@ func convGradX[T float](dx, w, gy []T, g *geom, sc *scratch[T]) {
 		gemm(true, false, K, NP, mg, 1, w[gi*mg*K:], K, dtmp[gi*mg*NP:], NP, 0, dcols[gi*K*NP:], NP)
 	}
 	clear(dx)
-	col2im(dx, dcols, g)
+	col2im(dx, dcols, g, sc)
 }
 
 // channelSum computes db[c] = Σ_n,p gy[n, c, p] (gy is [N, C, P]).
