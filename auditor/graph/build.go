@@ -72,7 +72,8 @@ type inputSlot struct {
 
 type builder[T float] struct {
 	builderBase
-	sc *scratch[T]
+	sc       *scratch[T]
+	colCache int // column-matrix elements cached so far (colCacheBudget)
 }
 
 // errNode wraps an error with the node, its op type and the opset.
@@ -862,12 +863,13 @@ func (b *builder[T]) conv(n *ir.Node) error {
 		ins = append(ins, bias)
 	}
 	sc := b.sc
+	var cc *colCache[T] // set when the weight gradient is built
 	o := newKop[T]("Conv", n.Name, insS, gout, func(r []T, in [][]T) {
 		var bb []T
 		if len(in) > 2 {
 			bb = in[2]
 		}
-		convFwd(r, in[0], in[1], bb, g, sc)
+		convFwd(r, in[0], in[1], bb, g, sc, cc)
 	})
 	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 		res := make(gorgonia.Nodes, len(ins))
@@ -877,8 +879,12 @@ func (b *builder[T]) conv(n *ir.Node) error {
 		}), ins[1], grad); err != nil {
 			return nil, err
 		}
+		if size := g.c * g.kh * g.kw * g.n * g.oh * g.ow; o.wrt[1] && cc == nil && b.colCache+size <= colCacheBudget {
+			cc = &colCache[T]{}
+			b.colCache += size
+		}
 		if res[1], err = b.back(o.wrt[1], newKop[T]("ConvGradW", n.Name, []tensor.Shape{gx, gout}, gw, func(r []T, in [][]T) {
-			convGradW(r, in[0], in[1], g, sc)
+			convGradW(r, in[0], in[1], g, sc, cc)
 		}), ins[0], grad); err != nil {
 			return nil, err
 		}

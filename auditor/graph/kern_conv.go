@@ -326,16 +326,46 @@ func col2imRows[T float](dx, cols []T, g *geom) {
 	}
 }
 
+// colCacheBudget is the number of column-matrix elements a graph keeps
+// between a convolution's forward pass and its weight gradient, over all
+// its convolutions (first come, first served); the others recompute im2col.
+const colCacheBudget = 1 << 25
+
+// colCache keeps one convolution's column matrix from its forward pass for
+// its weight gradient: in every run of a tape machine the forward pass
+// precedes the backward pass, and no kernel overwrites its inputs, so the
+// matrix still matches the input when the weight gradient is computed.
+type colCache[T float] struct {
+	buf   []T
+	valid bool
+}
+
+// cols returns the column matrix buffer of a convolution: its cache when it
+// has one, else the shared scratch.
+func (cc *colCache[T]) cols(n int, sc *scratch[T]) []T {
+	if cc == nil {
+		return sc.get(0, n)
+	}
+	if len(cc.buf) != n {
+		cc.buf = make([]T, n)
+	}
+	return cc.buf
+}
+
 // convFwd computes out[n, m, :] = Σ W[m, ·] ⋆ x[n, group(m)] + b[m] by im2col
-// and one matrix product per group over the whole batch.
-func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
+// and one matrix product per group over the whole batch; cc (may be nil)
+// keeps the column matrix for convGradW.
+func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
 	P := g.oh * g.ow
 	NP := g.n * P
 	cg := g.c / g.group
 	mg := g.m / g.group
 	K := cg * g.kh * g.kw
-	cols := sc.get(0, g.c*g.kh*g.kw*NP)
+	cols := cc.cols(g.c*g.kh*g.kw*NP, sc)
 	im2col(cols, x, g, sc)
+	if cc != nil {
+		cc.valid = true
+	}
 	tmp := sc.get(1, g.m*NP)
 	for gi := 0; gi < g.group; gi++ {
 		gemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cols[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
@@ -363,15 +393,21 @@ func nmpToMnp[T float](dst, gy []T, n, m, p int) {
 	}
 }
 
-// convGradW computes dW = Σ_n,p gy[n, m, p] · U(x)[:, (n, p)] per group.
-func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
+// convGradW computes dW = Σ_n,p gy[n, m, p] · U(x)[:, (n, p)] per group,
+// with the column matrix U(x) of the forward pass when cc holds it.
+func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T], cc *colCache[T]) {
 	P := g.oh * g.ow
 	NP := g.n * P
 	cg := g.c / g.group
 	mg := g.m / g.group
 	K := cg * g.kh * g.kw
-	cols := sc.get(0, g.c*g.kh*g.kw*NP)
-	im2col(cols, x, g, sc)
+	var cols []T
+	if cc != nil && cc.valid {
+		cols = cc.buf
+	} else {
+		cols = sc.get(0, g.c*g.kh*g.kw*NP)
+		im2col(cols, x, g, sc)
+	}
 	dtmp := sc.get(1, g.m*NP)
 	nmpToMnp(dtmp, gy, g.n, g.m, P)
 	for gi := 0; gi < g.group; gi++ {
