@@ -9,6 +9,7 @@ package graph
 
 /*
 #cgo LDFLAGS: -lopenblas
+void openblas_set_num_threads(int);
 */
 import "C"
 
@@ -20,4 +21,14 @@ import (
 // BLASName names the BLAS implementation the executor was built with.
 const BLASName = "openblas"
 
-func init() { gorgonia.Use(netlib.Implementation{}) }
+// blasSplit: gemm splits large products over goroutines (par.go), each
+// calling OpenBLAS single-threaded.
+const blasSplit = true
+
+func init() {
+	gorgonia.Use(netlib.Implementation{})
+	// OpenBLAS's own threads would spin between products while the Go
+	// kernels run; the executor parallelises over goroutines instead (this
+	// overrides OPENBLAS_NUM_THREADS for the whole process).
+	C.openblas_set_num_threads(1)
+}

@@ -25,6 +25,33 @@ func gemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 		}
 		return
 	}
+	if blasSplit {
+		// Split the product into blocks of C (rows when C is taller than
+		// wide, else columns), one single-threaded BLAS call each.
+		if m > n {
+			parallel(m, n*k, 16, func(lo, hi int) {
+				ao := lo * lda
+				if tA {
+					ao = lo
+				}
+				blasGemm(tA, tB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			})
+		} else {
+			parallel(n, m*k, 16, func(lo, hi int) {
+				bo := lo
+				if tB {
+					bo = lo * ldb
+				}
+				blasGemm(tA, tB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, beta, c[lo:], ldc)
+			})
+		}
+		return
+	}
+	blasGemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// blasGemm is one BLAS call of gemm.
+func blasGemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if tA {
 		ta = blas.Trans
@@ -133,16 +160,18 @@ func (g *geom) table() *colTable {
 func padInput[T float](x []T, g *geom, t *colTable, sc *scratch[T]) []T {
 	hpwp := t.hp * t.wp
 	pp := sc.get(2, g.n*g.c*hpwp)
-	clear(pp)
-	for n := 0; n < g.n; n++ {
-		for c := 0; c < g.c; c++ {
-			src := x[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
-			dst := pp[(c*g.n+n)*hpwp:][:hpwp]
-			for y := 0; y < g.h; y++ {
-				copy(dst[(y+g.pt)*t.wp+g.pl:][:g.w], src[y*g.w:][:g.w])
+	parallel(g.c, g.n*hpwp, 1, func(c0, c1 int) {
+		clear(pp[c0*g.n*hpwp : c1*g.n*hpwp])
+		for c := c0; c < c1; c++ {
+			for n := 0; n < g.n; n++ {
+				src := x[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
+				dst := pp[(c*g.n+n)*hpwp:][:hpwp]
+				for y := 0; y < g.h; y++ {
+					copy(dst[(y+g.pt)*t.wp+g.pl:][:g.w], src[y*g.w:][:g.w])
+				}
 			}
 		}
-	}
+	})
 	return pp
 }
 
@@ -230,19 +259,21 @@ func im2colTable[T float](cols, x []T, g *geom, sc *scratch[T]) {
 	if t.padded {
 		x, hw, ns, cs = padInput(x, g, t, sc), t.hp*t.wp, 1, g.n
 	}
-	for c := 0; c < g.c; c++ {
-		for ij := 0; ij < KK; ij++ {
-			row := cols[(c*KK+ij)*NP:][:NP]
-			src := t.src[ij*P:][:P]
-			for n := 0; n < g.n; n++ {
-				plane := x[(n*ns+c*cs)*hw:][:hw]
-				dst := row[n*P:][:P]
-				for p, s := range src {
-					dst[p] = plane[s]
+	parallel(g.c, KK*NP, 1, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			for ij := 0; ij < KK; ij++ {
+				row := cols[(c*KK+ij)*NP:][:NP]
+				src := t.src[ij*P:][:P]
+				for n := 0; n < g.n; n++ {
+					plane := x[(n*ns+c*cs)*hw:][:hw]
+					dst := row[n*P:][:P]
+					for p, s := range src {
+						dst[p] = plane[s]
+					}
 				}
 			}
 		}
-	}
+	})
 }
 
 // col2imTable is col2im through the gather table. Each element of dx
@@ -260,29 +291,33 @@ func col2imTable[T float](dx, cols []T, g *geom, sc *scratch[T]) {
 		acc = sc.get(2, g.n*g.c*hw)
 		clear(acc)
 	}
-	for c := 0; c < g.c; c++ {
-		for ij := 0; ij < KK; ij++ {
-			row := cols[(c*KK+ij)*NP:][:NP]
-			src := t.src[ij*P:][:P]
-			for n := 0; n < g.n; n++ {
-				plane := acc[(n*ns+c*cs)*hw:][:hw]
-				s := row[n*P:][:P]
-				for p, o := range src {
-					plane[o] += s[p]
+	parallel(g.c, KK*NP, 1, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			for ij := 0; ij < KK; ij++ {
+				row := cols[(c*KK+ij)*NP:][:NP]
+				src := t.src[ij*P:][:P]
+				for n := 0; n < g.n; n++ {
+					plane := acc[(n*ns+c*cs)*hw:][:hw]
+					s := row[n*P:][:P]
+					for p, o := range src {
+						plane[o] += s[p]
+					}
 				}
 			}
 		}
-	}
+	})
 	if t.padded {
-		for n := 0; n < g.n; n++ {
-			for c := 0; c < g.c; c++ {
-				d := dx[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
-				a := acc[(c*g.n+n)*hw:][:hw]
-				for y := 0; y < g.h; y++ {
-					copy(d[y*g.w:][:g.w], a[(y+g.pt)*t.wp+g.pl:][:g.w])
+		parallel(g.n, g.c*hw, 1, func(n0, n1 int) {
+			for n := n0; n < n1; n++ {
+				for c := 0; c < g.c; c++ {
+					d := dx[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
+					a := acc[(c*g.n+n)*hw:][:hw]
+					for y := 0; y < g.h; y++ {
+						copy(d[y*g.w:][:g.w], a[(y+g.pt)*t.wp+g.pl:][:g.w])
+					}
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -370,27 +405,31 @@ func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]
 	for gi := 0; gi < g.group; gi++ {
 		gemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cols[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
 	}
-	for n := 0; n < g.n; n++ {
-		for m := 0; m < g.m; m++ {
-			dst := out[(n*g.m+m)*P:][:P]
-			copy(dst, tmp[m*NP+n*P:][:P])
-			if b != nil {
-				bv := b[m]
-				for p := range dst {
-					dst[p] += bv
+	parallel(g.n, g.m*P, 1, func(n0, n1 int) {
+		for n := n0; n < n1; n++ {
+			for m := 0; m < g.m; m++ {
+				dst := out[(n*g.m+m)*P:][:P]
+				copy(dst, tmp[m*NP+n*P:][:P])
+				if b != nil {
+					bv := b[m]
+					for p := range dst {
+						dst[p] += bv
+					}
 				}
 			}
 		}
-	}
+	})
 }
 
 // nmpToMnp permutes gy [N, M, P] into dst [M, N·P].
 func nmpToMnp[T float](dst, gy []T, n, m, p int) {
-	for i := 0; i < n; i++ {
-		for j := 0; j < m; j++ {
-			copy(dst[j*n*p+i*p:][:p], gy[(i*m+j)*p:][:p])
+	parallel(m, n*p, 1, func(j0, j1 int) {
+		for i := 0; i < n; i++ {
+			for j := j0; j < j1; j++ {
+				copy(dst[j*n*p+i*p:][:p], gy[(i*m+j)*p:][:p])
+			}
 		}
-	}
+	})
 }
 
 // convGradW computes dW = Σ_n,p gy[n, m, p] · U(x)[:, (n, p)] per group,
@@ -451,7 +490,11 @@ func channelSum[T float](db, gy []T, n, c, p int, sc *scratch[T]) {
 
 // maxPoolFwd takes the maximum over each window's in-bounds elements.
 func maxPoolFwd[T float](out, x []T, g *geom) {
-	for pl := 0; pl < g.n*g.c; pl++ {
+	parallel(g.n*g.c, g.oh*g.ow*g.kh*g.kw, 1, func(p0, p1 int) { maxPoolFwdPlanes(out, x, g, p0, p1) })
+}
+
+func maxPoolFwdPlanes[T float](out, x []T, g *geom, p0, p1 int) {
+	for pl := p0; pl < p1; pl++ {
 		src := x[pl*g.h*g.w:][:g.h*g.w]
 		dst := out[pl*g.oh*g.ow:][:g.oh*g.ow]
 		for oh := 0; oh < g.oh; oh++ {
@@ -493,8 +536,12 @@ func maxPoolArg[T float](src []T, g *geom, oh, ow int) int {
 
 // maxPoolGrad routes each output gradient to its window's first maximum.
 func maxPoolGrad[T float](dx, x, gy []T, g *geom) {
-	clear(dx)
-	for pl := 0; pl < g.n*g.c; pl++ {
+	parallel(g.n*g.c, g.oh*g.ow*g.kh*g.kw, 1, func(p0, p1 int) { maxPoolGradPlanes(dx, x, gy, g, p0, p1) })
+}
+
+func maxPoolGradPlanes[T float](dx, x, gy []T, g *geom, p0, p1 int) {
+	clear(dx[p0*g.h*g.w : p1*g.h*g.w])
+	for pl := p0; pl < p1; pl++ {
 		src := x[pl*g.h*g.w:][:g.h*g.w]
 		d := dx[pl*g.h*g.w:][:g.h*g.w]
 		gp := gy[pl*g.oh*g.ow:][:g.oh*g.ow]

@@ -233,6 +233,14 @@ func (u unary) name() string {
 }
 
 func unaryFwd[T float](u unary, out, x []T) {
+	cost := 1
+	if u.kind == unSigmoid || u.kind == unTanh {
+		cost = 16
+	}
+	parallel(len(x), cost, 64, func(lo, hi int) { unaryFwdRange(u, out[lo:hi], x[lo:hi]) })
+}
+
+func unaryFwdRange[T float](u unary, out, x []T) {
 	switch u.kind {
 	case unRelu:
 		for i, v := range x {
@@ -311,6 +319,23 @@ func clipGrad[T float](dx, x, g []T, lo, hi T) (dlo, dhi float64) {
 // gradient g. The conventions at kinks are PyTorch's: Relu'(0) = 0,
 // LeakyRelu'(0) = alpha (torch tests x > 0), Clip' = 0 at the bounds.
 func unaryGrad[T float](u unary, dx, x, y, g []T) {
+	if u.kind == unClip {
+		clipGrad(dx, x, g, T(u.lo), T(u.hi))
+		return
+	}
+	parallel(len(dx), 1, 64, func(lo, hi int) {
+		var xs, ys []T
+		if len(x) > 0 {
+			xs = x[lo:hi]
+		}
+		if len(y) > 0 {
+			ys = y[lo:hi]
+		}
+		unaryGradRange(u, dx[lo:hi], xs, ys, g[lo:hi])
+	})
+}
+
+func unaryGradRange[T float](u unary, dx, x, y, g []T) {
 	switch u.kind {
 	case unRelu:
 		for i, v := range x {
