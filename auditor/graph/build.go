@@ -60,6 +60,9 @@ type builderBase struct {
 	inputs    []*inputSlot
 	outName   string // ONNX name of the logits value
 	cur       *ir.Node
+	// convCols gives, per Conv node name, the column matrix its forward
+	// pass keeps for its weight gradient (Net.ConvColumns).
+	convCols map[string]func() (data any, rows, cols int)
 }
 
 // inputSlot is a data input of the graph.
@@ -882,6 +885,15 @@ func (b *builder[T]) conv(n *ir.Node) error {
 		if size := g.c * g.kh * g.kw * g.n * g.oh * g.ow; o.wrt[1] && cc == nil && b.colCache+size <= colCacheBudget {
 			cc = &colCache[T]{}
 			b.colCache += size
+			if b.convCols == nil {
+				b.convCols = map[string]func() (any, int, int){}
+			}
+			b.convCols[n.Name] = func() (any, int, int) {
+				if !cc.valid {
+					return nil, 0, 0
+				}
+				return cc.buf, g.c * g.kh * g.kw, g.n * g.oh * g.ow
+			}
 		}
 		if res[1], err = b.back(o.wrt[1], newKop[T]("ConvGradW", n.Name, []tensor.Shape{gx, gout}, gw, func(r []T, in [][]T) {
 			convGradW(r, in[0], in[1], g, sc, cc)

@@ -88,3 +88,100 @@ func TestColCacheFollowsInput(t *testing.T) {
 		}
 	}
 }
+
+// TestViews checks ValueView, DerivView and GradView against the copying
+// Value, Deriv and Grad, and ConvColumns against the column matrix built
+// element by element from Value of the convolution's input (float32 and
+// float64).
+func TestViews(t *testing.T) {
+	m := alexnetCIFAR()
+	rng := rand.New(rand.NewSource(4))
+	const B = 2
+	x := randVec(rng, B*3*32*32)
+	for _, f64 := range []bool{false, true} {
+		net, err := Build(m, Options{Batch: B, Float64: f64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := net.LossGrad(x, []int{1, 2}); err != nil {
+			t.Fatal(err)
+		}
+		asF64 := func(d any) []float64 {
+			switch d := d.(type) {
+			case []float32:
+				r := make([]float64, len(d))
+				for k, v := range d {
+					r[k] = float64(v)
+				}
+				return r
+			case []float64:
+				return d
+			}
+			t.Fatalf("view of type %T", d)
+			return nil
+		}
+		convs := 0
+		for _, n := range m.Nodes {
+			if len(n.Outputs) == 0 {
+				continue
+			}
+			name := n.Outputs[0]
+			s1, v1, ok1 := net.Value(name)
+			s2, v2, ok2 := net.ValueView(name)
+			if ok1 != ok2 || !slices.Equal(s1, s2) || (ok1 && !slices.Equal(v1, asF64(v2))) {
+				t.Errorf("Float64 %v: ValueView(%q) differs from Value", f64, name)
+			}
+			s1, v1, ok1 = net.Deriv(name)
+			s2, v2, ok2 = net.DerivView(name)
+			if ok1 != ok2 || !slices.Equal(s1, s2) || (ok1 && !slices.Equal(v1, asF64(v2))) {
+				t.Errorf("Float64 %v: DerivView(%q) differs from Deriv", f64, name)
+			}
+			if n.OpType != "Conv" {
+				continue
+			}
+			data, rows, cols, ok := net.ConvColumns(n.Name)
+			if !ok {
+				t.Errorf("Float64 %v: no ConvColumns(%q)", f64, n.Name)
+				continue
+			}
+			convs++
+			xs, xv, _ := net.Value(n.Inputs[0])
+			ws, _, _ := net.Value(n.Inputs[1])
+			ys, _, _ := net.Value(name)
+			C, H, W, kh, kw, oh, ow := xs[1], xs[2], xs[3], ws[2], ws[3], ys[2], ys[3]
+			st, pad := int(n.Attrs["strides"].Ints[0]), int(n.Attrs["pads"].Ints[0])
+			if rows != C*kh*kw || cols != B*oh*ow {
+				t.Fatalf("ConvColumns(%q): %d×%d", n.Name, rows, cols)
+			}
+			got := asF64(data)
+			for c := 0; c < C; c++ {
+				for i := 0; i < kh; i++ {
+					for j := 0; j < kw; j++ {
+						for b := 0; b < B; b++ {
+							for y := 0; y < oh; y++ {
+								for z := 0; z < ow; z++ {
+									iy, iz := y*st-pad+i, z*st-pad+j
+									want := 0.0
+									if iy >= 0 && iy < H && iz >= 0 && iz < W {
+										want = xv[((b*C+c)*H+iy)*W+iz]
+									}
+									if g := got[((c*kh+i)*kw+j)*cols+(b*oh+y)*ow+z]; g != want {
+										t.Fatalf("ConvColumns(%q)[%d, %d, %d; %d, %d, %d] = %v, want %v", n.Name, c, i, j, b, y, z, g, want)
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		if convs != 5 {
+			t.Errorf("Float64 %v: %d convolutions with columns, want 5", f64, convs)
+		}
+		for _, p := range net.Params() {
+			if !slices.Equal(net.Grad(p.Name), asF64(net.GradView(p.Name))) {
+				t.Errorf("Float64 %v: GradView(%q) differs from Grad", f64, p.Name)
+			}
+		}
+	}
+}

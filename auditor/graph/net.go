@@ -56,6 +56,7 @@ type Net struct {
 	logitsName string
 	lastFull   bool // the last pass was LossGrad: derivatives are current
 	ran        bool
+	convCols   map[string]func() (any, int, int)
 }
 
 // Build builds the executor for model m. It returns an error naming the
@@ -340,6 +341,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 		return nil, err
 	}
 	net.notes = b.notes
+	net.convCols = b.convCols
 	return net, nil
 }
 
@@ -550,6 +552,83 @@ func (n *Net) Deriv(name string) (shape []int, v []float64, ok bool) {
 	}
 	v, ok = toF64(d.Value())
 	return append([]int(nil), g.shape...), v, ok
+}
+
+// Views. ValueView, DerivView, GradView and ConvColumns return the
+// executor's own buffers instead of float64 copies: data is a []float32
+// (a []float64 with Options.Float64), valid until the next pass, and must
+// not be modified. They exist for the per-sample expansion, which reads
+// millions of values per pass.
+
+// ValueView is Value without the copy (constants excluded: ok is false).
+func (n *Net) ValueView(name string) (shape []int, data any, ok bool) {
+	g, found := n.vals[name]
+	if !found {
+		if p, isParam := n.byName[name]; isParam {
+			return append([]int(nil), p.shape...), p.data.Data(), true
+		}
+		return nil, nil, false
+	}
+	if !n.ran || g.node.Value() == nil {
+		return nil, nil, false
+	}
+	d, ok := denseData(g.node.Value())
+	return append([]int(nil), g.shape...), d, ok
+}
+
+// DerivView is Deriv without the copy (values only, not parameters: use
+// GradView).
+func (n *Net) DerivView(name string) (shape []int, data any, ok bool) {
+	g, found := n.vals[name]
+	if !found || !n.lastFull {
+		return nil, nil, false
+	}
+	d := g.node.Deriv()
+	if d == nil || d.Value() == nil {
+		return nil, nil, false
+	}
+	v, ok := denseData(d.Value())
+	return append([]int(nil), g.shape...), v, ok
+}
+
+// GradView is Grad without the copy; nil also for a trainable parameter
+// that does not influence the loss (Grad returns zeros).
+func (n *Net) GradView(param string) any {
+	g, ok := n.grads[param]
+	if !ok || !n.lastFull || g.Value() == nil {
+		return nil
+	}
+	d, _ := denseData(g.Value())
+	return d
+}
+
+// ConvColumns returns the column matrix (im2col) of the input of Conv node
+// node in the last pass that ran it: rows = C·kh·kw (grouped by group),
+// cols = N·OH·OW, row (c, i, j) and column (n, oh, ow) holding
+// x[n, c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] or 0 in the padding. ok is
+// false when the executor does not keep it: the node is not a Conv whose
+// weight gradient is computed, the convolution is beyond the graph's budget
+// for kept matrices, or it has not run yet.
+func (n *Net) ConvColumns(node string) (data any, rows, cols int, ok bool) {
+	f, found := n.convCols[node]
+	if !found || !n.ran {
+		return nil, 0, 0, false
+	}
+	data, rows, cols = f()
+	return data, rows, cols, data != nil
+}
+
+// denseData returns a dense tensor's backing slice.
+func denseData(v any) (any, bool) {
+	t, ok := v.(*tensor.Dense)
+	if !ok {
+		return nil, false
+	}
+	switch d := t.Data().(type) {
+	case []float32, []float64:
+		return d, true
+	}
+	return nil, false
 }
 
 // InputShape is the shape of one sample (the data input without its batch
