@@ -73,3 +73,37 @@ func gram(trans bool, p, r int, a, c []float64) {
 		blasImpl().Dsyrk(blas.Upper, blas.NoTrans, p, r, 1, a, r, 0, c, p)
 	}
 }
+
+// mulNT computes c = alpha·a·bᵀ for row-major a (m×k), b (n×k, leading
+// dimension ldb) and c (m×n, leading dimension ldc).
+func mulNT[T float](m, n, k int, alpha float64, a, b []T, ldb int, c []T, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	impl := blasImpl()
+	switch a := any(a).(type) {
+	case []float32:
+		impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, float32(alpha), a, k, any(b).([]float32), ldb, 0, any(c).([]float32), ldc)
+	case []float64:
+		impl.Dgemm(blas.NoTrans, blas.Trans, m, n, k, alpha, a, k, any(b).([]float64), ldb, 0, any(c).([]float64), ldc)
+	}
+}
+
+// gramT computes the upper triangle of the p×p matrix c = aᵀa for a (r×p,
+// leading dimension lda) in the precision of T, and returns it as float64
+// in *out (the lower triangle is left unset).
+func gramT[T float](p, r int, a []T, lda int, buf *[]T, out []float64) {
+	switch a := any(a).(type) {
+	case []float32:
+		*buf = grow(*buf, p*p)
+		c := any(*buf).([]float32)
+		blasImpl().Ssyrk(blas.Upper, blas.Trans, p, r, 1, a, lda, 0, c, p)
+		for i := 0; i < p; i++ {
+			for j := i; j < p; j++ {
+				out[i*p+j] = float64(c[i*p+j])
+			}
+		}
+	case []float64:
+		blasImpl().Dsyrk(blas.Upper, blas.Trans, p, r, 1, a, lda, 0, out, p)
+	}
+}

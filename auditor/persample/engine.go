@@ -409,7 +409,7 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 	if err != nil {
 		return err
 	}
-	var fb []int
+	var fb, sums []int
 	for k, p := range e.plans {
 		switch p.info.Method {
 		case MethodFallback:
@@ -418,19 +418,81 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 			e.zeroRows(res, req, k, off, B)
 		default:
 			if req.Norms {
-				g := net.Grad(p.info.Name)
-				if len(g) != p.info.Size {
-					return fmt.Errorf("persample: no gradient for parameter %q", p.info.Name)
-				}
-				for j, v := range g {
-					res.Params[k].Sum[j] += v
-				}
+				sums = append(sums, k)
 			}
 		}
+	}
+	if err := e.addSums(net, res, sums); err != nil {
+		return err
 	}
 	if len(fb) > 0 {
 		return e.singles(x, labels, req, res, off, fb, false)
 	}
+	return nil
+}
+
+// addSums adds the batch gradient of the parameters ks (Σ_i g_i of the
+// pass) to their Result.Sum, reading the executor's buffers in parallel.
+func (e *Engine) addSums(net *graph.Net, res *Result, ks []int) error {
+	views := make([]any, len(ks))
+	for q, k := range ks {
+		name := e.plans[k].info.Name
+		v := net.GradView(name)
+		if v == nil && len(net.Grad(name)) == e.plans[k].info.Size {
+			continue // no gradient node: the executor's gradient is zero
+		}
+		n := -1
+		switch v := v.(type) {
+		case []float32:
+			n = len(v)
+		case []float64:
+			n = len(v)
+		}
+		if n != e.plans[k].info.Size {
+			return fmt.Errorf("persample: no gradient for parameter %q", name)
+		}
+		views[q] = v
+	}
+	// Split every parameter into pieces of at most piece elements and hand
+	// them out to the workers.
+	const piece = 1 << 16
+	type span struct{ q, lo, hi int }
+	var spans []span
+	for q, k := range ks {
+		if views[q] == nil {
+			continue
+		}
+		for lo := 0; lo < e.plans[k].info.Size; lo += piece {
+			spans = append(spans, span{q, lo, min(lo+piece, e.plans[k].info.Size)})
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(e.workers, len(spans)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				t := int(next.Add(1) - 1)
+				if t >= len(spans) {
+					return
+				}
+				sp := spans[t]
+				dst := res.Params[ks[sp.q]].Sum[sp.lo:sp.hi]
+				switch v := views[sp.q].(type) {
+				case []float32:
+					for j, x := range v[sp.lo:sp.hi] {
+						dst[j] += float64(x)
+					}
+				case []float64:
+					for j, x := range v[sp.lo:sp.hi] {
+						dst[j] += x
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	return nil
 }
 
@@ -527,6 +589,8 @@ func (e *Engine) singles(x []float64, labels []int, req Request, res *Result, of
 // worker holds one goroutine's scratch memory.
 type worker[T float] struct {
 	L, R, sel, out, S []T
+	lv, rt            []T // a view's L_i and Rᵀ_i (read-only executor buffers)
+	gt                []T // a Gram matrix in T
 	g1, g2, l64, r64  []float64
 	acc, e            []float64
 }
@@ -541,6 +605,7 @@ type paramRun[T float] struct {
 	coordsIn []int // requested coordinates in the use's input layout
 	direct   bool  // compute the whole gradient (then norms/coords from it)
 	gram     bool  // |g_i|² from Gram matrices
+	dotsAll  bool  // coordinates by mm.dotsAll for the whole batch
 	rsel     *rowSel
 	// general path: every use into a float64 accumulator
 	mms    []*mmExp[T]
@@ -576,7 +641,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				if u.node.OpType == "Gemm" {
 					el, err = newGemmBias(ps, u)
 				} else {
-					el, err = newConvBias(ps, u)
+					el, err = newConvBias[T](ps, u)
 				}
 			case MethodBatchNorm:
 				el, err = newBatchNorm(ps, u)
@@ -606,6 +671,19 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		return nil
 	}
 	B := ps.batch
+	// Work items: the samples, then blocks of batch-wide coordinates.
+	type dotBlock struct {
+		r      *paramRun[T]
+		q0, q1 int
+	}
+	var dots []dotBlock
+	for _, r := range runs {
+		if r.dotsAll {
+			for q := 0; q < len(r.coordsIn); q += 64 {
+				dots = append(dots, dotBlock{r, q, min(q+64, len(r.coordsIn))})
+			}
+		}
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
@@ -627,13 +705,19 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			}()
 			ws := &worker[T]{}
 			for failed.Load() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= B {
+				t := int(next.Add(1) - 1)
+				if t >= B+len(dots) {
 					return
+				}
+				if t >= B {
+					d := dots[t-B]
+					cur = d.r
+					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn))
+					continue
 				}
 				for _, r := range runs {
 					cur = r
-					r.sample(ws, i, req, res, off, e.ncoords(req, r.k))
+					r.sample(ws, t, req, res, off, e.ncoords(req, r.k))
 				}
 			}
 		}()
@@ -682,6 +766,7 @@ func (r *paramRun[T]) single(req Request, nc int) {
 			r.direct = true
 		}
 	}
+	r.dotsAll = nc > 0 && !r.direct && r.rsel == nil && mm.colm != nil
 }
 
 // sample computes parameter r's outputs for sample i of the pass.
@@ -730,7 +815,7 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 		if r.gram {
 			pg.SqNorm[row] = r.mm.gramNorm(w)
 		}
-		if nc > 0 {
+		if nc > 0 && !r.dotsAll {
 			if r.rsel != nil {
 				r.mm.selRows(w, r.rsel, coords)
 			} else {

@@ -96,25 +96,52 @@ func (p *pass) batched(name string, a arr) (int, error) {
 //
 // with the gradient laid out [groups·rows, cols] row-major. fill writes the
 // matrices L_i (groups×rows×p) and R_i (groups×p×cols) of one sample.
+//
+// With view set, L_i and R_i are not copied: view returns L_i (as above)
+// and Rᵀ_i, the transposed right factors of all blocks stacked
+// (groups·cols rows of p elements, row stride ld), in the executor's own
+// buffers, which must not be modified (a convolution's δ and the column
+// matrix of its input, graph.Net.ConvColumns).
 type mmExp[T float] struct {
 	groups, rows, cols, p int
 	alpha                 float64
 	fill                  func(i int, L, R []T)
+	view                  func(i int) (L, Rt []T)
+	ld                    int
+	// a convolution's view: δ [batch, groups·rows, p] and the column
+	// matrix [groups·cols, ld] of the whole batch (for dotsAll)
+	dy, colm []T
 }
 
 func (e *mmExp[T]) size() int { return e.groups * e.rows * e.cols }
 
-// load fills the worker's L and R for sample i.
+// load fills the worker's L and R (or, with a view, lv and rt) for sample i.
 func (e *mmExp[T]) load(w *worker[T], i int) {
+	if e.view != nil {
+		w.lv, w.rt = e.view(i)
+		return
+	}
 	w.L = grow(w.L, e.groups*e.rows*e.p)
 	w.R = grow(w.R, e.groups*e.cols*e.p)
 	e.fill(i, w.L, w.R)
+}
+
+// left returns the loaded L_i.
+func (e *mmExp[T]) left(w *worker[T]) []T {
+	if e.view != nil {
+		return w.lv
+	}
+	return w.L
 }
 
 // full writes the whole gradient of the loaded sample into dst.
 func (e *mmExp[T]) full(w *worker[T], dst []T) {
 	rp, cp, rc := e.rows*e.p, e.cols*e.p, e.rows*e.cols
 	for g := 0; g < e.groups; g++ {
+		if e.view != nil {
+			mulNT(e.rows, e.cols, e.p, e.alpha, w.lv[g*rp:(g+1)*rp], w.rt[g*e.cols*e.ld:], e.ld, dst[g*rc:(g+1)*rc], e.cols)
+			continue
+		}
 		mulNN(e.rows, e.cols, e.p, e.alpha, w.L[g*rp:(g+1)*rp], w.R[g*cp:(g+1)*cp], dst[g*rc:(g+1)*rc], e.cols)
 	}
 }
@@ -125,13 +152,20 @@ func (e *mmExp[T]) gramNorm(w *worker[T]) float64 {
 	P := e.p
 	w.g1 = grow(w.g1, P*P)
 	w.g2 = grow(w.g2, P*P)
-	rp, cp := e.rows*e.p, e.cols*e.p
+	rp := e.rows * e.p
+	L := e.left(w)
 	s := 0.0
 	for g := 0; g < e.groups; g++ {
-		l := toF64(&w.l64, w.L[g*rp:(g+1)*rp])
-		r := toF64(&w.r64, w.R[g*cp:(g+1)*cp])
+		l := toF64(&w.l64, L[g*rp:(g+1)*rp])
 		gram(true, P, e.rows, l, w.g1)
-		gram(false, P, e.cols, r, w.g2)
+		if e.view != nil {
+			// Rᵀ_i in place (strided); in float32 mode its Gram matrix
+			// is accumulated in float32.
+			gramT(P, e.cols, w.rt[g*e.cols*e.ld:], e.ld, &w.gt, w.g2)
+		} else {
+			cp := e.cols * e.p
+			gram(false, P, e.cols, toF64(&w.r64, w.R[g*cp:(g+1)*cp]), w.g2)
+		}
 		for a := 0; a < P; a++ {
 			s += w.g1[a*P+a] * w.g2[a*P+a]
 			for b := a + 1; b < P; b++ {
@@ -147,13 +181,45 @@ func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
 	g := j / (e.rows * e.cols)
 	r := (j / e.cols) % e.rows
 	c := j % e.cols
+	s := 0.0
+	if e.view != nil {
+		l := w.lv[(g*e.rows+r)*e.p:][:e.p]
+		rt := w.rt[(g*e.cols+c)*e.ld:][:e.p]
+		for k, x := range l {
+			s += float64(x) * float64(rt[k])
+		}
+		return s * e.alpha
+	}
 	l := w.L[(g*e.rows+r)*e.p:][:e.p]
 	rr := w.R[g*e.cols*e.p+c:]
-	s := 0.0
 	for k, x := range l {
 		s += float64(x) * float64(rr[k*e.cols])
 	}
 	return s * e.alpha
+}
+
+// dotsAll writes gradient coordinates coordsIn[q0:q1] of the samples
+// 0 … batch−1 of a convolution's view into dst[(off+i)·nc + q]: for each
+// coordinate, one sweep along its column-matrix row and δ row.
+func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off, nc int) {
+	P, MP := e.p, e.groups*e.rows*e.p
+	for q := q0; q < q1; q++ {
+		j := coordsIn[q]
+		g := j / (e.rows * e.cols)
+		r := (j / e.cols) % e.rows
+		c := j % e.cols
+		col := e.colm[(g*e.cols+c)*e.ld:][:batch*P]
+		dy := e.dy[(g*e.rows+r)*P:]
+		for i := 0; i < batch; i++ {
+			l := dy[i*MP:][:P]
+			u := col[i*P:][:P]
+			s := 0.0
+			for k, x := range l {
+				s += float64(x) * float64(u[k])
+			}
+			dst[(off+i)*nc+q] = s * e.alpha
+		}
+	}
 }
 
 // rowSel is a precomputed selection of gradient rows: the coordinates'
@@ -207,6 +273,7 @@ func (s *rowSel) cost(cols, p int) float64 {
 // multiplying only the needed rows.
 func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 	cp := e.cols * e.p
+	L := e.left(w)
 	w.out = grow(w.out, s.n)
 	for g, rows := range s.rows {
 		if len(rows) == 0 {
@@ -214,7 +281,11 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 		}
 		w.sel = grow(w.sel, len(rows)*e.p)
 		for q, r := range rows {
-			copy(w.sel[q*e.p:(q+1)*e.p], w.L[(g*e.rows+r)*e.p:])
+			copy(w.sel[q*e.p:(q+1)*e.p], L[(g*e.rows+r)*e.p:])
+		}
+		if e.view != nil {
+			mulNT(len(rows), e.cols, e.p, e.alpha, w.sel, w.rt[g*e.cols*e.ld:], e.ld, w.out[s.offs[g]:], e.cols)
+			continue
 		}
 		mulNN(len(rows), e.cols, e.p, e.alpha, w.sel, w.R[g*cp:(g+1)*cp], w.out[s.offs[g]:], e.cols)
 	}
@@ -227,6 +298,9 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 // g_i[o, :] = Σ_p δ_i[o, p] U(x_i)[:, p] per group, U the im2col matrix
 // (stored transposed, one row of C·kh·kw per output position).
 func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
+	if e, ok, err := newConvView[T](ps, u); ok || err != nil {
+		return e, err
+	}
 	n := u.node
 	x, err := ps.value(n.Inputs[0])
 	if err != nil {
@@ -267,6 +341,62 @@ func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
 		}
 	}
 	return e, nil
+}
+
+// newConvView builds a Conv weight's expansion on the executor's own
+// buffers: δ (graph.Net.DerivView) and the column matrix of the input that
+// the executor keeps (graph.Net.ConvColumns), whose columns i·P … i·P+P−1
+// are U(x_i). ok is false when the executor does not keep the matrix or its
+// element type is not T.
+func newConvView[T float](ps *pass, u *use) (e *mmExp[T], ok bool, err error) {
+	n := u.node
+	if ps.net == nil {
+		return nil, false, nil
+	}
+	data, rows, ncols, ok := ps.net.ConvColumns(n.Name)
+	if !ok {
+		return nil, false, nil
+	}
+	cols, ok := data.([]T)
+	if !ok {
+		return nil, false, nil
+	}
+	xs, _, ok := ps.net.ValueView(n.Inputs[0])
+	if !ok {
+		return nil, false, nil
+	}
+	dys, dyd, ok := ps.net.DerivView(n.Outputs[0])
+	if !ok {
+		return nil, false, nil
+	}
+	dy, ok := dyd.([]T)
+	if !ok {
+		return nil, false, nil
+	}
+	ws, err := ps.shape(u.input)
+	if err != nil {
+		return nil, false, err
+	}
+	B := ps.batch
+	if len(xs) == 0 || xs[0] != B || len(dys) == 0 || dys[0] != B {
+		return nil, false, fmt.Errorf("Conv %q: input %v or output %v does not have the batch %d as leading dimension", n.Name, xs, dys, B)
+	}
+	cg, err := convGeom(n, xs, ws, dys)
+	if err != nil {
+		return nil, false, err
+	}
+	G := cg.group
+	P := cg.oh * cg.ow
+	CK := cg.c / G * cg.kh * cg.kw
+	MP := cg.m * P
+	if rows != G*CK || ncols != B*P || len(cols) < rows*ncols || len(dy) < B*MP {
+		return nil, false, fmt.Errorf("Conv %q: the executor's column matrix (%d×%d) or δ (%d values) does not fit input %v, weight %v, output %v", n.Name, rows, ncols, len(dy), xs, ws, dys)
+	}
+	e = &mmExp[T]{groups: G, rows: cg.m / G, cols: CK, p: P, alpha: 1, ld: ncols, dy: dy[:B*MP], colm: cols[:rows*ncols]}
+	e.view = func(i int) (L, Rt []T) {
+		return dy[i*MP : (i+1)*MP], cols[i*P : rows*ncols]
+	}
+	return e, true, nil
 }
 
 // geom is a 2-D convolution's geometry (1-D convolutions have h = kh = oh = 1).
@@ -589,8 +719,39 @@ func (e *chanExp) add(i int, dst []float64) {
 	}
 }
 
+// chanView is chanExp without a BatchNormalization coefficient on the
+// executor's own δ buffer (no float64 copy).
+type chanView[T float] struct {
+	c, p  int
+	delta []T
+}
+
+func (e *chanView[T]) add(i int, dst []float64) {
+	S := e.c * e.p
+	d := e.delta[i*S : (i+1)*S]
+	for c := 0; c < e.c; c++ {
+		s := 0.0
+		for _, v := range d[c*e.p : (c+1)*e.p] {
+			s += float64(v)
+		}
+		dst[c] += s
+	}
+}
+
 // newConvBias: ∂ℓ_i/∂b[o] = Σ_p δ_i[o, p].
-func newConvBias(ps *pass, u *use) (elemExp, error) {
+func newConvBias[T float](ps *pass, u *use) (elemExp, error) {
+	if ps.net != nil {
+		if ds, d, ok := ps.net.DerivView(u.node.Outputs[0]); ok {
+			bs, err := ps.shape(u.input)
+			if err != nil {
+				return nil, err
+			}
+			dy, isT := d.([]T)
+			if isT && len(ds) >= 2 && ds[0] == ps.batch && prod(bs) == ds[1] && len(dy) >= prod(ds) {
+				return &chanView[T]{c: ds[1], p: prod(ds[2:]), delta: dy[:prod(ds)]}, nil
+			}
+		}
+	}
 	dy, err := ps.deriv(u.node.Outputs[0])
 	if err != nil {
 		return nil, err

@@ -100,3 +100,42 @@ func TestBcastMap(t *testing.T) {
 		t.Error("no error for a non-broadcastable shape")
 	}
 }
+
+// TestConvUsesExecutorColumns checks that Conv weights are expanded on the
+// executor's own buffers (its δ and kept column matrix), in float32 and
+// float64, so that TestMatchesBatch1Passes and the PyTorch fixtures test
+// that path.
+func TestConvUsesExecutorColumns(t *testing.T) {
+	for _, f64 := range []bool{false, true} {
+		e, err := New(handModels[0].m(), Options{Float64: f64, Batch: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := prod(e.InputShape())
+		if _, err := e.main.LossGrad(randInput(1, 3*per), randLabels(2, 3, e.Classes())); err != nil {
+			t.Fatal(err)
+		}
+		ps := newPass(e.main, e.shapes)
+		convs := 0
+		for _, p := range e.plans {
+			for _, u := range p.uses {
+				if u.method != MethodConv {
+					continue
+				}
+				convs++
+				var ok bool
+				if f64 {
+					_, ok, err = newConvView[float64](ps, u)
+				} else {
+					_, ok, err = newConvView[float32](ps, u)
+				}
+				if err != nil || !ok {
+					t.Errorf("Float64 %v: %s: no view (%v)", f64, p.info.Name, err)
+				}
+			}
+		}
+		if convs == 0 {
+			t.Fatal("no convolution in the model")
+		}
+	}
+}
