@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"slices"
 	"testing"
@@ -182,6 +183,43 @@ func TestViews(t *testing.T) {
 			if !slices.Equal(net.Grad(p.Name), asF64(net.GradView(p.Name))) {
 				t.Errorf("Float64 %v: GradView(%q) differs from Grad", f64, p.Name)
 			}
+		}
+	}
+}
+
+// TestReluFast checks the branch-free ReLU and its gradient against the
+// definition (x > 0 passes, else +0) on signed zeros, infinities, NaNs and
+// subnormals, in float32 and float64.
+func TestReluFast(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 1e-40, -1e-40, 5e-324, -5e-324, math.Inf(1), math.Inf(-1), math.NaN(), -math.NaN(), 3.5, -2.25, math.MaxFloat32, math.MaxFloat64}
+	g64 := make([]float64, len(vals))
+	for i := range g64 {
+		g64[i] = float64(i) + 0.5
+	}
+	x32, g32 := make([]float32, len(vals)), make([]float32, len(vals))
+	for i, v := range vals {
+		x32[i], g32[i] = float32(v), float32(g64[i])
+	}
+	x32[11] = math.Float32frombits(0xffc00000) // a NaN with the sign bit
+	o32, d32 := make([]float32, len(vals)), make([]float32, len(vals))
+	o64, d64 := make([]float64, len(vals)), make([]float64, len(vals))
+	reluFast(o32, x32, x32)
+	reluFast(d32, x32, g32)
+	reluFast(o64, vals, vals)
+	reluFast(d64, vals, g64)
+	for i := range vals {
+		w32, wd32, w64, wd64 := float32(0), float32(0), 0.0, 0.0
+		if x32[i] > 0 {
+			w32, wd32 = x32[i], g32[i]
+		}
+		if vals[i] > 0 {
+			w64, wd64 = vals[i], g64[i]
+		}
+		if math.Float32bits(o32[i]) != math.Float32bits(w32) || d32[i] != wd32 {
+			t.Errorf("float32 x=%v: relu %v grad %v, want %v %v", x32[i], o32[i], d32[i], w32, wd32)
+		}
+		if math.Float64bits(o64[i]) != math.Float64bits(w64) || d64[i] != wd64 {
+			t.Errorf("float64 x=%v: relu %v grad %v, want %v %v", vals[i], o64[i], d64[i], w64, wd64)
 		}
 	}
 }

@@ -243,6 +243,9 @@ func unaryFwd[T float](u unary, out, x []T) {
 func unaryFwdRange[T float](u unary, out, x []T) {
 	switch u.kind {
 	case unRelu:
+		if reluFast(out, x, x) {
+			return
+		}
 		for i, v := range x {
 			if v > 0 {
 				out[i] = v
@@ -276,6 +279,42 @@ func unaryFwdRange[T float](u unary, out, x []T) {
 	case unClip:
 		clipFwd(out, x, T(u.lo), T(u.hi))
 	}
+}
+
+// reluFast sets out[i] = v[i] where x[i] > 0, else 0 (ReLU with v = x,
+// its gradient with v = g), without branches on the data (random signs
+// would mispredict half of them). It reports false for an element type it
+// does not handle.
+func reluFast[T float](out, x, v []T) bool {
+	switch out := any(out).(type) {
+	case []float32:
+		x, v := any(x).([]float32), any(v).([]float32)
+		v = v[:len(x)]
+		out = out[:len(x)]
+		for i, xi := range x {
+			// x > 0 iff its bit pattern lies in [1, +Inf's pattern]: an
+			// integer comparison, which compiles to a conditional move
+			var m uint32
+			if math.Float32bits(xi)-1 < 0x7f800000 {
+				m = ^uint32(0)
+			}
+			out[i] = math.Float32frombits(math.Float32bits(v[i]) & m)
+		}
+		return true
+	case []float64:
+		x, v := any(x).([]float64), any(v).([]float64)
+		v = v[:len(x)]
+		out = out[:len(x)]
+		for i, xi := range x {
+			var m uint64
+			if math.Float64bits(xi)-1 < 0x7ff0000000000000 {
+				m = ^uint64(0)
+			}
+			out[i] = math.Float64frombits(math.Float64bits(v[i]) & m)
+		}
+		return true
+	}
+	return false
 }
 
 // clipFwd computes min(max(x, lo), hi) (all hi when lo > hi, as ONNX says).
@@ -338,6 +377,9 @@ func unaryGrad[T float](u unary, dx, x, y, g []T) {
 func unaryGradRange[T float](u unary, dx, x, y, g []T) {
 	switch u.kind {
 	case unRelu:
+		if reluFast(dx, x, g) {
+			return
+		}
 		for i, v := range x {
 			if v > 0 {
 				dx[i] = g[i]
