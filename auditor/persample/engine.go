@@ -591,6 +591,7 @@ type worker[T float] struct {
 	L, R, sel, out, S []T
 	lv, rt            []T // a view's L_i and Rᵀ_i (read-only executor buffers)
 	gt                []T // a Gram matrix in T
+	i                 int // the loaded sample
 	g1, g2, l64, r64  []float64
 	acc, e            []float64
 }
@@ -684,10 +685,33 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			}
 		}
 	}
+	nw := min(e.workers, B)
+	// Batch-wide Gram matrices of small convolution patches, before the
+	// samples that use them.
+	var grams []*mmExp[T]
+	for _, r := range runs {
+		if r.gram && r.mm.colm != nil && r.mm.p <= smallGramP {
+			r.mm.g2 = grow(r.mm.g2, B*r.mm.groups*r.mm.p*r.mm.p)
+			grams = append(grams, r.mm)
+		}
+	}
+	if len(grams) > 0 {
+		var wg sync.WaitGroup
+		step := (B + nw - 1) / nw
+		for i0 := 0; i0 < B; i0 += step {
+			wg.Add(1)
+			go func(i0, i1 int) {
+				defer wg.Done()
+				for _, mm := range grams {
+					mm.gramsAll(i0, i1)
+				}
+			}(i0, min(i0+step, B))
+		}
+		wg.Wait()
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
-	nw := min(e.workers, B)
 	for w := 0; w < nw; w++ {
 		wg.Add(1)
 		go func() {

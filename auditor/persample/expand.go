@@ -111,12 +111,72 @@ type mmExp[T float] struct {
 	// a convolution's view: δ [batch, groups·rows, p] and the column
 	// matrix [groups·cols, ld] of the whole batch (for dotsAll)
 	dy, colm []T
+	// g2, when set, holds the Gram matrices R_i R_iᵀ (upper triangles,
+	// [batch, groups, p, p]) computed by gramsAll for gramNorm
+	g2 []float64
+}
+
+// smallGramP is the largest p for which Gram matrices are accumulated by
+// plain loops (per sample, or batch-wide by gramsAll) instead of BLAS
+// calls, whose overhead dominates for such small matrices.
+const smallGramP = 8
+
+// gramsAll computes the Gram matrices R_i R_iᵀ of the samples i0 … i1−1 of
+// a convolution's view into g2, sweeping the column matrix row by row.
+func (e *mmExp[T]) gramsAll(i0, i1 int) {
+	P, G := e.p, e.groups
+	PP := P * P
+	clear(e.g2[i0*G*PP : i1*G*PP])
+	for g := 0; g < G; g++ {
+		for c := 0; c < e.cols; c++ {
+			row := e.colm[(g*e.cols+c)*e.ld:][:i1*P]
+			for i := i0; i < i1; i++ {
+				u := row[i*P:][:P]
+				acc := e.g2[(i*G+g)*PP:][:PP]
+				if P == 4 {
+					u0, u1, u2, u3 := float64(u[0]), float64(u[1]), float64(u[2]), float64(u[3])
+					acc[0] += u0 * u0
+					acc[1] += u0 * u1
+					acc[2] += u0 * u2
+					acc[3] += u0 * u3
+					acc[5] += u1 * u1
+					acc[6] += u1 * u2
+					acc[7] += u1 * u3
+					acc[10] += u2 * u2
+					acc[11] += u2 * u3
+					acc[15] += u3 * u3
+					continue
+				}
+				for a := 0; a < P; a++ {
+					ua := float64(u[a])
+					for b := a; b < P; b++ {
+						acc[a*P+b] += ua * float64(u[b])
+					}
+				}
+			}
+		}
+	}
+}
+
+// smallGram computes the upper triangle of lᵀl for row-major l (r×p).
+func smallGram[T float](p, r int, l []T, c []float64) {
+	clear(c[:p*p])
+	for k := 0; k < r; k++ {
+		row := l[k*p : (k+1)*p]
+		for a, x := range row {
+			xa := float64(x)
+			for b := a; b < p; b++ {
+				c[a*p+b] += xa * float64(row[b])
+			}
+		}
+	}
 }
 
 func (e *mmExp[T]) size() int { return e.groups * e.rows * e.cols }
 
 // load fills the worker's L and R (or, with a view, lv and rt) for sample i.
 func (e *mmExp[T]) load(w *worker[T], i int) {
+	w.i = i
 	if e.view != nil {
 		w.lv, w.rt = e.view(i)
 		return
@@ -156,9 +216,14 @@ func (e *mmExp[T]) gramNorm(w *worker[T]) float64 {
 	L := e.left(w)
 	s := 0.0
 	for g := 0; g < e.groups; g++ {
-		l := toF64(&w.l64, L[g*rp:(g+1)*rp])
-		gram(true, P, e.rows, l, w.g1)
-		if e.view != nil {
+		if P <= smallGramP {
+			smallGram(P, e.rows, L[g*rp:(g+1)*rp], w.g1)
+		} else {
+			gram(true, P, e.rows, toF64(&w.l64, L[g*rp:(g+1)*rp]), w.g1)
+		}
+		if e.g2 != nil {
+			copy(w.g2, e.g2[(w.i*e.groups+g)*P*P:][:P*P])
+		} else if e.view != nil {
 			// Rᵀ_i in place (strided); in float32 mode its Gram matrix
 			// is accumulated in float32.
 			gramT(P, e.cols, w.rt[g*e.cols*e.ld:], e.ld, &w.gt, w.g2)

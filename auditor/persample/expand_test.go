@@ -139,3 +139,39 @@ func TestConvUsesExecutorColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestGramsAll checks the batch-wide Gram matrices of a convolution view
+// against smallGram on each sample's patch matrix copied out (Rᵀ_i, cols×p),
+// for several patch sizes and two groups.
+func TestGramsAll(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	const B, G, cols = 5, 2, 7
+	for _, P := range []int{1, 2, 3, 4, 5, 8} {
+		ld := B * P
+		colm := make([]float64, G*cols*ld)
+		for k := range colm {
+			colm[k] = r.NormFloat64()
+		}
+		e := &mmExp[float64]{groups: G, cols: cols, p: P, ld: ld, colm: colm, g2: make([]float64, B*G*P*P)}
+		e.gramsAll(0, 2)
+		e.gramsAll(2, B)
+		rt := make([]float64, cols*P)
+		want := make([]float64, P*P)
+		for i := 0; i < B; i++ {
+			for g := 0; g < G; g++ {
+				for c := 0; c < cols; c++ {
+					copy(rt[c*P:(c+1)*P], colm[(g*cols+c)*ld+i*P:])
+				}
+				smallGram(P, cols, rt, want)
+				got := e.g2[(i*G+g)*P*P:][:P*P]
+				for a := 0; a < P; a++ {
+					for b := a; b < P; b++ {
+						if d := got[a*P+b] - want[a*P+b]; d > 1e-12 || d < -1e-12 {
+							t.Fatalf("P %d sample %d group %d: G[%d,%d] = %v, want %v", P, i, g, a, b, got[a*P+b], want[a*P+b])
+						}
+					}
+				}
+			}
+		}
+	}
+}
