@@ -494,6 +494,20 @@ func maxPoolFwd[T float](out, x []T, g *geom) {
 }
 
 func maxPoolFwdPlanes[T float](out, x []T, g *geom, p0, p1 int) {
+	if x32, ok := any(x).([]float32); ok && pool2x2(g) {
+		out32 := any(out).([]float32)
+		hw, ohw := g.h*g.w, g.oh*g.ow
+		for pl := p0; pl < p1; pl++ {
+			src := x32[pl*hw:][:hw]
+			dst := out32[pl*ohw:][:ohw]
+			for oh := 0; oh < g.oh; oh++ {
+				for ow := 0; ow < g.ow; ow++ {
+					dst[oh*g.ow+ow] = src[maxArg2x2(src, 2*oh*g.w+2*ow, g.w)]
+				}
+			}
+		}
+		return
+	}
 	for pl := p0; pl < p1; pl++ {
 		src := x[pl*g.h*g.w:][:g.h*g.w]
 		dst := out[pl*g.oh*g.ow:][:g.oh*g.ow]
@@ -507,6 +521,47 @@ func maxPoolFwdPlanes[T float](out, x []T, g *geom, p0, p1 int) {
 			}
 		}
 	}
+}
+
+// pool2x2 reports whether g is a 2×2, stride-2 pooling without padding or
+// dilation, whose windows all lie inside the input (maxArg2x2 applies).
+func pool2x2(g *geom) bool {
+	return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 &&
+		g.pt == 0 && g.pl == 0 && 2*g.oh <= g.h && 2*g.ow <= g.w
+}
+
+// maxKey maps a float32 to an integer whose order is maxPoolArg's: the
+// float order, with −0 = +0 and every NaN above +Inf and equal to the
+// others (so that, with ties going to the first element, the first NaN of
+// a window wins, as in maxPoolArg).
+func maxKey(v float32) int32 {
+	b := int32(math.Float32bits(v))
+	m := b & 0x7fffffff
+	s := b >> 31
+	k := (m ^ s) - s // ±magnitude; −0 → 0
+	if m > 0x7f800000 {
+		k = math.MaxInt32
+	}
+	return k
+}
+
+// maxArg2x2 returns the index of the first maximum (maxPoolArg's rule) of
+// the 2×2 window at src[base], src[base+1], src[base+w], src[base+w+1],
+// without branches on the data: integer keys compare by conditional moves
+// (random data would mispredict the float comparisons).
+func maxArg2x2(src []float32, base, w int) int {
+	k0, k1, k2, k3 := maxKey(src[base]), maxKey(src[base+1]), maxKey(src[base+w]), maxKey(src[base+w+1])
+	a, best := base, k0
+	if k1 > best {
+		a, best = base+1, k1
+	}
+	if k2 > best {
+		a, best = base+w, k2
+	}
+	if k3 > best {
+		a = base + w + 1
+	}
+	return a
 }
 
 // maxPoolArg returns the index of the first maximum of window (oh, ow) of a
@@ -541,6 +596,20 @@ func maxPoolGrad[T float](dx, x, gy []T, g *geom) {
 
 func maxPoolGradPlanes[T float](dx, x, gy []T, g *geom, p0, p1 int) {
 	clear(dx[p0*g.h*g.w : p1*g.h*g.w])
+	if x32, ok := any(x).([]float32); ok && pool2x2(g) {
+		hw, ohw := g.h*g.w, g.oh*g.ow
+		for pl := p0; pl < p1; pl++ {
+			src := x32[pl*hw:][:hw]
+			d := dx[pl*hw:][:hw]
+			gp := gy[pl*ohw:][:ohw]
+			for oh := 0; oh < g.oh; oh++ {
+				for ow := 0; ow < g.ow; ow++ {
+					d[maxArg2x2(src, 2*oh*g.w+2*ow, g.w)] += gp[oh*g.ow+ow]
+				}
+			}
+		}
+		return
+	}
 	for pl := p0; pl < p1; pl++ {
 		src := x[pl*g.h*g.w:][:g.h*g.w]
 		d := dx[pl*g.h*g.w:][:g.h*g.w]

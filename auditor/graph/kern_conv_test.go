@@ -223,3 +223,25 @@ func TestReluFast(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxArg2x2 checks the branch-free 2×2 window maximum against
+// maxPoolArg on windows drawn from values with ties, signed zeros,
+// infinities and NaNs of both signs.
+func TestMaxArg2x2(t *testing.T) {
+	vals := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 2, 1e-40, -1e-40, float32(math.Inf(1)), float32(math.Inf(-1)),
+		float32(math.NaN()), math.Float32frombits(0xffc00001), math.MaxFloat32, -math.MaxFloat32}
+	g := &geom{h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, dh: 1, dw: 1, oh: 1, ow: 1}
+	if !pool2x2(g) {
+		t.Fatal("pool2x2 refuses a 2×2 stride-2 window")
+	}
+	src := make([]float32, 4)
+	n := len(vals)
+	for c := 0; c < n*n*n*n; c++ {
+		for k, q := 0, c; k < 4; k, q = k+1, q/n {
+			src[k] = vals[q%n]
+		}
+		if got, want := maxArg2x2(src, 0, 2), maxPoolArg(src, g, 0, 0); got != want {
+			t.Fatalf("window %v: argmax %d, want %d", src, got, want)
+		}
+	}
+}
