@@ -85,6 +85,9 @@ func BenchmarkPerSampleAlexNet128(b *testing.B) {
 		}
 	})
 	b.Run("collect", func(b *testing.B) {
+		if err := e.ComputeInto(x, y, Request{Norms: true, Coords: coords}, res); err != nil {
+			b.Fatal(err)
+		}
 		defer reportCPU(b)()
 		for b.Loop() {
 			if err := e.ComputeInto(x, y, Request{Norms: true, Coords: coords}, res); err != nil {

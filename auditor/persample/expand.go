@@ -198,8 +198,21 @@ func (e *mmExp[T]) left(w *worker[T]) []T {
 func (e *mmExp[T]) full(w *worker[T], dst []T) {
 	rp, cp, rc := e.rows*e.p, e.cols*e.p, e.rows*e.cols
 	for g := 0; g < e.groups; g++ {
-		if e.view != nil {
+		if e.view != nil && (graph.BLASName != "gonum" || e.p > rowKernelMaxP) {
 			mulNT(e.rows, e.cols, e.p, e.alpha, w.lv[g*rp:(g+1)*rp], w.rt[g*e.cols*e.ld:], e.ld, dst[g*rc:(g+1)*rc], e.cols)
+			continue
+		}
+		if e.view != nil {
+			// gonum's GEMM is slow for the small inner dimension of
+			// per-sample products: transpose Rᵀ_i's block into R (p×cols)
+			// for mulNN's row kernel.
+			w.R = grow(w.R, cp)
+			for c := 0; c < e.cols; c++ {
+				for k, v := range w.rt[(g*e.cols+c)*e.ld:][:e.p] {
+					w.R[k*e.cols+c] = v
+				}
+			}
+			mulNN(e.rows, e.cols, e.p, e.alpha, w.lv[g*rp:(g+1)*rp], w.R, dst[g*rc:(g+1)*rc], e.cols)
 			continue
 		}
 		mulNN(e.rows, e.cols, e.p, e.alpha, w.L[g*rp:(g+1)*rp], w.R[g*cp:(g+1)*cp], dst[g*rc:(g+1)*rc], e.cols)
