@@ -736,7 +736,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				if t >= B {
 					d := dots[t-B]
 					cur = d.r
-					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn))
+					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn), &ws.sel)
 					continue
 				}
 				for _, r := range runs {
@@ -751,6 +751,25 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		return *err
 	}
 	return nil
+}
+
+// sqNorm returns Σ v² in float64, with four partial sums (one running sum
+// would make every addition wait for the previous one).
+func sqNorm[T float](v []T) float64 {
+	var s0, s1, s2, s3 float64
+	n := len(v) &^ 3
+	for k := 0; k < n; k += 4 {
+		x := v[k : k+4 : k+4]
+		a, b, c, d := float64(x[0]), float64(x[1]), float64(x[2]), float64(x[3])
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += d * d
+	}
+	for _, x := range v[n:] {
+		s0 += float64(x) * float64(x)
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // single chooses how a parameter with one matrix-product use computes its
@@ -825,11 +844,7 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 				}
 			}
 			if req.Norms {
-				s := 0.0
-				for _, v := range g {
-					s += float64(v) * float64(v)
-				}
-				pg.SqNorm[row] = s
+				pg.SqNorm[row] = sqNorm(g)
 			}
 			for q, j := range r.coordsIn {
 				coords[q] = float64(g[j])

@@ -278,18 +278,28 @@ func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
 
 // dotsAll writes gradient coordinates coordsIn[q0:q1] of the samples
 // 0 … batch−1 of a convolution's view into dst[(off+i)·nc + q]: for each
-// coordinate, one sweep along its column-matrix row and δ row.
-func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off, nc int) {
+// coordinate, one sweep along its column-matrix row and its δ row, which
+// is gathered (δ is sample-major) into *buf once for consecutive
+// coordinates of the same row.
+func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off, nc int, buf *[]T) {
 	P, MP := e.p, e.groups*e.rows*e.p
+	*buf = grow(*buf, batch*P)
+	drow := *buf
+	last := -1
 	for q := q0; q < q1; q++ {
 		j := coordsIn[q]
 		g := j / (e.rows * e.cols)
 		r := (j / e.cols) % e.rows
 		c := j % e.cols
+		if o := g*e.rows + r; o != last {
+			last = o
+			for i := 0; i < batch; i++ {
+				copy(drow[i*P:(i+1)*P], e.dy[i*MP+o*P:][:P])
+			}
+		}
 		col := e.colm[(g*e.cols+c)*e.ld:][:batch*P]
-		dy := e.dy[(g*e.rows+r)*P:]
 		for i := 0; i < batch; i++ {
-			l := dy[i*MP:][:P]
+			l := drow[i*P:][:P]
 			u := col[i*P:][:P]
 			s := 0.0
 			for k, x := range l {
