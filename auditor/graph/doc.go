@@ -35,7 +35,13 @@
 // are not used. Convolutions are im2col + one matrix product per group over
 // the whole batch, through the BLAS gorgonia is configured with
 // (gorgonia.WhichBLAS): gonum's pure-Go BLAS by default, OpenBLAS when built
-// with -tags openblas (cgo, libopenblas-dev).
+// with -tags openblas (cgo, libopenblas-dev). A convolution keeps its
+// column matrix from the forward pass for its weight gradient (up to 2^25
+// elements per graph; Net.ConvColumns exposes it). With OpenBLAS the
+// executor sets OpenBLAS to one thread (overriding OPENBLAS_NUM_THREADS for
+// the process) and splits matrix products, im2col/col2im, pooling and
+// elementwise kernels over GOMAXPROCS goroutines itself, so that no
+// OpenBLAS thread spins idle while Go kernels run on one core.
 //
 // Graph operators (SupportedOps), with ONNX semantics of opsets 7–17 (and
 // earlier opsets where the operator is unchanged or its legacy attributes

@@ -55,13 +55,22 @@
 //   - coordinates come from dot products of one row of δ_i and one column of
 //     U(x_i) each, or from the product of only the rows (e.g. output
 //     channels) that hold requested coordinates;
-//   - Σ_i g_i is the executor's batch gradient (graph.Net.Grad).
+//   - Σ_i g_i is the executor's batch gradient (graph.Net.GradView).
+//
+// Convolutions are expanded on the executor's own buffers, without copies:
+// δ (graph.Net.DerivView) and the column matrix that the executor keeps
+// from the forward pass for its weight gradient (graph.Net.ConvColumns),
+// whose columns i·P … i·P+P−1 are U(x_i); coordinates are then computed for
+// the whole batch along the matrix's rows, and the Gram matrices of small
+// patches (P ≤ 8) batch-wide by loops. Where the executor does not keep the
+// matrix (beyond its memory budget), U(x_i) is built per sample (im2row).
 //
 // Per-sample products run in the engine's precision (float32 by default,
 // float64 with Options.Float64) with gonum's BLAS, or OpenBLAS in builds with
-// the openblas tag (the BLAS gorgonia uses, see auditor/graph); Gram
-// matrices, norms, coordinates and elementwise expansions are accumulated in
-// float64. Samples are processed in passes of Options.Batch; the expansion
+// the openblas tag (the BLAS gorgonia uses, see auditor/graph); norms,
+// coordinates, elementwise expansions and Gram matrices are accumulated in
+// float64, except the patch Gram matrix U(x_i)ᵀU(x_i) of a convolution with
+// P > 8 in float32 mode (BLAS ssyrk on the executor's float32 matrix). Samples are processed in passes of Options.Batch; the expansion
 // of one pass is spread over Options.Workers goroutines. Memory beyond the
 // executor's: the requested outputs plus, per worker, the patch matrix of
 // one sample and one parameter's gradient.
