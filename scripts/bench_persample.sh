@@ -2,7 +2,8 @@
 # Per-sample gradients of the zoo's alexnet-cifar (batch 128, 3×32×32,
 # float32, 2.6 M parameters) on the CPU: gnaudit (pure-Go build and
 # -tags openblas build) against PyTorch 1.13 in the same run, with the same
-# number of threads.
+# number of threads (GOMAXPROCS; the executor runs OpenBLAS single-threaded
+# under its own goroutines, whatever OPENBLAS_NUM_THREADS says).
 #
 #   gnaudit: BenchmarkPerSampleAlexNet128 in auditor/persample
 #     lossgrad  the executor's batched forward + backward alone
