@@ -158,6 +158,26 @@ func (e *mmExp[T]) gramsAll(i0, i1 int) {
 	}
 }
 
+// smallGramRows computes the upper triangle of r·rᵀ for row-major r (p×n).
+func smallGramRows[T float](p, n int, r []T, c []float64) {
+	for a := 0; a < p; a++ {
+		ra := r[a*n : (a+1)*n]
+		for b := a; b < p; b++ {
+			rb := r[b*n : (b+1)*n]
+			var s0, s1 float64
+			k := 0
+			for ; k+1 < n; k += 2 {
+				s0 += float64(ra[k]) * float64(rb[k])
+				s1 += float64(ra[k+1]) * float64(rb[k+1])
+			}
+			if k < n {
+				s0 += float64(ra[k]) * float64(rb[k])
+			}
+			c[a*p+b] = s0 + s1
+		}
+	}
+}
+
 // smallGram computes the upper triangle of lᵀl for row-major l (r×p).
 func smallGram[T float](p, r int, l []T, c []float64) {
 	clear(c[:p*p])
@@ -240,8 +260,9 @@ func (e *mmExp[T]) gramNorm(w *worker[T]) float64 {
 			// Rᵀ_i in place (strided); in float32 mode its Gram matrix
 			// is accumulated in float32.
 			gramT(P, e.cols, w.rt[g*e.cols*e.ld:], e.ld, &w.gt, w.g2)
+		} else if cp := e.cols * e.p; P <= smallGramP {
+			smallGramRows(P, e.cols, w.R[g*cp:(g+1)*cp], w.g2)
 		} else {
-			cp := e.cols * e.p
 			gram(false, P, e.cols, toF64(&w.r64, w.R[g*cp:(g+1)*cp]), w.g2)
 		}
 		for a := 0; a < P; a++ {

@@ -175,3 +175,29 @@ func TestGramsAll(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallGramRows checks r·rᵀ by smallGramRows against the naive sum for
+// odd and even row lengths.
+func TestSmallGramRows(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	for _, dims := range [][2]int{{1, 1}, {1, 256}, {3, 7}, {8, 10}} {
+		p, n := dims[0], dims[1]
+		r := make([]float64, p*n)
+		for k := range r {
+			r[k] = rng.NormFloat64()
+		}
+		c := make([]float64, p*p)
+		smallGramRows(p, n, r, c)
+		for a := 0; a < p; a++ {
+			for b := a; b < p; b++ {
+				want := 0.0
+				for k := 0; k < n; k++ {
+					want += r[a*n+k] * r[b*n+k]
+				}
+				if d := c[a*p+b] - want; d > 1e-12 || d < -1e-12 {
+					t.Fatalf("p %d n %d: c[%d,%d] = %v, want %v", p, n, a, b, c[a*p+b], want)
+				}
+			}
+		}
+	}
+}
