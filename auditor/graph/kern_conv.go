@@ -364,7 +364,8 @@ func col2imRows[T float](dx, cols []T, g *geom) {
 // colCacheBudget is the number of column-matrix elements a graph keeps
 // between a convolution's forward pass and its weight gradient, over all
 // its convolutions (first come, first served); the others recompute im2col.
-const colCacheBudget = 1 << 25
+// A variable for tests.
+var colCacheBudget = 1 << 25
 
 // colCache keeps one convolution's column matrix from its forward pass for
 // its weight gradient: in every run of a tape machine the forward pass

@@ -245,3 +245,45 @@ func TestMaxArg2x2(t *testing.T) {
 		}
 	}
 }
+
+// TestColCacheBudget checks the path without kept column matrices (beyond
+// the budget): gradients equal those computed with the matrices kept, and
+// ConvColumns reports none.
+func TestColCacheBudget(t *testing.T) {
+	m := alexnetCIFAR()
+	rng := rand.New(rand.NewSource(10))
+	x := randVec(rng, 2*3*32*32)
+	labels := []int{4, 6}
+	kept, err := Build(m, Options{Batch: 2, Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := colCacheBudget
+	colCacheBudget = 0
+	none, err := Build(m, Options{Batch: 2, Float64: true})
+	colCacheBudget = old
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Net{kept, none} {
+		if _, err := n.LossGrad(x, labels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range kept.Params() {
+		if !slices.Equal(kept.Grad(p.Name), none.Grad(p.Name)) {
+			t.Errorf("%s: gradient without kept column matrices differs", p.Name)
+		}
+	}
+	for _, nd := range m.Nodes {
+		if nd.OpType != "Conv" {
+			continue
+		}
+		if _, _, _, ok := none.ConvColumns(nd.Name); ok {
+			t.Errorf("%s: ConvColumns with a zero budget", nd.Name)
+		}
+		if _, _, _, ok := kept.ConvColumns(nd.Name); !ok {
+			t.Errorf("%s: no ConvColumns within the budget", nd.Name)
+		}
+	}
+}

@@ -410,6 +410,13 @@ func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
 	if e, ok, err := newConvView[T](ps, u); ok || err != nil {
 		return e, err
 	}
+	return newConvIm2row[T](ps, u)
+}
+
+// newConvIm2row builds a Conv weight's expansion on float64 copies of x
+// and δ, building U(x_i) per sample (im2row): for convolutions whose column
+// matrix the executor does not keep.
+func newConvIm2row[T float](ps *pass, u *use) (*mmExp[T], error) {
 	n := u.node
 	x, err := ps.value(n.Inputs[0])
 	if err != nil {

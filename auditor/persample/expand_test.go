@@ -1,6 +1,7 @@
 package persample
 
 import (
+	"math"
 	"math/rand"
 	"testing"
 
@@ -196,6 +197,73 @@ func TestSmallGramRows(t *testing.T) {
 				}
 				if d := c[a*p+b] - want; d > 1e-12 || d < -1e-12 {
 					t.Fatalf("p %d n %d: c[%d,%d] = %v, want %v", p, n, a, b, c[a*p+b], want)
+				}
+			}
+		}
+	}
+}
+
+// TestConvViewMatchesIm2row checks the expansion of Conv weights on the
+// executor's buffers against the per-sample im2row path (used when the
+// executor does not keep the column matrix): whole gradients, Gram norms,
+// dot products and row products, for every convolution of the hand models
+// (groups, strides, padding, 1-D), in float64.
+func TestConvViewMatchesIm2row(t *testing.T) {
+	const B = 3
+	convs := 0
+	defer func() {
+		if convs < 3 {
+			t.Errorf("%d convolutions compared, want at least 3", convs)
+		}
+	}()
+	for _, hm := range handModels {
+		e, err := New(hm.m(), Options{Float64: true, Batch: B})
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := prod(e.InputShape())
+		if _, err := e.main.LossGrad(randInput(3, B*per), randLabels(4, B, e.Classes())); err != nil {
+			t.Fatal(err)
+		}
+		ps := newPass(e.main, e.shapes)
+		for _, p := range e.plans {
+			for _, u := range p.uses {
+				if u.method != MethodConv {
+					continue
+				}
+				v, ok, err := newConvView[float64](ps, u)
+				if err != nil || !ok {
+					t.Fatalf("%s %s: no view (%v)", hm.name, p.info.Name, err)
+				}
+				c, err := newConvIm2row[float64](ps, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				convs++
+				size := v.size()
+				coords := []int{0, size / 3, size / 2, size - 1}
+				sv, sc := v.newRowSel(coords), c.newRowSel(coords)
+				wv, wc := &worker[float64]{}, &worker[float64]{}
+				gv, gc := make([]float64, size), make([]float64, size)
+				for i := 0; i < B; i++ {
+					v.load(wv, i)
+					c.load(wc, i)
+					v.full(wv, gv)
+					c.full(wc, gc)
+					if d := relErr(gv, gc); d > 1e-12 {
+						t.Errorf("%s %s sample %d: full gradients differ by %.3g", hm.name, p.info.Name, i, d)
+					}
+					if a, b := v.gramNorm(wv), c.gramNorm(wc); math.Abs(a-b) > 1e-10*math.Abs(b) {
+						t.Errorf("%s %s sample %d: Gram norms %v and %v", hm.name, p.info.Name, i, a, b)
+					}
+					rv, rc := make([]float64, len(coords)), make([]float64, len(coords))
+					v.selRows(wv, sv, rv)
+					c.selRows(wc, sc, rc)
+					for q, j := range coords {
+						if a, b := v.dot(wv, j), c.dot(wc, j); math.Abs(a-b) > 1e-12*(1+math.Abs(b)) || math.Abs(rv[q]-b) > 1e-12*(1+math.Abs(b)) || math.Abs(rc[q]-b) > 1e-12*(1+math.Abs(b)) {
+							t.Errorf("%s %s sample %d coordinate %d: dot %v / %v, rows %v / %v", hm.name, p.info.Name, i, j, a, b, rv[q], rc[q])
+						}
+					}
 				}
 			}
 		}
