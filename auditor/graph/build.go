@@ -324,6 +324,27 @@ func (b *builderBase) set(n *ir.Node, k int, v *gval) {
 
 // mk applies op to the inputs, records the differentiable edges and returns
 // the new value. op.wrt is set from the inputs' grad flags and diffable.
+// linearGrad is the SymDiff of a linear one-input op: the input's gradient
+// is the op g applied to the output's gradient.
+func linearGrad[T float](g *kop[T]) func(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgonia.Nodes, error) {
+	return func(_ gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+		nd, err := apply(g, grad)
+		return gorgonia.Nodes{nd}, err
+	}
+}
+
+// setUnary applies the one-input op o to x and records the result as the
+// node's first output, of shape out, keeping x's batch layout.
+func (b *builder[T]) setUnary(n *ir.Node, o *kop[T], x *gval, out []int) error {
+	v, err := b.mk(n, o, nil, x)
+	if err != nil {
+		return err
+	}
+	v.shape, v.bl = out, x.bl
+	b.set(n, 0, v)
+	return nil
+}
+
 func (b *builder[T]) mk(n *ir.Node, o *kop[T], diffable []bool, ins ...*gval) (*gval, error) {
 	if o.out != nil && o.out.TotalSize() == 0 {
 		return nil, b.errNode(n, "empty output of shape %v is not supported", o.out)
@@ -602,13 +623,7 @@ func (b *builder[T]) unary(n *ir.Node) error {
 		nd, err := apply(g, ins[0], outN, grad)
 		return gorgonia.Nodes{nd}, err
 	}
-	v, err := b.mk(n, o, nil, x)
-	if err != nil {
-		return err
-	}
-	v.shape, v.bl = x.shape, x.bl
-	b.set(n, 0, v)
-	return nil
+	return b.setUnary(n, o, x, x.shape)
 }
 
 // clipRuntime builds Clip whose bounds are graph values (data inputs or
@@ -958,20 +973,11 @@ func (b *builder[T]) pool(n *ir.Node) error {
 		}
 	} else {
 		o = newKop[T]("AveragePool", n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) { avgPoolFwd(r, in[0], g) })
-		o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-			nd, err := apply(newKop[T]("AveragePoolGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
-				avgPoolGrad(r, in[0], g)
-			}), grad)
-			return gorgonia.Nodes{nd}, err
-		}
+		o.diff = linearGrad(newKop[T]("AveragePoolGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
+			avgPoolGrad(r, in[0], g)
+		}))
 	}
-	v, err := b.mk(n, o, nil, x)
-	if err != nil {
-		return err
-	}
-	v.shape, v.bl = out, x.bl
-	b.set(n, 0, v)
-	return nil
+	return b.setUnary(n, o, x, out)
 }
 
 func (b *builder[T]) globalAvgPool(n *ir.Node) error {
@@ -989,19 +995,10 @@ func (b *builder[T]) globalAvgPool(n *ir.Node) error {
 	P := prod(x.shape[2:])
 	gx, gout := gshape(x.shape), gshape(out)
 	o := newKop[T]("GlobalAveragePool", n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) { meanLast(r, in[0], P) })
-	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-		nd, err := apply(newKop[T]("GlobalAveragePoolGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
-			meanLastGrad(r, in[0], P)
-		}), grad)
-		return gorgonia.Nodes{nd}, err
-	}
-	v, err := b.mk(n, o, nil, x)
-	if err != nil {
-		return err
-	}
-	v.shape, v.bl = out, x.bl
-	b.set(n, 0, v)
-	return nil
+	o.diff = linearGrad(newKop[T]("GlobalAveragePoolGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
+		meanLastGrad(r, in[0], P)
+	}))
+	return b.setUnary(n, o, x, out)
 }
 
 func (b *builder[T]) batchNorm(n *ir.Node) error {
@@ -1250,10 +1247,7 @@ func (b *builder[T]) matmul(n *ir.Node) error {
 func (b *builder[T]) copyOp(n *ir.Node, x *gval, out []int) (*gval, error) {
 	gx, gout := gshape(x.shape), gshape(out)
 	o := newKop[T](n.OpType, n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) { copy(r, in[0]) })
-	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-		nd, err := apply(newKop[T](n.OpType+"Grad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) { copy(r, in[0]) }), grad)
-		return gorgonia.Nodes{nd}, err
-	}
+	o.diff = linearGrad(newKop[T](n.OpType+"Grad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) { copy(r, in[0]) }))
 	v, err := b.mk(n, o, nil, x)
 	if err != nil {
 		return nil, err
@@ -1399,19 +1393,10 @@ func (b *builder[T]) transpose(n *ir.Node) error {
 	xs := x.shape
 	gx, gout := gshape(xs), gshape(out)
 	o := newKop[T]("Transpose", n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) { transposeKern(r, in[0], xs, perm) })
-	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-		nd, err := apply(newKop[T]("TransposeGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
-			transposeKern(r, in[0], out, inv)
-		}), grad)
-		return gorgonia.Nodes{nd}, err
-	}
-	v, err := b.mk(n, o, nil, x)
-	if err != nil {
-		return err
-	}
-	v.shape, v.bl = out, x.bl
-	b.set(n, 0, v)
-	return nil
+	o.diff = linearGrad(newKop[T]("TransposeGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
+		transposeKern(r, in[0], out, inv)
+	}))
+	return b.setUnary(n, o, x, out)
 }
 
 func (b *builder[T]) concat(n *ir.Node) error {
@@ -1547,19 +1532,10 @@ func (b *builder[T]) pad(n *ir.Node) error {
 	gx, gout := gshape(xs), gshape(out)
 	tv := T(value)
 	o := newKop[T]("Pad", n.Name, []tensor.Shape{gx}, gout, func(rr []T, in [][]T) { padKern(rr, in[0], xs, begin, end, tv) })
-	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-		nd, err := apply(newKop[T]("PadGrad", n.Name, []tensor.Shape{gout}, gx, func(rr []T, in [][]T) {
-			padKern(rr, in[0], out, nb, ne, 0)
-		}), grad)
-		return gorgonia.Nodes{nd}, err
-	}
-	v, err := b.mk(n, o, nil, x)
-	if err != nil {
-		return err
-	}
-	v.shape, v.bl = out, x.bl
-	b.set(n, 0, v)
-	return nil
+	o.diff = linearGrad(newKop[T]("PadGrad", n.Name, []tensor.Shape{gout}, gx, func(rr []T, in [][]T) {
+		padKern(rr, in[0], out, nb, ne, 0)
+	}))
+	return b.setUnary(n, o, x, out)
 }
 
 func (b *builder[T]) slice(n *ir.Node) error {
@@ -1597,26 +1573,17 @@ func (b *builder[T]) slice(n *ir.Node) error {
 			}
 		})
 	})
-	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-		nd, err := apply(newKop[T]("SliceGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
-			g := in[0]
-			clear(r)
-			it.rows(func(off []int, n int, s []int) {
-				o, i := off[0], base+off[1]
-				for k := 0; k < n; k++ {
-					r[i+k*s[1]] = g[o+k*s[0]]
-				}
-			})
-		}), grad)
-		return gorgonia.Nodes{nd}, err
-	}
-	v, err := b.mk(n, o, nil, x)
-	if err != nil {
-		return err
-	}
-	v.shape, v.bl = out, x.bl
-	b.set(n, 0, v)
-	return nil
+	o.diff = linearGrad(newKop[T]("SliceGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
+		g := in[0]
+		clear(r)
+		it.rows(func(off []int, n int, s []int) {
+			o, i := off[0], base+off[1]
+			for k := 0; k < n; k++ {
+				r[i+k*s[1]] = g[o+k*s[0]]
+			}
+		})
+	}))
+	return b.setUnary(n, o, x, out)
 }
 
 func (b *builder[T]) softmax(n *ir.Node) error {
@@ -1658,13 +1625,7 @@ func (b *builder[T]) softmax(n *ir.Node) error {
 		}), outN, grad)
 		return gorgonia.Nodes{nd}, err
 	}
-	v, err := b.mk(n, o, nil, x)
-	if err != nil {
-		return err
-	}
-	v.shape, v.bl = x.shape, x.bl
-	b.set(n, 0, v)
-	return nil
+	return b.setUnary(n, o, x, x.shape)
 }
 
 // describeModel names the model for messages.
