@@ -54,6 +54,10 @@ type SetInfo struct {
 	Batches    int    `json:"batches"` // n, mini-batches per batch size
 	BatchSizes []int  `json:"batch_sizes"`
 	Layers     int    `json:"layers"` // number of layers that will follow
+	// DataSize is M, the samples of the data set the pool was drawn from
+	// (0: not known, treated as infinite). It is not sent over the plugin
+	// protocol; subprocesses see 0.
+	DataSize int `json:"data_size,omitempty"`
 }
 
 // InfoOf returns the metadata of set.
@@ -67,7 +71,15 @@ func InfoOf(set *noise.Set) SetInfo {
 		Batches:    set.Batches,
 		BatchSizes: append([]int(nil), set.BatchSizes...),
 		Layers:     len(set.Layers),
+		DataSize:   dataSize(set),
 	}
+}
+
+func dataSize(set *noise.Set) int {
+	if set.Collection == nil {
+		return 0
+	}
+	return set.Collection.DataSize
 }
 
 // LayerInput is what a session receives for one layer.
