@@ -3,6 +3,7 @@ package builtin
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/stats"
@@ -22,6 +23,24 @@ const (
 	KeyTested             = "tested"              // #tested coordinates
 	KeyPValueHist         = "p_value_hist"        // 20 bins on [0, 1], degenerate excluded
 	KeyAlpha              = "alpha"               // the level used (no batch size)
+	// Summary @B, the pass rate over the non-degenerate coordinates only
+	// (METHOD.md §3, "Reading the Gaussianity %"): the primary number.
+	KeyNonDegeneratePercent = "nondegenerate_percent" // 100·#(p>α)/#non-degenerate
+	KeyPercentLow           = "nondegenerate_low"     // Wilson interval of it
+	KeyPercentHigh          = "nondegenerate_high"
+	// KeyNonGaussianPercent is the moment estimate of the share of
+	// non-Gaussian coordinates, 100·(R−α)/(1−α) with R the rejection rate
+	// (a lower bound where the test's power is below 1), with the Wilson
+	// interval of R carried through; KeyNonGaussianStorey is 100·(1−π̂₀),
+	// Storey's estimate from the p-values (λ = 0.5).
+	KeyNonGaussianPercent = "non_gaussian_percent"
+	KeyNonGaussianLow     = "non_gaussian_low"
+	KeyNonGaussianHigh    = "non_gaussian_high"
+	KeyNonGaussianStorey  = "non_gaussian_storey"
+	// No batch size: the ceiling 100·(1−α) of the pass rate (exactly
+	// Gaussian noise passes at this rate) and the confidence level.
+	KeyCeilingPercent = "ceiling_percent"
+	KeyConfidenceNorm = "confidence"
 )
 
 // Normality is the Shapiro–Wilk analysis (METHOD.md §3): for every tested
@@ -51,6 +70,7 @@ func (Normality) Describe(context.Context) (plugins.Description, error) {
 		Summary: "Shapiro–Wilk (AS R94) per coordinate and batch size → Gaussianity % per layer",
 		Params: []plugins.Param{
 			{Name: "alpha", Type: plugins.TypeFloat, Default: "0.05", Doc: "level: a coordinate is Gaussian when p > alpha"},
+			{Name: "confidence", Type: plugins.TypeFloat, Default: "0.95", Doc: "confidence level of the intervals of the pass rate and the non-Gaussian share"},
 			workersParam,
 		},
 	}, nil
@@ -64,6 +84,13 @@ func (a Normality) Start(_ context.Context, req *plugins.StartRequest) (plugins.
 	}
 	if !(alpha > 0 && alpha < 1) {
 		return nil, fmt.Errorf("parameter alpha = %v, want 0 < alpha < 1", alpha)
+	}
+	conf, err := req.Params.Float("confidence")
+	if err != nil {
+		return nil, err
+	}
+	if !(conf > 0 && conf < 1) {
+		return nil, fmt.Errorf("parameter confidence = %v, want 0 < confidence < 1", conf)
 	}
 	w, err := workers(req.Params)
 	if err != nil {
@@ -133,8 +160,10 @@ func (a Normality) Start(_ context.Context, req *plugins.StartRequest) (plugins.
 				plugins.Num(KeyDegenerate, b, float64(nd)),
 				plugins.Num(KeyTested, b, float64(nc)),
 				plugins.Hist(KeyPValueHist, b, hist))
+			res.Summary = append(res.Summary, passRate(b, gauss-nd, nc-nd, alpha, conf, nonDegenerate(p, degen))...)
 		}
-		res.Summary = append(res.Summary, plugins.Num(KeyAlpha, 0, alpha))
+		res.Summary = append(res.Summary, plugins.Num(KeyAlpha, 0, alpha),
+			plugins.Num(KeyCeilingPercent, 0, 100*(1-alpha)), plugins.Num(KeyConfidenceNorm, 0, conf))
 		return res, nil
 	}}, nil
 }
@@ -146,4 +175,39 @@ func unitEdges(bins int) []float64 {
 		e[i] = float64(i) / float64(bins)
 	}
 	return e
+}
+
+func nonDegenerate(p []float64, degen []bool) []float64 {
+	out := make([]float64, 0, len(p))
+	for c, x := range p {
+		if !degen[c] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// passRate returns the summary values of a pass rate of pass out of m
+// non-degenerate coordinates at batch size b (NaN when m = 0).
+func passRate(b, pass, m int, alpha, conf float64, ps []float64) []plugins.Value {
+	nan := math.NaN()
+	pct, lo, hi, ng, ngLo, ngHi, st := nan, nan, nan, nan, nan, nan, nan
+	if m > 0 {
+		pct = percent(pass, m)
+		l, h := stats.Wilson(pass, m, 1-conf)
+		lo, hi = 100*l, 100*h
+		r := 1 - float64(pass)/float64(m)
+		ng = 100 * stats.NonNullShare(r, alpha)
+		ngLo, ngHi = 100*stats.NonNullShare(1-h, alpha), 100*stats.NonNullShare(1-l, alpha)
+		st = 100 * (1 - stats.StoreyPi0(ps, 0.5))
+	}
+	return []plugins.Value{
+		plugins.Num(KeyNonDegeneratePercent, b, pct),
+		plugins.Num(KeyPercentLow, b, lo),
+		plugins.Num(KeyPercentHigh, b, hi),
+		plugins.Num(KeyNonGaussianPercent, b, ng),
+		plugins.Num(KeyNonGaussianLow, b, ngLo),
+		plugins.Num(KeyNonGaussianHigh, b, ngHi),
+		plugins.Num(KeyNonGaussianStorey, b, st),
+	}
 }
