@@ -14,9 +14,8 @@ import (
 // NoncentralChi2SF2 returns P(χ²₂(λ) > x), the survival function of the
 // noncentral χ² law with 2 degrees of freedom and noncentrality λ ≥ 0 (the
 // Marcum Q-function Q₁(√λ, √x)). It sums the Poisson mixture of central χ²
-// laws exactly for λ ≤ 1400 and uses the normal approximation (mean 2+λ,
-// variance 4+4λ) beyond, where the result is 1 to double precision for any
-// x of interest. NaN for a NaN or negative argument.
+// laws, and returns 1 when √λ − √x > 9 (the error is below 3·10⁻¹⁸). NaN
+// for a NaN or negative argument.
 func NoncentralChi2SF2(x, lambda float64) float64 {
 	if math.IsNaN(x) || math.IsNaN(lambda) || lambda < 0 {
 		return math.NaN()
@@ -27,31 +26,27 @@ func NoncentralChi2SF2(x, lambda float64) float64 {
 	if math.IsInf(lambda, 1) {
 		return 1
 	}
-	if lambda > 1400 {
-		return swNormSF((x - 2 - lambda) / math.Sqrt(4+4*lambda))
+	if d := math.Sqrt(lambda) - math.Sqrt(x); d > 9 {
+		// P(χ²₂(λ) ≤ x) ≤ e^{−(√λ−√x)²/2} < 3·10⁻¹⁸.
+		return 1
 	}
 	// SF = Σ_j Pois(j; λ/2) · Q(j+1, x/2), Q(j+1, y) = e^{−y} Σ_{i≤j} y^i/i!,
-	// every term in log space (x/2 beyond 745 underflows e^{−y}).
+	// the terms in log space by recurrence (e^{−y} alone underflows for
+	// y > 745).
 	h, y := lambda/2, x/2
-	logTerm := func(mu float64, j int) float64 {
-		if mu == 0 {
-			if j == 0 {
-				return 0
-			}
-			return math.Inf(-1)
-		}
-		lg, _ := math.Lgamma(float64(j + 1))
-		return -mu + float64(j)*math.Log(mu) - lg
-	}
-	q := 0.0 // Q(j+1, y)
-	sum := 0.0
-	for j := 0; j < 100000; j++ {
-		q = math.Min(1, q+math.Exp(logTerm(y, j)))
-		w := math.Exp(logTerm(h, j))
-		sum += w * q
-		if float64(j) > h+40*math.Sqrt(h+1)+40 {
+	lh, ly := math.Log(h), math.Log(y)
+	lw, lt := -h, -y // log Pois(j; h), log e^{−y} y^j/j!
+	q, sum := 0.0, 0.0
+	last := h + 12*math.Sqrt(h+1) + 30
+	for j := 0; ; j++ {
+		q = math.Min(1, q+math.Exp(lt))
+		sum += math.Exp(lw) * q
+		if float64(j) > last {
 			break
 		}
+		lj := math.Log(float64(j + 1))
+		lw += lh - lj
+		lt += ly - lj
 	}
 	return math.Min(1, sum)
 }

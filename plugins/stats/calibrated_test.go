@@ -28,9 +28,15 @@ func TestNoncentralChi2SF2AgainstScipy(t *testing.T) {
 	if !math.IsNaN(NoncentralChi2SF2(1, -1)) || NoncentralChi2SF2(0, 3) != 1 {
 		t.Error("edge cases")
 	}
-	// Continuity across the switch to the normal approximation.
-	if a, b := NoncentralChi2SF2(1500, 1399), NoncentralChi2SF2(1500, 1401); math.Abs(a-b) > 0.02 {
-		t.Errorf("jump at λ = 1400: %v vs %v", a, b)
+	// Large arguments (e^{−x/2} underflows): the mean is 2+λ, the median
+	// near it; and across the shortcut √λ − √x = 9.
+	if a := NoncentralChi2SF2(1500, 1498); math.Abs(a-0.5) > 0.02 {
+		t.Errorf("SF(1500; 1498) = %v, want ≈ 0.5", a)
+	}
+	x := 4.0
+	l9 := (9 + math.Sqrt(x)) * (9 + math.Sqrt(x))
+	if a, b := NoncentralChi2SF2(x, l9-1e-9), NoncentralChi2SF2(x, l9+1e-9); math.Abs(a-b) > 1e-15 {
+		t.Errorf("jump at the shortcut: %v vs %v", a, b)
 	}
 }
 
