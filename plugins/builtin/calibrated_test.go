@@ -81,3 +81,39 @@ func TestCalibratedShareAndSpine(t *testing.T) {
 	}
 	t.Logf("recommended batch size for a 90 %% pass rate at n = 100: %d", rb)
 }
+
+// TestTailNullShare: n = 200 mini-batches. A Gaussian layer has ≈ 5 % of
+// its coordinates below the null 5 % quantile (and a median near 2); a
+// layer with 25 % Cauchy coordinates (α = 1) among Gaussian ones keeps a
+// Mohammadi median above 1.8 — indistinguishable from the null band by its
+// median — while ≈ 25 % + 5 %·75 % = 28.75 % of its coordinates fall below
+// the null quantile.
+func TestTailNullShare(t *testing.T) {
+	laws := append(synth.Repeat(300, synth.Gaussian), synth.Repeat(100, synth.Cauchy)...)
+	set, err := synth.Set(synth.Spec{Seed: 5, Pool: 1600, Batches: 200, BatchSizes: []int{8},
+		Layers: []synth.LayerSpec{
+			{Name: "gauss", Parameter: "gauss.weight", Laws: synth.Repeat(400, synth.Gaussian)},
+			{Name: "mix", Parameter: "mix.weight", Laws: laws},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runAll(t, set, nil)[builtin.AlphaStableName]
+	g, m := res.Layer("gauss.weight"), res.Layer("mix.weight")
+	if p := g.Number(builtin.KeyNullMohammadiP05, 0); math.Abs(p-1.50) > 0.04 {
+		t.Errorf("null Mohammadi 5 %% quantile %v, want 1.50", p)
+	}
+	for _, k := range []string{builtin.KeyBelowNullMohammadi, builtin.KeyBelowNullMcCulloch} {
+		if s := g.Number(k, 8); s < 2 || s > 9 {
+			t.Errorf("Gaussian layer: %s = %.1f%%, want ≈ 5", k, s)
+		}
+		if s := m.Number(k, 8); math.Abs(s-28.75) > 7 {
+			t.Errorf("mixed layer: %s = %.1f%%, want ≈ 28.75", k, s)
+		}
+	}
+	if med := m.Number(builtin.KeyAlphaMohammadiMedian, 8); med < 1.8 {
+		t.Errorf("mixed layer median %.2f; the test expects it to look Gaussian", med)
+	}
+	t.Logf("mixed layer: median α̂ %.2f (Mohammadi), below null 5 %%: %.1f%% / %.1f%%", m.Number(builtin.KeyAlphaMohammadiMedian, 8),
+		m.Number(builtin.KeyBelowNullMohammadi, 8), m.Number(builtin.KeyBelowNullMcCulloch, 8))
+}

@@ -12,7 +12,8 @@ import (
 var ErrDegenerateQuantiles = errors.New("degenerate quantiles")
 
 // McCulloch's (1986) tables, exactly as in scipy.stats._levy_stable
-// (_fitstart_S1, scipy 1.10) and pylevy.
+// (_fitstart_S1, scipy 1.10). (pylevy's fit_levy is a maximum-likelihood
+// fit by L-BFGS-B, not this quantile method.)
 var (
 	// Table III/IV abscissae: ν_α (rows) and ν_β (columns).
 	mcNuAlpha = [...]float64{2.439, 2.5, 2.6, 2.7, 2.8, 3, 3.2, 3.5, 4, 5, 6, 8, 10, 15, 25}
@@ -180,7 +181,8 @@ func percentileSorted(s []float64, q float64) float64 {
 // McCulloch estimates the α-stable parameters of x with McCulloch's (1986)
 // quantile method ("Simple consistent estimators of stable distribution
 // parameters", Commun. Statist.–Simula. 15(4)), exactly as
-// scipy.stats.levy_stable._fitstart (S1, scipy 1.10) and pylevy do:
+// scipy.stats.levy_stable._fitstart (S1, scipy 1.10) does (pylevy's
+// fit_levy is a maximum-likelihood fit, not this method):
 //
 //  1. q5, q25, q50, q75, q95: numpy.percentile (linear interpolation);
 //  2. ν_α = (q95−q5)/(q75−q25), ν_β = (q95+q5−2q50)/(q95−q5);
