@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
+	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 // New returns a report with the schema, tool and creation time set and the
@@ -33,9 +35,11 @@ func DefaultNotes() []string {
 	return []string{
 		"Shapiro–Wilk W test, algorithm AS R94 (as scipy.stats.shapiro and R's shapiro.test); a coordinate is Gaussian when p > alpha; zero-range columns count as Gaussian and are reported as degenerate.",
 		"Per-sample noise moments are about the pool mean ḡ: σ² = E ξ², ρ = E|ξ|³, κ = E ξ⁴/σ⁴; Berry–Esseen bound C·ρ/(σ³√B) with C = 0.4748 (Shevtsova 2011); ρ/σ³ ≤ √κ.",
-		"Predicted Gaussian share: coordinates whose Berry–Esseen bound is below the threshold (default: the Kolmogorov–Smirnov critical distance c(α)/√n for n mini-batches); a worst-case bound, so the prediction is conservative.",
-		"Tail index α of the mini-batch noise: log-moment estimator of Mohammadi et al. (2015) and McCulloch's (1986) quantile estimator; α = 2 is Gaussian; undefined values (zero range, zero IQR) are counted, not plotted.",
-		"Gradient noise scale B_simple = tr(Σ)/|ḡ|² over all coordinates of a parameter (McCandlish et al. 2018); model value: sum of traces / sum of squared norms.",
+		"Gaussianity is a pass rate: the primary number is the share of non-degenerate coordinates with p > α, with a Wilson interval; exactly Gaussian noise passes at the ceiling 1 − α; the non-Gaussian share is estimated by (R − α)/(1 − α) and Storey's 1 − π̂₀.",
+		"Berry–Esseen share: coordinates whose bound is below the Kolmogorov–Smirnov critical distance c(α)/√n; a bound, not a prediction (structurally 0 at small B, and Shapiro–Wilk detects deviations far below the threshold).",
+		"Calibrated pass rate: mean over coordinates of 1 − P(χ²₂(λ) > χ²₂,₁₋α), λ = n·[γ₁²φ²/(6B) + γ₂²/(24B²)] from the per-sample skewness γ₁ and excess kurtosis γ₂, φ the pool's skewness factor (1 for i.i.d. batches from the data set); recommended batch size: the smallest B whose i.i.d. pass rate reaches the target.",
+		"Tail index α of the mini-batch noise per coordinate (the paper's Figure 7; Şimşekli et al. pool all parameters): log-moment estimator of Mohammadi et al. (2015) and McCulloch's (1986) quantile estimator (scipy's _fitstart; pylevy's fit is maximum likelihood); α = 2 is Gaussian; reported with the Gaussian null band for n and the share of coordinates below its 5 % quantile.",
+		"Gradient noise scale B_simple = tr Σ̂/|G|²_u, unbiased: s² = (S − N·g)/(N − 1), |G|²_u = g − s²·(1/N − 1/M), S = Σ|g_i|², g = |ḡ|², pool N from a data set of M (McCandlish et al. 2018; the plug-in tr Σ/|ḡ|² is ≈ B·N/(N+B) and is reported as b_simple_plugin); undefined when |G|²_u ≤ 0 (no signal); with a delta-method standard error.",
 	}
 }
 
@@ -58,6 +62,10 @@ func isBuiltin(r *plugins.Result, name string) bool {
 func BuildCheckpoint(set *noise.Set, results []*plugins.Result, o BuildOptions) Checkpoint {
 	cp := Checkpoint{Step: set.Step, File: o.File, SHA256: o.SHA256, Seed: set.Seed, Pool: set.Pool,
 		Batches: set.Batches, BatchSizes: append([]int{}, set.BatchSizes...), Layers: []Layer{}, Analyses: []AnalysisRun{}}
+	if set.Collection != nil && set.Collection.DataSize > 0 {
+		cp.DataSize = set.Collection.DataSize
+	}
+	cp.PoolUse, cp.PoolWarning = PoolUseOf(set.Pool, set.Batches, set.BatchSizes)
 	for _, r := range results {
 		run := AnalysisRun{Name: r.Description.Name, Version: r.Description.Version, Origin: r.Origin, Path: r.Path,
 			SHA256: r.SHA256, Params: map[string]string(r.Params), Status: "ok", Failure: r.Failure,
@@ -95,10 +103,18 @@ func BuildCheckpoint(set *noise.Set, results []*plugins.Result, o BuildOptions) 
 			lr := norm.Layer(l.Parameter)
 			for _, b := range set.BatchSizes {
 				out.Gaussianity = append(out.Gaussianity, Gaussianity{BatchSize: b,
-					Percent:    Number(lr.Number(builtin.KeyGaussianityPercent, b)),
-					Gaussian:   count(lr.Number(builtin.KeyGaussian, b)),
-					Degenerate: count(lr.Number(builtin.KeyDegenerate, b)),
-					Tested:     count(lr.Number(builtin.KeyTested, b))})
+					Percent:           Number(lr.Number(builtin.KeyGaussianityPercent, b)),
+					Gaussian:          count(lr.Number(builtin.KeyGaussian, b)),
+					Degenerate:        count(lr.Number(builtin.KeyDegenerate, b)),
+					Tested:            count(lr.Number(builtin.KeyTested, b)),
+					NonDegenerate:     opt(lr, builtin.KeyNonDegeneratePercent, b),
+					Low:               opt(lr, builtin.KeyPercentLow, b),
+					High:              opt(lr, builtin.KeyPercentHigh, b),
+					Ceiling:           opt(lr, builtin.KeyCeilingPercent, 0),
+					NonGaussian:       opt(lr, builtin.KeyNonGaussianPercent, b),
+					NonGaussianLow:    opt(lr, builtin.KeyNonGaussianLow, b),
+					NonGaussianHigh:   opt(lr, builtin.KeyNonGaussianHigh, b),
+					NonGaussianStorey: opt(lr, builtin.KeyNonGaussianStorey, b)})
 			}
 		}
 		if kb != nil {
@@ -107,6 +123,12 @@ func BuildCheckpoint(set *noise.Set, results []*plugins.Result, o BuildOptions) 
 		if st != nil {
 			lr := st.Layer(l.Parameter)
 			ti := &TailIndex{}
+			if _, ok := lr.Get(builtin.KeyNullMohammadiP05, 0); ok {
+				ti.Null = &TailNull{MohammadiP05: Number(lr.Number(builtin.KeyNullMohammadiP05, 0)),
+					MohammadiMedian: Number(lr.Number(builtin.KeyNullMohammadiMedian, 0)),
+					McCullochP05:    Number(lr.Number(builtin.KeyNullMcCullochP05, 0)),
+					McCullochMedian: Number(lr.Number(builtin.KeyNullMcCullochMedian, 0))}
+			}
 			for _, b := range set.BatchSizes {
 				ti.PerBatch = append(ti.PerBatch, TailAtB{BatchSize: b,
 					MohammadiMedian:    Number(lr.Number(builtin.KeyAlphaMohammadiMedian, b)),
@@ -114,14 +136,14 @@ func BuildCheckpoint(set *noise.Set, results []*plugins.Result, o BuildOptions) 
 					UndefinedMohammadi: count(lr.Number(builtin.KeyUndefinedMohammadi, b)),
 					UndefinedMcCulloch: count(lr.Number(builtin.KeyUndefinedMcCulloch, b)),
 					MohammadiHist:      hist(lr, builtin.KeyAlphaMohammadiHist, b),
-					McCullochHist:      hist(lr, builtin.KeyAlphaMcCullochHist, b)})
+					McCullochHist:      hist(lr, builtin.KeyAlphaMcCullochHist, b),
+					BelowNullMohammadi: opt(lr, builtin.KeyBelowNullMohammadi, b),
+					BelowNullMcCulloch: opt(lr, builtin.KeyBelowNullMcCulloch, b)})
 			}
 			out.TailIndex = ti
 		}
 		if ns != nil {
-			lr := ns.Layer(l.Parameter)
-			out.NoiseScale = &NoiseScale{TraceCov: Number(lr.Number(builtin.KeyTraceCov, 0)),
-				GradNormSq: Number(lr.Number(builtin.KeyGradNormSq, 0)), BSimple: Number(lr.Number(builtin.KeyBSimple, 0))}
+			out.NoiseScale = noiseScaleOf(ns.Layer(l.Parameter).Summary)
 		}
 		for _, r := range results {
 			if r.Failed() || isTyped(r) {
@@ -143,14 +165,7 @@ func BuildCheckpoint(set *noise.Set, results []*plugins.Result, o BuildOptions) 
 		cp.Layers = append(cp.Layers, out)
 	}
 	if ns != nil {
-		get := func(k string) Number {
-			v, ok := plugins.FindValue(ns.Model, k, 0)
-			if !ok {
-				return Number(math.NaN())
-			}
-			return Number(v.Number)
-		}
-		cp.NoiseScale = &NoiseScale{TraceCov: get(builtin.KeyTraceCov), GradNormSq: get(builtin.KeyGradNormSq), BSimple: get(builtin.KeyBSimple)}
+		cp.NoiseScale = noiseScaleOf(ns.Model)
 	}
 	for _, r := range results {
 		if !r.Failed() && !isTyped(r) && len(r.Model) > 0 {
@@ -182,9 +197,19 @@ func kurtosisOf(lr *plugins.LayerResult, bs []int) *KurtosisBound {
 		ZeroVariance:  count(lr.Number(builtin.KeyZeroVariance, 0)),
 		Threshold:     Number(lr.Number(builtin.KeyThreshold, 0)),
 	}
+	out.RecommendedBatchSize = opt(lr, builtin.KeyRecommendedBatchSize, 0)
+	if r := out.RecommendedBatchSize; r.Set && r.N < 1 {
+		out.RecommendedBatchSize = Some(math.NaN()) // not reached
+	}
+	out.TargetPercent = opt(lr, builtin.KeyTargetPercent, 0)
 	for _, b := range bs {
 		e := BoundAtB{BatchSize: b, Bound: QuantilesOf(arr(builtin.KeyBoundQuantiles, b)),
-			PredictedPercent: Number(lr.Number(builtin.KeyPredictedPercent, b))}
+			PredictedPercent:             Number(lr.Number(builtin.KeyPredictedPercent, b)),
+			CalibratedPercent:            opt(lr, builtin.KeyCalibratedPercent, b),
+			CalibratedIIDPercent:         opt(lr, builtin.KeyCalibratedIIDPercent, b),
+			MeasuredNonDegeneratePercent: opt(lr, builtin.KeyMeasuredNonDegeneratePercent, b),
+			Spine:                        opt(lr, builtin.KeySpine, b),
+			SpineOverSqrtB:               opt(lr, builtin.KeySpineOverSqrtB, b)}
 		if m := lr.Number(builtin.KeyMeasuredPercent, b); !math.IsNaN(m) {
 			mm := Number(m)
 			e.MeasuredPercent = &mm
@@ -207,4 +232,65 @@ func count(x float64) int {
 		return 0
 	}
 	return int(math.Round(x))
+}
+
+// opt returns the summary number key@b of lr, nil when absent (NaN, written
+// as null, when present but undefined).
+func opt(lr *plugins.LayerResult, key string, b int) Opt {
+	v, ok := lr.Get(key, b)
+	if !ok || v.Kind != plugins.KindNumber {
+		return Opt{}
+	}
+	return Some(v.Number)
+}
+
+// noiseScaleOf builds the noise-scale section from the analysis' values.
+func noiseScaleOf(vs []plugins.Value) *NoiseScale {
+	r := &plugins.LayerResult{Summary: vs}
+	ns := &NoiseScale{TraceCov: Number(r.Number(builtin.KeyTraceCov, 0)),
+		GradNormSq: Number(r.Number(builtin.KeyGradNormSq, 0)), BSimple: Number(r.Number(builtin.KeyBSimple, 0)),
+		BSimplePlugIn:      opt(r, builtin.KeyBSimplePlugIn, 0),
+		TraceCovUnbiased:   opt(r, builtin.KeyTraceCovUnbiased, 0),
+		GradNormSqUnbiased: opt(r, builtin.KeyGradNormSqUnbiased, 0),
+		NoSignal:           r.Number(builtin.KeyNoSignal, 0) == 1,
+		SE:                 opt(r, builtin.KeyBSimpleSE, 0),
+		Low:                opt(r, builtin.KeyBSimpleLow, 0),
+		High:               opt(r, builtin.KeyBSimpleHigh, 0),
+		Confidence:         opt(r, builtin.KeyConfidence, 0),
+		DataSize:           opt(r, builtin.KeyDataSize, 0)}
+	return ns
+}
+
+// MinPoolFactor is the least pool size per largest batch size below which
+// drawing batches from the pool visibly shrinks their skewness (and so
+// inflates the Gaussianity at large B): N ≥ 30·B_max (METHOD.md §1).
+const MinPoolFactor = 30
+
+// PoolUseOf returns the pool use per batch size and, when the pool is
+// smaller than MinPoolFactor·B_max, a warning.
+func PoolUseOf(pool, batches int, bs []int) ([]PoolUse, string) {
+	if pool < 1 || len(bs) == 0 {
+		return nil, ""
+	}
+	var out []PoolUse
+	maxB := 0
+	for _, b := range bs {
+		f := float64(b) / float64(pool)
+		out = append(out, PoolUse{BatchSize: b, Fraction: Number(f), Reuse: Number(float64(batches) * f),
+			SkewFactor: Number(stats.PoolSkewFactor(b, pool))})
+		maxB = max(maxB, b)
+	}
+	warn := ""
+	if pool < MinPoolFactor*maxB {
+		warn = PoolWarning(pool, maxB)
+	}
+	return out, warn
+}
+
+// PoolWarning is the warning for a pool of n samples smaller than
+// MinPoolFactor·maxB.
+func PoolWarning(pool, maxB int) string {
+	f := float64(maxB) / float64(pool)
+	return fmt.Sprintf("pool N = %d < %d·B_max = %d: at B = %d a batch takes f = %.3f of the pool, which shrinks the batch mean's skewness by %.2f and inflates the Gaussianity there (use a pool of at least %d)",
+		pool, MinPoolFactor, MinPoolFactor*maxB, maxB, f, stats.PoolSkewFactor(maxB, pool), MinPoolFactor*maxB)
 }

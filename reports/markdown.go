@@ -97,6 +97,9 @@ func writeMarkdown(w io.Writer, dir string, r *Report, o RenderOptions) error {
 	// Overview.
 	p("## Overview\n\n| | |\n|---|---|\n")
 	p("| Model | `%s` (opset %d, %s parameters) |\n", code(r.Model.File), r.Model.Opset, strconv.FormatInt(r.Model.Parameters, 10))
+	if r.Model.Zoo != "" {
+		p("| Zoo model | `%s` (gnaudit models list) |\n", code(r.Model.Zoo))
+	}
 	if r.Model.SHA256 != "" {
 		p("| Model SHA-256 | `%s` |\n", r.Model.SHA256)
 	}
@@ -116,6 +119,13 @@ func writeMarkdown(w io.Writer, dir string, r *Report, o RenderOptions) error {
 				parts = append(parts, fmt.Sprintf("%g from step %d", s.LR, s.Step))
 			}
 			p("| Learning rate | %s |\n", strings.Join(parts, ", "))
+		}
+		if ev := heldOut(t); len(ev) > 0 {
+			var parts []string
+			for _, e := range ev {
+				parts = append(parts, fmt.Sprintf("%.1f %% at step %d", 100*e.acc, e.step))
+			}
+			p("| Held-out accuracy | %s (%d samples) |\n", strings.Join(parts, ", "), ev[len(ev)-1].samples)
 		}
 	}
 	p("| Tool | %s %s, report %s |\n\n", md(r.Tool.Name), md(r.Tool.Version), md(r.Created))
@@ -174,29 +184,8 @@ func writeVerdict(w io.Writer, r *Report) {
 	if failedAnalyses > 0 {
 		p("⚠️ %d analysis run(s) failed; see *Analyses* below.\n\n", failedAnalyses)
 	}
-	// A one-line reading of the largest batch size of the last checkpoint.
-	if n := len(r.Checkpoints); n > 0 {
-		cp := r.Checkpoints[n-1]
-		if len(cp.BatchSizes) > 0 {
-			k := len(cp.BatchSizes) - 1
-			var ps []float64
-			worst, worstName := math.Inf(1), ""
-			for _, l := range cp.Layers {
-				if k < len(l.Gaussianity) && l.Gaussianity[k].Percent.Defined() {
-					v := float64(l.Gaussianity[k].Percent)
-					ps = append(ps, v)
-					if v < worst {
-						worst, worstName = v, l.Parameter
-					}
-				}
-			}
-			if len(ps) > 0 {
-				q, _ := plugins.Quantiles(ps, 0.5)
-				p("At B = %d (step %d) the median layer has %.1f %% Gaussian coordinates; the lowest is `%s` with %.1f %%.\n\n",
-					cp.BatchSizes[k], cp.Step, q[0], code(worstName), worst)
-			}
-		}
-	}
+	writeHeadline(w, r)
+	writeSummaryAcross(w, r)
 }
 
 // WriteGateTable writes the gate checks as a Markdown table (failures
@@ -241,29 +230,28 @@ func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) e
 		note = fmt.Sprintf(" (%d of %d layers drawn; the tables list all)", len(drawn), len(cp.Layers))
 	}
 
+	writePoolUse(w, cp)
 	if hasGaussianity(cp) {
-		p("### Gaussianity\n\nPercentage of tested coordinates whose mini-batch noise passes the Shapiro–Wilk test (p > α); degenerate (zero-range) coordinates count as Gaussian and are shown in brackets.\n\n")
-		p("| Layer | Parameter | Tested |%s\n|---|---|---:|%s\n", h, sep)
+		p("### Gaussianity\n\nPass rate of the Shapiro–Wilk test (p > α) over the non-degenerate coordinates, with its %d %% Wilson interval ([pass rate](%s)); exactly Gaussian noise passes at the ceiling %s %%, not 100 %%. Degenerate (zero-range) coordinates are counted apart (†); the last column estimates the share of non-Gaussian coordinates at the largest B ((R − α)/(1 − α) / Storey).\n\n",
+			confPercent(cp), MethodLink("pass-rate"), ceilingText(cp))
+		p("| Layer | Parameter | Tested |%s non-Gaussian |\n|---|---|---:|%s---:|\n", h, sep)
 		for _, l := range cp.Layers {
 			if len(l.Gaussianity) == 0 {
 				continue
 			}
 			p("| %s | `%s` | %d |", md(l.Name), code(l.Parameter), l.TestedCoordinates)
 			for _, g := range l.Gaussianity {
-				cell := num(g.Percent, 1)
-				if g.Degenerate > 0 {
-					cell += fmt.Sprintf(" (%d)", g.Degenerate)
-				}
-				if containsInt(l.Overlap, g.BatchSize) {
-					cell += "*"
-				}
-				p(" %s |", cell)
+				p(" %s |", passCell(g))
+			}
+			last := l.Gaussianity[len(l.Gaussianity)-1]
+			if last.NonGaussian.Set {
+				p(" %s %% / %s %% |", num(last.NonGaussian.N, 0), num(last.NonGaussianStorey.N, 0))
+			} else {
+				p(" — |")
 			}
 			p("\n")
 		}
-		if anyOverlap(cp) {
-			p("\n\\* batches of this size overlapped (n·B > N).\n")
-		}
+		p("\n† degenerate coordinates (not in the pass rate). Reports without the non-degenerate rate show the old share (degenerate counted Gaussian).\n")
 		if gp, ok := gaussianityPlot(cp, drawn); ok {
 			name := prefix + "gaussianity." + o.Format
 			height := 10*vg.Centimeter + vg.Length(len(drawn))*0.35*vg.Centimeter
@@ -276,8 +264,9 @@ func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) e
 	}
 
 	if hasKurtosis(cp) {
-		p("### Berry–Esseen bound\n\nρ/σ³ of the per-sample noise (quantiles over the tested coordinates), √κ (median), and per batch size the share of coordinates predicted Gaussian by the bound (bound below the threshold) next to the measured share.\n\n")
-		p("| Layer | ρ/σ³ p5 | p25 | p50 | p75 | p95 | √κ p50 |%s\n|---|---:|---:|---:|---:|---:|---:|%s\n", h, sep)
+		p("### Berry–Esseen bound and calibrated prediction\n\nρ/σ³ of the per-sample noise (quantiles over the tested coordinates), √κ (median), and per batch size: the Berry–Esseen share (bound below the threshold — [a bound, not a prediction](%s)) / the [calibrated predicted pass rate](%s) / the measured pass rate. The last column is the [recommended batch size](%s) for Gaussian noise: the smallest B whose calibrated pass rate (i.i.d. batches) reaches the target.\n\n",
+			MethodLink("berry-esseen"), MethodLink("calibrated"), MethodLink("recommended-batch-size"))
+		p("| Layer | ρ/σ³ p5 | p25 | p50 | p75 | p95 | √κ p50 |%s recommended B |\n|---|---:|---:|---:|---:|---:|---:|%s---:|\n", h, sep)
 		for _, l := range cp.Layers {
 			k := l.KurtosisBound
 			if k == nil {
@@ -287,14 +276,20 @@ func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) e
 				num(k.RhoSigma3.P75, 2), num(k.RhoSigma3.P95, 2), num(k.SqrtKappa.P50, 2))
 			for _, e := range k.PerBatch {
 				cell := num(e.PredictedPercent, 0) + " %"
-				if e.MeasuredPercent != nil {
+				if e.CalibratedPercent.Set {
+					cell += " / " + num(e.CalibratedPercent.N, 0) + " %"
+				}
+				switch {
+				case e.MeasuredNonDegeneratePercent.Set:
+					cell += " / " + num(e.MeasuredNonDegeneratePercent.N, 0) + " %"
+				case e.MeasuredPercent != nil:
 					cell += " / " + num(*e.MeasuredPercent, 0) + " %"
 				}
 				p(" %s |", cell)
 			}
-			p("\n")
+			p(" %s |\n", recommendedText(k))
 		}
-		p("\nCells at each B: predicted / measured Gaussian share. Threshold: %s.\n", thresholdText(cp))
+		p("\nCells at each B: Berry–Esseen share / calibrated / measured (older reports: Berry–Esseen / measured). Threshold: %s.\n", thresholdText(cp))
 		if g, ok := rhoPlots(drawn); ok {
 			name := prefix + "rho-sigma3." + o.Format
 			if err := saveGrid(g, filepath.Join(dir, name), o.Format, 6*vg.Centimeter, 4.5*vg.Centimeter); err != nil {
@@ -306,7 +301,8 @@ func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) e
 	}
 
 	if hasTail(cp) {
-		p("### Tail index\n\nMedian tail index α of the mini-batch noise (2 = Gaussian), Mohammadi / McCulloch.\n\n")
+		p("### Tail index\n\nMedian tail index α of the mini-batch noise (2 = Gaussian), Mohammadi / McCulloch, and in brackets the share of coordinates below the [Gaussian null's 5 %% quantile](%s) (5 %% expected when all are Gaussian; a median near 2 cannot show a heavy minority).%s\n\n",
+			MethodLink("tail-null"), tailNullText(cp))
 		p("| Layer |%s\n|---|%s\n", h, sep)
 		for _, l := range cp.Layers {
 			if l.TailIndex == nil {
@@ -314,7 +310,11 @@ func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) e
 			}
 			p("| `%s` |", code(l.Parameter))
 			for _, e := range l.TailIndex.PerBatch {
-				p(" %s / %s |", num(e.MohammadiMedian, 2), num(e.McCullochMedian, 2))
+				cell := num(e.MohammadiMedian, 2) + " / " + num(e.McCullochMedian, 2)
+				if e.BelowNullMohammadi.Set {
+					cell += fmt.Sprintf(" (%s %% / %s %%)", num(e.BelowNullMohammadi.N, 0), num(e.BelowNullMcCulloch.N, 0))
+				}
+				p(" %s |", cell)
 			}
 			p("\n")
 		}
@@ -329,15 +329,15 @@ func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) e
 	}
 
 	if cp.NoiseScale != nil || hasNoiseScale(cp) {
-		p("### Gradient noise scale\n\nB_simple = tr Σ / |ḡ|²: the batch size at which noise and signal of a mini-batch gradient are equal.\n\n")
-		p("| Layer | tr Σ | \\|ḡ\\|² | B_simple |\n|---|---:|---:|---:|\n")
+		p("### Gradient noise scale\n\n[B_simple](%s) = tr Σ / |G|²: the batch size at which noise and signal of a mini-batch gradient are equal; unbiased (the plug-in tr Σ/|ḡ|² ≈ B·N/(N+B) is biased low and never exceeds ≈ N), with its confidence interval; \"no signal\": |G|² is not distinguishable from 0.\n\n", MethodLink("noise-scale"))
+		p("| Layer | tr Σ | \\|ḡ\\|² | B_simple | interval | plug-in |\n|---|---:|---:|---:|---:|---:|\n")
 		for _, l := range cp.Layers {
 			if s := l.NoiseScale; s != nil {
-				p("| `%s` | %s | %s | %s |\n", code(l.Parameter), num(s.TraceCov, 4), num(s.GradNormSq, 4), num(s.BSimple, 1))
+				p("| `%s` | %s | %s | %s | %s | %s |\n", code(l.Parameter), num(s.TraceCov, 4), num(s.GradNormSq, 4), bSimpleText(s), intervalText(s), plugInText(s))
 			}
 		}
 		if s := cp.NoiseScale; s != nil {
-			p("| **model** | %s | %s | **%s** |\n", num(s.TraceCov, 4), num(s.GradNormSq, 4), num(s.BSimple, 1))
+			p("| **model** | %s | %s | **%s** | %s | %s |\n", num(s.TraceCov, 4), num(s.GradNormSq, 4), bSimpleText(s), intervalText(s), plugInText(s))
 		}
 		p("\n")
 	}
@@ -458,24 +458,6 @@ func intsString(xs []int) string {
 		parts = append(parts, strconv.Itoa(x))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func containsInt(xs []int, x int) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
-func anyOverlap(cp *Checkpoint) bool {
-	for _, l := range cp.Layers {
-		if len(l.Overlap) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 func hasGaussianity(cp *Checkpoint) bool {

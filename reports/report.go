@@ -50,6 +50,41 @@ func (n *Number) UnmarshalJSON(b []byte) error {
 // Defined reports whether n is a finite number.
 func (n Number) Defined() bool { return !math.IsNaN(float64(n)) && !math.IsInf(float64(n), 0) }
 
+// Opt is an optional Number, for keys added to v1 after its first release:
+// the zero Opt is absent (omitted with the omitzero tag; reports written
+// before the key existed read back as absent), a present one is a number or
+// null (NaN, "not defined").
+type Opt struct {
+	N   Number
+	Set bool
+}
+
+// Some returns the present Opt x.
+func Some(x float64) Opt { return Opt{N: Number(x), Set: true} }
+
+// IsZero reports whether o is absent (for omitzero).
+func (o Opt) IsZero() bool { return !o.Set }
+
+// Defined reports whether o is present and finite.
+func (o Opt) Defined() bool { return o.Set && o.N.Defined() }
+
+// Float returns the value, NaN when absent.
+func (o Opt) Float() float64 {
+	if !o.Set {
+		return math.NaN()
+	}
+	return float64(o.N)
+}
+
+// MarshalJSON implements json.Marshaler.
+func (o Opt) MarshalJSON() ([]byte, error) { return o.N.MarshalJSON() }
+
+// UnmarshalJSON implements json.Unmarshaler (null reads as a present NaN).
+func (o *Opt) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	return o.N.UnmarshalJSON(b)
+}
+
 // Report is the whole audit report (report.json).
 type Report struct {
 	Schema  string `json:"schema"`
@@ -83,6 +118,9 @@ type Model struct {
 	Opset      int    `json:"opset"`
 	Parameters int64  `json:"parameters"` // learnable scalars
 	Producer   string `json:"producer,omitempty"`
+	// Zoo names the zoo model when the audited model was built from the
+	// zoo (gnaudit models list).
+	Zoo string `json:"zoo,omitempty"`
 }
 
 // Data describes the data set and its preprocessing.
@@ -136,11 +174,30 @@ type Checkpoint struct {
 	Pool       int    `json:"pool"`    // N
 	Batches    int    `json:"batches"` // n
 	BatchSizes []int  `json:"batch_sizes"`
+	// DataSize is M, the data set the pool was drawn from (0: unknown).
+	DataSize int `json:"data_size,omitempty"`
+	// PoolUse describes, per batch size, how much of the pool one batch
+	// takes (f = B/N) and how often each pool sample is reused over the n
+	// batches (n·B/N); PoolWarning is set when N < 30·B_max (METHOD.md §1,
+	// "Pool size").
+	PoolUse     []PoolUse `json:"pool_use,omitempty"`
+	PoolWarning string    `json:"pool_warning,omitempty"`
 	// NoiseScale is the model-level gradient noise scale.
 	NoiseScale *NoiseScale    `json:"noise_scale,omitempty"`
 	Layers     []Layer        `json:"layers"`
 	Analyses   []AnalysisRun  `json:"analyses"`
 	Plugins    []PluginValues `json:"plugins,omitempty"` // model-level values of external analyses
+}
+
+// PoolUse is the use of the pool at one batch size.
+type PoolUse struct {
+	BatchSize int    `json:"batch_size"`
+	Fraction  Number `json:"fraction"` // f = B/N
+	Reuse     Number `json:"reuse"`    // n·B/N, times each pool sample is used
+	// SkewFactor is (1−2f)/√(1−f) (exactly, stats.PoolSkewFactor): the
+	// factor by which drawing from the pool shrinks the batch mean's
+	// skewness compared with drawing from the data set.
+	SkewFactor Number `json:"skew_factor"`
 }
 
 // Layer holds the audit of one learnable parameter tensor.
@@ -168,6 +225,19 @@ type Gaussianity struct {
 	Gaussian   int    `json:"gaussian"`
 	Degenerate int    `json:"degenerate"`
 	Tested     int    `json:"tested"`
+	// The pass rate over the non-degenerate coordinates (the primary
+	// number, METHOD.md §3) with its confidence interval, the ceiling
+	// 100·(1−α) it cannot exceed, and the estimated share of non-Gaussian
+	// coordinates ((R−α)/(1−α) with interval, and Storey's 1−π̂₀). Absent
+	// in reports written before these were added.
+	NonDegenerate     Opt `json:"nondegenerate_percent,omitzero"`
+	Low               Opt `json:"nondegenerate_low,omitzero"`
+	High              Opt `json:"nondegenerate_high,omitzero"`
+	Ceiling           Opt `json:"ceiling_percent,omitzero"`
+	NonGaussian       Opt `json:"non_gaussian_percent,omitzero"`
+	NonGaussianLow    Opt `json:"non_gaussian_low,omitzero"`
+	NonGaussianHigh   Opt `json:"non_gaussian_high,omitzero"`
+	NonGaussianStorey Opt `json:"non_gaussian_storey,omitzero"`
 }
 
 // Quantiles are the 5, 25, 50, 75 and 95 % quantiles of a quantity over a
@@ -198,6 +268,10 @@ type KurtosisBound struct {
 	ZeroVariance  int                `json:"zero_variance"`
 	Threshold     Number             `json:"threshold"`
 	PerBatch      []BoundAtB         `json:"per_batch_size"`
+	// RecommendedBatchSize is the smallest B whose calibrated i.i.d. pass
+	// rate reaches TargetPercent (null: not reached up to 2³⁰).
+	RecommendedBatchSize Opt `json:"recommended_batch_size,omitzero"`
+	TargetPercent        Opt `json:"target_percent,omitzero"`
 }
 
 // BoundAtB is the Berry–Esseen bound at one batch size, with the predicted
@@ -207,11 +281,30 @@ type BoundAtB struct {
 	Bound            Quantiles `json:"bound"`
 	PredictedPercent Number    `json:"predicted_percent"`
 	MeasuredPercent  *Number   `json:"measured_percent,omitempty"`
+	// The calibrated prediction of the pass rate (batches as in this
+	// audit, and i.i.d. from the data set), the measured non-degenerate
+	// pass rate, and the quantile spine t_B = Q_{p_B}(ρ/σ³) with t_B/√B.
+	CalibratedPercent            Opt `json:"calibrated_percent,omitzero"`
+	CalibratedIIDPercent         Opt `json:"calibrated_iid_percent,omitzero"`
+	MeasuredNonDegeneratePercent Opt `json:"measured_nondegenerate_percent,omitzero"`
+	Spine                        Opt `json:"spine_rho_sigma3,omitzero"`
+	SpineOverSqrtB               Opt `json:"spine_over_sqrt_b,omitzero"`
 }
 
 // TailIndex summarises the tail indices of a layer.
 type TailIndex struct {
 	PerBatch []TailAtB `json:"per_batch_size"`
+	// Null is the Gaussian null band of the estimators for the audit's n.
+	Null *TailNull `json:"null,omitempty"`
+}
+
+// TailNull is the Gaussian null band: the 5 % quantile and the median of
+// each estimator for n exactly Gaussian values.
+type TailNull struct {
+	MohammadiP05    Number `json:"mohammadi_p05"`
+	MohammadiMedian Number `json:"mohammadi_median"`
+	McCullochP05    Number `json:"mcculloch_p05"`
+	McCullochMedian Number `json:"mcculloch_median"`
 }
 
 // TailAtB is the tail-index summary at one batch size.
@@ -223,13 +316,30 @@ type TailAtB struct {
 	UndefinedMcCulloch int                `json:"undefined_mcculloch"`
 	MohammadiHist      *plugins.Histogram `json:"mohammadi_histogram,omitempty"`
 	McCullochHist      *plugins.Histogram `json:"mcculloch_histogram,omitempty"`
+	// Percent of the defined coordinates below the null 5 % quantile.
+	BelowNullMohammadi Opt `json:"below_null_mohammadi_percent,omitzero"`
+	BelowNullMcCulloch Opt `json:"below_null_mcculloch_percent,omitzero"`
 }
 
-// NoiseScale is B_simple = tr Σ / |ḡ|² (null when |ḡ|² = 0).
+// NoiseScale is the gradient noise scale. BSimple is the unbiased
+// tr Σ̂/|G|²_u (null when |G|²_u ≤ 0, NoSignal); in reports written before
+// BSimplePlugIn existed it is the plug-in ratio TraceCov/GradNormSq.
 type NoiseScale struct {
 	TraceCov   Number `json:"trace_cov"`
 	GradNormSq Number `json:"grad_norm_sq"`
 	BSimple    Number `json:"b_simple"`
+	// Optional (METHOD.md §6): the plug-in ratio, the unbiased parts, the
+	// no-signal flag, the standard error and confidence bounds of
+	// BSimple at Confidence, and the data-set size M used.
+	BSimplePlugIn      Opt  `json:"b_simple_plugin,omitzero"`
+	TraceCovUnbiased   Opt  `json:"trace_cov_unbiased,omitzero"`
+	GradNormSqUnbiased Opt  `json:"grad_norm_sq_unbiased,omitzero"`
+	NoSignal           bool `json:"no_signal,omitempty"`
+	SE                 Opt  `json:"b_simple_se,omitzero"`
+	Low                Opt  `json:"b_simple_low,omitzero"`
+	High               Opt  `json:"b_simple_high,omitzero"`
+	Confidence         Opt  `json:"confidence,omitzero"`
+	DataSize           Opt  `json:"data_size,omitzero"`
 }
 
 // PluginValues are the values of one external analysis for a layer (or the
@@ -260,6 +370,9 @@ type Gates struct {
 	Policy string      `json:"policy"`
 	Passed bool        `json:"passed"`
 	Checks []GateCheck `json:"checks"`
+	// Method says how the checks were decided (e.g. "confidence bounds,
+	// Holm across 16 checks, family α = 0.05"); absent in older reports.
+	Method string `json:"method,omitempty"`
 }
 
 // GateCheck is one comparison of a gate.
@@ -273,6 +386,16 @@ type GateCheck struct {
 	Threshold Number `json:"threshold"`
 	Pass      bool   `json:"pass"`
 	Message   string `json:"message,omitempty"`
+	// Estimator of a tail-index check (mohammadi or mcculloch).
+	Estimator string `json:"estimator,omitempty"`
+	// PValue is the one-sided p-value of "the true value meets the
+	// threshold"; Level is the Holm level it was compared with; Bound is
+	// the confidence bound on the favourable side at that level (the check
+	// fails when even it is beyond the threshold). Absent when the check
+	// compared a point estimate.
+	PValue Opt `json:"p_value,omitzero"`
+	Level  Opt `json:"level,omitzero"`
+	Bound  Opt `json:"bound,omitzero"`
 }
 
 // normalize replaces nil lists by empty ones, so that they are written as

@@ -145,7 +145,7 @@ func TestReportContent(t *testing.T) {
 		t.Errorf("fc tail index %+v", ti)
 	}
 	set := testSet(t, 300)
-	if ns := cp.Layers[0].NoiseScale; ns == nil || float64(ns.BSimple) != set.Layers[0].TraceCov/set.Layers[0].GradNormSq {
+	if ns := cp.Layers[0].NoiseScale; ns == nil || ns.BSimplePlugIn.Float() != set.Layers[0].TraceCov/set.Layers[0].GradNormSq || !ns.BSimple.Defined() || !ns.SE.Defined() {
 		t.Errorf("noise scale %+v", ns)
 	}
 	if len(l.Plugins) != 1 || l.Plugins[0].Analysis != "extra" || len(cp.Plugins) != 1 {

@@ -18,7 +18,7 @@ import (
 )
 
 // Version is the version of the built-in analyses.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // All returns fresh instances of every built-in analysis, in the order they
 // run (normality before kurtosis-bound, which reads its result).

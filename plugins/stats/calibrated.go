@@ -141,7 +141,11 @@ func NonNullShare(r, alpha float64) float64 {
 	if math.IsNaN(r) || !(alpha > 0 && alpha < 1) {
 		return math.NaN()
 	}
-	return math.Min(1, math.Max(0, (r-alpha)/(1-alpha)))
+	v := (r - alpha) / (1 - alpha)
+	if v < 1e-12 { // R = α up to rounding
+		return 0
+	}
+	return math.Min(1, v)
 }
 
 // StoreyPi0 returns Storey's (2002) estimate of the share of true null
