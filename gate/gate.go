@@ -14,6 +14,20 @@
 //	  - {layer: "*", batch_size: 128, value: 1.8, estimator: mohammadi}
 //	max_noise_scale:          # B_simple; layer "model" is the whole model
 //	  - {layer: model, value: 4096}
+//	alpha: 0.05               # family-wise false-failure rate (default 0.05)
+//	compare: bound            # bound (default) or point
+//	correction: holm          # holm (default) or none
+//
+// With compare: bound a check fails only when the confidence bound on the
+// favourable side of its measured value is beyond the threshold — the
+// one-sided test of "the true value meets the threshold" rejects — with
+// Holm's correction across all checks, so that a healthy run fails with
+// probability at most alpha however many checks the policy has (METHOD.md
+// "Gates"). The Gaussianity gate compares the non-degenerate pass rate
+// (exact binomial test, Clopper–Pearson bound); the median gates use the
+// sign test over the layer's coordinates (from the reported quantiles or
+// histogram); the noise scale its standard error (log-normal). Checks whose
+// report carries no uncertainty (older reports) compare point estimates.
 //
 // Layer patterns match a layer's parameter name or its layer name; '*'
 // matches any run of characters (including '/' and '.'), '?' one character.
@@ -58,6 +72,13 @@ type Policy struct {
 	MinTailIndexMedian   []Rule `yaml:"min_tail_index_median"`
 	MaxNoiseScale        []Rule `yaml:"max_noise_scale"`
 
+	// Alpha is the family-wise false-failure rate (nil: DefaultAlpha);
+	// Compare is CompareBound (default) or ComparePoint; Correction is
+	// CorrectionHolm (default) or CorrectionNone.
+	Alpha      *float64 `yaml:"alpha"`
+	Compare    string   `yaml:"compare"`
+	Correction string   `yaml:"correction"`
+
 	// Name is the policy's file name, for messages.
 	Name string `yaml:"-"`
 }
@@ -85,6 +106,9 @@ func ParsePolicy(data []byte, name string) (*Policy, error) {
 	}
 	p.Name = name
 	if err := p.check(); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	if err := p.checkMethod(); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", name, err)
 	}
 	return &p, nil
@@ -194,6 +218,8 @@ func globRE(g string) (*regexp.Regexp, error) {
 type Result struct {
 	Policy string
 	Checks []reports.GateCheck
+	// Method says how the checks were decided (Gates.Method).
+	Method string
 }
 
 // Passed reports whether every check passed.
@@ -219,7 +245,7 @@ func (r *Result) Failed() int {
 
 // Report returns the outcome as the report's gates section.
 func (r *Result) Report() *reports.Gates {
-	return &reports.Gates{Policy: r.Policy, Passed: r.Passed(), Checks: r.Checks}
+	return &reports.Gates{Policy: r.Policy, Passed: r.Passed(), Checks: r.Checks, Method: r.Method}
 }
 
 // Evaluate applies p to rep. The error is for a policy that cannot apply
@@ -251,17 +277,25 @@ func Evaluate(p *Policy, rep *reports.Report) (*Result, error) {
 		return nil, fmt.Errorf("policy %s: the report has no checkpoint", p.Name)
 	}
 	res := &Result{Policy: p.Name}
+	var evs []*evidence
 	for _, cp := range cps {
 		for _, g := range p.gates() {
 			for _, r := range g.rules {
-				res.Checks = append(res.Checks, evalRule(p, cp, g, r)...)
+				cs, es := evalRule(p, cp, g, r)
+				res.Checks = append(res.Checks, cs...)
+				evs = append(evs, es...)
 			}
 		}
+	}
+	if p.Compare == ComparePoint {
+		res.Method = "point estimates against the thresholds (compare: point)"
+	} else {
+		res.Method = decide(p, res.Checks, evs)
 	}
 	return res, nil
 }
 
-func evalRule(p *Policy, cp *reports.Checkpoint, g gateRules, r Rule) []reports.GateCheck {
+func evalRule(p *Policy, cp *reports.Checkpoint, g gateRules, r Rule) ([]reports.GateCheck, []*evidence) {
 	re, _ := globRE(r.Layer)
 	thr := r.Value
 	if g.name == MinGaussianity {
@@ -270,6 +304,12 @@ func evalRule(p *Policy, cp *reports.Checkpoint, g gateRules, r Rule) []reports.
 	mk := func(layer string, measured float64, msg string) reports.GateCheck {
 		c := reports.GateCheck{Gate: g.name, Step: cp.Step, Layer: layer, BatchSize: r.BatchSize,
 			Measured: reports.Number(measured), Op: g.op, Threshold: reports.Number(*thr), Message: msg}
+		if g.name == MinTailIndexMedian {
+			c.Estimator = r.Estimator
+			if c.Estimator == "" {
+				c.Estimator = "mohammadi"
+			}
+		}
 		if msg == "" {
 			if g.op == ">=" {
 				c.Pass = measured >= *thr
@@ -283,15 +323,19 @@ func evalRule(p *Policy, cp *reports.Checkpoint, g gateRules, r Rule) []reports.
 		return c
 	}
 	var out []reports.GateCheck
+	var evs []*evidence
+	one := func(c reports.GateCheck, e *evidence) ([]reports.GateCheck, []*evidence) {
+		return []reports.GateCheck{c}, []*evidence{e}
+	}
 	if g.name == MaxNoiseScale && r.Layer == ModelLayer {
 		if cp.NoiseScale == nil {
-			return []reports.GateCheck{mk(ModelLayer, math.NaN(), "not measured (noise-scale did not run)")}
+			return one(mk(ModelLayer, math.NaN(), "not measured (noise-scale did not run)"), nil)
 		}
 		b := float64(cp.NoiseScale.BSimple)
 		if math.IsNaN(b) {
-			return []reports.GateCheck{mk(ModelLayer, b, "undefined: |ḡ|² = 0")}
+			return one(mk(ModelLayer, b, noSignal(cp.NoiseScale)), nil)
 		}
-		return []reports.GateCheck{mk(ModelLayer, b, "")}
+		return one(mk(ModelLayer, b, ""), noiseEvidence(cp.NoiseScale, *thr))
 	}
 	bIndex := -1
 	for k, b := range cp.BatchSizes {
@@ -307,21 +351,57 @@ func evalRule(p *Policy, cp *reports.Checkpoint, g gateRules, r Rule) []reports.
 		matched++
 		if g.needsB && bIndex < 0 {
 			out = append(out, mk(l.Parameter, math.NaN(), fmt.Sprintf("batch size %d was not audited (audited: %v)", r.BatchSize, cp.BatchSizes)))
+			evs = append(evs, nil)
 			continue
 		}
 		v, missing := measure(g.name, &l, bIndex, r.Estimator)
 		if missing != "" {
 			out = append(out, mk(l.Parameter, math.NaN(), missing))
+			evs = append(evs, nil)
 			continue
 		}
 		out = append(out, mk(l.Parameter, v, ""))
+		evs = append(evs, evidenceFor(g.name, &l, bIndex, r.Estimator, *thr))
 	}
 	if matched == 0 {
 		c := mk(r.Layer, math.NaN(), fmt.Sprintf("no layer matches %q", r.Layer))
 		c.Pass = p.AllowMissing
 		out = append(out, c)
+		evs = append(evs, nil)
 	}
-	return out
+	return out, evs
+}
+
+// noSignal is the message of an undefined noise scale.
+func noSignal(ns *reports.NoiseScale) string {
+	if ns.NoSignal {
+		return "undefined: no signal (|G|² not distinguishable from 0)"
+	}
+	return "undefined: |ḡ|² = 0"
+}
+
+// evidenceFor returns the uncertainty of a measured check, nil when the
+// report carries none.
+func evidenceFor(gate string, l *reports.Layer, k int, estimator string, thr float64) *evidence {
+	switch gate {
+	case MinGaussianity:
+		g := l.Gaussianity[k]
+		if m := g.Tested - g.Degenerate; g.Tested > 0 && m > 0 && g.Gaussian >= g.Degenerate {
+			return binomialEvidence(g.Gaussian-g.Degenerate, m, thr)
+		}
+	case MaxBerryEsseenMedian:
+		kb := l.KurtosisBound
+		return berryEvidence(kb.PerBatch[k].Bound, l.TestedCoordinates-kb.ZeroVariance, thr)
+	case MinTailIndexMedian:
+		t := l.TailIndex.PerBatch[k]
+		if estimator == "mcculloch" {
+			return tailEvidence(t.McCullochHist, thr)
+		}
+		return tailEvidence(t.MohammadiHist, thr)
+	case MaxNoiseScale:
+		return noiseEvidence(l.NoiseScale, thr)
+	}
+	return nil
 }
 
 // measure returns the measured value of a gate for layer l at batch-size
@@ -338,7 +418,14 @@ func measure(gate string, l *reports.Layer, k int, estimator string) (float64, s
 		if k >= len(l.Gaussianity) {
 			return math.NaN(), "not measured (normality did not run)"
 		}
-		return undefined(l.Gaussianity[k].Percent, "Gaussianity")
+		// The primary number: the pass rate of the non-degenerate
+		// coordinates (from the counts; older reports without them: the
+		// share with degenerate coordinates counted Gaussian).
+		g := l.Gaussianity[k]
+		if m := g.Tested - g.Degenerate; g.Tested > 0 && m > 0 && g.Gaussian >= g.Degenerate {
+			return 100 * float64(g.Gaussian-g.Degenerate) / float64(m), ""
+		}
+		return undefined(g.Percent, "Gaussianity")
 	case MaxBerryEsseenMedian:
 		if l.KurtosisBound == nil || k >= len(l.KurtosisBound.PerBatch) {
 			return math.NaN(), "not measured (kurtosis-bound did not run)"
@@ -355,6 +442,9 @@ func measure(gate string, l *reports.Layer, k int, estimator string) (float64, s
 	case MaxNoiseScale:
 		if l.NoiseScale == nil {
 			return math.NaN(), "not measured (noise-scale did not run)"
+		}
+		if l.NoiseScale.NoSignal {
+			return math.NaN(), "B_simple undefined: no signal (|G|² not distinguishable from 0)"
 		}
 		return undefined(l.NoiseScale.BSimple, "B_simple (|ḡ|² = 0)")
 	}

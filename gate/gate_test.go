@@ -224,7 +224,7 @@ max_noise_scale:
 	}
 	got, _ := os.ReadFile(sum)
 	for _, want := range []string{"earlier step\n### gnaudit gate: ❌ FAIL", "1 of 4 checks of `gates.yaml` failed on `report.json`",
-		"| `min_gaussianity` | 500 | `conv2.weight` | 128 | 70 | >= 80 | ❌ fail: 70 &lt; 80 |"} {
+		"| `min_gaussianity` | 500 | `conv2.weight` | 128 | 70 | — | >= 80 | ❌ fail: 70 &lt; 80 |"} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
 		}

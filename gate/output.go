@@ -35,13 +35,23 @@ type junitSuites struct {
 }
 
 type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name       string           `xml:"name,attr"`
+	Tests      int              `xml:"tests,attr"`
+	Failures   int              `xml:"failures,attr"`
+	Errors     int              `xml:"errors,attr"`
+	Skipped    int              `xml:"skipped,attr"`
+	Time       string           `xml:"time,attr"`
+	Properties *junitProperties `xml:"properties,omitempty"`
+	Cases      []junitCase      `xml:"testcase"`
+}
+
+type junitProperties struct {
+	Props []junitProperty `xml:"property"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
 }
 
 type junitCase struct {
@@ -58,18 +68,28 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// CaseName is the JUnit test-case name of a check.
+// CaseName is the JUnit test-case name of a check: layer, batch size,
+// step and, for tail-index checks, the estimator (WriteJUnit makes names
+// unique within a gate by appending " #2", " #3" … to repeats).
 func CaseName(c reports.GateCheck) string {
 	s := c.Layer
 	if c.BatchSize > 0 {
 		s += " B=" + strconv.Itoa(c.BatchSize)
 	}
-	return s + " step " + strconv.Itoa(c.Step)
+	s += " step " + strconv.Itoa(c.Step)
+	if c.Estimator != "" {
+		s += " (" + c.Estimator + ")"
+	}
+	return s
 }
 
 func describe(c reports.GateCheck) string {
-	return fmt.Sprintf("%s of %s at step %d: measured %s, threshold %s %s", c.Gate, CaseName(c), c.Step,
+	s := fmt.Sprintf("%s of %s at step %d: measured %s, threshold %s %s", c.Gate, CaseName(c), c.Step,
 		numStr(c.Measured), c.Op, numStr(c.Threshold))
+	if c.Bound.Set {
+		s += fmt.Sprintf("; confidence bound %s at one-sided level %.3g (Holm), p = %.3g", numStr(c.Bound.N), c.Level.Float(), c.PValue.Float())
+	}
+	return s
 }
 
 func numStr(x reports.Number) string {
@@ -84,8 +104,22 @@ func numStr(x reports.Number) string {
 // element.
 func (r *Result) WriteJUnit(w io.Writer) error {
 	s := junitSuite{Name: "gnaudit gate: " + r.Policy, Time: "0"}
+	if r.Method != "" {
+		s.Properties = &junitProperties{Props: []junitProperty{{Name: "method", Value: r.Method}}}
+	}
+	seen := map[string]int{}
 	for _, c := range r.Checks {
-		jc := junitCase{Classname: "gnaudit.gate." + c.Gate, Name: CaseName(c), Time: "0", SystemOut: describe(c)}
+		name := CaseName(c)
+		key := c.Gate + "\x00" + name
+		seen[key]++
+		if k := seen[key]; k > 1 {
+			name += " #" + strconv.Itoa(k)
+		}
+		out := describe(c)
+		if r.Method != "" {
+			out += "\nmethod: " + r.Method
+		}
+		jc := junitCase{Classname: "gnaudit.gate." + c.Gate, Name: name, Time: "0", SystemOut: out}
 		if !c.Pass {
 			jc.Failure = &junitFailure{Message: c.Message, Type: c.Gate, Text: describe(c)}
 			s.Failures++
@@ -126,6 +160,9 @@ func (r *Result) WriteMarkdown(w io.Writer, reportName string) {
 	} else {
 		fmt.Fprintf(w, "### gnaudit gate: ❌ FAIL\n\n%d of %d checks of `%s` failed on `%s`.\n\n", r.Failed(), len(r.Checks), r.Policy, reportName)
 	}
+	if r.Method != "" {
+		fmt.Fprintf(w, "Method: %s.\n\n", r.Method)
+	}
 	reports.WriteGateTable(w, r.Checks)
 }
 
@@ -151,7 +188,7 @@ func (r *Result) WriteText(w io.Writer) {
 	for _, c := range r.Checks {
 		width = max(width, len(c.Layer))
 	}
-	fmt.Fprintf(w, "%-4s  %-24s  %-*s  %6s  %5s  %12s  %s\n", "", "GATE", width, "LAYER", "B", "STEP", "MEASURED", "THRESHOLD")
+	fmt.Fprintf(w, "%-4s  %-24s  %-*s  %6s  %5s  %12s  %12s  %s\n", "", "GATE", width, "LAYER", "B", "STEP", "MEASURED", "BOUND", "THRESHOLD")
 	for _, c := range r.Checks {
 		mark := "PASS"
 		if !c.Pass {
@@ -161,7 +198,15 @@ func (r *Result) WriteText(w io.Writer) {
 		if c.BatchSize > 0 {
 			b = strconv.Itoa(c.BatchSize)
 		}
-		line := fmt.Sprintf("%-4s  %-24s  %-*s  %6s  %5d  %12s  %s %s", mark, c.Gate, width, c.Layer, b, c.Step, numStr(c.Measured), c.Op, numStr(c.Threshold))
+		bound := "-"
+		if c.Bound.Set {
+			bound = numStr(c.Bound.N)
+		}
+		gname := c.Gate
+		if c.Estimator != "" {
+			gname += "/" + c.Estimator
+		}
+		line := fmt.Sprintf("%-4s  %-24s  %-*s  %6s  %5d  %12s  %12s  %s %s", mark, gname, width, c.Layer, b, c.Step, numStr(c.Measured), bound, c.Op, numStr(c.Threshold))
 		if !c.Pass && c.Message != "" {
 			line += "  (" + c.Message + ")"
 		}
@@ -171,5 +216,8 @@ func (r *Result) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "\nPASS: %d checks\n", len(r.Checks))
 	} else {
 		fmt.Fprintf(w, "\nFAIL: %d of %d checks failed\n", r.Failed(), len(r.Checks))
+	}
+	if r.Method != "" {
+		fmt.Fprintf(w, "method: %s\n", r.Method)
 	}
 }

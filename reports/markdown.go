@@ -177,6 +177,9 @@ func writeVerdict(w io.Writer, r *Report) {
 		} else {
 			p("**Verdict: ❌ FAIL** — %d of %d gate checks failed (policy `%s`).\n\n", nf, len(g.Checks), code(g.Policy))
 		}
+		if g.Method != "" {
+			p("[Gates](%s): %s.\n\n", MethodLink("gates"), md(g.Method))
+		}
 		WriteGateTable(w, g.Checks)
 	} else {
 		p("**Verdict: not gated** — no policy was applied (see `gnaudit gate --policy`).\n\n")
@@ -196,7 +199,7 @@ func WriteGateTable(w io.Writer, checks []GateCheck) {
 	}
 	cs := append([]GateCheck(nil), checks...)
 	sort.SliceStable(cs, func(i, j int) bool { return !cs[i].Pass && cs[j].Pass })
-	fmt.Fprintf(w, "| Gate | Step | Layer | B | Measured | Threshold | Result |\n|---|---:|---|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "| Gate | Step | Layer | B | Measured | Bound | Threshold | Result |\n|---|---:|---|---:|---:|---:|---:|---|\n")
 	for i, c := range cs {
 		if i == 100 {
 			fmt.Fprintf(w, "\n… %d more checks (all in report.json).\n", len(cs)-100)
@@ -213,7 +216,14 @@ func WriteGateTable(w io.Writer, checks []GateCheck) {
 				res += ": " + md(c.Message)
 			}
 		}
-		fmt.Fprintf(w, "| `%s` | %d | `%s` | %s | %s | %s %s | %s |\n", code(c.Gate), c.Step, code(c.Layer), b, numG(c.Measured), c.Op, numG(c.Threshold), res)
+		gname, bound := c.Gate, "—"
+		if c.Estimator != "" {
+			gname += " (" + c.Estimator + ")"
+		}
+		if c.Bound.Set {
+			bound = numG(c.Bound.N)
+		}
+		fmt.Fprintf(w, "| `%s` | %d | `%s` | %s | %s | %s | %s %s | %s |\n", code(gname), c.Step, code(c.Layer), b, numG(c.Measured), bound, c.Op, numG(c.Threshold), res)
 	}
 	fmt.Fprintln(w)
 }

@@ -240,12 +240,12 @@ func TestRender(t *testing.T) {
 		}
 		md := string(mdb)
 		// Verdict and gates come first, failures first in the table.
-		iv, ig, il := strings.Index(md, "**Verdict: ❌ FAIL** — 1 of 2 gate checks failed"), strings.Index(md, "| `min_gaussianity` | 300 | `fc.weight` | 64 | 13 | >= 80 | ❌ fail |"), strings.Index(md, "### Gaussianity")
+		iv, ig, il := strings.Index(md, "**Verdict: ❌ FAIL** — 1 of 2 gate checks failed"), strings.Index(md, "| `min_gaussianity` | 300 | `fc.weight` | 64 | 13 | — | >= 80 | ❌ fail |"), strings.Index(md, "### Gaussianity")
 		if iv < 0 || ig < iv || il < ig {
 			t.Errorf("verdict/gates/tables order: %d %d %d\n%s", iv, ig, il, md[:min(len(md), 1500)])
 		}
 		for _, want := range []string{
-			"| Layer | Parameter | Tested | B=4 | B=16 | B=64 |",
+			"| Layer | Parameter | Tested | B=4 | B=16 | B=64 | non-Gaussian |",
 			"| conv1 | `conv1.weight` | 80 |",
 			"`models/alexnet\\|cifar.onnx`", // a pipe in a table cell is escaped
 			"| **model** |",
