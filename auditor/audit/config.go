@@ -149,6 +149,11 @@ type CollectConfig struct {
 	// MaxTime, when positive, refuses an audit whose estimated time exceeds
 	// it (e.g. "10m").
 	MaxTime Duration `yaml:"max_time" json:"max_time,omitempty"`
+	// PoolCheck is what a pool smaller than 30 × the largest batch size
+	// does (a batch then takes a large share f of the pool, which shrinks
+	// its skewness and inflates the Gaussianity, METHOD.md §1): "warn"
+	// (default, "" too), "refuse" or "off".
+	PoolCheck string `yaml:"pool_check" json:"pool_check,omitempty"`
 }
 
 // AnalysesConfig selects the analyses of the noise sets (package
@@ -330,6 +335,11 @@ func (c *Config) Validate() error {
 	}
 	if col.CoordsPerLayer < 0 {
 		return bad("collect.coords_per_layer (--coords-per-layer)", "%d must be ≥ 0", col.CoordsPerLayer)
+	}
+	switch col.PoolCheck {
+	case "", "warn", "refuse", "off":
+	default:
+		return bad("collect.pool_check (--pool-check)", "%q: want warn, refuse or off", col.PoolCheck)
 	}
 	if col.EngineBatch < 0 {
 		return bad("collect.engine_batch (--engine-batch)", "%d must be ≥ 0", col.EngineBatch)

@@ -107,6 +107,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.FineTune.Save, "save", c.FineTune.Save, "write the fine-tuned model to this ONNX `file` (same graph, new weights)")
 	fs.Var((*stepListFlag)(&c.AuditAt), "audit-at", "`steps` at which the noise is collected, e.g. 0,50,last (default 0,last)")
 	fs.IntVar(&c.Collect.Pool, "pool", c.Collect.Pool, "pool size N (samples with per-sample gradients; 0: batches × largest batch size)")
+	fs.StringVar(&c.Collect.PoolCheck, "pool-check", c.Collect.PoolCheck, "a pool below 30 × the largest batch size: warn, refuse or off")
 	fs.Var((*intListFlag)(&c.Collect.BatchSizes), "batch-sizes", "audited batch `sizes`, increasing, comma-separated")
 	fs.IntVar(&c.Collect.Batches, "batches", c.Collect.Batches, "mini-batches n per batch size (3..5000)")
 	fs.IntVar(&c.Collect.CoordsPerLayer, "coords-per-layer", c.Collect.CoordsPerLayer, "tested coordinates per parameter (seeded draw; 0: all)")

@@ -346,6 +346,13 @@ func (r *runner) plan(ctx context.Context) error {
 	if maxB > pool {
 		return inputErr(fmt.Errorf("collect.batch_sizes: the largest batch size %d exceeds the pool of %d samples (the training set has %d)", maxB, pool, m))
 	}
+	if pool < reports.MinPoolFactor*maxB && col.PoolCheck != "off" {
+		w := reports.PoolWarning(pool, maxB)
+		if col.PoolCheck == "refuse" {
+			return inputErr(fmt.Errorf("collect.pool (--pool): %s; or set --pool-check warn", w))
+		}
+		r.printf("warning: %s (--pool-check refuse makes this an error)\n", w)
+	}
 	budget := int64(col.MaxMemory)
 	if budget == 0 {
 		budget = defaultMemoryBudget()
@@ -522,11 +529,15 @@ func (r *runner) initMeta(raw *rawData, start time.Time) {
 			}
 		}
 	}
+	zoo, isZoo := cfg.zooModel()
+	if !isZoo {
+		zoo = ""
+	}
 	r.meta = &Meta{
 		Format: MetaFormat, Version: MetaVersion, Tool: r.env.ToolVersion,
 		Created: start.UTC().Format(time.RFC3339), Status: StatusRunning, Config: mc,
 		ModelFile: mf,
-		Model:     reports.Model{File: mf, SHA256: sum, Opset: int(sumry.Opset), Parameters: params, Producer: sumry.Producer},
+		Model:     reports.Model{File: mf, SHA256: sum, Opset: int(sumry.Opset), Parameters: params, Producer: sumry.Producer, Zoo: zoo},
 		Data:      reports.Data{Name: desc.Name, Path: raw.dir, Split: raw.split, Samples: desc.Samples, Preprocessing: r.prep.steps},
 		DataInfo:  di, Engine: r.eng.Name(), Notes: notes, Plan: r.out.Plan, Steps: cfg.auditSteps(),
 		Checks: []CheckpointMeta{},
