@@ -7,6 +7,7 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/gnaudit/gnaudit/plugins"
+	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/stats"
 	"github.com/gnaudit/gnaudit/reports"
 )
@@ -206,17 +207,41 @@ func tailEvidence(h *plugins.Histogram, t float64) *evidence {
 	}}
 }
 
-// noiseEvidence: B_simple ≤ t, log-normal with the reported standard
-// error; the bound is the lower confidence bound.
+// noiseEvidence: B_simple ≤ t, from the unbiased parts tr Σ̂, |G|²_u and
+// their standard errors (builtin.NoiseScaleBounds): the bound is the lower
+// confidence bound, defined also when no signal was detected; the p-value
+// is the level at which that bound equals t (by bisection on z). Reports
+// without the parts (before 1.1) carry no evidence.
 func noiseEvidence(ns *reports.NoiseScale, t float64) *evidence {
-	b := float64(ns.BSimple)
-	if !ns.SE.Defined() || !(b > 0) || !(t > 0) || !(ns.SE.Float() > 0) {
+	if !ns.TraceCovSE.Defined() || !ns.GradNormSqSE.Defined() || !ns.TraceCovUnbiased.Defined() || !ns.GradNormSqUnbiased.Defined() || !(t > 0) {
 		return nil
 	}
-	s := ns.SE.Float() / b
-	z := (math.Log(b) - math.Log(t)) / s
-	return &evidence{p: distuv.UnitNormal.Survival(z), what: "lower", bound: func(a float64) float64 {
-		return b * math.Exp(-distuv.UnitNormal.Quantile(1-a)*s)
+	T, G, sT, sG := ns.TraceCovUnbiased.Float(), ns.GradNormSqUnbiased.Float(), ns.TraceCovSE.Float(), ns.GradNormSqSE.Float()
+	low := func(z float64) float64 {
+		lo, _ := builtin.NoiseScaleBounds(T, G, sT, sG, z)
+		return lo
+	}
+	// low(z) decreases with z; p = Φ(−z*) with low(z*) = t.
+	var p float64
+	switch {
+	case low(-8) <= t:
+		p = 1 // even a 1 − 10⁻¹⁵ lower bound is at or below t
+	case low(8) > t:
+		p = distuv.UnitNormal.Survival(8)
+	default:
+		lo, hi := -8.0, 8.0 // low(lo) > t ≥ low(hi)
+		for i := 0; i < 60; i++ {
+			mid := (lo + hi) / 2
+			if low(mid) > t {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		p = distuv.UnitNormal.Survival(hi)
+	}
+	return &evidence{p: p, what: "lower", bound: func(a float64) float64 {
+		return low(distuv.UnitNormal.Quantile(1 - a))
 	}}
 }
 
@@ -254,7 +279,9 @@ func decide(p *Policy, checks []reports.GateCheck, evs []*evidence) string {
 		b := e.bound(levels[j])
 		c.PValue, c.Level, c.Bound = reports.Some(e.p), reports.Some(levels[j]), reports.Some(b)
 		c.Pass = !reject[j]
-		c.Message = ""
+		if c.Measured.Defined() {
+			c.Message = "" // a point comparison's message; an undefined value keeps its note
+		}
 		if !c.Pass {
 			c.Message = fmt.Sprintf("%s %.4g %% bound %s %s %s (p = %.3g ≤ level %.3g)", e.what,
 				100*(1-levels[j]), trim(b), map[string]string{">=": "<", "<=": ">"}[c.Op], trim(float64(c.Threshold)), e.p, levels[j])

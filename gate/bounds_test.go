@@ -17,14 +17,17 @@ import (
 )
 
 // countsReport: one layer with k of m non-degenerate passes (plus 5
-// degenerate coordinates) at B = 64, and a noise scale with an SE.
+// degenerate coordinates) at B = 64, and a noise scale tr Σ̂ = b,
+// |G|²_u = 1 with SE(|G|²_u) = se (tr Σ̂ exact).
 func countsReport(k, m int, b, se float64) *reports.Report {
+	ns := &reports.NoiseScale{BSimple: n(b), TraceCovUnbiased: reports.Some(b), GradNormSqUnbiased: reports.Some(1),
+		TraceCovSE: reports.Some(0), GradNormSqSE: reports.Some(se)}
 	r := reports.New("test", reports.Model{File: "m.onnx"}, reports.Data{Name: "d"}, nil)
 	l := reports.Layer{Name: "fc", Parameter: "fc.weight", Kind: "weight", Shape: []int{m + 5}, Size: m + 5, TestedCoordinates: m + 5,
 		Gaussianity: []reports.Gaussianity{{BatchSize: 64, Percent: n(100 * float64(k+5) / float64(m+5)), Gaussian: k + 5, Degenerate: 5, Tested: m + 5}},
-		NoiseScale:  &reports.NoiseScale{BSimple: n(b), SE: reports.Some(se)}}
+		NoiseScale:  ns}
 	r.Checkpoints = []reports.Checkpoint{{Step: 1, Pool: 6400, Batches: 200, BatchSizes: []int{64}, Layers: []reports.Layer{l},
-		NoiseScale: &reports.NoiseScale{BSimple: n(b), SE: reports.Some(se)}}}
+		NoiseScale: ns}}
 	return r
 }
 
@@ -46,9 +49,13 @@ func evalOn(t *testing.T, policy string, r *reports.Report) *gate.Result {
 // single check at α = 0.05 fails, and its Clopper–Pearson upper bound is
 // 77.508 % (scipy.stats.beta.ppf(0.95, 71, 30)). Against 75 % it passes
 // (p = 0.16). The measured value is the non-degenerate pass rate (70 %,
-// not 71.4 % with the degenerate ones). B_simple = 1200 ± 100 against
-// 1000: z = ln 1.2/(1/12) = 2.188, p = 0.0143, lower bound
-// 1200·e^{−1.645/12} = 1046.
+// not 71.4 % with the degenerate ones). B_simple = 1200/|G|²_u with
+// |G|²_u = 1 ± 0.05 against 1000: the lower bound 1200/(1 + 0.05·z) equals
+// 1000 at z = 4, p = Φ(−4) = 3.167·10⁻⁵; at α = 0.05 it is
+// 1200/(1 + 0.05·1.6449) = 1108.8. With no signal (|G|²_u = −0.02 ± 0.05)
+// the lower bound is 1200/(−0.02 + 0.05z), 19 277 at α = 0.05: a gate at 10⁶
+// passes (z* = 0.424), one at 100 fails; with |G|²_u = −0.02 ± 0.01 even the
+// upper bound of |G|² is below 0 and the gate at 10⁶ fails too.
 func TestBoundsKnownAnswers(t *testing.T) {
 	res := evalOn(t, "min_gaussianity: [{layer: '*', batch_size: 64, percent: 80}]", countsReport(70, 100, 500, 50))
 	c := res.Checks[0]
@@ -62,11 +69,26 @@ func TestBoundsKnownAnswers(t *testing.T) {
 	if res := evalOn(t, "min_gaussianity: [{layer: '*', batch_size: 64, percent: 75}]", countsReport(70, 100, 500, 50)); !res.Checks[0].Pass {
 		t.Errorf("70/100 vs 75 %% failed: %+v", res.Checks[0])
 	}
-	res = evalOn(t, "max_noise_scale: [{layer: model, value: 1000}]", countsReport(70, 100, 1200, 100))
+	res = evalOn(t, "max_noise_scale: [{layer: model, value: 1000}]", countsReport(70, 100, 1200, 0.05))
 	c = res.Checks[0]
-	z := math.Log(1.2) / (100.0 / 1200)
-	if c.Pass || math.Abs(c.PValue.Float()-0.5*math.Erfc(z/math.Sqrt2)) > 1e-12 || math.Abs(c.Bound.Float()-1200*math.Exp(-1.6448536269514722/12)) > 1e-6 {
-		t.Errorf("B_simple 1200 ± 100 vs 1000: %+v", c)
+	if c.Pass || math.Abs(c.PValue.Float()-0.5*math.Erfc(4/math.Sqrt2))/3.167e-5 > 1e-6 || math.Abs(c.Bound.Float()-1200/(1+0.05*1.6448536269514722)) > 1e-6 {
+		t.Errorf("B_simple 1200, |G|² = 1 ± 0.05 vs 1000: %+v", c)
+	}
+	for _, tc := range []struct {
+		se   float64
+		thr  string
+		pass bool
+	}{{0.05, "1e6", true}, {0.05, "100", false}, {0.01, "1e6", false}} {
+		r := countsReport(70, 100, 1200, tc.se)
+		ns := r.Checkpoints[0].NoiseScale
+		ns.BSimple, ns.GradNormSqUnbiased, ns.NoSignal = n(math.NaN()), reports.Some(-0.02), true
+		c := evalOn(t, "max_noise_scale: [{layer: model, value: "+tc.thr+"}]", r).Checks[0]
+		if c.Pass != tc.pass || !strings.Contains(c.Message, "no signal") && tc.pass {
+			t.Errorf("no signal ± %v vs %s: %+v", tc.se, tc.thr, c)
+		}
+		if tc.pass && math.Abs(c.PValue.Float()-0.5*math.Erfc(0.424/math.Sqrt2)) > 1e-3 {
+			t.Errorf("no signal: p = %v, want Φ(−0.424)", c.PValue.Float())
+		}
 	}
 	// Point comparison on request: the old behaviour.
 	res = evalOn(t, "compare: point\nmin_gaussianity: [{layer: '*', batch_size: 64, percent: 75}]", countsReport(70, 100, 500, 50))

@@ -333,7 +333,9 @@ func evalRule(p *Policy, cp *reports.Checkpoint, g gateRules, r Rule) ([]reports
 		}
 		b := float64(cp.NoiseScale.BSimple)
 		if math.IsNaN(b) {
-			return one(mk(ModelLayer, b, noSignal(cp.NoiseScale)), nil)
+			// Undefined (no signal): the lower confidence bound, when
+			// the report has the parts, still decides.
+			return one(mk(ModelLayer, b, noSignal(cp.NoiseScale)), noiseEvidence(cp.NoiseScale, *thr))
 		}
 		return one(mk(ModelLayer, b, ""), noiseEvidence(cp.NoiseScale, *thr))
 	}
@@ -357,7 +359,11 @@ func evalRule(p *Policy, cp *reports.Checkpoint, g gateRules, r Rule) ([]reports
 		v, missing := measure(g.name, &l, bIndex, r.Estimator)
 		if missing != "" {
 			out = append(out, mk(l.Parameter, math.NaN(), missing))
-			evs = append(evs, nil)
+			var e *evidence
+			if g.name == MaxNoiseScale && l.NoiseScale != nil && l.NoiseScale.NoSignal {
+				e = noiseEvidence(l.NoiseScale, *thr)
+			}
+			evs = append(evs, e)
 			continue
 		}
 		out = append(out, mk(l.Parameter, v, ""))

@@ -256,6 +256,8 @@ func noiseScaleOf(vs []plugins.Value) *NoiseScale {
 		SE:                 opt(r, builtin.KeyBSimpleSE, 0),
 		Low:                opt(r, builtin.KeyBSimpleLow, 0),
 		High:               opt(r, builtin.KeyBSimpleHigh, 0),
+		TraceCovSE:         opt(r, builtin.KeyTraceCovSE, 0),
+		GradNormSqSE:       opt(r, builtin.KeyGradNormSqSE, 0),
 		Confidence:         opt(r, builtin.KeyConfidence, 0),
 		DataSize:           opt(r, builtin.KeyDataSize, 0)}
 	return ns

@@ -338,6 +338,8 @@ type NoiseScale struct {
 	SE                 Opt  `json:"b_simple_se,omitzero"`
 	Low                Opt  `json:"b_simple_low,omitzero"`
 	High               Opt  `json:"b_simple_high,omitzero"`
+	TraceCovSE         Opt  `json:"trace_cov_se,omitzero"`
+	GradNormSqSE       Opt  `json:"grad_norm_sq_se,omitzero"`
 	Confidence         Opt  `json:"confidence,omitzero"`
 	DataSize           Opt  `json:"data_size,omitzero"`
 }

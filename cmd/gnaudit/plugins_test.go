@@ -100,7 +100,7 @@ func TestGateAndReportCLI(t *testing.T) {
 		}
 		return p
 	}
-	pass := write("pass.yaml", "min_gaussianity: [{layer: 'conv*', batch_size: 32, percent: 80}]\nmax_noise_scale: [{layer: model, value: 1e12}]\n")
+	pass := write("pass.yaml", "min_gaussianity: [{layer: 'conv*', batch_size: 32, percent: 80}]\nmax_noise_scale: [{layer: 'conv*', value: 1e12}]\n") // the model's B_simple is infinite (a Cauchy layer)
 	fail := write("fail.yaml", "min_gaussianity: [{layer: '*', batch_size: 32, percent: 80}]\n")
 	bad := write("bad.yaml", "min_gaussianity: [{layer: '*', percent: 80}]\n")
 	broken := write("broken.json", `{"schema": "gnaudit.report/v1"}`)
@@ -122,7 +122,7 @@ func TestGateAndReportCLI(t *testing.T) {
 		{[]string{"gate", rep}, 2, "", "want --policy FILE"},
 		{[]string{"report", "--policy", fail, "--format", "png", "--out", filepath.Join(dir, "out"), rep}, 0, "", "wrote"},
 		{[]string{"report", "--format", "gif", rep}, 2, "", "want svg or png"},
-		{[]string{"plugins", "list"}, 0, "kurtosis-bound  1.0.0", ""},
+		{[]string{"plugins", "list"}, 0, "kurtosis-bound  1.1.0", ""},
 		{[]string{"plugins", "list", "--plugin", "/nonexistent"}, 2, "", "no such file"},
 		{[]string{"plugins", "serve", "nope"}, 2, "", `no built-in analysis "nope"`},
 	} {

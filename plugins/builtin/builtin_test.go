@@ -260,20 +260,19 @@ func TestAlphaStable(t *testing.T) {
 func TestNoiseScale(t *testing.T) {
 	res := all(t)[builtin.NoiseScaleName]
 	s := set(t)
-	var tr, gn, sum float64
+	var tr, gn float64
 	for i := range s.Layers {
 		l := &s.Layers[i]
 		r := res.Layer(l.Parameter)
 		if got, want := r.Number(builtin.KeyBSimplePlugIn, 0), l.TraceCov/l.GradNormSq; got != want {
 			t.Errorf("%s: plug-in B_simple %v, want %v", l.Parameter, got, want)
 		}
-		e := builtin.UnbiasedNoiseScale(l.SumNormSq, l.GradNormSq, s.Pool, 0)
+		e := builtin.UnbiasedNoiseScaleFromTrace(l.TraceCov, l.GradNormSq, s.Pool, 0)
 		if got := r.Number(builtin.KeyBSimple, 0); got != e.BSimple && !(math.IsNaN(got) && math.IsNaN(e.BSimple)) {
 			t.Errorf("%s: B_simple %v, want %v", l.Parameter, got, e.BSimple)
 		}
 		tr += l.TraceCov
 		gn += l.GradNormSq
-		sum += l.SumNormSq
 	}
 	m, _ := plugins.FindValue(res.Model, builtin.KeyBSimplePlugIn, 0)
 	if m.Number != tr/gn {
@@ -281,7 +280,7 @@ func TestNoiseScale(t *testing.T) {
 	}
 	m, _ = plugins.FindValue(res.Model, builtin.KeyBSimple, 0)
 	// NaN here: the Cauchy layer's noise swamps every signal.
-	if want := builtin.UnbiasedNoiseScale(sum, gn, s.Pool, 0).BSimple; m.Number != want && !(math.IsNaN(want) && math.IsNaN(m.Number)) {
+	if want := builtin.UnbiasedNoiseScaleFromTrace(tr, gn, s.Pool, 0).BSimple; m.Number != want && !(math.IsNaN(want) && math.IsNaN(m.Number)) {
 		t.Errorf("model B_simple %v, want %v", m.Number, want)
 	}
 	// Gaussian layer: tr Σ ≈ 400 (unit variances), |ḡ|² = Σ (0.01 j)², j = 1…400.

@@ -26,9 +26,11 @@ const (
 	KeyTraceCovUnbiased   = "trace_cov_unbiased"    // tr Σ̂ of the data set
 	KeyGradNormSqUnbiased = "grad_norm_sq_unbiased" // |G|²_u = |ḡ|² − tr Σ̂·(1/N − 1/M)
 	KeyNoSignal           = "no_signal"             // 1 when |G|²_u ≤ 0
-	KeyBSimpleSE          = "b_simple_se"           // standard error of b_simple
-	KeyBSimpleLow         = "b_simple_low"          // confidence bounds (log-normal)
-	KeyBSimpleHigh        = "b_simple_high"
+	KeyBSimpleSE          = "b_simple_se"           // standard error of b_simple (delta method)
+	KeyBSimpleLow         = "b_simple_low"          // confidence bounds (from those of the parts)
+	KeyBSimpleHigh        = "b_simple_high"         // NaN: unbounded (|G|² may be 0)
+	KeyTraceCovSE         = "trace_cov_se"          // standard errors of the parts
+	KeyGradNormSqSE       = "grad_norm_sq_se"
 	KeyDataSize           = "data_size" // M used for the finite-population factor (NaN: infinite)
 	// KeyConfidence is the confidence level of the bounds.
 	KeyConfidence = "confidence"
@@ -47,12 +49,19 @@ const (
 // plug-in ratio, exact). |G|²_u ≤ 0 means the mean gradient is not
 // distinguishable from noise: B̂ is undefined and no_signal is 1.
 //
-// Its standard error is the delta method with a Gaussian model of the pool
+// The standard errors of the parts come from a Gaussian model of the pool
 // mean: Var|ḡ|² ≈ 4 GᵀΣG/N·c + 2 tr(Σ²)/N²·c², c = (M−N)/(M−1), Var tr Σ̂ ≈
 // 2 tr(Σ²)/N, where GᵀΣG and tr(Σ²) are estimated from the stored
 // mini-batch noise rows (ξ_S·ḡ and ξ_S·ξ_S' of disjoint batches) at the
 // smallest batch size, with the survey-sampling correction when only some
-// coordinates were tested. Bounds are B̂·exp(±z·SE/B̂).
+// coordinates were tested. The standard error of B̂ is the delta method;
+// the bounds at confidence level 1−2a are (see NoiseScaleBounds)
+// tr Σ̂·(1 ∓ z·r_T)/(|G|²_u ± z·SE_G): the lower one is defined even when
+// |G|²_u ≤ 0, the upper one is unbounded (NaN) when |G|²_u − z·SE_G ≤ 0.
+//
+// The ratio is computed from the stored plug-in TraceCov (s² = N·TraceCov/
+// (N−1), the same as from Σ|g_i|²), so that the in-process and plugin
+// protocol results agree.
 type NoiseScale struct{}
 
 // Describe implements plugins.Analysis.
@@ -95,7 +104,17 @@ func UnbiasedNoiseScale(sumNormSq, gradNormSq float64, n, m int) NoiseScaleEstim
 		return NoiseScaleEstimate{math.NaN(), math.NaN(), math.NaN()}
 	}
 	N := float64(n)
-	s2 := math.Max(0, (sumNormSq-N*gradNormSq)/(N-1))
+	return UnbiasedNoiseScaleFromTrace(math.Max(0, sumNormSq/N-gradNormSq), gradNormSq, n, m)
+}
+
+// UnbiasedNoiseScaleFromTrace is UnbiasedNoiseScale from the plug-in trace
+// tr Σ_pool = S/N − g (noise.Layer.TraceCov).
+func UnbiasedNoiseScaleFromTrace(traceCov, gradNormSq float64, n, m int) NoiseScaleEstimate {
+	if n < 2 {
+		return NoiseScaleEstimate{math.NaN(), math.NaN(), math.NaN()}
+	}
+	N := float64(n)
+	s2 := math.Max(0, traceCov*N/(N-1))
 	inv, tr := 1/N, s2
 	if m > 0 && m >= n {
 		M := float64(m)
@@ -186,11 +205,11 @@ func rowMoments(l *noise.Layer, bs []int, n int) noiseMoments {
 	return noiseMoments{Q: q, P: p, ok: true}
 }
 
-// noiseScaleSE returns the delta-method standard error of e.BSimple (see
-// NoiseScale), NaN when it cannot be estimated.
-func noiseScaleSE(e NoiseScaleEstimate, mo noiseMoments, n, m int) float64 {
-	if !mo.ok || math.IsNaN(e.BSimple) {
-		return math.NaN()
+// partsSE returns the standard errors of tr Σ̂ and |G|²_u (see
+// NoiseScale), NaN when they cannot be estimated.
+func partsSE(mo noiseMoments, n, m int) (seT, seG float64) {
+	if !mo.ok {
+		return math.NaN(), math.NaN()
 	}
 	N := float64(n)
 	c := 1.0
@@ -201,8 +220,23 @@ func noiseScaleSE(e NoiseScaleEstimate, mo noiseMoments, n, m int) float64 {
 	q := math.Max(0, mo.Q-mo.P/N)
 	varG := 4*q/N*c + 2*mo.P/(N*N)*c*c
 	varT := 2 * mo.P / N
-	rel := varG/(e.GradNormSq*e.GradNormSq) + varT/(e.TraceCov*e.TraceCov)
-	return e.BSimple * math.Sqrt(rel)
+	return math.Sqrt(varT), math.Sqrt(varG)
+}
+
+// NoiseScaleBounds returns the lower and upper confidence bounds of
+// B_simple = T/G at one-sided normal quantile z from the parts T = tr Σ̂,
+// G = |G|²_u and their standard errors: T·(1 − z·seT/T)/(G + z·seG) and
+// T·(1 + z·seT/T)/(G − z·seG); a bound whose denominator is not positive is
+// +Inf (the lower one then says nothing, the upper one is unbounded).
+func NoiseScaleBounds(t, g, seT, seG, z float64) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(1)
+	if d := g + z*seG; d > 0 {
+		lo = math.Max(0, t-z*seT) / d
+	}
+	if d := g - z*seG; d > 0 {
+		hi = (t + z*seT) / d
+	}
+	return lo, hi
 }
 
 func parseDataSize(s string, info plugins.SetInfo) (int, error) {
@@ -243,16 +277,24 @@ func (NoiseScale) Start(_ context.Context, req *plugins.StartRequest) (plugins.S
 	if m > 0 {
 		mval = float64(m)
 	}
-	var tr, gn, sum float64
+	var tr, gn float64
 	var mq, mp float64
 	allOK := true
-	values := func(tr, gn, sum float64, mo noiseMoments) []plugins.Value {
-		e := UnbiasedNoiseScale(sum, gn, n, m)
-		se := noiseScaleSE(e, mo, n, m)
-		lo, hi := math.NaN(), math.NaN()
-		if !math.IsNaN(se) {
-			f := math.Exp(z * se / e.BSimple)
-			lo, hi = e.BSimple/f, e.BSimple*f
+	values := func(tr, gn float64, mo noiseMoments) []plugins.Value {
+		e := UnbiasedNoiseScaleFromTrace(tr, gn, n, m)
+		seT, seG := partsSE(mo, n, m)
+		se, lo, hi := math.NaN(), math.NaN(), math.NaN()
+		if !math.IsNaN(seG) {
+			if !math.IsNaN(e.BSimple) {
+				se = e.BSimple * math.Hypot(seG/e.GradNormSq, seT/e.TraceCov)
+			}
+			lo, hi = NoiseScaleBounds(e.TraceCov, e.GradNormSq, seT, seG, z)
+			if math.IsInf(lo, 1) {
+				lo = math.NaN()
+			}
+			if math.IsInf(hi, 1) {
+				hi = math.NaN()
+			}
 		}
 		noSig := 0.0
 		if !(e.GradNormSq > 0) {
@@ -269,6 +311,8 @@ func (NoiseScale) Start(_ context.Context, req *plugins.StartRequest) (plugins.S
 			plugins.Num(KeyBSimpleSE, 0, se),
 			plugins.Num(KeyBSimpleLow, 0, lo),
 			plugins.Num(KeyBSimpleHigh, 0, hi),
+			plugins.Num(KeyTraceCovSE, 0, seT),
+			plugins.Num(KeyGradNormSqSE, 0, seG),
 			plugins.Num(KeyDataSize, 0, mval),
 			plugins.Num(KeyConfidence, 0, conf),
 		}
@@ -276,15 +320,8 @@ func (NoiseScale) Start(_ context.Context, req *plugins.StartRequest) (plugins.S
 	return &session{
 		layer: func(_ context.Context, in *plugins.LayerInput) (*plugins.LayerResult, error) {
 			l := in.Layer
-			ls := l.SumNormSq
-			if ls == 0 && l.TraceCov > 0 {
-				// Sets written without Σ|g_i|² (synthetic ones): it is
-				// N·(tr Σ_pool + |ḡ|²).
-				ls = float64(n) * (l.TraceCov + l.GradNormSq)
-			}
 			tr += l.TraceCov
 			gn += l.GradNormSq
-			sum += ls
 			mo := rowMoments(l, bs, n)
 			if mo.ok {
 				mq += mo.Q
@@ -292,12 +329,12 @@ func (NoiseScale) Start(_ context.Context, req *plugins.StartRequest) (plugins.S
 			} else {
 				allOK = false
 			}
-			return &plugins.LayerResult{Parameter: l.Parameter, Summary: values(l.TraceCov, l.GradNormSq, ls, mo)}, nil
+			return &plugins.LayerResult{Parameter: l.Parameter, Summary: values(l.TraceCov, l.GradNormSq, mo)}, nil
 		},
 		finish: func(context.Context) ([]plugins.Value, error) {
 			// Model level: sums over layers; cross-layer covariances are
 			// left out of GᵀΣG and tr(Σ²) (a block-diagonal approximation).
-			return values(tr, gn, sum, noiseMoments{Q: mq, P: mp, ok: allOK}), nil
+			return values(tr, gn, noiseMoments{Q: mq, P: mp, ok: allOK}), nil
 		},
 	}, nil
 }

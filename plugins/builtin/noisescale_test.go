@@ -157,6 +157,7 @@ func TestNoiseScaleUnbiasedKnownAnswer(t *testing.T) {
 		g[i] = make([]float64, d)
 	}
 	var est, plug, seAll, seSub []float64
+	covered := 0
 	for rep := 0; rep < reps; rep++ {
 		for i := range g {
 			gm.draw(r, g[i])
@@ -169,6 +170,9 @@ func TestNoiseScaleUnbiasedKnownAnswer(t *testing.T) {
 				est = append(est, lr.Number(builtin.KeyBSimple, 0))
 				plug = append(plug, lr.Number(builtin.KeyBSimplePlugIn, 0))
 				seAll = append(seAll, lr.Number(builtin.KeyBSimpleSE, 0))
+				if lr.Number(builtin.KeyBSimpleLow, 0) <= bTrue && bTrue <= lr.Number(builtin.KeyBSimpleHigh, 0) {
+					covered++
+				}
 			} else {
 				seSub = append(seSub, lr.Number(builtin.KeyBSimpleSE, 0))
 				if b := lr.Number(builtin.KeyBSimple, 0); b != est[len(est)-1] {
@@ -188,6 +192,10 @@ func TestNoiseScaleUnbiasedKnownAnswer(t *testing.T) {
 	}
 	if math.Abs(pm-bTrue*n/(n+bTrue)) > 0.05*bTrue {
 		t.Errorf("plug-in mean %.1f, want ≈ B·N/(N+B) = %.1f", pm, bTrue*n/(n+bTrue))
+	}
+	t.Logf("95 %% interval covers the true B in %d of %d seeds", covered, reps)
+	if covered < reps*85/100 {
+		t.Errorf("95 %% interval covers the true B in only %d of %d seeds", covered, reps)
 	}
 	for name, se := range map[string]float64{"all coordinates": sa, "100 of 300 coordinates": ss} {
 		if se < 0.7*sd || se > 1.3*sd {
@@ -282,7 +290,11 @@ func TestNoiseScaleNoSignal(t *testing.T) {
 		for i := range g {
 			gm.draw(r, g[i])
 		}
-		l := poolLayer(r, g, []int{0, 1}, []int{8}, 20)
+		all := make([]int, d)
+		for j := range all {
+			all[j] = j
+		}
+		l := poolLayer(r, g, all, []int{8}, 20)
 		set := &noise.Set{Version: noise.Version, Pool: n, Batches: 20, BatchSizes: []int{8}, Layers: []noise.Layer{l}}
 		lr := noiseScaleOf(t, set, nil)
 		plug = append(plug, lr.Number(builtin.KeyBSimplePlugIn, 0))
@@ -290,6 +302,10 @@ func TestNoiseScaleNoSignal(t *testing.T) {
 			flagged++
 			if !math.IsNaN(lr.Number(builtin.KeyBSimple, 0)) {
 				t.Error("no signal but B_simple defined")
+			}
+			// No upper bound; the lower bound still says B is large.
+			if lo, hi := lr.Number(builtin.KeyBSimpleLow, 0), lr.Number(builtin.KeyBSimpleHigh, 0); !math.IsNaN(hi) || !(lo > 0) {
+				t.Errorf("no signal: bounds [%v, %v], want a positive lower bound and none above", lo, hi)
 			}
 		}
 	}

@@ -117,7 +117,6 @@ func Set(spec Spec) (*noise.Set, error) {
 			l.Mean[c] = g
 			l.TraceCov += l.S2[c] / float64(spec.Pool)
 			l.GradNormSq += g * g
-			l.SumNormSq += l.S2[c] + float64(spec.Pool)*g*g
 			for k, b := range spec.BatchSizes {
 				if b > spec.Pool {
 					return nil, fmt.Errorf("synth: batch size %d > pool %d", b, spec.Pool)
