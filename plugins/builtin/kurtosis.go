@@ -40,8 +40,8 @@ const (
 	// Summary @B, the calibrated prediction (METHOD.md §4): the predicted
 	// Shapiro–Wilk pass rate of the non-degenerate coordinates, in %, for
 	// batches drawn as in this audit (from the pool of N, with its skewness
-	// factor) and for i.i.d. batches from the data set (what training
-	// draws); the measured non-degenerate pass rate (copied from
+	// factor) and for i.i.d. batches (the noise law itself); the measured
+	// non-degenerate pass rate (copied from
 	// normality); the quantile spine t_B = Q_{p_B}(ρ/σ³) at the measured
 	// pass rate p_B, and t_B/√B.
 	KeyCalibratedPercent            = "calibrated_percent"
@@ -141,7 +141,7 @@ func (KurtosisBound) Start(_ context.Context, req *plugins.StartRequest) (plugin
 		}
 	}
 	n := float64(req.Set.Pool)
-	pool, nb, dataSize := req.Set.Pool, req.Set.Batches, req.Set.DataSize
+	pool, nb := req.Set.Pool, req.Set.Batches
 	bs := req.Set.BatchSizes
 	return &session{layer: func(ctx context.Context, in *plugins.LayerInput) (*plugins.LayerResult, error) {
 		l := in.Layer
@@ -200,7 +200,7 @@ func (KurtosisBound) Start(_ context.Context, req *plugins.StartRequest) (plugin
 			}
 			res.Summary = append(res.Summary,
 				plugins.Num(KeyCalibratedPercent, b, 100*CalibratedPassRate(g1, g2, b, nb, pool, alpha)),
-				plugins.Num(KeyCalibratedIIDPercent, b, 100*CalibratedPassRate(g1, g2, b, nb, dataSize, alpha)))
+				plugins.Num(KeyCalibratedIIDPercent, b, 100*CalibratedPassRate(g1, g2, b, nb, 0, alpha)))
 			if m := prior.Number(KeyNonDegeneratePercent, b); !math.IsNaN(m) {
 				spine := math.NaN()
 				if q, used := plugins.Quantiles(rho, m/100); used > 0 {
@@ -211,7 +211,7 @@ func (KurtosisBound) Start(_ context.Context, req *plugins.StartRequest) (plugin
 			}
 		}
 		res.Summary = append(res.Summary,
-			plugins.Num(KeyRecommendedBatchSize, 0, float64(RecommendedBatchSize(g1, g2, nb, dataSize, alpha, target))),
+			plugins.Num(KeyRecommendedBatchSize, 0, float64(RecommendedBatchSize(g1, g2, nb, alpha, target))),
 			plugins.Num(KeyTargetPercent, 0, 100*target))
 		return res, ctx.Err()
 	}}, nil
@@ -242,19 +242,17 @@ func CalibratedPassRate(g1, g2 []float64, b, n, pool int, alpha float64) float64
 const maxRecommended = 1 << 30
 
 // RecommendedBatchSize returns the smallest batch size B whose calibrated
-// pass rate (CalibratedPassRate with batches drawn from a data set of
-// dataSize samples, ≤ 0 for i.i.d.) reaches target, or −1 when no B up to
-// 2³⁰ does (or no coordinate is defined). The pass rate rises with B
-// towards 1 − alpha, so target must be below 1 − alpha.
-func RecommendedBatchSize(g1, g2 []float64, n, dataSize int, alpha, target float64) int {
+// pass rate for i.i.d. batches (CalibratedPassRate, pool ≤ 0) reaches
+// target, or −1 when no B up to 2³⁰ does (or no coordinate is defined). The
+// pass rate rises with B towards 1 − alpha, so target must be below
+// 1 − alpha. (Drawing without replacement from a finite data set would
+// shrink the skewness further at B near the data-set size; the
+// recommendation leaves that out, as a statement about the noise law.)
+func RecommendedBatchSize(g1, g2 []float64, n int, alpha, target float64) int {
 	ok := func(b int) bool {
-		if dataSize > 0 && b >= dataSize/2 {
-			return true // the pool factor vanishes at B = M/2
-		}
-		p := CalibratedPassRate(g1, g2, b, n, dataSize, alpha)
-		return p >= target
+		return CalibratedPassRate(g1, g2, b, n, 0, alpha) >= target
 	}
-	if math.IsNaN(CalibratedPassRate(g1, g2, 1, n, dataSize, alpha)) {
+	if math.IsNaN(CalibratedPassRate(g1, g2, 1, n, 0, alpha)) {
 		return -1
 	}
 	if ok(1) {
