@@ -340,14 +340,15 @@ func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) e
 
 	if cp.NoiseScale != nil || hasNoiseScale(cp) {
 		p("### Gradient noise scale\n\n[B_simple](%s) = tr Σ / |G|²: the batch size at which noise and signal of a mini-batch gradient are equal; unbiased (the plug-in tr Σ/|ḡ|² ≈ B·N/(N+B) is biased low and never exceeds ≈ N), with its confidence interval; \"no signal\": |G|² is not distinguishable from 0.\n\n", MethodLink("noise-scale"))
-		p("| Layer | tr Σ | \\|ḡ\\|² | B_simple | interval | plug-in |\n|---|---:|---:|---:|---:|---:|\n")
+		wd, wdh, wds := weightDecayColumn(cp)
+		p("| Layer | tr Σ | \\|ḡ\\|² | B_simple | interval | plug-in |%s\n|---|---:|---:|---:|---:|---:|%s\n", wdh, wds)
 		for _, l := range cp.Layers {
 			if s := l.NoiseScale; s != nil {
-				p("| `%s` | %s | %s | %s | %s | %s |\n", code(l.Parameter), num(s.TraceCov, 4), num(s.GradNormSq, 4), bSimpleText(s), intervalText(s), plugInText(s))
+				p("| `%s` | %s | %s | %s | %s | %s |%s\n", code(l.Parameter), num(s.TraceCov, 4), num(s.GradNormSq, 4), bSimpleText(s), intervalText(s), plugInText(s), wd(s))
 			}
 		}
 		if s := cp.NoiseScale; s != nil {
-			p("| **model** | %s | %s | **%s** | %s | %s |\n", num(s.TraceCov, 4), num(s.GradNormSq, 4), bSimpleText(s), intervalText(s), plugInText(s))
+			p("| **model** | %s | %s | **%s** | %s | %s |%s\n", num(s.TraceCov, 4), num(s.GradNormSq, 4), bSimpleText(s), intervalText(s), plugInText(s), wd(s))
 		}
 		p("\n")
 	}
@@ -504,4 +505,25 @@ func hasNoiseScale(cp *Checkpoint) bool {
 		}
 	}
 	return false
+}
+
+// weightDecayColumn returns the cell function, header and separator of the
+// "with weight decay" column of the noise-scale table (all empty when no
+// layer has the value).
+func weightDecayColumn(cp *Checkpoint) (func(*NoiseScale) string, string, string) {
+	lambda := Opt{}
+	for _, l := range cp.Layers {
+		if l.NoiseScale != nil && l.NoiseScale.WeightDecay.Set {
+			lambda = l.NoiseScale.WeightDecay
+		}
+	}
+	if !lambda.Set {
+		return func(*NoiseScale) string { return "" }, "", ""
+	}
+	return func(s *NoiseScale) string {
+		if !s.BSimpleWeightDecay.Set {
+			return " — |"
+		}
+		return " " + num(s.BSimpleWeightDecay.N, 1) + " |"
+	}, fmt.Sprintf(" tr Σ/\\|G + λθ\\|², λ = %g |", lambda.Float()), "---:|"
 }

@@ -340,8 +340,12 @@ type NoiseScale struct {
 	High               Opt  `json:"b_simple_high,omitzero"`
 	TraceCovSE         Opt  `json:"trace_cov_se,omitzero"`
 	GradNormSqSE       Opt  `json:"grad_norm_sq_se,omitzero"`
-	Confidence         Opt  `json:"confidence,omitzero"`
-	DataSize           Opt  `json:"data_size,omitzero"`
+	// With weight decay λ (the fine-tuning's): tr Σ̂/|G + λθ|², the noise
+	// scale of the step SGD takes (AddWeightDecay).
+	WeightDecay        Opt `json:"weight_decay,omitzero"`
+	BSimpleWeightDecay Opt `json:"b_simple_weight_decay,omitzero"`
+	Confidence         Opt `json:"confidence,omitzero"`
+	DataSize           Opt `json:"data_size,omitzero"`
 }
 
 // PluginValues are the values of one external analysis for a layer (or the

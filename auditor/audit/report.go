@@ -16,6 +16,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/auditor/onnx"
 	"github.com/gnaudit/gnaudit/auditor/progress"
 	"github.com/gnaudit/gnaudit/auditor/train"
 	"github.com/gnaudit/gnaudit/gate"
@@ -448,6 +449,9 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 			}
 		}
 		cp := reports.BuildCheckpoint(set, results, reports.BuildOptions{File: cm.Model, SHA256: cm.SHA256})
+		if err := addWeightDecay(&cp, set, meta, dir, cm.Model); err != nil {
+			fmt.Fprintf(env.Stderr, "warning: step %d: noise scale with weight decay: %v\n", cm.Step, err)
+		}
 		rep.Checkpoints = append(rep.Checkpoints, cp)
 	}
 	for _, s := range out.Skipped {
@@ -650,4 +654,33 @@ func relPath(dir, p string) string {
 		return p
 	}
 	return r
+}
+
+// addWeightDecay adds tr Σ/|G + λθ|² to the noise-scale sections of cp,
+// with the fine-tuning's weight decay λ and the checkpoint's weights θ read
+// from its saved model (nothing without fine-tuning, λ = 0 or a model).
+func addWeightDecay(cp *reports.Checkpoint, set *noise.Set, meta *Meta, dir, model string) error {
+	if meta.Training == nil || !(meta.Training.Settings.WeightDecay > 0) || model == "" || cp.NoiseScale == nil {
+		return nil
+	}
+	m, err := onnx.Load(filepath.Join(dir, model))
+	if err != nil {
+		return err
+	}
+	ps := map[string][]float32{}
+	for _, name := range m.Trainable {
+		t := m.Initializers[name]
+		switch {
+		case t == nil:
+		case t.F32 != nil:
+			ps[name] = t.F32
+		case t.F64 != nil:
+			f := make([]float32, len(t.F64))
+			for i, v := range t.F64 {
+				f[i] = float32(v)
+			}
+			ps[name] = f
+		}
+	}
+	return reports.AddWeightDecay(cp, set, ps, meta.Training.Settings.WeightDecay)
 }
