@@ -32,6 +32,10 @@ type CentreLayer struct {
 	Coords     []int     `json:"coords"`
 	Mean       []float64 `json:"mean"`         // ḡ at Coords
 	GradNormSq float64   `json:"grad_norm_sq"` // |ḡ|² over all coordinates
+	// SumNormSq is Σ_p |g_p|² over the whole pool (all coordinates), added
+	// in pool order as a whole run adds it (ComputeCentre only; 0 when
+	// unknown): merged shards take it as their exact total.
+	SumNormSq float64 `json:"sum_norm_sq,omitempty"`
 }
 
 // run is the state of one collection.
@@ -196,8 +200,8 @@ func (r *run) buildLayout() {
 }
 
 // ComputeCentre runs the first pass of a collection (every pool sample,
-// Request.Full) and returns ḡ at the tested coordinates and |ḡ|² per layer:
-// the centre shards are collected around. cfg.Shard and cfg.Centre are
+// Request.Full) and returns ḡ at the tested coordinates, |ḡ|² and Σ_p |g_p|²
+// per layer: the centre shards are collected around. cfg.Shard and cfg.Centre are
 // ignored. The means are the same, bit for bit, as those of an unsharded
 // in-memory or two-pass run.
 func ComputeCentre(ctx context.Context, src Source, cfg Config) (*Centre, error) {
@@ -207,11 +211,20 @@ func ComputeCentre(ctx context.Context, src Source, cfg Config) (*Centre, error)
 		return nil, err
 	}
 	r.passes = 1
-	cp, err := r.centrePass(ctx, false, false)
+	cp, err := r.centrePass(ctx, true, false)
 	if err != nil {
 		return nil, err
 	}
-	return r.centreOf(cp, r.cfg.Pool), nil
+	c := r.centreOf(cp, r.cfg.Pool)
+	L := len(r.specs)
+	for l := range c.Layers {
+		s := 0.0
+		for p := 0; p < r.cfg.Pool; p++ {
+			s += cp.sumSq[p*L+l]
+		}
+		c.Layers[l].SumNormSq = s
+	}
+	return c, nil
 }
 
 // centreSums are the results of a first pass.
