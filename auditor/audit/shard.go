@@ -790,7 +790,9 @@ func MergeShards(ctx context.Context, prep string, dirs []string, o MergeOptions
 		meta.Reason = fmt.Sprintf("merged %d of %d shards: %s", len(order), count, strings.Join(skipped, "; "))
 	}
 	note := fmt.Sprintf("Collected in %d shards (gnaudit audit --shard k/%d) around the centres of gnaudit audit --prepare, merged by gnaudit merge.", count, count)
-	meta.Notes = slices.DeleteFunc(meta.Notes, func(s string) bool { return strings.HasPrefix(s, "Collected in ") && strings.Contains(s, "gnaudit merge") })
+	meta.Notes = slices.DeleteFunc(meta.Notes, func(s string) bool {
+		return strings.HasPrefix(s, "Collected in ") && strings.Contains(s, "gnaudit merge")
+	})
 	meta.Notes = append(meta.Notes, note)
 	if err := writeMeta(prep, meta); err != nil {
 		return nil, err
