@@ -45,6 +45,7 @@ const (
 	ShardName      = "shard.json"    // a shard's directory: its manifest
 	CentreName     = "centre.json"   // PREP/checkpoints/step-N: collect.Centre
 	ParamsName     = "params.bin"    // PREP/checkpoints/step-N: float64 parameters
+	SegmentsName   = "segments.bin"  // a shard's checkpoints/step-N: collect.Segments
 	ShardsDir      = "shards"        // PREP/shards: the default shard directories
 	PreparedFormat = "gnaudit-prepared"
 	ShardFormat    = "gnaudit-shard"
@@ -153,7 +154,11 @@ type ShardCheckpoint struct {
 	ParamsSHA256 string   `json:"params_sha256,omitempty"`
 	CentreSHA256 string   `json:"centre_sha256"`
 	Noise        string   `json:"noise"`
-	Pool         int      `json:"pool"`    // pool samples summed into the moments
+	// Segments is the file of the shard's segment sums (collect.Segments;
+	// "" for a stopped shard) and SegmentsSHA256 its hash.
+	Segments       string `json:"segments,omitempty"`
+	SegmentsSHA256 string `json:"segments_sha256,omitempty"`
+	Pool           int    `json:"pool"` // pool samples summed into the moments
 	Batches      int      `json:"batches"` // mini-batch rows per batch size
 	PoolRanges   [][2]int `json:"pool_ranges,omitempty"`
 	Partial      bool     `json:"partial,omitempty"`
@@ -611,7 +616,7 @@ func (r *runner) collectShard(ctx context.Context, prep *Prepared, man *ShardMan
 		if err != nil {
 			return err
 		}
-		set, err := collect.Collect(ctx, src, cc)
+		set, segs, err := collect.CollectSegments(ctx, src, cc)
 		if bar != nil {
 			bar.Finish()
 		}
@@ -624,6 +629,17 @@ func (r *runner) collectShard(ctx context.Context, prep *Prepared, man *ShardMan
 				CentreSHA256: pc.CentreSHA256, Noise: rel, Pool: set.Pool, Batches: set.Batches, Partial: err != nil}
 			if set.Collection != nil {
 				sc.PoolRanges = set.Collection.PoolRanges
+			}
+			if segs != nil {
+				b, merr := segs.MarshalBinary()
+				if merr != nil {
+					return errors.Join(err, merr)
+				}
+				sc.Segments = filepath.Join(CheckpointDir, stepDir(pc.Step), SegmentsName)
+				if werr := writeFileAtomic(filepath.Join(r.cfg.Out, sc.Segments), b); werr != nil {
+					return errors.Join(err, werr)
+				}
+				sc.SegmentsSHA256 = sha256Hex(b)
 			}
 			man.Checkpoints = append(man.Checkpoints, sc)
 		}
@@ -736,6 +752,8 @@ func MergeShards(ctx context.Context, prep string, dirs []string, o MergeOptions
 	meta.Checks = meta.Checks[:0]
 	for _, pc := range p.Checkpoints {
 		var merged *noise.Set
+		var segs []*collect.Segments
+		allSegs := true
 		for _, k := range order {
 			m := mans[k]
 			i := slices.IndexFunc(m.Checkpoints, func(c ShardCheckpoint) bool { return c.Step == pc.Step })
@@ -749,6 +767,15 @@ func MergeShards(ctx context.Context, prep string, dirs []string, o MergeOptions
 			set, err := noise.Load(filepath.Join(byIndex[k], sc.Noise))
 			if err != nil {
 				return nil, inputErr(fmt.Errorf("shard %s, step %d: %w", byIndex[k], pc.Step, err))
+			}
+			if sc.Segments == "" {
+				allSegs = false
+			} else {
+				sg, err := readSegments(filepath.Join(byIndex[k], sc.Segments), sc.SegmentsSHA256)
+				if err != nil {
+					return nil, inputErr(fmt.Errorf("shard %s, step %d: %w", byIndex[k], pc.Step, err))
+				}
+				segs = append(segs, sg)
 			}
 			if merged == nil {
 				merged = set
@@ -764,6 +791,13 @@ func MergeShards(ctx context.Context, prep string, dirs []string, o MergeOptions
 			partial = true
 			meta.Checks = append(meta.Checks, cm)
 			continue
+		}
+		if allSegs {
+			// The whole run's additions: the set equals a one-process
+			// collection bit for bit.
+			if err := collect.MergeSegments(merged, segs); err != nil {
+				return nil, inputErr(fmt.Errorf("step %d: %w", pc.Step, err))
+			}
 		}
 		if !merged.Partial {
 			if err := exactNorms(merged, filepath.Join(prep, pc.Centre)); err != nil {
@@ -860,4 +894,20 @@ func schemeNote(cfg *Config, s collect.Scheme) string {
 		return string(collect.SchemeCentred) + " (in shards: gnaudit audit --prepare, --shard, gnaudit merge)"
 	}
 	return string(s)
+}
+
+// readSegments reads a shard's segment sums and checks their hash.
+func readSegments(path, wantSHA string) (*collect.Segments, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256Hex(b); got != wantSHA {
+		return nil, fmt.Errorf("%s: SHA-256 %s, shard.json records %s", path, got, wantSHA)
+	}
+	var sg collect.Segments
+	if err := sg.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &sg, nil
 }
