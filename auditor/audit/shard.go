@@ -149,19 +149,19 @@ type ShardManifest struct {
 
 // ShardCheckpoint is one checkpoint's part collected by a shard.
 type ShardCheckpoint struct {
-	Step         int      `json:"step"`
-	ModelSHA256  string   `json:"model_sha256,omitempty"`
-	ParamsSHA256 string   `json:"params_sha256,omitempty"`
-	CentreSHA256 string   `json:"centre_sha256"`
-	Noise        string   `json:"noise"`
+	Step         int    `json:"step"`
+	ModelSHA256  string `json:"model_sha256,omitempty"`
+	ParamsSHA256 string `json:"params_sha256,omitempty"`
+	CentreSHA256 string `json:"centre_sha256"`
+	Noise        string `json:"noise"`
 	// Segments is the file of the shard's segment sums (collect.Segments;
 	// "" for a stopped shard) and SegmentsSHA256 its hash.
-	Segments       string `json:"segments,omitempty"`
-	SegmentsSHA256 string `json:"segments_sha256,omitempty"`
-	Pool           int    `json:"pool"` // pool samples summed into the moments
-	Batches      int      `json:"batches"` // mini-batch rows per batch size
-	PoolRanges   [][2]int `json:"pool_ranges,omitempty"`
-	Partial      bool     `json:"partial,omitempty"`
+	Segments       string   `json:"segments,omitempty"`
+	SegmentsSHA256 string   `json:"segments_sha256,omitempty"`
+	Pool           int      `json:"pool"`    // pool samples summed into the moments
+	Batches        int      `json:"batches"` // mini-batch rows per batch size
+	PoolRanges     [][2]int `json:"pool_ranges,omitempty"`
+	Partial        bool     `json:"partial,omitempty"`
 }
 
 // ParseShard parses --shard: "k/K" with 0 ≤ k < K, or "env", which reads

@@ -427,12 +427,12 @@ type acc struct {
 	g2, g3, g4, ga3 []float64
 	open            bool
 	// seg, when kept (shards), records every finished segment's sums.
-	seg *Segments
-	bsum           [][]float64
-	bcount         [][]int32
-	moments        int       // samples summed into the moments
-	sumNormSq      []float64 // per layer
-	q              int       // moment prefix end: positions [p0, q) summed
+	seg       *Segments
+	bsum      [][]float64
+	bcount    [][]int32
+	moments   int       // samples summed into the moments
+	sumNormSq []float64 // per layer
+	q         int       // moment prefix end: positions [p0, q) summed
 }
 
 func (r *run) newAcc(centre []float64) *acc {
