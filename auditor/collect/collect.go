@@ -422,17 +422,18 @@ func (r *run) progress(phase string, pass, done, total int) {
 type acc struct {
 	centre         []float64 // T
 	s2, s3, s4, a3 []float64 // T
+	bsum           [][]float64
+	bcount         [][]int32
+	moments        int       // samples summed into the moments
+	sumNormSq      []float64 // per layer
+	q              int       // moment prefix end: positions [p0, q) summed
+
 	// The current segment's moment sums (T each), added into s2… at its
 	// end; open is true while a segment has rows not yet added.
 	g2, g3, g4, ga3 []float64
 	open            bool
 	// seg, when kept (shards), records every finished segment's sums.
-	seg       *Segments
-	bsum      [][]float64
-	bcount    [][]int32
-	moments   int       // samples summed into the moments
-	sumNormSq []float64 // per layer
-	q         int       // moment prefix end: positions [p0, q) summed
+	seg *Segments
 }
 
 func (r *run) newAcc(centre []float64) *acc {
