@@ -186,8 +186,11 @@ func ParseShard(spec string, getenv func(string) string) (k, K int, err error) {
 
 func shardFromEnv(getenv func(string) string) (int, int, error) {
 	if v := getenv("GNAUDIT_SHARD"); v != "" {
+		if v == "env" {
+			return 0, 0, fmt.Errorf("GNAUDIT_SHARD=%q: want k/K with 0 ≤ k < K", v)
+		}
 		k, K, err := ParseShard(v, getenv)
-		if err != nil || v == "env" {
+		if err != nil {
 			return 0, 0, fmt.Errorf("GNAUDIT_SHARD=%q: want k/K with 0 ≤ k < K", v)
 		}
 		return k, K, nil
