@@ -86,7 +86,8 @@ func waitOK(t *testing.T, cmd *exec.Cmd) {
 // prepare + 3 concurrent shard processes (k from --shard k/K, GNAUDIT_SHARD,
 // JOB_COMPLETION_INDEX and SLURM_ARRAY_TASK_ID) + merge, and compares: the
 // noise sets bit for bit, report.json equal except the creation time, the
-// durations and the note on the scheme. Then the refusals.
+// durations and the note on the scheme. Then the refusals, and the recipes
+// of docs/scale.md (recipes_test.go).
 func TestShardedAuditEqualsSingle(t *testing.T) {
 	bin := buildGnaudit(t)
 	dir, cfg := shardAuditConfig(t, 1)
@@ -179,6 +180,8 @@ func TestShardedAuditEqualsSingle(t *testing.T) {
 	waitOK(t, runBin(t, bin, []string{"GNAUDIT_SHARD=1/3"}, "audit", "--shard", "env", "--from", prep))
 	waitOK(t, runBin(t, bin, nil, "merge", prep))
 	compareAudits(t, single, prep)
+
+	t.Run("recipes", func(t *testing.T) { testRecipes(t, bin, dir, cfg, single) })
 }
 
 // compareAudits compares the noise sets of every checkpoint bit for bit and
