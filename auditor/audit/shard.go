@@ -96,9 +96,11 @@ type Prepared struct {
 	Tool     string   `json:"tool"`
 	Created  string   `json:"created"`
 	Identity Identity `json:"identity"`
-	// ModelPath and DataDir (Images, Labels) are absolute, for shards
-	// started in another directory; a shard may override the data
-	// directory (--data) when it is mounted elsewhere.
+	// ModelPath is relative to PREP when the model lies in it (a zoo
+	// model), else absolute; DataDir (Images, Labels) are absolute, for
+	// shards started in another directory. A shard may override them
+	// (--model, --data) where they are mounted elsewhere: the model's hash
+	// and the data's name and size are checked.
 	ModelPath   string               `json:"model_path"`
 	DataDir     string               `json:"data_dir"`
 	Images      string               `json:"images,omitempty"`
@@ -330,7 +332,7 @@ func (r *runner) startPrepare(raw *rawData) error {
 	}
 	r.prepared = &Prepared{Format: PreparedFormat, Version: ShardVersion, Tool: r.env.ToolVersion,
 		Created: r.env.Now().UTC().Format(time.RFC3339), Identity: r.identity(sum),
-		ModelPath: abs(r.modelFile), DataDir: abs(raw.dir), Images: abs(cfg.Data.Images), Labels: abs(cfg.Data.Labels),
+		ModelPath: modelPath(cfg.Out, r.modelFile), DataDir: abs(raw.dir), Images: abs(cfg.Data.Images), Labels: abs(cfg.Data.Labels),
 		Checkpoints: []PreparedCheckpoint{}}
 	return nil
 }
@@ -489,6 +491,12 @@ func (r *runner) runShard(ctx context.Context) error {
 	// writes and where it finds the data may differ.
 	cfg := meta.Config
 	cfg.Model = prep.ModelPath
+	if !filepath.IsAbs(cfg.Model) {
+		cfg.Model = filepath.Join(given.From, cfg.Model)
+	}
+	if given.Model != "" && given.Model != meta.Config.Model {
+		cfg.Model = given.Model
+	}
 	cfg.Data.Dir, cfg.Data.Images, cfg.Data.Labels = prep.DataDir, prep.Images, prep.Labels
 	if given.Data.Dir != "" && given.Data.Dir != meta.Config.Data.Dir {
 		cfg.Data.Dir = given.Data.Dir
@@ -913,4 +921,16 @@ func readSegments(path, wantSHA string) (*collect.Segments, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &sg, nil
+}
+
+// modelPath is the model file as prepared.json records it: relative to
+// the prepared directory when inside it, else absolute.
+func modelPath(dir, file string) string {
+	if r := relPath(dir, file); !filepath.IsAbs(r) && !strings.HasPrefix(r, "..") && r != file {
+		return r
+	}
+	if a, err := filepath.Abs(file); err == nil {
+		return a
+	}
+	return file
 }
