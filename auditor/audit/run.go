@@ -383,6 +383,9 @@ func (r *runner) plan(ctx context.Context) error {
 	}
 	r.printf("%s\n", strings.TrimRight(est.String(), "\n"))
 	r.printf("  memory budget %s (--max-memory)\n", ByteSize(budget))
+	if cfg.Shard != "" {
+		return nil // a shard prints its own share (shard.go) and measures nothing
+	}
 
 	// Time: measure one block of per-sample gradients and one fine-tuning
 	// step on this machine.
