@@ -26,6 +26,9 @@ collected (partial noise sets, a report marked partial); a second Ctrl-C quits
 at once. Exit status: 0 done, 1 a gate failed or the audit failed, 2 bad usage
 or input, 130 interrupted (partial report written).
 
+A large audit runs as jobs (docs/scale.md): --prepare --out PREP once, then
+--shard k/K --from PREP for k = 0…K−1 on any machines, then gnaudit merge PREP.
+
 Flags:
 `
 
