@@ -259,7 +259,7 @@ func (r *runner) prepareAt(ctx context.Context, step int, params []train.Param) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cm := CheckpointMeta{Step: step}
+	cm := CheckpointMeta{Step: step, Reason: "prepared: its noise is collected by the shards and joined by gnaudit merge"}
 	pc := PreparedCheckpoint{Step: step}
 	mrel := filepath.Join(rel, ModelName)
 	if err := train.SaveONNX(r.modelFile, filepath.Join(cfg.Out, mrel), params); err != nil {
