@@ -509,6 +509,11 @@ func (r *runner) runShard(ctx context.Context) error {
 	cfg.Gate, cfg.JUnit, cfg.Shard, cfg.From = "", "", given.Shard, given.From
 	r.cfg = cfg
 
+	for _, name := range []string{MetaName, PreparedName} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, name)); err == nil {
+			return inputErr(fmt.Errorf("--out %s holds an audit (%s): a shard writes its own directory (default %s)", cfg.Out, name, filepath.Join(given.From, ShardsDir, ShardDirName(k, K))))
+		}
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("shard directory: %w", err)
 	}

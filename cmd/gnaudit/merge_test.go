@@ -134,6 +134,16 @@ func TestShardedAuditEqualsSingle(t *testing.T) {
 			}
 		}
 	}
+	// A shard never writes over an audit.
+	if code, _, errs := runCLI("audit", "--shard", "1/3", "--from", prep, "--out", single); code != exitUsage || !strings.Contains(errs, "holds an audit") {
+		t.Errorf("--out an audit directory: exit %d\n%s", code, errs)
+	}
+	// A shard stopped by Ctrl-C (status partial) is refused without --partial.
+	stopped := copyDir(t, shard(1))
+	editJSON(t, filepath.Join(stopped, audit.ShardName), func(m map[string]any) { m["status"], m["reason"] = "partial", "interrupted" })
+	if code, _, errs := runCLI("merge", prep, shard(0), stopped, shard(2)); code != exitUsage || !strings.Contains(errs, "did not finish (status partial") || !strings.Contains(errs, "rerun it alone") {
+		t.Errorf("stopped shard: exit %d\n%s", code, errs)
+	}
 	// A shard of another K.
 	other := filepath.Join(dir, "k2")
 	if code, _, errs := runCLI("audit", "--shard", "1/2", "--from", prep, "--out", other); code != exitOK {
