@@ -59,6 +59,13 @@ type Config struct {
 	JUnit string `yaml:"junit" json:"junit,omitempty"`
 	// PlanOnly prints the plan (memory and time estimate) and stops.
 	PlanOnly bool `yaml:"-" json:"-"`
+	// Prepare, Shard and From split an audit into jobs (docs/scale.md):
+	// Prepare fine-tunes and computes each checkpoint's centre in Out;
+	// Shard ("k/K" or "env") collects shard k of K of the audit prepared
+	// in From; gnaudit merge joins the shards.
+	Prepare bool   `yaml:"-" json:"-"`
+	Shard   string `yaml:"-" json:"-"`
+	From    string `yaml:"-" json:"-"`
 }
 
 // DataConfig says where the samples come from.

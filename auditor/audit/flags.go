@@ -26,6 +26,9 @@ collected (partial noise sets, a report marked partial); a second Ctrl-C quits
 at once. Exit status: 0 done, 1 a gate failed or the audit failed, 2 bad usage
 or input, 130 interrupted (partial report written).
 
+A large audit runs as jobs (docs/scale.md): --prepare --out PREP once, then
+--shard k/K --from PREP for k = 0…K−1 on any machines, then gnaudit merge PREP.
+
 Flags:
 `
 
@@ -127,6 +130,9 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Gate, "gate", c.Gate, "gate policy `file` (YAML); exit status 1 when a check fails")
 	fs.StringVar(&c.JUnit, "junit", c.JUnit, "with --gate: write the checks as JUnit XML to this `file`")
 	fs.BoolVar(&c.PlanOnly, "plan", c.PlanOnly, "print the plan (memory and time estimate) and stop")
+	fs.BoolVar(&c.Prepare, "prepare", c.Prepare, "sharded audit, step 1: fine-tune and compute each checkpoint's centre in --out, for --shard (docs/scale.md)")
+	fs.StringVar(&c.Shard, "shard", c.Shard, "sharded audit, step 2: collect shard `k/K` (k = 0…K−1) of the audit prepared in --from; \"env\" reads k/K from GNAUDIT_SHARD, JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")
+	fs.StringVar(&c.From, "from", c.From, "with --shard: the prepared audit `directory` (gnaudit audit --prepare --out DIR)")
 }
 
 // intListFlag is a comma-separated list of integers.

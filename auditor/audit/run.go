@@ -156,6 +156,7 @@ type runner struct {
 	cc        collect.Config
 	est       collect.Estimate
 	meta      *Meta
+	prepared  *Prepared // --prepare: what the shards will share
 }
 
 func (r *runner) printf(format string, a ...any) { fmt.Fprintf(r.env.Stdout, format, a...) }
@@ -163,6 +164,9 @@ func (r *runner) printf(format string, a ...any) { fmt.Fprintf(r.env.Stdout, for
 func (r *runner) run(ctx context.Context) error {
 	cfg := &r.cfg
 	start := r.env.Now()
+	if cfg.Shard != "" || cfg.From != "" {
+		return r.runShard(ctx) // shard.go
+	}
 	if cfg.Gate != "" {
 		// A bad policy must not cost a whole audit before it is noticed.
 		if _, err := gate.ReadPolicy(cfg.Gate); err != nil {
@@ -216,8 +220,16 @@ func (r *runner) run(ctx context.Context) error {
 	if err := writeMeta(cfg.Out, r.meta); err != nil {
 		return err
 	}
+	if cfg.Prepare {
+		if err := r.startPrepare(raw); err != nil {
+			return err
+		}
+	}
 
 	workErr := r.fineTuneAndCollect(ctx)
+	if cfg.Prepare {
+		return r.finishPrepare(workErr)
+	}
 	status, reason := StatusComplete, ""
 	switch {
 	case workErr == nil:
@@ -378,6 +390,9 @@ func (r *runner) plan(ctx context.Context) error {
 	}
 	r.printf("%s\n", strings.TrimRight(est.String(), "\n"))
 	r.printf("  memory budget %s (--max-memory)\n", ByteSize(budget))
+	if cfg.Shard != "" {
+		return nil // a shard prints its own share (shard.go) and measures nothing
+	}
 
 	// Time: measure one block of per-sample gradients and one fine-tuning
 	// step on this machine.
@@ -518,7 +533,7 @@ func (r *runner) initMeta(raw *rawData, start time.Time) {
 		notes = append(notes, "Data adapted to the model: "+a.String())
 	}
 	notes = append(notes, fmt.Sprintf("Noise collection: pool N = %d of %d training samples, n = %d mini-batches per batch size, "+
-		"up to %d tested coordinates per parameter (seed %d), scheme %s.", r.cc.Pool, r.cc.DataSize, r.cc.Batches, r.cc.CoordsPerLayer, cfg.Seed, r.est.Scheme))
+		"up to %d tested coordinates per parameter (seed %d), scheme %s.", r.cc.Pool, r.cc.DataSize, r.cc.Batches, r.cc.CoordsPerLayer, cfg.Seed, schemeNote(cfg, r.est.Scheme)))
 	mc := *cfg
 	// The gate policy and the JUnit file are found again by gnaudit report
 	// DIR, possibly from another working directory.
@@ -590,6 +605,9 @@ func (r *runner) fineTuneAndCollect(ctx context.Context) error {
 // collectAt collects, saves and records the noise set of one checkpoint.
 func (r *runner) collectAt(ctx context.Context, step int, params []train.Param) error {
 	cfg := &r.cfg
+	if cfg.Prepare {
+		return r.prepareAt(ctx, step, params) // shard.go
+	}
 	rel := filepath.Join(CheckpointDir, stepDir(step))
 	dir := filepath.Join(cfg.Out, rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

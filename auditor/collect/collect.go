@@ -32,6 +32,10 @@ type CentreLayer struct {
 	Coords     []int     `json:"coords"`
 	Mean       []float64 `json:"mean"`         // ḡ at Coords
 	GradNormSq float64   `json:"grad_norm_sq"` // |ḡ|² over all coordinates
+	// SumNormSq is Σ_p |g_p|² over the whole pool (all coordinates), added
+	// in pool order as a whole run adds it (ComputeCentre only; 0 when
+	// unknown): merged shards take it as their exact total.
+	SumNormSq float64 `json:"sum_norm_sq,omitempty"`
 }
 
 // run is the state of one collection.
@@ -49,6 +53,7 @@ type run struct {
 	passes int
 	// aggStart is when the in-memory aggregation began (for its ETA).
 	aggStart time.Time
+	segs     *Segments // a finished shard's segment sums
 }
 
 // layout holds the batch membership of the run's rows.
@@ -61,6 +66,11 @@ type layout struct {
 	off  []int32
 	memb []int32
 	need []int // positions whose gradients the run needs, ascending
+	// segEnd[p−p0] is r when pool position p is the last of row r's span
+	// [⌊rN/n⌋, ⌊(r+1)N/n⌋), else −1: the moments are summed per span
+	// (segment), then the segments in row order, so that shards, which
+	// hold whole spans, can be merged exactly (Segments).
+	segEnd []int32
 }
 
 // newRun validates the configuration, plans, and draws pool, coordinates
@@ -193,11 +203,20 @@ func (r *run) buildLayout() {
 			lay.need = append(lay.need, p)
 		}
 	}
+	lay.segEnd = make([]int32, lay.p1-lay.p0)
+	for i := range lay.segEnd {
+		lay.segEnd[i] = -1
+	}
+	for row := lay.r0; row < lay.r1; row++ {
+		if a, b := rowStart(row, N, n), rowStart(row+1, N, n); b > a {
+			lay.segEnd[b-1-lay.p0] = int32(row)
+		}
+	}
 }
 
 // ComputeCentre runs the first pass of a collection (every pool sample,
-// Request.Full) and returns ḡ at the tested coordinates and |ḡ|² per layer:
-// the centre shards are collected around. cfg.Shard and cfg.Centre are
+// Request.Full) and returns ḡ at the tested coordinates, |ḡ|² and Σ_p |g_p|²
+// per layer: the centre shards are collected around. cfg.Shard and cfg.Centre are
 // ignored. The means are the same, bit for bit, as those of an unsharded
 // in-memory or two-pass run.
 func ComputeCentre(ctx context.Context, src Source, cfg Config) (*Centre, error) {
@@ -207,11 +226,20 @@ func ComputeCentre(ctx context.Context, src Source, cfg Config) (*Centre, error)
 		return nil, err
 	}
 	r.passes = 1
-	cp, err := r.centrePass(ctx, false, false)
+	cp, err := r.centrePass(ctx, true, false)
 	if err != nil {
 		return nil, err
 	}
-	return r.centreOf(cp, r.cfg.Pool), nil
+	c := r.centreOf(cp, r.cfg.Pool)
+	L := len(r.specs)
+	for l := range c.Layers {
+		s := 0.0
+		for p := 0; p < r.cfg.Pool; p++ {
+			s += cp.sumSq[p*L+l]
+		}
+		c.Layers[l].SumNormSq = s
+	}
+	return c, nil
 }
 
 // centreSums are the results of a first pass.
@@ -399,11 +427,22 @@ type acc struct {
 	moments        int       // samples summed into the moments
 	sumNormSq      []float64 // per layer
 	q              int       // moment prefix end: positions [p0, q) summed
+
+	// The current segment's moment sums (T each), added into s2… at its
+	// end; open is true while a segment has rows not yet added.
+	g2, g3, g4, ga3 []float64
+	open            bool
+	// seg, when kept (shards), records every finished segment's sums.
+	seg *Segments
 }
 
 func (r *run) newAcc(centre []float64) *acc {
 	a := &acc{centre: centre, s2: make([]float64, r.T), s3: make([]float64, r.T), s4: make([]float64, r.T), a3: make([]float64, r.T),
+		g2: make([]float64, r.T), g3: make([]float64, r.T), g4: make([]float64, r.T), ga3: make([]float64, r.T),
 		sumNormSq: make([]float64, len(r.specs)), q: r.lay.p0}
+	if r.cfg.Shard.Count > 1 {
+		a.seg = r.newSegments()
+	}
 	nr := r.lay.r1 - r.lay.r0
 	for range r.cfg.BatchSizes {
 		a.bsum = append(a.bsum, make([]float64, nr*r.T))
@@ -429,7 +468,7 @@ func (r *run) feed(a *acc, b Block, pos func(int) int, sq func(row, l int) float
 				src := b.Layers[sg.l].Tested[row*tl+sg.a : row*tl+sg.b]
 				if inRange {
 					c := a.centre[sg.g : sg.g+len(src)]
-					s2, s3, s4, a3 := a.s2[sg.g:sg.g+len(src)], a.s3[sg.g:sg.g+len(src)], a.s4[sg.g:sg.g+len(src)], a.a3[sg.g:sg.g+len(src)]
+					s2, s3, s4, a3 := a.g2[sg.g:sg.g+len(src)], a.g3[sg.g:sg.g+len(src)], a.g4[sg.g:sg.g+len(src)], a.ga3[sg.g:sg.g+len(src)]
 					for i, v := range src {
 						x := v - c[i]
 						x2 := x * x
@@ -447,6 +486,11 @@ func (r *run) feed(a *acc, b Block, pos func(int) int, sq func(row, l int) float
 					}
 				}
 			}
+			if inRange {
+				if sr := lay.segEnd[p-lay.p0]; sr >= 0 {
+					a.endSegment(c0, c1, int(sr))
+				}
+			}
 		}
 	})
 	for row := 0; row < b.Rows; row++ {
@@ -457,9 +501,25 @@ func (r *run) feed(a *acc, b Block, pos func(int) int, sq func(row, l int) float
 		if p >= lay.p0 && p < lay.p1 {
 			a.moments++
 			a.q = p + 1
+			a.open = lay.segEnd[p-lay.p0] < 0
 			for l := range r.specs {
 				a.sumNormSq[l] += sq(row, l)
 			}
+		}
+	}
+}
+
+// endSegment adds the current segment's sums of columns [c0, c1) into the
+// totals (and records them as row sr's segment when kept), then clears them.
+func (a *acc) endSegment(c0, c1, sr int) {
+	if a.seg != nil {
+		a.seg.record(sr, c0, c1, a.g2, a.g3, a.g4, a.ga3)
+	}
+	for _, m := range [][2][]float64{{a.s2, a.g2}, {a.s3, a.g3}, {a.s4, a.g4}, {a.a3, a.ga3}} {
+		tot, g := m[0][c0:c1], m[1][c0:c1]
+		for i, v := range g {
+			tot[i] += v
+			g[i] = 0
 		}
 	}
 }
@@ -480,18 +540,32 @@ func (r *run) feed(a *acc, b Block, pos func(int) int, sq func(row, l int) float
 // two-pass run stopped in its first pass has nothing to keep and returns a
 // nil set.
 func Collect(ctx context.Context, src Source, cfg Config) (*noise.Set, error) {
+	set, _, err := CollectSegments(ctx, src, cfg)
+	return set, err
+}
+
+// CollectSegments is Collect that also returns, for a shard that finished
+// (cfg.Shard.Count > 1, not stopped), its segment sums: what MergeSegments
+// needs to make merged shards equal to the whole run bit for bit. It
+// returns nil Segments otherwise.
+func CollectSegments(ctx context.Context, src Source, cfg Config) (*noise.Set, *Segments, error) {
 	r, err := newRun(src, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var set *noise.Set
 	switch r.est.Scheme {
 	case SchemeInMemory:
-		return r.inMemory(ctx)
+		set, err = r.inMemory(ctx)
 	case SchemeTwoPass:
-		return r.twoPass(ctx)
+		set, err = r.twoPass(ctx)
 	default:
-		return r.centred(ctx)
+		set, err = r.centred(ctx)
 	}
+	if set == nil || set.Collection == nil || err != nil {
+		return set, nil, err
+	}
+	return set, r.segs, err
 }
 
 // inMemory runs the in-memory scheme.
@@ -642,6 +716,14 @@ func (r *run) checkFinite(v []float64, what string) error {
 // finish assembles the set. stopped marks a run cut short (rows are then
 // truncated to a common count); cause is returned along with the set.
 func (r *run) finish(a *acc, centre *Centre, scheme Scheme, reason string, stopped bool, cause error) (*noise.Set, error) {
+	if a.open {
+		// A stopped run: its last segment is incomplete (and not kept).
+		a.seg = nil
+		a.endSegment(0, r.T, -1)
+	}
+	if !stopped {
+		r.segs = a.seg
+	}
 	if e := r.checkFinite(a.s4, "the fourth-moment sums"); e != nil {
 		return nil, e
 	}

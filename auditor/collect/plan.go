@@ -198,9 +198,10 @@ type Memory struct {
 	PerSample int64 `json:"per_sample"` // in-memory tested values: N·T·8
 	SumSq     int64 `json:"sum_sq"`     // per-sample |g_i|² per layer: N·L·8
 	GradSums  int64 `json:"grad_sums"`  // full-layer gradient sums: P·8
-	Moments   int64 `json:"moments"`    // centre, its sums, S2, S3, S4, A3: 6·T·8
+	Moments   int64 `json:"moments"`    // centre, its sums, S2, S3, S4, A3 and their segment sums: 10·T·8
+	Segments  int64 `json:"segments"`   // a shard's kept segment sums: 4·rows·T·8
 	BatchSums int64 `json:"batch_sums"` // Σ_k rows·(T·(8+4) + 4): sums, float32 output, counts
-	Layout    int64 `json:"layout"`     // pool draw, batch membership: 8·M + 8·N + 4·(N+1) + 4·Σ_k rows·B_k + 4·Σ_overlap rows·B_k
+	Layout    int64 `json:"layout"`     // pool draw, batch membership, segment ends: 8·M + 8·N + 4·(N+1) + 4·Σ_k rows·B_k + 4·Σ_overlap rows·B_k + 4·N_shard
 	Source    int64 `json:"source"`
 	Total     int64 `json:"total"`
 }
@@ -240,17 +241,20 @@ func Plan(cfg Config, layers []LayerSpec) (Estimate, error) {
 		}
 	}
 	base := Memory{
-		Moments:   6 * T * 8,
+		Moments:   10 * T * 8,
 		BatchSums: int64(len(cfg.BatchSizes)) * rows * (T*12 + 4),
-		Layout:    8*int64(cfg.DataSize) + 8*N + 4*(N+1) + 4*members + 4*overMembers,
+		Layout:    8*int64(cfg.DataSize) + 8*N + 4*(N+1) + 4*members + 4*overMembers + 4*int64(e.ShardPool),
 		Source:    cfg.SourceBytes,
 	}
 	inMem, twoPass, centred := base, base, base
 	inMem.PerSample = N * T * 8
 	inMem.SumSq, twoPass.SumSq = N*L*8, N*L*8
 	inMem.GradSums, twoPass.GradSums = P*8, P*8
+	if cfg.Shard.Count > 1 {
+		centred.Segments = 4 * rows * T * 8
+	}
 	for _, m := range []*Memory{&inMem, &twoPass, &centred} {
-		m.Total = m.PerSample + m.SumSq + m.GradSums + m.Moments + m.BatchSums + m.Layout + m.Source
+		m.Total = m.PerSample + m.SumSq + m.GradSums + m.Moments + m.Segments + m.BatchSums + m.Layout + m.Source
 	}
 	e.Scheme = cfg.Scheme
 	if cfg.Centre != nil {
@@ -296,8 +300,12 @@ func (e Estimate) Seconds(perSample, perOp float64) float64 {
 // memoryLines formats the memory breakdown.
 func (e Estimate) memoryLines() string {
 	m := e.Memory
-	return fmt.Sprintf("  per-sample values %s, per-sample norms %s, gradient sums %s, moments %s, mini-batch sums %s, layout %s, source %s",
-		bytesString(m.PerSample), bytesString(m.SumSq), bytesString(m.GradSums), bytesString(m.Moments),
+	seg := ""
+	if m.Segments > 0 {
+		seg = ", shard segment sums " + bytesString(m.Segments)
+	}
+	return fmt.Sprintf("  per-sample values %s, per-sample norms %s, gradient sums %s, moments %s%s, mini-batch sums %s, layout %s, source %s",
+		bytesString(m.PerSample), bytesString(m.SumSq), bytesString(m.GradSums), bytesString(m.Moments), seg,
 		bytesString(m.BatchSums), bytesString(m.Layout), bytesString(m.Source))
 }
 

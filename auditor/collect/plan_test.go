@@ -17,13 +17,13 @@ func TestPlan(t *testing.T) {
 	}
 	// members = 5·(4+12+20) = 180, overlapping 100.
 	want := Memory{
-		PerSample: 60 * 17 * 8,                           // 8160
-		SumSq:     60 * 3 * 8,                            // 1440
-		GradSums:  47 * 8,                                // 376
-		Moments:   6 * 17 * 8,                            // 816
-		BatchSums: 3 * 5 * (17*12 + 4),                   // 3120
-		Layout:    8*60 + 8*60 + 4*61 + 4*180 + 4*100,    // 2324
-		Total:     8160 + 1440 + 376 + 816 + 3120 + 2324, // 16236
+		PerSample: 60 * 17 * 8,                               // 8160
+		SumSq:     60 * 3 * 8,                                // 1440
+		GradSums:  47 * 8,                                    // 376
+		Moments:   10 * 17 * 8,                               // 1360 (with the segment sums)
+		BatchSums: 3 * 5 * (17*12 + 4),                       // 3120
+		Layout:    8*60 + 8*60 + 4*61 + 4*180 + 4*100 + 4*60, // 2564
+		Total:     8160 + 1440 + 376 + 1360 + 3120 + 2564,    // 17020
 	}
 	if e.Scheme != SchemeInMemory || e.Memory != want || e.Tested != 17 || e.Params != 47 || e.Passes != 1 ||
 		e.GradientSamples != 60 || e.MomentOps != 60*17 || e.BatchOps != 180*17 || e.ShardRows != 5 || e.ShardPool != 60 {
@@ -38,13 +38,13 @@ func TestPlan(t *testing.T) {
 	// A budget below the in-memory total selects the two-pass scheme.
 	cfg.MaxMemory = 10000
 	e, err = Plan(cfg, specs())
-	if err != nil || e.Scheme != SchemeTwoPass || e.Memory.Total != 16236-8160 || e.Passes != 2 || e.GradientSamples != 120 {
+	if err != nil || e.Scheme != SchemeTwoPass || e.Memory.Total != 17020-8160 || e.Passes != 2 || e.GradientSamples != 120 {
 		t.Errorf("two-pass estimate %+v, %v", e, err)
 	}
 	// Below the two-pass total: a clear error before any gradient.
 	cfg.MaxMemory = 5000
 	_, err = Plan(cfg, specs())
-	if err == nil || !strings.Contains(err.Error(), "the two-pass scheme needs about 7.9 KiB, over the memory budget of 4.9 KiB") {
+	if err == nil || !strings.Contains(err.Error(), "the two-pass scheme needs about 8.7 KiB, over the memory budget of 4.9 KiB") {
 		t.Errorf("over budget: %v", err)
 	}
 	f := newFake(1, 8, specs()...)
@@ -66,8 +66,8 @@ func TestPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	// members = 3·36 = 108, overlapping 60.
-	wantC := Memory{Moments: 816, BatchSums: 3 * 3 * (17*12 + 4), Layout: 8*60 + 8*60 + 4*61 + 4*108 + 4*60, Source: 1000}
-	wantC.Total = wantC.Moments + wantC.BatchSums + wantC.Layout + wantC.Source
+	wantC := Memory{Moments: 1360, Segments: 4 * 3 * 17 * 8, BatchSums: 3 * 3 * (17*12 + 4), Layout: 8*60 + 8*60 + 4*61 + 4*108 + 4*60 + 4*36, Source: 1000}
+	wantC.Total = wantC.Moments + wantC.Segments + wantC.BatchSums + wantC.Layout + wantC.Source
 	if e.Scheme != SchemeCentred || e.Memory != wantC || e.ShardRows != 3 || e.ShardPool != 36 || e.GradientSamples != 60 || e.MomentOps != 36*17 {
 		t.Errorf("shard estimate %+v\nwant memory %+v", e, wantC)
 	}
