@@ -41,7 +41,7 @@ proto-tools:
 
 proto: proto-tools
 	cd auditor/onnxpb && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative onnx.proto
-	cd plugins/proto && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative analysis.proto
+	cd plugins/grpcplugin/internal/proto && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative analysis.proto
 
 # Regenerate the committed PyTorch reference fixtures in testdata/torch/ (needs
 # Debian's /usr/bin/python3 with torch 1.13 + functorch and onnx 1.12; not run by test).

@@ -16,7 +16,7 @@ import (
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/grpcplugin"
-	pb "github.com/gnaudit/gnaudit/plugins/proto"
+	pb "github.com/gnaudit/gnaudit/plugins/grpcplugin/internal/proto"
 	"github.com/gnaudit/gnaudit/plugins/synth"
 )
 
