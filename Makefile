@@ -23,11 +23,20 @@ vet:
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: fmt vet
+test: fmt vet staticcheck
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 demo:
 	./scripts/demo.sh
+
+# staticcheck (settings in staticcheck.conf), installed into bin/ from the Go
+# module proxy; STATICCHECK_FLAGS="-tags openblas" checks the OpenBLAS build.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK_FLAGS   ?=
+.PHONY: staticcheck
+staticcheck:
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	bin/staticcheck $(STATICCHECK_FLAGS) ./...
 
 clean:
 	rm -rf bin

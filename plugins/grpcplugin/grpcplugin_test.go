@@ -209,7 +209,6 @@ func (r *recorder) Start(ctx context.Context, req *plugins.StartRequest) (plugin
 
 // bad misbehaves in a chosen way.
 type bad struct {
-	echo
 	mode string
 }
 
