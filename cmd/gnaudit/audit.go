@@ -22,12 +22,12 @@ func init() {
 }
 
 func runAudit(args []string, stdout, stderr io.Writer) error {
-	cfg, err := audit.ParseArgs(args, stderr)
+	cfg, err := audit.ParseArgs(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return errHelp
 		}
-		return usagef("%v", err)
+		return cmdUsage("audit", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

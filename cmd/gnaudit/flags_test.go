@@ -19,7 +19,8 @@ func TestParseInterleaved(t *testing.T) {
 		{[]string{"a", "-o", "f", "b"}, "a b", "f", ""},
 		{[]string{"-o", "f", "a"}, "a", "f", ""},
 		{[]string{"a", "b", "--o=g"}, "a b", "g", ""},
-		{[]string{"--", "-a", "-o", "g"}, "-a", "g", ""}, // "--" covers the next argument only
+		{[]string{"--", "-a", "-o", "g"}, "-a -o g", "", ""}, // everything after "--" is positional
+		{[]string{"a", "--", "-o", "g"}, "a -o g", "", ""},
 		{[]string{}, "", "", ""},
 		{[]string{"a", "-x"}, "", "", "flag provided but not defined: -x"},
 		{[]string{"a", "-o"}, "", "", "flag needs an argument: -o"},
