@@ -165,3 +165,39 @@ func TestStatsMarkdownNoStutter(t *testing.T) {
 		t.Errorf("the McCulloch note is missing:\n%s", out)
 	}
 }
+
+// TestPluginPreflight: a plugin that cannot start stops the audit before any
+// work (exit 2, no output directory), and plugins list --plugin-dir lists it
+// as FAILED without widening the table.
+func TestPluginPreflight(t *testing.T) {
+	if _, err := os.Stat("/bin/true"); err != nil {
+		t.Skip("no /bin/true")
+	}
+	out := filepath.Join(t.TempDir(), "audit")
+	code, _, errs := runCLI("audit", "--plugin", "/bin/true", "--out", out)
+	if code != exitUsage || !strings.Contains(errs, "/bin/true") || !strings.Contains(errs, "failed to start") {
+		t.Errorf("audit --plugin /bin/true: exit %d, stderr %.200q", code, errs)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("the refused audit created %s", out)
+	}
+
+	dir := t.TempDir()
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := runCLI("plugins", "list", "--plugin-dir", dir)
+	if code != exitFail || !strings.Contains(stdout, "broken") || !strings.Contains(stdout, "FAILED") {
+		t.Fatalf("plugins list --plugin-dir: exit %d, %s", code, stdout)
+	}
+	table, _, _ := strings.Cut(stdout, "\n\n")
+	for _, l := range strings.Split(table, "\n") {
+		if len(l) > 160 {
+			t.Errorf("table row of %d characters: %q", len(l), l)
+		}
+	}
+}

@@ -511,6 +511,32 @@ func List(ctx context.Context, o *Options) ([]Entry, error) {
 	return out, nil
 }
 
+// Preflight starts and handshakes every analysis that o selects (each is
+// asked for its Description and stopped again), so that an audit refuses a
+// plugin that cannot start before it spends minutes fine-tuning and
+// collecting. The error, a UsageError, names every analysis that failed.
+func Preflight(ctx context.Context, o *Options) error {
+	entries, err := List(ctx, o)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, e := range entries {
+		if e.Error == "" {
+			continue
+		}
+		name := e.Description.Name
+		if e.Path != "" {
+			name = e.Path
+		}
+		bad = append(bad, fmt.Sprintf("%s: %s", name, strings.TrimSpace(e.Error)))
+	}
+	if len(bad) > 0 {
+		return UsageError{fmt.Errorf("%d analysis plugin(s) failed to start (gnaudit plugins list shows them): %s", len(bad), strings.Join(bad, "; "))}
+	}
+	return nil
+}
+
 // ServeBuiltin serves the built-in analysis name as a plugin on this
 // process's stdin/stdout handshake (gnaudit plugins serve NAME). It returns
 // only on an unknown name: serving ends the process.
