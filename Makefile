@@ -38,6 +38,17 @@ staticcheck:
 	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	bin/staticcheck $(STATICCHECK_FLAGS) ./...
 
+# The docs-commands test: every shell command of README.md and docs/*.md, run
+# after the set-up on tiny audits, and the docs' CI workflow through
+# actionlint (cmd/gnaudit/docs_test.go says how; a few minutes, so not in
+# make test; .ci/run runs it).
+ACTIONLINT_VERSION ?= v1.7.12
+.PHONY: test-docs actionlint
+actionlint:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+test-docs: actionlint
+	GNAUDIT_DOCS_TEST=1 $(GO) test -count=1 -timeout 40m -run 'TestDocsCommands|TestCIWorkflow|TestDocBlocksParse' ./cmd/gnaudit
+
 clean:
 	rm -rf bin
 
