@@ -47,7 +47,7 @@ ACTIONLINT_VERSION ?= v1.7.12
 actionlint:
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 test-docs: actionlint
-	GNAUDIT_DOCS_TEST=1 $(GO) test -count=1 -timeout 40m -run 'TestDocsCommands|TestCIWorkflow|TestDocBlocksParse' ./cmd/gnaudit
+	GNAUDIT_DOCS_TEST=1 $(GO) test -count=1 -timeout 40m -run 'TestDocsCommands|TestCIWorkflow|TestDocBlocksParse|TestArchitectureNamesEveryPackage' ./cmd/gnaudit
 
 clean:
 	rm -rf bin

@@ -394,3 +394,28 @@ func TestCIWorkflow(t *testing.T) {
 		}
 	}
 }
+
+// TestArchitectureNamesEveryPackage: docs/ARCHITECTURE.md names every
+// package of the module (as `path` in its table). Run by make test-docs, so
+// that a new package is placed in a layer when it lands.
+func TestArchitectureNamesEveryPackage(t *testing.T) {
+	if os.Getenv("GNAUDIT_DOCS_TEST") == "" {
+		t.Skip("set GNAUDIT_DOCS_TEST=1 (make test-docs)")
+	}
+	b, err := os.ReadFile("../../docs/ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command("go", "list", "./...")
+	c.Dir = "../.."
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, "github.com/gnaudit/gnaudit"), "/")
+		if !strings.Contains(string(b), "`"+rel+"`") {
+			t.Errorf("docs/ARCHITECTURE.md does not name package %s (add it to the layer table)", rel)
+		}
+	}
+}
