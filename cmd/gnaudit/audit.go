@@ -27,7 +27,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}
-		return cmdUsage("audit", err)
+		return cmdUsage("audit", gnuFlagError(err))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

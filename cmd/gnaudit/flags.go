@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 
 	"github.com/gnaudit/gnaudit/auditor/cliflag"
 )
@@ -60,7 +61,27 @@ func (f *flags) flagError(err error) error {
 		f.printHelp(f.stdout)
 		return errHelp
 	}
-	return cmdUsage(f.cmd, err)
+	return cmdUsage(f.cmd, gnuFlagError(err))
+}
+
+var (
+	notDefinedRe = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	flagNameRe   = regexp.MustCompile(`(flag(?: needs an argument:)?) -+([A-Za-z0-9][A-Za-z0-9-]*)`)
+)
+
+// gnuFlagError rewrites the flag package's messages in the convention of
+// the help texts: "unknown flag --x" for "flag provided but not defined:
+// -x", and --name for -name elsewhere ("invalid value ... for flag
+// --param").
+func gnuFlagError(err error) error {
+	msg := err.Error()
+	if m := notDefinedRe.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("unknown flag --%s", m[1])
+	}
+	if out := flagNameRe.ReplaceAllString(msg, "$1 --$2"); out != msg {
+		return errors.New(out)
+	}
+	return err
 }
 
 // parseInterleaved parses args with fs, accepting flags before, between and

@@ -44,3 +44,17 @@ func TestParseInterleaved(t *testing.T) {
 		t.Errorf("-h: %v, flagError %v", err, flagError(err))
 	}
 }
+
+func TestGNUFlagError(t *testing.T) {
+	for in, want := range map[string]string{
+		"flag provided but not defined: -x":                    "unknown flag --x",
+		"flag provided but not defined: --no-such":             "unknown flag --no-such",
+		"flag needs an argument: -out":                         "flag needs an argument: --out",
+		`invalid value "a" for flag -param: want analysis.p=v`: `invalid value "a" for flag --param: want analysis.p=v`,
+		"unexpected argument \"x\"":                            "unexpected argument \"x\"",
+	} {
+		if got := gnuFlagError(errors.New(in)).Error(); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}

@@ -105,7 +105,7 @@ func TestModelsUsageErrors(t *testing.T) {
 		{[]string{"models", "export", "resnet20", "extra", "-o", out}, "unexpected argument"},
 		{[]string{"models", "export", "resnet20", "-o", out, "--input", "3x32"}, "want CxHxW"},
 		{[]string{"models", "export", "resnet20", "-o", out, "--classes", "0"}, "classes"},
-		{[]string{"models", "export", "resnet20", "-o", out, "--bogus"}, "not defined"},
+		{[]string{"models", "export", "resnet20", "-o", out, "--bogus"}, "unknown flag --bogus"},
 		{[]string{"models", "list", "extra"}, "unexpected argument"},
 	} {
 		code, _, errs := runCLI(tc.args...)
