@@ -93,7 +93,13 @@ func AddFlags(fs *flag.FlagSet, t FlagTargets) {
 	fs.DurationVar(t.Timeout, "plugin-timeout", *t.Timeout, "limit for each call into an analysis (start, each layer, finish) and for a plugin's start; past it the analysis is reported as failed (0: none)")
 	fs.BoolVar(t.Isolate, "isolate", *t.Isolate, "run the built-in analyses as plugin subprocesses (same protocol as external plugins)")
 	fs.Var(commaList{t.Builtins}, "builtins", "built-in analyses to run, comma-separated `names` (default all; \"none\" for none): "+strings.Join(builtin.Names(), ", "))
-	fs.Var(&replaceList{p: t.Params}, "param", "analysis parameter `analysis.name=value` (repeatable), e.g. normality.alpha=0.01")
+	AddParamFlag(fs, t.Params, "analysis parameter `analysis.name=value` (repeatable), e.g. normality.alpha=0.01")
+}
+
+// AddParamFlag defines --param alone (gnaudit report --reanalyze takes it
+// without the other analysis flags), with the given usage.
+func AddParamFlag(fs *flag.FlagSet, params *[]string, usage string) {
+	fs.Var(&replaceList{p: params}, "param", usage)
 }
 
 // replaceList is a repeatable flag: its first use replaces the list, the
