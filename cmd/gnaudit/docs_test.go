@@ -291,10 +291,31 @@ func copyRepo(t *testing.T, root, dst string) {
 	c := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 	c.Dir = root
 	out, err := c.Output()
-	if err != nil {
-		t.Fatalf("git ls-files: %v", err)
+	var files []string
+	if err == nil {
+		files = strings.Split(strings.TrimRight(string(out), "\x00"), "\x00")
+	} else {
+		// Not a git checkout (e.g. a source archive): every file but the
+		// build outputs.
+		t.Logf("git ls-files: %v; copying the tree without bin/, out/, .git/", err)
+		err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			if d.IsDir() && (rel == "bin" || rel == "out" || rel == ".git" || rel == ".devdata") {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() {
+				files = append(files, rel)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, f := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+	for _, f := range files {
 		src := filepath.Join(root, f)
 		st, err := os.Lstat(src)
 		if err != nil || !st.Mode().IsRegular() {
