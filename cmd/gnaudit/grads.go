@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/gnaudit/gnaudit/auditor/persample"
 )
@@ -62,7 +63,8 @@ func runGrads(args []string, stdout, stderr io.Writer) error {
 	man, err := persample.WriteGrads(cfg)
 	if err != nil {
 		if errors.Is(err, persample.ErrBadInput) {
-			return usageError{err}
+			// The message names the file; the sentinel's "bad input: " adds nothing.
+			return usageError{errors.New(strings.TrimPrefix(err.Error(), persample.ErrBadInput.Error()+": "))}
 		}
 		return err
 	}
