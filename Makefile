@@ -23,11 +23,31 @@ vet:
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: fmt vet
+test: fmt vet staticcheck
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 demo:
 	./scripts/demo.sh
+
+# staticcheck (settings in staticcheck.conf), installed into bin/ from the Go
+# module proxy; STATICCHECK_FLAGS="-tags openblas" checks the OpenBLAS build.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK_FLAGS   ?=
+.PHONY: staticcheck
+staticcheck:
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	bin/staticcheck $(STATICCHECK_FLAGS) ./...
+
+# The docs-commands test: every shell command of README.md and docs/*.md, run
+# after the set-up on tiny audits, and the docs' CI workflow through
+# actionlint (cmd/gnaudit/docs_test.go says how; a few minutes, so not in
+# make test; .ci/run runs it).
+ACTIONLINT_VERSION ?= v1.7.12
+.PHONY: test-docs actionlint
+actionlint:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+test-docs: actionlint
+	GNAUDIT_DOCS_TEST=1 $(GO) test -count=1 -timeout 40m -run 'TestDocsCommands|TestCIWorkflow|TestDocBlocksParse|TestArchitectureNamesEveryPackage' ./cmd/gnaudit
 
 clean:
 	rm -rf bin
@@ -41,7 +61,7 @@ proto-tools:
 
 proto: proto-tools
 	cd auditor/onnxpb && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative onnx.proto
-	cd plugins/proto && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative analysis.proto
+	cd plugins/grpcplugin/internal/proto && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative analysis.proto
 
 # Regenerate the committed PyTorch reference fixtures in testdata/torch/ (needs
 # Debian's /usr/bin/python3 with torch 1.13 + functorch and onnx 1.12; not run by test).

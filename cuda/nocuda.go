@@ -2,10 +2,10 @@
 
 package cuda
 
-// Device is a CUDA device; in a build without the `cuda` tag it cannot be opened.
+// Device is a CUDA device; in a build without the `gnaudit_cuda` tag it cannot be opened.
 type Device struct{}
 
-// Open opens the CUDA device with the given ordinal. Without the `cuda` build
+// Open opens the CUDA device with the given ordinal. Without the `gnaudit_cuda` build
 // tag it always fails with ErrNotBuilt.
 func Open(ordinal int) (*Device, error) { return nil, ErrNotBuilt }
 

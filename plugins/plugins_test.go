@@ -74,7 +74,7 @@ func TestRunnerOrderPriorAndFailures(t *testing.T) {
 		{Name: "missing.bin", Err: errors.New("exec format error")},
 		{Analysis: fake{desc: desc("panics"), layer: func(context.Context, *plugins.LayerInput) (*plugins.LayerResult, error) {
 			var m map[string]int
-			m["x"]++
+			m["x"]++ //lint:ignore SA5000 the deliberate panic under test
 			return nil, nil
 		}}},
 		{Analysis: fake{desc: desc("hangs"), layer: func(ctx context.Context, in *plugins.LayerInput) (*plugins.LayerResult, error) {

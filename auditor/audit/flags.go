@@ -1,12 +1,16 @@
 package audit
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gnaudit/gnaudit/auditor/cliflag"
+	"github.com/gnaudit/gnaudit/plugins/host"
 )
 
 // Usage is the synopsis of gnaudit audit.
@@ -34,8 +38,9 @@ Flags:
 
 // ParseArgs builds the configuration of gnaudit audit from its arguments:
 // Defaults, then the YAML file of --config (if any), then the other flags.
-// Errors are usage errors; flag.ErrHelp is returned for -h.
-func ParseArgs(args []string, stderr io.Writer) (Config, error) {
+// Errors are usage errors, one line each; for -h/--help the usage (flags in
+// GNU style, --name) is written to help and flag.ErrHelp is returned.
+func ParseArgs(args []string, help io.Writer) (Config, error) {
 	cfg := Defaults()
 	path, err := configArg(args)
 	if err != nil {
@@ -47,17 +52,18 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		}
 	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), Usage)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard) // errors are returned, the help printed below
+	fs.Usage = func() {}
 	bindFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(help, Usage)
+			cliflag.PrintDefaults(help, fs)
+		}
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q (all settings are flags; see gnaudit audit -h)", fs.Arg(0))
+		return cfg, fmt.Errorf("unexpected argument %q (all settings are flags; see gnaudit audit --help)", fs.Arg(0))
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
@@ -117,16 +123,14 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.Collect.EngineBatch, "engine-batch", c.Collect.EngineBatch, "samples per batched backward pass of the per-sample engine (0: its default)")
 	fs.Var((*byteSizeFlag)(&c.Collect.MaxMemory), "max-memory", "memory budget of a collection, e.g. 4GiB (0: 3/4 of the machine's memory)")
 	fs.Var((*durationFlag)(&c.Collect.MaxTime), "max-time", "refuse an audit estimated to take longer, e.g. 10m (0: no limit)")
-	fs.Var(&listFlag{p: &c.Analyses.Plugins}, "plugin", "external analysis plugin `PATH[@sha256:HEX]` (repeatable)")
-	fs.StringVar(&c.Analyses.PluginDir, "plugin-dir", c.Analyses.PluginDir, "directory of plugin executables (default $GNAUDIT_PLUGIN_DIR)")
-	fs.BoolVar(&c.Analyses.Isolate, "isolate", c.Analyses.Isolate, "run the built-in analyses as plugin subprocesses")
-	fs.Var((*durationFlag)(&c.Analyses.Timeout), "plugin-timeout", "limit for each call into an analysis; past it the analysis is reported as failed (0: none)")
-	fs.Var((*commaListFlag)(&c.Analyses.Builtins), "builtins", "built-in analyses to run, comma-separated (default all; none for none)")
-	fs.Var(&listFlag{p: &c.Analyses.Params}, "param", "analysis parameter `analysis.name=value` (repeatable), e.g. normality.alpha=0.01")
-	fs.StringVar(&c.Device, "device", c.Device, "per-sample gradients on cpu or cuda (cuda needs a -tags gnaudit_cuda build)")
+	host.AddFlags(fs, host.FlagTargets{Plugins: &c.Analyses.Plugins, PluginDir: &c.Analyses.PluginDir,
+		Timeout: (*time.Duration)(&c.Analyses.Timeout), Isolate: &c.Analyses.Isolate,
+		Builtins: &c.Analyses.Builtins, Params: &c.Analyses.Params}) // --plugin, --plugin-dir, --plugin-timeout, --isolate, --builtins, --param
+	fs.StringVar(&c.Device, "device", c.Device, "per-sample gradients on cpu or cuda (cuda needs a make build-cuda binary)")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of everything random (model init, data order, pool, coordinates, batches)")
 	fs.StringVar(&c.Out, "out", c.Out, "output `directory`")
-	fs.BoolVar(&c.PNG, "png", c.PNG, "write the plots as PNG instead of SVG")
+	fs.Var(plotFormatFlag{&c.PNG}, "format", "plot format: svg or png")
+	fs.BoolVar(&c.PNG, "png", c.PNG, "") // hidden alias of --format png
 	fs.StringVar(&c.Gate, "gate", c.Gate, "gate policy `file` (YAML); exit status 1 when a check fails")
 	fs.StringVar(&c.JUnit, "junit", c.JUnit, "with --gate: write the checks as JUnit XML to this `file`")
 	fs.BoolVar(&c.PlanOnly, "plan", c.PlanOnly, "print the plan (memory and time estimate) and stop")
@@ -185,48 +189,23 @@ func (f *stepListFlag) Set(s string) error {
 	return nil
 }
 
-// listFlag is a repeatable string flag; its first use on the command line
-// replaces the list of the config file, the next ones append.
-type listFlag struct {
-	p    *[]string
-	seen bool
+// plotFormatFlag is --format svg|png, stored as Config.PNG.
+type plotFormatFlag struct{ png *bool }
+
+func (f plotFormatFlag) String() string {
+	if f.png != nil && *f.png {
+		return "png"
+	}
+	return "svg"
 }
 
-func (f *listFlag) String() string {
-	if f == nil || f.p == nil {
-		return ""
+func (f plotFormatFlag) Set(s string) error {
+	switch s {
+	case "svg", "png":
+		*f.png = s == "png"
+		return nil
 	}
-	return strings.Join(*f.p, " ")
-}
-
-func (f *listFlag) Set(s string) error {
-	if !f.seen {
-		f.seen = true
-		*f.p = nil
-	}
-	*f.p = append(*f.p, s)
-	return nil
-}
-
-// commaListFlag is a comma-separated list of strings.
-type commaListFlag []string
-
-func (f *commaListFlag) String() string {
-	if f == nil {
-		return ""
-	}
-	return strings.Join(*f, ",")
-}
-
-func (f *commaListFlag) Set(s string) error {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	*f = out
-	return nil
+	return fmt.Errorf("%q: want svg or png", s)
 }
 
 // byteSizeFlag is a ByteSize flag.

@@ -29,6 +29,7 @@ import (
 	"github.com/gnaudit/gnaudit/gate"
 	"github.com/gnaudit/gnaudit/models"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
+	"github.com/gnaudit/gnaudit/plugins/host"
 	"github.com/gnaudit/gnaudit/reports"
 )
 
@@ -172,6 +173,10 @@ func (r *runner) run(ctx context.Context) error {
 		if _, err := gate.ReadPolicy(cfg.Gate); err != nil {
 			return inputErr(err)
 		}
+	}
+	// Nor a plugin that cannot start: each is started and handshaken now.
+	if err := host.Preflight(ctx, analysisOptions(cfg.Analyses, r.env)); err != nil {
+		return inputErr(err)
 	}
 	raw, err := loadData(cfg.Data, cfg.Seed)
 	if err != nil {

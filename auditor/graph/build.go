@@ -79,9 +79,10 @@ type builder[T float] struct {
 	colCache int // column-matrix elements cached so far (colCacheBudget)
 }
 
-// errNode wraps an error with the node, its op type and the opset.
+// errNode wraps an error with the node, its op type and the opset; format
+// may wrap an error with %w.
 func (b *builderBase) errNode(n *ir.Node, format string, args ...any) error {
-	return fmt.Errorf("node %q (%s, opset %d): %s", n.Name, n.OpType, b.opset, fmt.Sprintf(format, args...))
+	return fmt.Errorf("node %q (%s, opset %d): %w", n.Name, n.OpType, b.opset, fmt.Errorf(format, args...))
 }
 
 // refuse reports a construct that would mix samples of the batch.
@@ -322,8 +323,6 @@ func (b *builderBase) set(n *ir.Node, k int, v *gval) {
 	}
 }
 
-// mk applies op to the inputs, records the differentiable edges and returns
-// the new value. op.wrt is set from the inputs' grad flags and diffable.
 // linearGrad is the SymDiff of a linear one-input op: the input's gradient
 // is the op g applied to the output's gradient.
 func linearGrad[T float](g *kop[T]) func(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgonia.Nodes, error) {
@@ -345,6 +344,8 @@ func (b *builder[T]) setUnary(n *ir.Node, o *kop[T], x *gval, out []int) error {
 	return nil
 }
 
+// mk applies op to the inputs, records the differentiable edges and returns
+// the new value. op.wrt is set from the inputs' grad flags and diffable.
 func (b *builder[T]) mk(n *ir.Node, o *kop[T], diffable []bool, ins ...*gval) (*gval, error) {
 	if o.out != nil && o.out.TotalSize() == 0 {
 		return nil, b.errNode(n, "empty output of shape %v is not supported", o.out)
@@ -359,13 +360,13 @@ func (b *builder[T]) mk(n *ir.Node, o *kop[T], diffable []bool, ins ...*gval) (*
 	}
 	node, err := apply(o, nodes...)
 	if err != nil {
-		return nil, b.errNode(n, "%v", err)
+		return nil, b.errNode(n, "%w", err)
 	}
 	b.edges[node] = edge{from: nodes, wrt: o.wrt}
 	return &gval{node: node, grad: grad}, nil
 }
 
-// grads builds the backward node of one input, or returns nil if that
+// back builds the backward node of one input, or returns nil if that
 // input is not differentiated.
 func (b *builder[T]) back(wrt bool, o *kop[T], children ...*gorgonia.Node) (*gorgonia.Node, error) {
 	if !wrt {
@@ -389,7 +390,7 @@ func (b *builder[T]) node(n *ir.Node) error {
 			}
 			c, _, err := b.constOf(name)
 			if err != nil {
-				return b.errNode(n, "%v", err)
+				return b.errNode(n, "%w", err)
 			}
 			ins[k] = c
 		}
@@ -499,7 +500,7 @@ func (b *builder[T]) binary(n *ir.Node) error {
 		} else if a, ok := n.Attrs["axis"]; ok {
 			axis, err := normAxis(a.Int, len(x.shape))
 			if err != nil {
-				return b.errNode(n, "%v", err)
+				return b.errNode(n, "%w", err)
 			}
 			if axis+len(y.shape) > len(x.shape) {
 				return b.errNode(n, "B %v does not fit A %v at axis %d", y.shape, x.shape, axis)
@@ -519,7 +520,7 @@ func (b *builder[T]) binary(n *ir.Node) error {
 	}
 	out, err := broadcastShape(x.shape, y.shape)
 	if err != nil {
-		return b.errNode(n, "%v", err)
+		return b.errNode(n, "%w", err)
 	}
 	if b.opset < 7 && !slices.Equal(out, x.shape) {
 		return b.errNode(n, "B %v does not broadcast to A %v", y.shape, x.shape)
@@ -809,7 +810,7 @@ func (b *builderBase) spatial(n *ir.Node, g *geom, inSp, kernel []int, ceil, dil
 		}
 		o, pb2, pe2, err := window(inSp[k], kernel[k], s, d, pb, pe, autoPad, ceil)
 		if err != nil {
-			return nil, b.errNode(n, "%v", err)
+			return nil, b.errNode(n, "%w", err)
 		}
 		if o <= 0 {
 			return nil, b.errNode(n, "empty output along spatial dim %d", k)
@@ -1279,7 +1280,7 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 	case "Flatten":
 		axis := attrInt(n, "axis", 1)
 		if out, err = flattenShape(x.shape, axis); err != nil {
-			return b.errNode(n, "%v", err)
+			return b.errNode(n, "%w", err)
 		}
 		if b.track && x.bl && (axis == 0 || axis == -int64(len(x.shape))) {
 			return b.refuse(n, "Flatten with axis 0 merges the batch into one row")
@@ -1295,7 +1296,7 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 		}
 		axes, err := axesOf(n, ins, b.opset)
 		if err != nil {
-			return b.errNode(n, "%v", err)
+			return b.errNode(n, "%w", err)
 		}
 		r := len(x.shape)
 		if n.OpType == "Unsqueeze" {
@@ -1305,7 +1306,7 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 			out, err = squeezeShape(x.shape, axes)
 		}
 		if err != nil {
-			return b.errNode(n, "%v", err)
+			return b.errNode(n, "%w", err)
 		}
 		if b.track && x.bl {
 			for _, a := range axes {
@@ -1342,7 +1343,7 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 			}
 		}
 		if out, err = reshapeTarget(x.shape, t, allowZero); err != nil {
-			return b.errNode(n, "%v", err)
+			return b.errNode(n, "%w", err)
 		}
 		if b.track && x.bl && out[0] != b.batch {
 			return b.refuse(n, fmt.Sprintf("Reshape of %v to %v does not keep the batch as leading dimension", x.shape, out))
@@ -1417,7 +1418,7 @@ func (b *builder[T]) concat(n *ir.Node) error {
 	r := len(xs[0].shape)
 	axis, err := normAxis(attrInt(n, "axis", 0), r)
 	if err != nil {
-		return b.errNode(n, "%v", err)
+		return b.errNode(n, "%w", err)
 	}
 	out := append([]int(nil), xs[0].shape...)
 	out[axis] = 0
@@ -1551,11 +1552,11 @@ func (b *builder[T]) slice(n *ir.Node) error {
 	}
 	starts, ends, axes, steps, err := sliceArgs(n, ins, b.opset)
 	if err != nil {
-		return b.errNode(n, "%v", err)
+		return b.errNode(n, "%w", err)
 	}
 	sp, err := resolveSlice(x.shape, starts, ends, axes, steps)
 	if err != nil {
-		return b.errNode(n, "%v", err)
+		return b.errNode(n, "%w", err)
 	}
 	out := sp.count
 	if b.track && x.bl && (sp.start[0] != 0 || sp.step[0] != 1 || out[0] != x.shape[0]) {
@@ -1601,7 +1602,7 @@ func (b *builder[T]) softmax(n *ir.Node) error {
 	}
 	axis, err := normAxis(attrInt(n, "axis", def), r)
 	if err != nil {
-		return b.errNode(n, "%v", err)
+		return b.errNode(n, "%w", err)
 	}
 	g := &smGeom{log: n.OpType == "LogSoftmax", outer: prod(x.shape[:axis])}
 	if b.opset < 13 {

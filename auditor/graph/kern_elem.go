@@ -44,15 +44,6 @@ func newIter(shape []int, strides ...[]int) iter {
 	return it
 }
 
-// size is the number of index points.
-func (it iter) size() int {
-	n := 1
-	for _, d := range it.shape {
-		n *= d
-	}
-	return n
-}
-
 // rows calls fn once per innermost row with the operands' start offsets, the
 // row length and the operands' innermost strides.
 func (it iter) rows(fn func(off []int, n int, st []int)) {
@@ -226,10 +217,6 @@ type unary struct {
 	kind   int
 	alpha  float64 // LeakyRelu slope
 	lo, hi float64 // Clip bounds
-}
-
-func (u unary) name() string {
-	return [...]string{"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip"}[u.kind]
 }
 
 func unaryFwd[T float](u unary, out, x []T) {

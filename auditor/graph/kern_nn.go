@@ -10,8 +10,6 @@ type mmGeom struct {
 	batch   []int // broadcast batch shape
 	aStr    []int // batch strides of a, in matrices (0 where broadcast)
 	bStr    []int
-	aCount  int // number of a matrices
-	bCount  int
 	simple  bool // b has no batch and a is not broadcast: one flat product
 }
 

@@ -124,8 +124,8 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestSupportedOps: the list is sorted, unique, and names what the brief
-// requires.
+// TestSupportedOps: the list is sorted, unique, and names the operators the
+// zoo models and the PyTorch fixtures need.
 func TestSupportedOps(t *testing.T) {
 	names := SupportedOpTypes()
 	for k := 1; k < len(names); k++ {

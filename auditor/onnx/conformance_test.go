@@ -87,7 +87,7 @@ func refFloat(v any) float64 {
 			return math.Inf(-1)
 		}
 	}
-	return math.NaN() - 1
+	return math.NaN()
 }
 
 func sameFloat(a, b float64) bool {

@@ -165,7 +165,7 @@ func (a *analysis) infer(n *ir.Node) {
 		a.setOut(n, 0, dt, s)
 	case "MaxPool", "AveragePool":
 		kernel := attrInts(n, "kernel_shape")
-		if x == nil || len(x) < 3 || len(kernel) != len(x)-2 {
+		if len(x) < 3 || len(kernel) != len(x)-2 {
 			return
 		}
 		s := append([]ir.Dim{x[0], x[1]}, poolDims(x[2:], kernel, attrInts(n, "pads"), attrInts(n, "strides"),
@@ -173,7 +173,7 @@ func (a *analysis) infer(n *ir.Node) {
 		a.setOut(n, 0, dt, s)
 		a.setOut(n, 1, ir.Int64, s)
 	case "GlobalAveragePool", "GlobalMaxPool":
-		if x == nil || len(x) < 3 {
+		if len(x) < 3 {
 			return
 		}
 		s := []ir.Dim{x[0], x[1]}

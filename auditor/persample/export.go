@@ -69,11 +69,11 @@ func WriteGrads(cfg GradsConfig) (*Manifest, error) {
 	}
 	m, err := onnx.Load(cfg.Model)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err) // unreadable: exit 2, as audit and models inspect
 	}
 	e, err := New(m, Options{Batch: cfg.Batch, Float64: cfg.Float64})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err) // unsupported
 	}
 	x, labels, err := readSamples(cfg.Input, cfg.Labels, e.InputShape(), e.Classes())
 	if err != nil {

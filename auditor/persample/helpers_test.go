@@ -124,7 +124,7 @@ func randLabels(seed int64, n, classes int) []int {
 // rows returns row i of a [rows × size] float32 or float64 slice as float64.
 func rowOf(pg ParamGrads, i, size int) []float64 {
 	r := make([]float64, size)
-	if pg.Full64 != nil && len(pg.Full64) > 0 {
+	if len(pg.Full64) > 0 {
 		copy(r, pg.Full64[i*size:(i+1)*size])
 		return r
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 )
@@ -106,11 +105,11 @@ func WriteMarkdown(w io.Writer, r *Report, opt MarkdownOptions) error {
 	}
 	fmt.Fprintf(bw, "%d rows × %d columns (schema %s).\n\n", r.Rows, len(r.Columns), r.Schema)
 	if s := Summarize(r, opt.Alpha); s.Tested+s.Errors > 0 {
-		pct := math.NaN()
+		pct := "no column tested" // not "(NaN %)"
 		if s.Tested > 0 {
-			pct = 100 * float64(s.Gaussian) / float64(s.Tested)
+			pct = fmt.Sprintf("%.1f %%", 100*float64(s.Gaussian)/float64(s.Tested))
 		}
-		fmt.Fprintf(bw, "Shapiro–Wilk at α = %g: **%d of %d tested columns Gaussian (%.1f %%)** (p > α; degenerate, i.e. constant, columns count as Gaussian: %d); columns that could not be tested: %d.\n\n",
+		fmt.Fprintf(bw, "Shapiro–Wilk at α = %g: **%d of %d tested columns Gaussian (%s)** (p > α; degenerate, i.e. constant, columns count as Gaussian: %d); columns that could not be tested: %d.\n\n",
 			opt.Alpha, s.Gaussian, s.Tested, pct, s.Degenerate, s.Errors)
 	}
 
@@ -143,9 +142,15 @@ func WriteMarkdown(w io.Writer, r *Report, opt MarkdownOptions) error {
 		c := &r.Columns[i]
 		var notes []string
 		note := func(what, msg string) {
-			if msg != "" {
-				notes = append(notes, what+": "+msg)
+			if msg == "" {
+				return
 			}
+			// The estimators' errors may name themselves already
+			// ("mcculloch: 3 values, need at least 5"): no "McCulloch: mcculloch:".
+			if pre, rest, ok := strings.Cut(msg, ": "); ok && strings.Contains(foldDash(pre), foldDash(what)) {
+				msg = rest
+			}
+			notes = append(notes, what+": "+msg)
 		}
 		cells = append(cells[:0], strconv.Itoa(c.Index))
 		if len(r.ColumnNames) > 0 {
@@ -210,4 +215,10 @@ func mdNum(x Number) string {
 func mdEscape(s string) string {
 	s = strings.ReplaceAll(s, "|", `\|`)
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// foldDash lower-cases s and replaces en dashes by hyphens, to compare
+// "Shapiro–Wilk" with "shapiro-wilk".
+func foldDash(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "–", "-")
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/gnaudit/gnaudit/auditor/audit"
+	"github.com/gnaudit/gnaudit/plugins/host"
 )
 
 // exitInterrupted is the exit status of an audit stopped by Ctrl-C (after
@@ -22,12 +23,12 @@ func init() {
 }
 
 func runAudit(args []string, stdout, stderr io.Writer) error {
-	cfg, err := audit.ParseArgs(args, stderr)
+	cfg, err := audit.ParseArgs(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return errHelp
 		}
-		return usagef("%v", err)
+		return cmdUsage("audit", gnuFlagError(err))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,10 +69,7 @@ type reportDirFlags struct {
 func addReportDirFlags(fs *flag.FlagSet) *reportDirFlags {
 	f := &reportDirFlags{}
 	f.reanalyze = fs.Bool("reanalyze", false, "with an audit directory: re-run the analyses on the saved noise sets")
-	fs.Func("param", "with --reanalyze: analysis parameter `analysis.name=value` (repeatable)", func(s string) error {
-		f.params = append(f.params, s)
-		return nil
-	})
+	host.AddParamFlag(fs, &f.params, "with --reanalyze: analysis parameter `analysis.name=value` (repeatable)")
 	return f
 }
 

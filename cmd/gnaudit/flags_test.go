@@ -19,7 +19,8 @@ func TestParseInterleaved(t *testing.T) {
 		{[]string{"a", "-o", "f", "b"}, "a b", "f", ""},
 		{[]string{"-o", "f", "a"}, "a", "f", ""},
 		{[]string{"a", "b", "--o=g"}, "a b", "g", ""},
-		{[]string{"--", "-a", "-o", "g"}, "-a", "g", ""}, // "--" covers the next argument only
+		{[]string{"--", "-a", "-o", "g"}, "-a -o g", "", ""}, // everything after "--" is positional
+		{[]string{"a", "--", "-o", "g"}, "a -o g", "", ""},
 		{[]string{}, "", "", ""},
 		{[]string{"a", "-x"}, "", "", "flag provided but not defined: -x"},
 		{[]string{"a", "-o"}, "", "", "flag needs an argument: -o"},
@@ -41,5 +42,19 @@ func TestParseInterleaved(t *testing.T) {
 	fs := newTestFlagSet()
 	if _, err := parseInterleaved(fs, []string{"a", "-h"}); !errors.Is(err, flag.ErrHelp) || flagError(err) != nil {
 		t.Errorf("-h: %v, flagError %v", err, flagError(err))
+	}
+}
+
+func TestGNUFlagError(t *testing.T) {
+	for in, want := range map[string]string{
+		"flag provided but not defined: -x":                    "unknown flag --x",
+		"flag provided but not defined: --no-such":             "unknown flag --no-such",
+		"flag needs an argument: -out":                         "flag needs an argument: --out",
+		`invalid value "a" for flag -param: want analysis.p=v`: `invalid value "a" for flag --param: want analysis.p=v`,
+		"unexpected argument \"x\"":                            "unexpected argument \"x\"",
+	} {
+		if got := gnuFlagError(errors.New(in)).Error(); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
 	}
 }

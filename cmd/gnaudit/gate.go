@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 
@@ -19,26 +18,18 @@ Evaluates the gates of the policy on the report and prints one line per
 check. Exit status: 0 all checks passed, 1 some check failed, 2 bad usage or
 input (an invalid policy or report). When $GITHUB_STEP_SUMMARY is set the
 Markdown summary is appended to it. See docs/ci.md.
-
-Flags:
 `
 
 func runGate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	policy := fs.String("policy", "", "gate policy `file` (YAML)")
-	junit := fs.String("junit", "", "write JUnit XML to this `file` (one test case per check)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), gateUsage)
-		fs.PrintDefaults()
-	}
-	files, err := parseInterleaved(fs, args)
+	f := newFlags("gate", gateUsage, stdout)
+	policy := f.String("policy", "", "gate policy `file` (YAML)")
+	junit := f.String("junit", "", "write JUnit XML to this `file` (one test case per check)")
+	files, err := f.parse(args)
 	if err != nil {
-		return flagError(err)
+		return err
 	}
 	if *policy == "" || len(files) != 1 {
-		fs.Usage()
-		return usagef("want --policy FILE and one report.json")
+		return cmdUsagef(f.cmd, "want --policy FILE and one report.json")
 	}
 	p, err := gate.ReadPolicy(*policy)
 	if err != nil {

@@ -2,9 +2,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/gnaudit/gnaudit/auditor/persample"
 )
@@ -26,46 +27,44 @@ without one use a batch-1 pass per sample, listed on stderr). Writes
   DIR/manifest.json   {"loss": Σ_i CE_i, "parameters": [{"name", "file", "shape", …}]}
 
 --batch only bounds memory (samples per pass); the output does not depend on it.
-
-Flags:
+Exit status: 0 done, 1 failed, 2 bad usage or input (a missing or unsupported
+model, samples or labels that do not fit it).
 `
 
 // runGrads implements "gnaudit grads".
 func runGrads(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("grads", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	f := newFlags("grads", gradsUsage, stdout)
 	var cfg persample.GradsConfig
-	fs.StringVar(&cfg.Model, "model", "", "ONNX model `file`")
-	fs.StringVar(&cfg.Input, "input", "", "input samples, .npy `file` [N, input shape…]")
-	fs.StringVar(&cfg.Labels, "labels", "", "labels, .npy `file` [N] of class indices")
-	fs.StringVar(&cfg.Out, "out", "", "output `directory` (created if needed)")
-	fs.IntVar(&cfg.Batch, "batch", persample.DefaultBatch, "samples per batched pass")
-	fs.BoolVar(&cfg.Float64, "float64", false, "compute in float64 (the files are float32)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), gradsUsage)
-		fs.PrintDefaults()
+	f.StringVar(&cfg.Model, "model", "", "ONNX model `file`")
+	f.StringVar(&cfg.Input, "input", "", "input samples, .npy `file` [N, input shape…]")
+	f.StringVar(&cfg.Labels, "labels", "", "labels, .npy `file` [N] of class indices")
+	f.StringVar(&cfg.Out, "out", "", "output `directory` (created if needed)")
+	f.IntVar(&cfg.Batch, "batch", persample.DefaultBatch, "samples per batched pass")
+	f.BoolVar(&cfg.Float64, "float64", false, "compute in float64 (the files are float32)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("grads: unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return cmdUsagef(f.cmd, "unexpected argument %q", pos[0])
 	}
 	if cfg.Model == "" || cfg.Input == "" || cfg.Labels == "" || cfg.Out == "" {
-		fs.Usage()
-		return usagef("grads: --model, --input, --labels and --out are required")
+		return cmdUsagef(f.cmd, "--model, --input, --labels and --out are required")
 	}
 	if cfg.Batch < 1 {
-		return usagef("grads: --batch %d: must be at least 1", cfg.Batch)
+		return cmdUsagef(f.cmd, "--batch %d: must be at least 1", cfg.Batch)
+	}
+	for _, p := range []string{cfg.Model, cfg.Input, cfg.Labels} {
+		if _, err := os.Stat(p); err != nil {
+			return usageError{err}
+		}
 	}
 	cfg.Log = stderr
 	man, err := persample.WriteGrads(cfg)
 	if err != nil {
 		if errors.Is(err, persample.ErrBadInput) {
-			return usageError{err}
+			// The message names the file; the sentinel's "bad input: " adds nothing.
+			return usageError{errors.New(strings.TrimPrefix(err.Error(), persample.ErrBadInput.Error()+": "))}
 		}
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 )
@@ -47,6 +48,37 @@ type exitError struct {
 func (e exitError) Error() string { return e.err.Error() }
 func (e exitError) Unwrap() error { return e.err }
 
+// cmdError names the (sub)command an error came from ("models export"),
+// for the "gnaudit models export: ..." prefix; with hint set it is a usage
+// error and the message is followed by the hint to run --help.
+type cmdError struct {
+	cmd  string
+	err  error
+	hint bool
+}
+
+func (e cmdError) Error() string { return e.err.Error() }
+func (e cmdError) Unwrap() error { return e.err }
+
+// cmdUsage is a usage error of cmd: one line, then the --help hint.
+func cmdUsage(cmd string, err error) error {
+	return cmdError{cmd: cmd, err: usageError{err}, hint: true}
+}
+
+// cmdUsagef formats a usage error of cmd.
+func cmdUsagef(cmd, format string, a ...any) error {
+	return cmdUsage(cmd, fmt.Errorf(format, a...))
+}
+
+// inCmd attributes err to the subcommand cmd unless it names one already.
+func inCmd(cmd string, err error) error {
+	var ce cmdError
+	if err == nil || errors.Is(err, errHelp) || errors.As(err, &ce) {
+		return err
+	}
+	return cmdError{cmd: cmd, err: err}
+}
+
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "gnaudit audits the stochastic gradient noise of ONNX models.")
 	fmt.Fprintln(w, "\nUsage: gnaudit <command> [flags]\n\nCommands:")
@@ -58,27 +90,41 @@ func printUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'gnaudit <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'gnaudit <command> --help' (or 'gnaudit help <command>') for the flags of a command,")
+	fmt.Fprintln(w, "'gnaudit --version' for the version.")
 }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run dispatches to a verb and maps its error to an exit code. A panic in a
-// verb is turned into an error message: no panic reaches the user.
+// run dispatches to a verb and maps its error to an exit code: 0 done (and
+// for --help), 1 failed, 2 bad usage or input (a missing file included),
+// or the code of an exitError. A panic in a verb is turned into an error
+// message: no panic reaches the user.
 func run(args []string, stdout, stderr io.Writer) (code int) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		printUsage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "-help":
 		printUsage(stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
 		return exitOK
+	case "--version", "-version":
+		fmt.Fprintf(stdout, "gnaudit %s\n", version)
+		return exitOK
+	case "help":
+		if len(args) == 1 {
+			printUsage(stdout)
+			return exitOK
+		}
+		// gnaudit help CMD [SUB]: the help of that command.
+		args = append(append([]string(nil), args[1:]...), "--help")
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "gnaudit: unknown command %q\n\n", args[0])
-		printUsage(stderr)
+		fmt.Fprintf(stderr, "gnaudit: unknown command %q\nRun 'gnaudit --help' for the list of commands.\n", args[0])
 		return exitUsage
 	}
 	defer func() {
@@ -88,16 +134,30 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 	}()
 	err := cmd.run(args[1:], stdout, stderr)
-	if err == nil {
+	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "gnaudit %s: %v\n", args[0], err)
+	name := args[0]
+	var ce cmdError
+	if errors.As(err, &ce) {
+		name = ce.cmd
+	}
+	fmt.Fprintf(stderr, "gnaudit %s: %v\n", name, err)
+	code = exitCode(err)
+	if ce.hint {
+		fmt.Fprintf(stderr, "Run 'gnaudit %s --help' for usage.\n", name)
+	}
+	return code
+}
+
+// exitCode maps a verb's error to the exit status.
+func exitCode(err error) int {
 	var ue usageError
 	var ee exitError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, fs.ErrNotExist):
 		return exitUsage
 	default:
 		return exitFail

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,48 +9,43 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 )
 
-const modelsInspectUsage = `Usage: gnaudit models inspect [-json] [-report] FILE.onnx
+const modelsInspectUsage = `Usage: gnaudit models inspect [--json] [--report] FILE.onnx
 
 Decodes an ONNX model and prints its producer, IR version and opset, inputs and
 outputs (symbolic dimensions by name), operator counts, the layers that hold
 parameters with each parameter's shape, element count and whether it is
 trainable, and whether gnaudit supports every operator and attribute (with the
-problems if not). -json prints the same as JSON; -report also says which parts
-onnx-go decoded and which were read from the protobuf directly.
+problems if not). --json prints the same as JSON; --report also says which
+parts onnx-go decoded and which were read from the protobuf directly.
 
-Exit status: 0 when the model is supported, 1 when it is not or cannot be
-read, 2 on bad usage.
+Exit status: 0 when the model is supported, 2 when it is not, cannot be read
+or on bad usage (as gnaudit audit and gnaudit grads exit on such a model).
 `
 
 // runModelsInspect implements `gnaudit models inspect`; the models verb
 // dispatches to it.
-func runModelsInspect(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("models inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	report := fs.Bool("report", false, "also list what onnx-go decoded and what came from the protobuf")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, modelsInspectUsage+"\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	pos, err := modelsParseArgs(fs, args)
+func runModelsInspect(args []string, stdout, _ io.Writer) error {
+	f := newFlags("models inspect", modelsInspectUsage, stdout)
+	asJSON := f.Bool("json", false, "print the summary as JSON")
+	report := f.Bool("report", false, "also list what onnx-go decoded and what came from the protobuf")
+	pos, err := f.parse(args)
 	if err != nil {
-		return modelsFlagError(err)
+		return err
 	}
 	switch {
 	case len(pos) == 0:
-		return usagef("models inspect: missing FILE.onnx")
+		return cmdUsagef(f.cmd, "missing FILE.onnx")
 	case len(pos) > 1:
-		return usagef("models inspect: unexpected argument %q", pos[1])
+		return cmdUsagef(f.cmd, "unexpected argument %q", pos[1])
 	}
 	path := pos[0]
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("models inspect: %w", err)
+		return usageError{err}
 	}
 	m, rep, err := onnx.DecodeWithReport(data, path)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	s := onnx.Inspect(m)
 	if *asJSON {
@@ -80,7 +74,7 @@ func runModelsInspect(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if !s.Supported {
-		return exitError{code: exitFail, err: fmt.Errorf("%s: not supported by gnaudit (%d problem(s) listed above)", path, len(s.Problems))}
+		return exitError{code: exitUsage, err: fmt.Errorf("%s: not supported by gnaudit (%d problem(s) listed above)", path, len(s.Problems))}
 	}
 	return nil
 }

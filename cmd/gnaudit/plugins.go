@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/host"
 )
 
@@ -20,50 +20,49 @@ func init() {
 const pluginsUsage = `Usage: gnaudit plugins list [flags]
 
 Lists the built-in analyses and the external plugins given with --plugin or
-found in $GNAUDIT_PLUGIN_DIR (each is started to ask for its description),
+found in --plugin-dir or $GNAUDIT_PLUGIN_DIR (each is started to ask for its description),
 with their versions, parameters, SHA-256 and pin status.
 
 (gnaudit plugins serve NAME serves a built-in as a plugin subprocess; the
---isolate flag of the audit uses it.)
-
-Flags:
+--isolate flag of the audit uses it.) Exit status: 0 all loaded, 1 some
+plugin failed to load, 2 bad usage or a missing plugin file.
 `
 
 func runPlugins(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "serve" {
 		// Hidden: started by --isolate with go-plugin's handshake.
+		if len(args) == 2 && (args[1] == "-h" || args[1] == "--help") {
+			fmt.Fprintf(stdout, "Usage: gnaudit plugins serve NAME\n\nServes the built-in analysis NAME (%s) as a go-plugin subprocess;\ngnaudit audit --isolate starts it. Not for interactive use.\n", strings.Join(builtin.Names(), ", "))
+			return nil
+		}
 		if len(args) != 2 {
-			return usagef("usage: gnaudit plugins serve NAME")
+			return cmdUsagef("plugins serve", "want one built-in name: gnaudit plugins serve NAME")
 		}
 		if err := host.ServeBuiltin(args[1]); err != nil {
-			return usagef("%v", err)
+			return cmdUsage("plugins serve", err)
 		}
 		return nil
 	}
-	fs := flag.NewFlagSet("plugins", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o host.Options
-	o.AddFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), pluginsUsage)
-		fs.PrintDefaults()
-	}
+	f := newFlags("plugins list", pluginsUsage, stdout)
+	o := host.Options{Timeout: 10 * time.Minute}
+	o.AddFlags(f.FlagSet)
+	asJSON := f.Bool("json", false, "print JSON")
 	if len(args) > 0 && args[0] == "list" {
 		args = args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%v", err)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (want: gnaudit plugins list [flags])", fs.Arg(0))
+	if len(pos) > 0 {
+		return cmdUsagef(f.cmd, "unexpected argument %q", pos[0])
+	}
+	if _, err := host.ParseParams(o.Params); err != nil {
+		return cmdUsagef(f.cmd, "--param: %v", err)
 	}
 	entries, err := host.List(context.Background(), &o)
 	if err != nil {
-		return usagef("%v", err)
+		return inCmd(f.cmd, usageError{err})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -72,7 +71,7 @@ func runPlugins(args []string, stdout, stderr io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVERSION\tORIGIN\tPINNED\tSHA-256\tPARAMETERS")
-	failed := 0
+	var failures []string // printed under the table: a long error would widen its columns
 	for _, e := range entries {
 		var ps []string
 		for _, p := range e.Description.Params {
@@ -90,17 +89,19 @@ func runPlugins(args []string, stdout, stderr io.Writer) error {
 		if e.Pinned {
 			pinned = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Description.Name, e.Description.Version, origin, pinned, sum, strings.Join(ps, " "))
+		ver := e.Description.Version
 		if e.Error != "" {
-			failed++
-			fmt.Fprintf(tw, "  error:\t%s\t\t\t\t\n", e.Error)
+			ver = "FAILED"
+			failures = append(failures, fmt.Sprintf("  %s: %s", e.Description.Name, e.Error))
 		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Description.Name, ver, origin, pinned, sum, strings.Join(ps, " "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if failed > 0 {
-		return exitError{code: exitFail, err: fmt.Errorf("%d plugin(s) failed to load", failed)}
+	if len(failures) > 0 {
+		fmt.Fprintf(stdout, "\nfailed to load:\n%s\n", strings.Join(failures, "\n"))
+		return exitError{code: exitFail, err: fmt.Errorf("%d plugin(s) failed to load", len(failures))}
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -28,32 +27,25 @@ and report.md there from the saved noise sets, analysis results and metadata
 (no gradient is computed; --reanalyze re-runs the analyses on the noise sets,
 e.g. with other --param values). The audit's own gate policy is applied again
 unless --policy replaces it.
-
-Flags:
 `
 
 func runReport(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "output `directory` (default: the directory of report.json)")
-	format := fs.String("format", "svg", "plot format: svg or png")
-	policy := fs.String("policy", "", "gate policy `file` to evaluate and show in the report")
-	dirFlags := addReportDirFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), reportUsage)
-		fs.PrintDefaults()
-	}
-	files, err := parseInterleaved(fs, args)
+	f := newFlags("report", reportUsage, stdout)
+	out := f.String("out", "", "output `directory` (default: the directory of report.json)")
+	format := f.String("format", "svg", "plot format: svg or png")
+	policy := f.String("policy", "", "gate policy `file` to evaluate and show in the report")
+	dirFlags := addReportDirFlags(f.FlagSet)
+	files, err := f.parse(args)
 	if err != nil {
-		return flagError(err)
+		return err
 	}
 	if len(files) != 1 {
-		fs.Usage()
-		return usagef("want one report.json")
+		return cmdUsagef(f.cmd, "want one report.json or audit directory")
 	}
 	if *format != "svg" && *format != "png" {
-		return usagef("--format %q: want svg or png", *format)
+		return cmdUsagef(f.cmd, "--format %q: want svg or png", *format)
 	}
+	fs := f.FlagSet
 	if st, err := os.Stat(files[0]); err == nil && st.IsDir() {
 		return runReportDir(fs, files[0], *out, *format, *policy, dirFlags, stdout, stderr)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,38 +25,34 @@ test, moments, Berry–Esseen bounds and tail indices, and prints them as JSON
 
 FILE is a .npy array (1-D: one column; 2-D: rows × columns; float32/64 or
 integer, C order) or a .csv file (optional header row, comma-separated).
-
-Flags:
+Exit status: 0 done, 1 failed, 2 bad usage or input (the message names the
+file, and for CSV the line and column).
 `
 
 // runStats implements "gnaudit stats".
 func runStats(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fl := newFlags("stats", statsUsage, stdout)
+	fs := fl.FlagSet
 	format := fs.String("format", "json", "output format: json or md")
 	out := fs.String("out", "", "write the output to this file instead of stdout")
 	batchSizes := fs.String("batch-sizes", joinInts(statsrun.DefaultBatchSizes), "comma-separated batch sizes B of the Berry–Esseen bounds")
 	alpha := fs.Float64("alpha", 0.05, "Shapiro–Wilk level of the Markdown summary (p > alpha counts as Gaussian)")
 	only := fs.String("only", "all", "sections to compute: all, or a comma list of shapiro, moments, berry_esseen, tail_index (the others are null)")
-	center := fs.Bool("center", true, "centre each column on its mean before the Mohammadi tail index (-center=false for data already centred, e.g. gradient noise)")
+	center := fs.Bool("center", true, "centre each column on its mean before the Mohammadi tail index (--center=false for data already centred, e.g. gradient noise)")
 	workers := fs.Int("workers", 0, "worker goroutines (0: GOMAXPROCS)")
 	example := fs.String("example", "", "write an example matrix of known distributions to this .npy or .csv `file` and exit")
-	exampleRows := fs.Int("example-rows", 600, "rows of the -example matrix")
-	seed := fs.Uint64("seed", 1, "random seed of the -example matrix")
+	exampleRows := fs.Int("example-rows", 600, "rows of the --example matrix")
+	seed := fs.Uint64("seed", 1, "random seed of the --example matrix")
 	timings := fs.Bool("timings", false, "print the load, compute and write times to stderr")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), statsUsage)
-		fs.PrintDefaults()
-	}
 
-	files, err := parseInterleaved(fs, args)
+	files, err := fl.parse(args)
 	if err != nil {
-		return flagError(err)
+		return err
 	}
 
 	if *example != "" {
 		if len(files) > 0 {
-			return usagef("-example writes a matrix and takes no input file (got %q)", files[0])
+			return usagef("--example writes a matrix and takes no input file (got %q)", files[0])
 		}
 		m, err := statsrun.ExampleMatrix(*exampleRows, *seed)
 		if err != nil {
@@ -74,22 +69,21 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	}
 
 	if len(files) != 1 {
-		fs.Usage()
-		return usagef("want exactly one input file, got %d", len(files))
+		return cmdUsagef(fl.cmd, "want exactly one input file, got %d", len(files))
 	}
 	if *format != "json" && *format != "md" {
-		return usagef("-format %q: want json or md", *format)
+		return usagef("--format %q: want json or md", *format)
 	}
 	bs, err := parseInts(*batchSizes)
 	if err != nil {
-		return usagef("-batch-sizes: %v", err)
+		return usagef("--batch-sizes: %v", err)
 	}
 	secs, err := statsrun.ParseSections(*only)
 	if err != nil {
-		return usagef("-only: %v", err)
+		return usagef("--only: %v", err)
 	}
 	if !(*alpha > 0 && *alpha < 1) {
-		return usagef("-alpha %v: want 0 < alpha < 1", *alpha)
+		return usagef("--alpha %v: want 0 < alpha < 1", *alpha)
 	}
 
 	t0 := time.Now()

@@ -88,7 +88,7 @@ func TestStatsCLIErrors(t *testing.T) {
 		{[]string{"stats", "-batch-sizes", "0", good}, 2, `"0" is not a positive integer`},
 		{[]string{"stats", "-only", "kurtosis", good}, 2, `unknown section "kurtosis"`},
 		{[]string{"stats", "-alpha", "2", good}, 2, "want 0 < alpha < 1"},
-		{[]string{"stats", "-nosuchflag", good}, 2, "flag provided but not defined"},
+		{[]string{"stats", "-nosuchflag", good}, 2, "unknown flag --nosuchflag"},
 		{[]string{"stats", "-example", filepath.Join(dir, "e.npy"), good}, 2, "takes no input file"},
 		{[]string{"stats", "-out", filepath.Join(good, "dir.json"), good}, 1, "good.csv"},
 	}

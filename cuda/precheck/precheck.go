@@ -6,7 +6,8 @@
 // usable; this package calls cuInit first and, when it fails, exits with a
 // message that says what to do instead. In a test binary (name ending in
 // ".test") it prints a skip notice and exits 0, so `go test -tags gnaudit_cuda` on a
-// machine without a GPU skips the GPU tests instead of failing.
+// machine without a GPU skips the GPU tests instead of failing; `gnaudit
+// version` and `gnaudit doctor` still answer (Fallback), with exit status 0.
 package precheck
 
 // #cgo LDFLAGS: -lcuda
@@ -36,6 +37,10 @@ func init() {
 	if strings.HasSuffix(os.Args[0], ".test") {
 		fmt.Printf("SKIP: no usable CUDA device (%s); the cuda-tagged tests need a GPU\nPASS\n", reason)
 		os.Exit(0)
+	}
+	// version and doctor (the bug-report command) still answer.
+	if handled, code := Fallback(os.Args[1:], reason, os.Stdout); handled {
+		os.Exit(code)
 	}
 	fmt.Fprintf(os.Stderr, "gnaudit: this is the CUDA build of gnaudit and no usable CUDA device was found (%s).\n"+
 		"Use the CPU build (`make build`) on machines without an NVIDIA GPU.\n", reason)

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gnaudit/gnaudit/plugins"
-	pb "github.com/gnaudit/gnaudit/plugins/proto"
+	pb "github.com/gnaudit/gnaudit/plugins/grpcplugin/internal/proto"
 )
 
 // Client is a plugins.Analysis served by a remote plugin over gRPC.

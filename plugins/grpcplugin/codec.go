@@ -6,7 +6,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/plugins"
-	pb "github.com/gnaudit/gnaudit/plugins/proto"
+	pb "github.com/gnaudit/gnaudit/plugins/grpcplugin/internal/proto"
 )
 
 // DefaultChunkBytes is the default payload of one streamed message: well

@@ -16,7 +16,7 @@ import (
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/grpcplugin"
-	pb "github.com/gnaudit/gnaudit/plugins/proto"
+	pb "github.com/gnaudit/gnaudit/plugins/grpcplugin/internal/proto"
 	"github.com/gnaudit/gnaudit/plugins/synth"
 )
 
@@ -209,7 +209,6 @@ func (r *recorder) Start(ctx context.Context, req *plugins.StartRequest) (plugin
 
 // bad misbehaves in a chosen way.
 type bad struct {
-	echo
 	mode string
 }
 

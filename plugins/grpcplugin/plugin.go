@@ -1,7 +1,7 @@
 // Package grpcplugin is the only place that knows gRPC and go-plugin: it
 // serves a plugins.Analysis from a plugin executable (Serve) and runs a
 // plugin executable as a plugins.Analysis (Launch), over the versioned
-// protocol of plugins/proto/analysis.proto.
+// protocol of plugins/grpcplugin/internal/proto/analysis.proto.
 package grpcplugin
 
 import (
@@ -25,7 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gnaudit/gnaudit/plugins"
-	pb "github.com/gnaudit/gnaudit/plugins/proto"
+	pb "github.com/gnaudit/gnaudit/plugins/grpcplugin/internal/proto"
 )
 
 // ProtocolVersion is the application protocol version of analysis.proto,

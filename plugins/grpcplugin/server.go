@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gnaudit/gnaudit/plugins"
-	pb "github.com/gnaudit/gnaudit/plugins/proto"
+	pb "github.com/gnaudit/gnaudit/plugins/grpcplugin/internal/proto"
 )
 
 // server serves a plugins.Analysis over the gRPC protocol.

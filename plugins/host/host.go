@@ -65,26 +65,85 @@ type Options struct {
 	Tester builtin.ColumnTester
 }
 
-// AddFlags registers the flags of o on fs: --plugin (repeatable),
-// --plugin-timeout, --isolate, --builtins, --param (repeatable).
+// AddFlags registers the analysis flags on fs, bound to the fields of o:
+// --plugin (repeatable), --plugin-dir, --plugin-timeout, --isolate,
+// --builtins, --param (repeatable). The current values of o are the
+// defaults (gnaudit plugins list sets Timeout first).
 func (o *Options) AddFlags(fs *flag.FlagSet) {
-	fs.Func("plugin", "external analysis plugin `PATH[@sha256:HEX]` (repeatable; a pin refuses a file with another SHA-256)", func(s string) error {
-		o.Plugins = append(o.Plugins, s)
-		return nil
-	})
-	fs.DurationVar(&o.Timeout, "plugin-timeout", 10*time.Minute, "limit for each call into an analysis (start, each layer, finish) and for a plugin's start; past it the analysis is reported as failed")
-	fs.BoolVar(&o.Isolate, "isolate", false, "run the built-in analyses as plugin subprocesses (same protocol as external plugins)")
-	fs.Func("builtins", "comma-separated built-in analyses to run (default all; \"none\" for none): "+strings.Join(builtin.Names(), ", "), func(s string) error {
-		o.Builtins = strings.Split(s, ",")
-		return nil
-	})
-	fs.Func("param", "analysis parameter `analysis.name=value` (repeatable), e.g. normality.alpha=0.01", func(s string) error {
-		if _, _, _, err := plugins.ParseParamFlag(s); err != nil {
-			return err
+	AddFlags(fs, FlagTargets{Plugins: &o.Plugins, PluginDir: &o.PluginDir, Timeout: &o.Timeout,
+		Isolate: &o.Isolate, Builtins: &o.Builtins, Params: &o.Params})
+}
+
+// FlagTargets are the variables the analysis flags set; gnaudit audit binds
+// them to its configuration, gnaudit plugins list to an Options.
+type FlagTargets struct {
+	Plugins, Builtins, Params *[]string
+	PluginDir                 *string
+	Timeout                   *time.Duration
+	Isolate                   *bool
+}
+
+// AddFlags defines the analysis flags, the one definition that gnaudit
+// audit and gnaudit plugins list share. The current values of t are the
+// defaults; the first --plugin (or --param) on the command line replaces a
+// list set before (e.g. by a config file), the next ones append.
+func AddFlags(fs *flag.FlagSet, t FlagTargets) {
+	fs.Var(&replaceList{p: t.Plugins}, "plugin", "external analysis plugin `PATH[@sha256:HEX]` (repeatable; a pin refuses a file with another SHA-256)")
+	fs.StringVar(t.PluginDir, "plugin-dir", *t.PluginDir, "`directory` of plugin executables (default $"+EnvPluginDir+")")
+	fs.DurationVar(t.Timeout, "plugin-timeout", *t.Timeout, "limit for each call into an analysis (start, each layer, finish) and for a plugin's start; past it the analysis is reported as failed (0: none)")
+	fs.BoolVar(t.Isolate, "isolate", *t.Isolate, "run the built-in analyses as plugin subprocesses (same protocol as external plugins)")
+	fs.Var(commaList{t.Builtins}, "builtins", "built-in analyses to run, comma-separated `names` (default all; \"none\" for none): "+strings.Join(builtin.Names(), ", "))
+	AddParamFlag(fs, t.Params, "analysis parameter `analysis.name=value` (repeatable), e.g. normality.alpha=0.01")
+}
+
+// AddParamFlag defines --param alone (gnaudit report --reanalyze takes it
+// without the other analysis flags), with the given usage.
+func AddParamFlag(fs *flag.FlagSet, params *[]string, usage string) {
+	fs.Var(&replaceList{p: params}, "param", usage)
+}
+
+// replaceList is a repeatable flag: its first use replaces the list, the
+// next ones append.
+type replaceList struct {
+	p    *[]string
+	seen bool
+}
+
+func (f *replaceList) String() string {
+	if f == nil || f.p == nil {
+		return ""
+	}
+	return strings.Join(*f.p, " ")
+}
+
+func (f *replaceList) Set(s string) error {
+	if !f.seen {
+		f.seen = true
+		*f.p = nil
+	}
+	*f.p = append(*f.p, s)
+	return nil
+}
+
+// commaList is a comma-separated list of names.
+type commaList struct{ p *[]string }
+
+func (f commaList) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strings.Join(*f.p, ",")
+}
+
+func (f commaList) Set(s string) error {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
 		}
-		o.Params = append(o.Params, s)
-		return nil
-	})
+	}
+	*f.p = out
+	return nil
 }
 
 // Spec is one analysis to load.
@@ -456,6 +515,32 @@ func List(ctx context.Context, o *Options) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// Preflight starts and handshakes every analysis that o selects (each is
+// asked for its Description and stopped again), so that an audit refuses a
+// plugin that cannot start before it spends minutes fine-tuning and
+// collecting. The error, a UsageError, names every analysis that failed.
+func Preflight(ctx context.Context, o *Options) error {
+	entries, err := List(ctx, o)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, e := range entries {
+		if e.Error == "" {
+			continue
+		}
+		name := e.Description.Name
+		if e.Path != "" {
+			name = e.Path
+		}
+		bad = append(bad, fmt.Sprintf("%s: %s", name, strings.TrimSpace(e.Error)))
+	}
+	if len(bad) > 0 {
+		return UsageError{fmt.Errorf("%d analysis plugin(s) failed to start (gnaudit plugins list shows them): %s", len(bad), strings.Join(bad, "; "))}
+	}
+	return nil
 }
 
 // ServeBuiltin serves the built-in analysis name as a plugin on this

@@ -63,7 +63,7 @@ func checkRel(t *testing.T, what string, got, want, tol float64) {
 }
 
 // Tolerances, relative. Against scipy/numpy on well-conditioned data: 1e-9
-// (the brief's bar; measured agreement is ~1e-15). Against the exact
+// (the project's bar for statistics; measured agreement is ~1e-15). Against the exact
 // rational reference: 1e-12, for Describe on every case including
 // 1e6 + N(0,1) and 1e8 + N(0,1) (scipy itself is off by 5e-9 and 3e-7
 // there), and for the streaming Moments on the well-conditioned cases.

@@ -23,6 +23,10 @@
 #   -A          do not aggregate at the end
 #   -o DIR      aggregation output (default docs/paper)
 # A run whose DIR/NAME/seed-S/audit.json says "complete" is skipped (resume).
+# Exit status: 0 when every audit finished (or was stopped by -t) and the
+# aggregation succeeded; 1 when an audit failed (nothing is aggregated then)
+# or the aggregator refused (an experiment without results: it never
+# rewrites docs/paper.md from missing data); 2 bad usage.
 # The default set is every config whose "# seeds:" line does not say "not run".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -84,9 +88,21 @@ one() {
   if [ "$PRUNE" = 1 ] && [ -d "$out" ]; then
     find "$out" \( -name arrays.bin -o -path '*/checkpoints/*/model.onnx' \) -delete
   fi
+  # Stopped by -t (SIGINT, exit 130): a partial report, as asked. Else a
+  # failed audit fails the script (xargs then exits 123).
+  if [ "$rc" -ne 0 ] && ! { [ -n "$TIMEOUT" ] && [ "$rc" -eq 130 ]; }; then
+    echo "FAILED $n seed $seed: exit $rc; the end of $out.log:" >&2
+    tail -n 5 "$out.log" >&2 || true
+    return 1
+  fi
 }
 export -f one
-printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -L 1 bash -c 'one $0 $1'
+status=0
+printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -L 1 bash -c 'one $0 $1' || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "run.sh: some audits failed (exit $status; see FAILED above); not aggregating" >&2
+  exit 1
+fi
 
 if [ "$AGG" = 1 ]; then
   doc=(); [ "$AGGOUT" != docs/paper ] || doc=(-doc docs/paper.md)

@@ -14,24 +14,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/gnaudit/gnaudit/scripts/paper"
 )
+
+// notRun matches the "# seeds:" line of a config that is not run.
+var notRun = regexp.MustCompile(`(?m)^# seeds:.*not run`)
 
 func main() {
 	results := flag.String("results", "out/paper", "results directories, comma-separated")
 	out := flag.String("out", "docs/paper", "output directory")
 	configs := flag.String("configs", "experiments/paper", "config directory (experiments without results are marked pending)")
 	doc := flag.String("doc", "", "Markdown file whose <!-- BEGIN name --> … <!-- END name --> tables are refreshed (e.g. docs/paper.md)")
+	allowMissing := flag.Bool("allow-missing", false, "write even when an experiment to run has no results (it is marked pending)")
 	flag.Parse()
-	if err := run(*results, *out, *configs, *doc); err != nil {
+	if err := run(*results, *out, *configs, *doc, *allowMissing); err != nil {
 		fmt.Fprintln(os.Stderr, "aggregate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(results, out, configs, doc string) error {
+func run(results, out, configs, doc string, allowMissing bool) error {
 	byName := map[string]*paper.Experiment{}
 	var order []*paper.Experiment
 	for _, dir := range strings.Split(results, ",") {
@@ -64,6 +69,32 @@ func run(results, out, configs, doc string) error {
 		if e, ok := byName[n]; !ok || len(e.Runs) == 0 {
 			pending = append(pending, n)
 		}
+	}
+	// Nothing is written from missing data: an experiment that is to be run
+	// (its "# seeds:" line does not say "not run") without results would
+	// turn its tables in docs/paper.md into "pending".
+	var missing []string
+	for _, n := range pending {
+		b, err := os.ReadFile(filepath.Join(configs, n+".yaml"))
+		if err != nil {
+			return err
+		}
+		if !notRun.Match(b) {
+			missing = append(missing, n)
+		}
+	}
+	withRuns := 0
+	for _, e := range order {
+		if len(e.Runs) > 0 {
+			withRuns++
+		}
+	}
+	if withRuns == 0 {
+		return fmt.Errorf("no results in %s: nothing written", results)
+	}
+	if len(missing) > 0 && !allowMissing {
+		return fmt.Errorf("no results in %s for %s: nothing written (run scripts/paper/run.sh for them, or pass -allow-missing to mark them pending)",
+			results, strings.Join(missing, ", "))
 	}
 	for _, e := range order {
 		paper.SortRuns(e)

@@ -1552,7 +1552,7 @@ const file_analysis_proto_rawDesc = "" +
 	"\rMODEL_SUMMARY\x10\x032\xac\x01\n" +
 	"\bAnalysis\x12R\n" +
 	"\bDescribe\x12$.gnaudit.analysis.v1.DescribeRequest\x1a .gnaudit.analysis.v1.Description\x12L\n" +
-	"\x03Run\x12\x1f.gnaudit.analysis.v1.RunRequest\x1a .gnaudit.analysis.v1.RunResponse(\x010\x01B5Z3github.com/gnaudit/gnaudit/plugins/proto;analysispbb\x06proto3"
+	"\x03Run\x12\x1f.gnaudit.analysis.v1.RunRequest\x1a .gnaudit.analysis.v1.RunResponse(\x010\x01BIZGgithub.com/gnaudit/gnaudit/plugins/grpcplugin/internal/proto;analysispbb\x06proto3"
 
 var (
 	file_analysis_proto_rawDescOnce sync.Once
