@@ -3,7 +3,7 @@ package reports
 import (
 	"fmt"
 	"image/color"
-	"os"
+	"io"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/plugins"
 )
 
@@ -233,31 +234,23 @@ func lossPlot(tr *Training) (*plot.Plot, bool) {
 	return p, true
 }
 
-func newCanvas(format string, w, h vg.Length) (vg.CanvasSizer, func(f *os.File) error) {
+func newCanvas(format string, w, h vg.Length) (vg.CanvasSizer, func(f io.Writer) error) {
 	if format == "png" {
 		c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))
-		return c, func(f *os.File) error {
+		return c, func(f io.Writer) error {
 			_, err := vgimg.PngCanvas{Canvas: c}.WriteTo(f)
 			return err
 		}
 	}
 	c := vgsvg.New(w, h)
-	return c, func(f *os.File) error {
+	return c, func(f io.Writer) error {
 		_, err := c.WriteTo(f)
 		return err
 	}
 }
 
-func writeCanvas(path string, write func(f *os.File) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
+func writeCanvas(path string, write func(f io.Writer) error) error {
+	return atomicfile.Write(path, write)
 }
 
 // savePlot writes one plot.

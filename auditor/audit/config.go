@@ -59,6 +59,8 @@ type Config struct {
 	JUnit string `yaml:"junit" json:"junit,omitempty"`
 	// PlanOnly prints the plan (memory and time estimate) and stops.
 	PlanOnly bool `yaml:"-" json:"-"`
+	// Force replaces a complete audit found in Out (refused otherwise).
+	Force bool `yaml:"-" json:"-"`
 }
 
 // DataConfig says where the samples come from.

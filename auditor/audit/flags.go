@@ -126,6 +126,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Gate, "gate", c.Gate, "gate policy `file` (YAML); exit status 1 when a check fails")
 	fs.StringVar(&c.JUnit, "junit", c.JUnit, "with --gate: write the checks as JUnit XML to this `file`")
 	fs.BoolVar(&c.PlanOnly, "plan", c.PlanOnly, "print the plan (memory and time estimate) and stop")
+	fs.BoolVar(&c.Force, "force", c.Force, "replace a complete audit already in --out (refused without it)")
 }
 
 // intListFlag is a comma-separated list of integers.

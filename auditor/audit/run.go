@@ -3,8 +3,6 @@ package audit
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/collect"
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/graph"
@@ -169,6 +168,12 @@ func (r *runner) run(ctx context.Context) error {
 			return inputErr(err)
 		}
 	}
+	if !cfg.PlanOnly {
+		// Before any work: a complete audit is not replaced by mistake.
+		if err := checkOut(cfg.Out, cfg.Force); err != nil {
+			return inputErr(err)
+		}
+	}
 	raw, err := loadData(cfg.Data, cfg.Seed)
 	if err != nil {
 		return inputErr(err)
@@ -246,6 +251,29 @@ func (r *runner) run(ctx context.Context) error {
 	r.out.Rendered = rendered
 	r.summary(rendered)
 	return workErr
+}
+
+// ErrOutHoldsAudit is the refusal to overwrite a complete audit.
+var ErrOutHoldsAudit = errors.New("holds a complete audit")
+
+// checkOut refuses an output directory holding a complete audit unless
+// force is set. A partial, failed or unfinished audit there is replaced
+// (rerunning it is how it is resumed, e.g. by scripts/paper/run.sh).
+func checkOut(dir string, force bool) error {
+	if force {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, MetaName)); err != nil {
+		return nil
+	}
+	m, err := ReadMeta(dir)
+	if err != nil {
+		return fmt.Errorf("--out %s holds an unreadable %s (%w): choose another --out, or pass --force to replace it", dir, MetaName, err)
+	}
+	if m.Status != StatusComplete {
+		return nil
+	}
+	return fmt.Errorf("--out %s %w (created %s, model %s): choose another --out, pass --force to replace it, or run gnaudit report %s to re-render it", dir, ErrOutHoldsAudit, m.Created, m.ModelFile, dir)
 }
 
 // prepareOut creates the output directory; in a directory of an earlier
@@ -673,18 +701,7 @@ func (r *runner) summary(rd *Rendered) {
 	r.printf("report%s: %s\n        %s\n", state, rd.MDPath, rd.JSONPath)
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func fileSHA256(path string) (string, error) { return atomicfile.SHA256(path) }
 
 // secs formats seconds for the plan.
 func secs(s float64) string {

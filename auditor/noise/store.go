@@ -12,6 +12,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 )
 
 // On-disk layout of a saved Set: a directory holding
@@ -247,27 +249,10 @@ func indexOf(sizes []int, b int) int {
 	return -1
 }
 
-// writeAtomic writes path through a temporary file in the same directory.
+// writeAtomic writes path through a temporary file in the same directory
+// (atomicfile: synced, renamed into place, mode 0644).
 func writeAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, write)
 }
 
 // Load reads a set saved by Save from directory dir. It rejects a format or

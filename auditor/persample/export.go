@@ -1,7 +1,6 @@
 package persample
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/npy"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 )
@@ -232,22 +232,21 @@ func fileNames(params []ParamInfo) []string {
 	return r
 }
 
-// streamFile is an .npy file written through a temporary file in the same
-// directory and renamed into place by commit.
+// streamFile is an .npy file written atomically (atomicfile) and renamed
+// into place by commit.
 type streamFile struct {
 	path string
-	tmp  *os.File
-	bw   *bufio.Writer
+	f    *atomicfile.File
 	w    *npy.Writer
 }
 
 func createStream(path string, shape []int) (*streamFile, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	af, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	f := &streamFile{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, 1<<16)}
-	if f.w, err = npy.NewWriter(f.bw, npy.Float32, shape); err != nil {
+	f := &streamFile{path: path, f: af}
+	if f.w, err = npy.NewWriter(af, npy.Float32, shape); err != nil {
 		f.abort()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -256,30 +255,11 @@ func createStream(path string, shape []int) (*streamFile, error) {
 
 func (f *streamFile) commit() error {
 	if err := f.w.Close(); err != nil {
+		f.abort()
 		return fmt.Errorf("%s: %w", f.path, err)
 	}
-	if err := f.bw.Flush(); err != nil {
-		return fmt.Errorf("writing %s: %w", f.path, err)
-	}
-	if err := f.tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", f.path, err)
-	}
-	if err := os.Rename(f.tmp.Name(), f.path); err != nil {
-		os.Remove(f.tmp.Name())
-		return err
-	}
-	f.tmp = nil
-	return nil
+	return f.f.Commit()
 }
 
 // abort removes the temporary file of an uncommitted stream.
-func (f *streamFile) abort() {
-	if f.tmp != nil {
-		f.tmp.Close()
-		os.Remove(f.tmp.Name())
-		f.tmp = nil
-	}
-}
+func (f *streamFile) abort() { f.f.Abort() }

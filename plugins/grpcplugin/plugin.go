@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/plugins"
 	pb "github.com/gnaudit/gnaudit/plugins/proto"
 )
@@ -116,18 +117,7 @@ type Plugin struct {
 var ErrChecksum = errors.New("SHA-256 does not match the pin")
 
 // FileSHA256 returns the SHA-256 of a file.
-func FileSHA256(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return h.Sum(nil), nil
-}
+func FileSHA256(path string) ([]byte, error) { return atomicfile.SHA256Sum(path) }
 
 // Launch starts the plugin executable, checks its pin (go-plugin's
 // SecureConfig), performs the handshake and returns the Analysis it serves.

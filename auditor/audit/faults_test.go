@@ -1,0 +1,119 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
+	"github.com/gnaudit/gnaudit/reports"
+)
+
+// TestFaultsOutputDirectory is the audit's part of the fault battery: a
+// full disk while the report is written, and a rerun into a complete
+// audit's --out.
+func TestFaultsOutputDirectory(t *testing.T) {
+	f := newTiny(t)
+	out := filepath.Join(f.dir, "out")
+	cfg := f.config(out)
+	cfg.FineTune.Steps = 0
+	cfg.AuditAt = nil
+	if _, err := Run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	metaBefore, err := os.ReadFile(filepath.Join(out, MetaName))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("full disk", func(t *testing.T) {
+		// The disk fills while each file of the rendering is written in
+		// turn: the error names the file, no file is truncated, no
+		// temporary file is left, and report.json exists only when the
+		// whole rendering succeeded.
+		for _, victim := range []string{ReportJSON, ReportMD, ".svg"} {
+			restore := atomicfile.SetTestHook(atomicfile.FullDisk(func(p string) bool { return strings.HasSuffix(p, victim) }, 64))
+			_, err := Render(context.Background(), out, RenderOptions{}, nil)
+			restore()
+			if !errors.Is(err, atomicfile.ErrNoSpace) || !strings.Contains(err.Error(), out) {
+				t.Fatalf("%s: error %v, want the simulated full disk naming the file", victim, err)
+			}
+			if _, err := os.Stat(filepath.Join(out, ReportJSON)); !os.IsNotExist(err) {
+				t.Errorf("%s: report.json exists after a failed rendering (%v)", victim, err)
+			}
+			filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+				if err == nil && strings.Contains(d.Name(), ".tmp") {
+					t.Errorf("%s: temporary file left: %s", victim, p)
+				}
+				return nil
+			})
+			if b, _ := os.ReadFile(filepath.Join(out, MetaName)); !bytes.Equal(b, metaBefore) {
+				t.Errorf("%s: audit.json changed", victim)
+			}
+		}
+		// Space again: gnaudit report DIR writes the report from the kept
+		// noise sets.
+		if _, err := Render(context.Background(), out, RenderOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reports.ReadFile(filepath.Join(out, ReportJSON)); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("rerun refused", func(t *testing.T) {
+		_, err := Run(context.Background(), cfg, nil)
+		var ie *InputError
+		if !errors.As(err, &ie) || !errors.Is(err, ErrOutHoldsAudit) || !strings.Contains(err.Error(), "--force") {
+			t.Fatalf("rerun: %v, want an input error naming --force", err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, MetaName)); !bytes.Equal(b, metaBefore) {
+			t.Errorf("the refused rerun changed audit.json")
+		}
+		if _, err := reports.ReadFile(filepath.Join(out, ReportJSON)); err != nil {
+			t.Errorf("the refused rerun damaged report.json: %v", err)
+		}
+		// --plan touches no output directory: allowed.
+		pc := cfg
+		pc.PlanOnly = true
+		if _, err := Run(context.Background(), pc, nil); err != nil {
+			t.Errorf("--plan next to a complete audit: %v", err)
+		}
+	})
+
+	t.Run("rerun forced", func(t *testing.T) {
+		fc := cfg
+		fc.Force = true
+		fc.Seed++
+		if _, err := Run(context.Background(), fc, nil); err != nil {
+			t.Fatal(err)
+		}
+		m, err := ReadMeta(out)
+		if err != nil || m.Status != StatusComplete || m.Config.Seed != fc.Seed {
+			t.Fatalf("forced rerun: %v %+v", err, m)
+		}
+	})
+
+	t.Run("partial audit replaced", func(t *testing.T) {
+		m, _ := ReadMeta(out)
+		m.Status, m.Reason = StatusPartial, "interrupted"
+		if err := writeMeta(out, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(context.Background(), cfg, nil); err != nil {
+			t.Fatalf("rerun over a partial audit (resume): %v", err)
+		}
+	})
+}
+
+func TestParseArgsForce(t *testing.T) {
+	c, err := ParseArgs([]string{"--force", "--out", "x"}, io.Discard)
+	if err != nil || !c.Force {
+		t.Fatalf("%v %+v", err, c.Force)
+	}
+}
