@@ -55,7 +55,7 @@ type builderBase struct {
 	notes     []string
 	batch     int
 	bytes     int64 // of the tensors counted so far (account)
-	fileBatch int // the file's fixed batch, −1 if symbolic
+	fileBatch int   // the file's fixed batch, −1 if symbolic
 	track     bool
 	edges     map[*gorgonia.Node]edge
 	inputs    []*inputSlot
