@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/atomicfile"
+	"github.com/gnaudit/gnaudit/auditor/audit/audittest"
 	"github.com/gnaudit/gnaudit/reports"
 )
 
@@ -116,4 +119,77 @@ func TestParseArgsForce(t *testing.T) {
 	if err != nil || !c.Force {
 		t.Fatalf("%v %+v", err, c.Force)
 	}
+}
+
+// TestFaultsBrokenTestSplit: broken t10k files (count mismatch, truncated,
+// wrong magic, one of the pair missing) are errors naming the file; only a
+// missing test split falls back to held-out training samples, with a note.
+func TestFaultsBrokenTestSplit(t *testing.T) {
+	raw := func(t *testing.T, dir string, eval int) (*rawData, error) {
+		return loadData(DataConfig{Dir: dir, EvalSamples: eval}, 1)
+	}
+	gz := func(b []byte) []byte {
+		var w bytes.Buffer
+		zw := gzip.NewWriter(&w)
+		zw.Write(b)
+		zw.Close()
+		return w.Bytes()
+	}
+	idx := func(dims []int, payload int) []byte {
+		h := []byte{0, 0, 8, byte(len(dims))}
+		for _, d := range dims {
+			h = binary.BigEndian.AppendUint32(h, uint32(d))
+		}
+		return append(h, make([]byte, payload)...)
+	}
+	const img, lab = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
+	cases := []struct {
+		name  string
+		file  string
+		bytes []byte // nil removes the file
+		want  string
+	}{
+		{"count mismatch", lab, gz(idx([]int{7}, 7)), "has 20 images but"},
+		{"truncated images", img, gz(idx([]int{20, 8, 8}, 500)), "truncated"},
+		{"truncated gzip", img, gz(idx([]int{20, 8, 8}, 20*64))[:30], "truncated gzip stream"},
+		{"wrong magic", lab, gz(append([]byte{0, 0, 0x42, 1}, make([]byte, 24)...)), "bad magic number"},
+		{"labels missing", lab, nil, "test split incomplete"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := audittest.WriteMNIST(dir, 60, 20, 1); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, c.file)
+			if c.bytes == nil {
+				os.Remove(p)
+			} else if err := os.WriteFile(p, c.bytes, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := raw(t, dir, 10)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "t10k-") {
+				t.Fatalf("error %v, want one naming the t10k file and %q", err, c.want)
+			}
+			// Without evaluation the test split is not read.
+			if _, err := raw(t, dir, 0); err != nil {
+				t.Errorf("--eval-samples 0: %v", err)
+			}
+		})
+	}
+	t.Run("no test split", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := audittest.WriteMNIST(dir, 60, 20, 1); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(dir, img))
+		os.Remove(filepath.Join(dir, lab))
+		r, err := raw(t, dir, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.eval.Len() != 10 || r.train.Len() != 50 || len(r.notes) == 0 || !strings.Contains(r.notes[0], "held out") {
+			t.Errorf("eval %d train %d notes %q", r.eval.Len(), r.train.Len(), r.notes)
+		}
+	})
 }
