@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -76,7 +78,7 @@ func gaussianityPlot(cp *Checkpoint, ls []Layer) (*plot.Plot, bool) {
 	for i, l := range ls {
 		var xy plotter.XYs
 		for _, g := range l.Gaussianity {
-			if g.Percent.Defined() {
+			if g.Percent.Defined() && g.BatchSize > 0 && plottable(float64(g.BatchSize)) {
 				xy = append(xy, plotter.XY{X: float64(g.BatchSize), Y: float64(g.Percent)})
 			}
 		}
@@ -108,7 +110,7 @@ func histPlot(title, xlabel string, h *plugins.Histogram) *plot.Plot {
 	p.X.Label.Text = xlabel
 	p.X.Tick.Label.Font.Size = vg.Points(7)
 	p.Y.Tick.Label.Font.Size = vg.Points(7)
-	if h == nil || len(h.Counts) == 0 {
+	if !histogramPlottable(h) {
 		return p
 	}
 	bins := make([]plotter.HistogramBin, len(h.Counts))
@@ -170,13 +172,13 @@ func tailPlots(cp *Checkpoint, ls []Layer) (grid, bool) {
 				if est == "McCulloch" {
 					h = l.TailIndex.PerBatch[k].McCullochHist
 				}
-				if h == nil {
+				if !histogramPlottable(h) {
 					continue
 				}
 				if sum == nil {
 					sum = &plugins.Histogram{Edges: h.Edges, Counts: make([]int64, len(h.Counts))}
 				}
-				if len(h.Counts) != len(sum.Counts) {
+				if len(h.Counts) != len(sum.Counts) || !slices.Equal(h.Edges, sum.Edges) {
 					continue
 				}
 				for i, c := range h.Counts {
@@ -217,14 +219,24 @@ func lossPlot(tr *Training) (*plot.Plot, bool) {
 	p.Y.Label.Text = "cross-entropy loss"
 	p.Add(plotter.NewGrid())
 	var xy plotter.XYs
+	left := 0
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, pt := range tr.Loss {
-		if pt.Loss.Defined() {
-			xy = append(xy, plotter.XY{X: float64(pt.Step), Y: float64(pt.Loss)})
+		if y := float64(pt.Loss); plottable(y) && plottable(float64(pt.Step)) {
+			xy = append(xy, plotter.XY{X: float64(pt.Step), Y: y})
+			lo, hi = math.Min(lo, y), math.Max(hi, y)
+		} else {
+			left++
 		}
+	}
+	if left > 0 {
+		p.Title.Text += fmt.Sprintf(" (%d of %d points not drawn: non-finite or beyond ±%g)", left, len(tr.Loss), maxPlotValue)
 	}
 	if len(xy) == 0 {
 		return p, false
 	}
+	safeRange(&p.Y, lo, hi)
+	safeRange(&p.X, xy[0].X, xy[len(xy)-1].X)
 	line, err := plotter.NewLine(xy)
 	if err != nil {
 		return p, false
@@ -256,7 +268,9 @@ func writeCanvas(path string, write func(f io.Writer) error) error {
 // savePlot writes one plot.
 func savePlot(p *plot.Plot, path, format string, w, h vg.Length) error {
 	c, write := newCanvas(format, w, h)
-	p.Draw(draw.New(c))
+	if err := drawSafely(path, func() { p.Draw(draw.New(c)) }); err != nil {
+		return err
+	}
 	return writeCanvas(path, write)
 }
 
@@ -271,13 +285,18 @@ func saveGrid(g grid, path, format string, tw, th vg.Length) error {
 	dc := draw.New(c)
 	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 2, PadY: vg.Millimeter * 2,
 		PadTop: vg.Millimeter, PadBottom: vg.Millimeter, PadLeft: vg.Millimeter, PadRight: vg.Millimeter}
-	canvases := plot.Align(g.plots, t, dc)
-	for i, row := range g.plots {
-		for j, p := range row {
-			if p != nil {
-				p.Draw(canvases[i][j])
+	err := drawSafely(path, func() {
+		canvases := plot.Align(g.plots, t, dc)
+		for i, row := range g.plots {
+			for j, p := range row {
+				if p != nil {
+					p.Draw(canvases[i][j])
+				}
 			}
 		}
+	})
+	if err != nil {
+		return err
 	}
 	return writeCanvas(path, write)
 }
