@@ -117,8 +117,13 @@ func WriteGrads(cfg GradsConfig) (*Manifest, error) {
 			Layer: p.Layer, Kind: p.Kind, Method: p.Method, Fallback: p.Fallback()})
 	}
 	var buf []float32
+	var bad nonFinite // the first non-finite logit and gradient, for the message
 	err = e.Stream(x, labels, Request{Full: true}, func(off int, r *Result) error {
 		man.Loss += r.Loss
+		bad.logits(off, r, e.Classes())
+		for k := range params {
+			bad.grads(off, r.Rows, &params[k], &r.Params[k])
+		}
 		buf = grow(buf, len(r.Logits))
 		for k, v := range r.Logits {
 			buf[k] = float32(v)
@@ -144,7 +149,10 @@ func WriteGrads(cfg GradsConfig) (*Manifest, error) {
 		return nil, err
 	}
 	if math.IsNaN(man.Loss) || math.IsInf(man.Loss, 0) {
-		logf("warning: the loss is %v", man.Loss)
+		// JSON has no NaN: say where it came from instead of
+		// "json: unsupported value: NaN"; nothing is written.
+		return nil, fmt.Errorf("%w: the summed loss of the %d samples is %v (%s): the model overflows on these inputs; no file written",
+			ErrBadInput, N, man.Loss, bad.String())
 	}
 	for _, f := range files {
 		if err := f.commit(); err != nil {
@@ -263,3 +271,73 @@ func (f *streamFile) commit() error {
 
 // abort removes the temporary file of an uncommitted stream.
 func (f *streamFile) abort() { f.f.Abort() }
+
+// nonFinite records the first non-finite logit and per-sample gradient
+// seen, to name them in an error.
+type nonFinite struct {
+	logit string
+	grad  string
+}
+
+func (b *nonFinite) logits(off int, r *Result, classes int) {
+	if b.logit != "" {
+		return
+	}
+	for k, v := range r.Logits {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			b.logit = fmt.Sprintf("first non-finite logit: sample %d, class %d = %v", off+k/classes, k%classes, v)
+			return
+		}
+	}
+}
+
+func (b *nonFinite) grads(off, rows int, p *ParamInfo, g *ParamGrads) {
+	if b.grad != "" {
+		return
+	}
+	size := 1
+	for _, d := range p.Shape {
+		size *= d
+	}
+	at := func(k int, v float64) {
+		b.grad = fmt.Sprintf("first non-finite gradient: parameter %q (layer %s), sample %d, coordinate %s = %v",
+			p.Name, p.Layer, off+k/size, coordOf(p.Shape, k%size), v)
+	}
+	for k, v := range g.Full32 {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			at(k, f)
+			return
+		}
+	}
+	for k, v := range g.Full64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			at(k, v)
+			return
+		}
+	}
+}
+
+func (b *nonFinite) String() string {
+	var parts []string
+	for _, s := range []string{b.logit, b.grad} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 0 {
+		return "every logit and gradient is finite"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// coordOf formats flat index k of shape as a coordinate, e.g. [2 0 1].
+func coordOf(shape []int, k int) string {
+	c := make([]int, len(shape))
+	for d := len(shape) - 1; d >= 0; d-- {
+		if shape[d] > 0 {
+			c[d] = k % shape[d]
+			k /= shape[d]
+		}
+	}
+	return fmt.Sprint(c)
+}
