@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,4 +193,34 @@ func TestFaultsBrokenTestSplit(t *testing.T) {
 			t.Errorf("eval %d train %d notes %q", r.eval.Len(), r.train.Len(), r.notes)
 		}
 	})
+}
+
+// TestFaultsHugeEstimate: 1e15 fine-tuning steps used to print a negative
+// (or zero) time estimate (time.Duration overflow); the estimate saturates
+// and the plan is refused.
+func TestFaultsHugeEstimate(t *testing.T) {
+	for _, c := range []struct {
+		s    float64
+		want string
+	}{{1e15 * 0.01, "more than 10 years (3.17e+05 years)"}, {math.Inf(1), "more than 10 years"}, {math.NaN(), "?"}, {-1, "?"}, {90, "1m30s"}} {
+		if got := secs(c.s); got != c.want {
+			t.Errorf("secs(%v) = %q, want %q", c.s, got, c.want)
+		}
+	}
+	f := newTiny(t)
+	cfg := f.config(filepath.Join(f.dir, "out"))
+	cfg.FineTune.Steps = 1e15
+	cfg.AuditAt = nil
+	var stdout bytes.Buffer
+	_, err := Run(context.Background(), cfg, &Env{Stdout: &stdout})
+	var ie *InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "more than 10 years") || !strings.Contains(err.Error(), "--finetune-steps") {
+		t.Fatalf("error %v\n%s", err, stdout.String())
+	}
+	if strings.Contains(stdout.String(), "total about -") || strings.Contains(stdout.String(), "= 0s;") {
+		t.Errorf("plan prints a wrong estimate:\n%s", stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, MetaName)); !os.IsNotExist(err) {
+		t.Errorf("a refused plan started the audit")
+	}
 }

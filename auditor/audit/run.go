@@ -424,6 +424,10 @@ func (r *runner) plan(ctx context.Context) error {
 		GradientSamples: est.GradientSamples}
 	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s per sample) × %d checkpoints (steps %v); total about %s\n",
 		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), secs(perSample), len(steps), steps, secs(total))
+	if !(total < maxEstimateSecs) {
+		return inputErr(fmt.Errorf("the audit is estimated to take %s, longer than an audit may be planned for: lower --finetune-steps (%d), --pool or --coords-per-layer",
+			secs(total), cfg.FineTune.Steps))
+	}
 	if mt := time.Duration(col.MaxTime); mt > 0 && total > mt.Seconds() {
 		return inputErr(fmt.Errorf("the audit is estimated to take %s, over --max-time %s (lower --finetune-steps, --pool or --coords-per-layer)", secs(total), mt))
 	}
@@ -703,9 +707,27 @@ func (r *runner) summary(rd *Rendered) {
 
 func fileSHA256(path string) (string, error) { return atomicfile.SHA256(path) }
 
+// yearSecs is a year of 365.25 days in seconds.
+const yearSecs = 365.25 * 24 * 3600
+
+// maxEstimateSecs bounds the plan's time estimate: an audit estimated to
+// take longer (e.g. --finetune-steps 1e15) is refused.
+const maxEstimateSecs = 10 * yearSecs
+
 // secs formats seconds for the plan.
 func secs(s float64) string {
-	if math.IsNaN(s) || math.IsInf(s, 0) {
+	if math.IsNaN(s) {
+		return "?"
+	}
+	if s >= maxEstimateSecs {
+		// time.Duration overflows (it used to print a negative or zero
+		// time): saturate.
+		if math.IsInf(s, 1) {
+			return "more than 10 years"
+		}
+		return fmt.Sprintf("more than 10 years (%.3g years)", s/yearSecs)
+	}
+	if s < 0 {
 		return "?"
 	}
 	d := time.Duration(s * float64(time.Second))
