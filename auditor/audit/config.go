@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/yamlerr"
 	"github.com/gnaudit/gnaudit/models"
 	"github.com/gnaudit/gnaudit/plugins"
 )
@@ -225,7 +226,7 @@ func ParseConfig(b []byte, name string, base Config) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
-		return base, fmt.Errorf("config %s: %w", name, err)
+		return base, fmt.Errorf("config %s: %w", name, yamlerr.Explain(b, &cfg, err))
 	}
 	return cfg, nil
 }

@@ -224,3 +224,23 @@ func TestFaultsHugeEstimate(t *testing.T) {
 		t.Errorf("a refused plan started the audit")
 	}
 }
+
+// TestFaultsConfigYAMLWords: YAML errors in a config name the keys, never
+// Go types (they used to read "cannot unmarshal !!str into int").
+func TestFaultsConfigYAMLWords(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ yaml, want string }{
+		{"collect:\n  batches: many\n", "line 2: collect.batches: want an integer, got the string `many`"},
+		{"collect: {poool: 3}\n", `line 1: collect: unknown key "poool" (known keys: pool, batch_sizes,`},
+		{"finetune: [1]\n", "line 1: finetune: want a mapping (key: value), got a list"},
+		{"collect: {batch_sizes: {a: 1}}\n", "line 1: collect.batch_sizes: want a list, got a mapping"},
+	} {
+		p := writeFile(t, dir, "c.yaml", c.yaml)
+		_, err := ParseArgs([]string{"--config", p}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%q: %v\nwant %q", c.yaml, err, c.want)
+		} else if strings.Contains(err.Error(), "audit.") || strings.Contains(err.Error(), "!!") {
+			t.Errorf("%q: Go type names in %v", c.yaml, err)
+		}
+	}
+}
