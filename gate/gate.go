@@ -46,6 +46,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gnaudit/gnaudit/auditor/yamlerr"
 	"github.com/gnaudit/gnaudit/reports"
 )
 
@@ -102,7 +103,7 @@ func ParsePolicy(data []byte, name string) (*Policy, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("policy %s: empty", name)
 		}
-		return nil, fmt.Errorf("policy %s: %w", name, err)
+		return nil, fmt.Errorf("policy %s: %w", name, yamlerr.Explain(data, &p, err))
 	}
 	p.Name = name
 	if err := p.check(); err != nil {
@@ -152,8 +153,11 @@ func (p *Policy) check() error {
 				if r.Value != nil {
 					return fmt.Errorf("%s: use percent, not value", at)
 				}
-				if r.Percent == nil || *r.Percent < 0 || *r.Percent > 100 {
+				if r.Percent == nil {
 					return fmt.Errorf("%s: percent must be given, 0…100", at)
+				}
+				if !(*r.Percent >= 0 && *r.Percent <= 100) { // NaN too
+					return fmt.Errorf("%s: percent %v: want a number in 0…100", at, *r.Percent)
 				}
 			} else {
 				if r.Percent != nil {

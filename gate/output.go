@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/reports"
 )
 
@@ -142,15 +143,7 @@ func (r *Result) WriteJUnit(w io.Writer) error {
 
 // WriteJUnitFile writes the JUnit XML to path.
 func (r *Result) WriteJUnitFile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := r.WriteJUnit(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
+	return atomicfile.Write(path, r.WriteJUnit)
 }
 
 // WriteMarkdown writes the verdict and the table of checks.

@@ -12,6 +12,7 @@ import (
 
 	"gonum.org/v1/plot/vg"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/plugins"
 )
 
@@ -41,7 +42,7 @@ func RenderWith(dir string, r *Report, o RenderOptions) error {
 	if err := writeMarkdown(&b, dir, r, o); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()))
 }
 
 // md escapes text for a Markdown table cell.

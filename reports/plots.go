@@ -3,7 +3,9 @@ package reports
 import (
 	"fmt"
 	"image/color"
-	"os"
+	"io"
+	"math"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -14,6 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/plugins"
 )
 
@@ -75,7 +78,7 @@ func gaussianityPlot(cp *Checkpoint, ls []Layer) (*plot.Plot, bool) {
 	for i, l := range ls {
 		var xy plotter.XYs
 		for _, g := range l.Gaussianity {
-			if g.Percent.Defined() {
+			if g.Percent.Defined() && g.BatchSize > 0 && plottable(float64(g.BatchSize)) {
 				xy = append(xy, plotter.XY{X: float64(g.BatchSize), Y: float64(g.Percent)})
 			}
 		}
@@ -107,7 +110,7 @@ func histPlot(title, xlabel string, h *plugins.Histogram) *plot.Plot {
 	p.X.Label.Text = xlabel
 	p.X.Tick.Label.Font.Size = vg.Points(7)
 	p.Y.Tick.Label.Font.Size = vg.Points(7)
-	if h == nil || len(h.Counts) == 0 {
+	if !histogramPlottable(h) {
 		return p
 	}
 	bins := make([]plotter.HistogramBin, len(h.Counts))
@@ -169,13 +172,13 @@ func tailPlots(cp *Checkpoint, ls []Layer) (grid, bool) {
 				if est == "McCulloch" {
 					h = l.TailIndex.PerBatch[k].McCullochHist
 				}
-				if h == nil {
+				if !histogramPlottable(h) {
 					continue
 				}
 				if sum == nil {
 					sum = &plugins.Histogram{Edges: h.Edges, Counts: make([]int64, len(h.Counts))}
 				}
-				if len(h.Counts) != len(sum.Counts) {
+				if len(h.Counts) != len(sum.Counts) || !slices.Equal(h.Edges, sum.Edges) {
 					continue
 				}
 				for i, c := range h.Counts {
@@ -216,14 +219,24 @@ func lossPlot(tr *Training) (*plot.Plot, bool) {
 	p.Y.Label.Text = "cross-entropy loss"
 	p.Add(plotter.NewGrid())
 	var xy plotter.XYs
+	left := 0
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, pt := range tr.Loss {
-		if pt.Loss.Defined() {
-			xy = append(xy, plotter.XY{X: float64(pt.Step), Y: float64(pt.Loss)})
+		if y := float64(pt.Loss); plottable(y) && plottable(float64(pt.Step)) {
+			xy = append(xy, plotter.XY{X: float64(pt.Step), Y: y})
+			lo, hi = math.Min(lo, y), math.Max(hi, y)
+		} else {
+			left++
 		}
+	}
+	if left > 0 {
+		p.Title.Text += fmt.Sprintf(" (%d of %d points not drawn: non-finite or beyond ±%g)", left, len(tr.Loss), maxPlotValue)
 	}
 	if len(xy) == 0 {
 		return p, false
 	}
+	safeRange(&p.Y, lo, hi)
+	safeRange(&p.X, xy[0].X, xy[len(xy)-1].X)
 	line, err := plotter.NewLine(xy)
 	if err != nil {
 		return p, false
@@ -233,37 +246,31 @@ func lossPlot(tr *Training) (*plot.Plot, bool) {
 	return p, true
 }
 
-func newCanvas(format string, w, h vg.Length) (vg.CanvasSizer, func(f *os.File) error) {
+func newCanvas(format string, w, h vg.Length) (vg.CanvasSizer, func(f io.Writer) error) {
 	if format == "png" {
 		c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))
-		return c, func(f *os.File) error {
+		return c, func(f io.Writer) error {
 			_, err := vgimg.PngCanvas{Canvas: c}.WriteTo(f)
 			return err
 		}
 	}
 	c := vgsvg.New(w, h)
-	return c, func(f *os.File) error {
+	return c, func(f io.Writer) error {
 		_, err := c.WriteTo(f)
 		return err
 	}
 }
 
-func writeCanvas(path string, write func(f *os.File) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
+func writeCanvas(path string, write func(f io.Writer) error) error {
+	return atomicfile.Write(path, write)
 }
 
 // savePlot writes one plot.
 func savePlot(p *plot.Plot, path, format string, w, h vg.Length) error {
 	c, write := newCanvas(format, w, h)
-	p.Draw(draw.New(c))
+	if err := drawSafely(path, func() { p.Draw(draw.New(c)) }); err != nil {
+		return err
+	}
 	return writeCanvas(path, write)
 }
 
@@ -278,13 +285,18 @@ func saveGrid(g grid, path, format string, tw, th vg.Length) error {
 	dc := draw.New(c)
 	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 2, PadY: vg.Millimeter * 2,
 		PadTop: vg.Millimeter, PadBottom: vg.Millimeter, PadLeft: vg.Millimeter, PadRight: vg.Millimeter}
-	canvases := plot.Align(g.plots, t, dc)
-	for i, row := range g.plots {
-		for j, p := range row {
-			if p != nil {
-				p.Draw(canvases[i][j])
+	err := drawSafely(path, func() {
+		canvases := plot.Align(g.plots, t, dc)
+		for i, row := range g.plots {
+			for j, p := range row {
+				if p != nil {
+					p.Draw(canvases[i][j])
+				}
 			}
 		}
+	})
+	if err != nil {
+		return err
 	}
 	return writeCanvas(path, write)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/plugins"
 )
 
@@ -457,7 +458,7 @@ func WriteFile(path string, r *Report) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil

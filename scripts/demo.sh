@@ -53,7 +53,7 @@ fi
 echo "== $BIN audit --out $OUT $*"
 start=$(date +%s)
 status=0
-"$BIN" audit --out "$OUT" "$@" || status=$?
+"$BIN" audit --force --out "$OUT" "$@" || status=$?  # --force: make demo reruns replace the last demo
 secs=$(( $(date +%s) - start ))
 echo
 if [ -f "$OUT/report.md" ]; then

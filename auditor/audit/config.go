@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/yamlerr"
 	"github.com/gnaudit/gnaudit/models"
 	"github.com/gnaudit/gnaudit/plugins"
 )
@@ -66,6 +67,8 @@ type Config struct {
 	Prepare bool   `yaml:"-" json:"-"`
 	Shard   string `yaml:"-" json:"-"`
 	From    string `yaml:"-" json:"-"`
+	// Force replaces a complete audit found in Out (refused otherwise).
+	Force bool `yaml:"-" json:"-"`
 }
 
 // DataConfig says where the samples come from.
@@ -235,7 +238,7 @@ func ParseConfig(b []byte, name string, base Config) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
-		return base, fmt.Errorf("config %s: %w", name, err)
+		return base, fmt.Errorf("config %s: %w", name, yamlerr.Explain(b, &cfg, err))
 	}
 	return cfg, nil
 }

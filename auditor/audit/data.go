@@ -56,8 +56,17 @@ func loadData(c DataConfig, seed int64) (*rawData, error) {
 		}
 		r.eightBit = true
 		if c.EvalSamples > 0 {
-			if r.eval, err = load(dir, "test"); err != nil {
-				r.notes = append(r.notes, fmt.Sprintf("no test split (%v): the %d evaluation samples are held out of the training split", err, c.EvalSamples))
+			// Missing test files: the evaluation samples are held out of
+			// the training split (noted). Test files that exist but are
+			// broken are an error: falling back would evaluate on training
+			// samples without a word.
+			if _, _, ferr := data.MNISTFiles(dir, "test"); ferr != nil {
+				if some, _ := filepath.Glob(filepath.Join(dir, "t10k-*")); len(some) > 0 {
+					return nil, fmt.Errorf("data: test split incomplete (%s is there, but %w; remove it or add the missing file, or pass --eval-samples 0)", some[0], ferr)
+				}
+				r.notes = append(r.notes, fmt.Sprintf("no test split (%v): the %d evaluation samples are held out of the training split", ferr, c.EvalSamples))
+			} else if r.eval, err = load(dir, "test"); err != nil {
+				return nil, fmt.Errorf("data: test split (for --eval-samples %d; remove or repair the files, or pass --eval-samples 0): %w", c.EvalSamples, err)
 			}
 		}
 	case "cifar10":
@@ -66,8 +75,10 @@ func loadData(c DataConfig, seed int64) (*rawData, error) {
 		}
 		r.eightBit = true
 		if c.EvalSamples > 0 {
-			if r.eval, err = data.LoadCIFAR10(dir, "test"); err != nil {
-				r.notes = append(r.notes, fmt.Sprintf("no test batch (%v): the %d evaluation samples are held out of the training batches", err, c.EvalSamples))
+			if _, ferr := data.CIFAR10Files(dir, "test"); ferr != nil {
+				r.notes = append(r.notes, fmt.Sprintf("no test batch (%v): the %d evaluation samples are held out of the training batches", ferr, c.EvalSamples))
+			} else if r.eval, err = data.LoadCIFAR10(dir, "test"); err != nil {
+				return nil, fmt.Errorf("data: test batch (for --eval-samples %d; remove or repair it, or pass --eval-samples 0): %w", c.EvalSamples, err)
 			}
 		}
 	case "npy":

@@ -137,6 +137,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.BoolVar(&c.Prepare, "prepare", c.Prepare, "sharded audit, step 1: fine-tune and compute each checkpoint's centre in --out, for --shard (docs/scale.md)")
 	fs.StringVar(&c.Shard, "shard", c.Shard, "sharded audit, step 2: collect shard `k/K` (k = 0…K−1) of the audit prepared in --from; \"env\" reads k/K from GNAUDIT_SHARD, JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")
 	fs.StringVar(&c.From, "from", c.From, "with --shard: the prepared audit `directory` (gnaudit audit --prepare --out DIR)")
+	fs.BoolVar(&c.Force, "force", c.Force, "replace a complete audit already in --out (refused without it)")
 }
 
 // intListFlag is a comma-separated list of integers.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
@@ -145,26 +146,7 @@ func writeMeta(dir string, m *Meta) error {
 	return writeFileAtomic(filepath.Join(dir, MetaName), append(b, '\n'))
 }
 
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+func writeFileAtomic(path string, b []byte) error { return atomicfile.WriteFile(path, b) }
 
 // saveResults writes the analyses' results of a checkpoint. Per-coordinate
 // arrays are left out (the report keeps per-layer summaries; gnaudit report
@@ -472,6 +454,7 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 	if o.NoGate {
 		policy = ""
 	}
+	junit := ""
 	if policy != "" {
 		if len(rep.Checkpoints) == 0 {
 			return nil, inputErr(fmt.Errorf("gate %s: the audit has no analysed checkpoint to check", policy))
@@ -486,19 +469,19 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 		}
 		rep.Gates = res.Report()
 		out.Gate = res
-		junit := o.JUnit
+		junit = o.JUnit
 		if junit == "" && o.Gate == "" {
 			junit = meta.Config.JUnit
-		}
-		if junit != "" {
-			if err := res.WriteJUnitFile(junit); err != nil {
-				return nil, err
-			}
 		}
 	}
 	out.Report = rep
 	out.JSONPath = filepath.Join(dir, ReportJSON)
-	if err := reports.WriteFile(out.JSONPath, rep); err != nil {
+	// report.json is written last, so that its presence means the whole
+	// rendering (plots, report.md, JUnit) succeeded; the stale one goes
+	// first, so that a failure part-way (a full disk) leaves no
+	// report.json from another rendering next to new plots. Every file is
+	// written atomically: none is ever truncated.
+	if err := os.Remove(out.JSONPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("report.json: %w", err)
 	}
 	format := o.Format
@@ -521,6 +504,14 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 		if err := markPartial(out.MDPath, meta, out.Skipped); err != nil {
 			return nil, err
 		}
+	}
+	if junit != "" {
+		if err := out.Gate.WriteJUnitFile(junit); err != nil {
+			return nil, err
+		}
+	}
+	if err := reports.WriteFile(out.JSONPath, rep); err != nil {
+		return nil, fmt.Errorf("report.json: %w (the audit's noise sets are kept: gnaudit report %s writes it again)", err, dir)
 	}
 	return out, nil
 }

@@ -3,8 +3,6 @@ package audit
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/collect"
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/graph"
@@ -178,6 +177,12 @@ func (r *runner) run(ctx context.Context) error {
 	if err := host.Preflight(ctx, analysisOptions(cfg.Analyses, r.env)); err != nil {
 		return inputErr(err)
 	}
+	if !cfg.PlanOnly {
+		// Before any work: a complete audit is not replaced by mistake.
+		if err := checkOut(cfg.Out, cfg.Force); err != nil {
+			return inputErr(err)
+		}
+	}
 	raw, err := loadData(cfg.Data, cfg.Seed)
 	if err != nil {
 		return inputErr(err)
@@ -263,6 +268,29 @@ func (r *runner) run(ctx context.Context) error {
 	r.out.Rendered = rendered
 	r.summary(rendered)
 	return workErr
+}
+
+// ErrOutHoldsAudit is the refusal to overwrite a complete audit.
+var ErrOutHoldsAudit = errors.New("holds a complete audit")
+
+// checkOut refuses an output directory holding a complete audit unless
+// force is set. A partial, failed or unfinished audit there is replaced
+// (rerunning it is how it is resumed, e.g. by scripts/paper/run.sh).
+func checkOut(dir string, force bool) error {
+	if force {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, MetaName)); err != nil {
+		return nil
+	}
+	m, err := ReadMeta(dir)
+	if err != nil {
+		return fmt.Errorf("--out %s holds an unreadable %s (%w): choose another --out, or pass --force to replace it", dir, MetaName, err)
+	}
+	if m.Status != StatusComplete {
+		return nil
+	}
+	return fmt.Errorf("--out %s %w (created %s, model %s): choose another --out, pass --force to replace it, or run gnaudit report %s to re-render it", dir, ErrOutHoldsAudit, m.Created, m.ModelFile, dir)
 }
 
 // prepareOut creates the output directory; in a directory of an earlier
@@ -423,6 +451,10 @@ func (r *runner) plan(ctx context.Context) error {
 		GradientSamples: est.GradientSamples}
 	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s per sample) × %d checkpoints (steps %v); total about %s\n",
 		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), secs(perSample), len(steps), steps, secs(total))
+	if !(total < maxEstimateSecs) {
+		return inputErr(fmt.Errorf("the audit is estimated to take %s, longer than an audit may be planned for: lower --finetune-steps (%d), --pool or --coords-per-layer",
+			secs(total), cfg.FineTune.Steps))
+	}
 	if mt := time.Duration(col.MaxTime); mt > 0 && total > mt.Seconds() {
 		return inputErr(fmt.Errorf("the audit is estimated to take %s, over --max-time %s (lower --finetune-steps, --pool or --coords-per-layer)", secs(total), mt))
 	}
@@ -707,22 +739,29 @@ func (r *runner) summary(rd *Rendered) {
 	r.printf("report%s: %s\n        %s\n", state, rd.MDPath, rd.JSONPath)
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func fileSHA256(path string) (string, error) { return atomicfile.SHA256(path) }
+
+// yearSecs is a year of 365.25 days in seconds.
+const yearSecs = 365.25 * 24 * 3600
+
+// maxEstimateSecs bounds the plan's time estimate: an audit estimated to
+// take longer (e.g. --finetune-steps 1e15) is refused.
+const maxEstimateSecs = 10 * yearSecs
 
 // secs formats seconds for the plan.
 func secs(s float64) string {
-	if math.IsNaN(s) || math.IsInf(s, 0) {
+	if math.IsNaN(s) {
+		return "?"
+	}
+	if s >= maxEstimateSecs {
+		// time.Duration overflows (it used to print a negative or zero
+		// time): saturate.
+		if math.IsInf(s, 1) {
+			return "more than 10 years"
+		}
+		return fmt.Sprintf("more than 10 years (%.3g years)", s/yearSecs)
+	}
+	if s < 0 {
 		return "?"
 	}
 	d := time.Duration(s * float64(time.Second))

@@ -219,9 +219,11 @@ func TestRunTinyEndToEnd(t *testing.T) {
 		}
 	}
 
-	// A second audit into the same directory replaces the first one.
+	// A second audit into the same directory replaces the first one (with
+	// --force: it is refused without, see TestFaultsOutputDirectory).
 	cfg.FineTune.Steps = 0
 	cfg.AuditAt = nil
+	cfg.Force = true
 	if _, err := Run(context.Background(), cfg, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,8 @@ type builderBase struct {
 	order     []string // float initializers in file order
 	notes     []string
 	batch     int
-	fileBatch int // the file's fixed batch, −1 if symbolic
+	bytes     int64 // of the tensors counted so far (account)
+	fileBatch int   // the file's fixed batch, −1 if symbolic
 	track     bool
 	edges     map[*gorgonia.Node]edge
 	inputs    []*inputSlot
@@ -349,6 +350,11 @@ func (b *builder[T]) setUnary(n *ir.Node, o *kop[T], x *gval, out []int) error {
 func (b *builder[T]) mk(n *ir.Node, o *kop[T], diffable []bool, ins ...*gval) (*gval, error) {
 	if o.out != nil && o.out.TotalSize() == 0 {
 		return nil, b.errNode(n, "empty output of shape %v is not supported", o.out)
+	}
+	if o.out != nil {
+		if err := b.account("its output", []int(o.out), elemSize[T]()); err != nil {
+			return nil, b.errNode(n, "%v", err)
+		}
 	}
 	o.wrt = make([]bool, len(ins))
 	nodes := make([]*gorgonia.Node, len(ins))

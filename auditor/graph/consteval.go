@@ -339,6 +339,9 @@ func (b *builderBase) evalConst(n *ir.Node, ins []*cval, shapeOf func(string) ([
 			}
 			s = append(s, int(d))
 		}
+		if err := checkConst(s); err != nil {
+			return nil, err
+		}
 		c := &cval{typ: ir.Float, shape: s, f: make([]float64, prod(s))}
 		if a, ok := n.Attrs["value"]; ok && a.Tensor != nil {
 			v, err := tensorToCval(a.Tensor)
@@ -406,6 +409,9 @@ func constantAttr(n *ir.Node) (*cval, error) {
 func binConst(op string, x, y *cval) (*cval, error) {
 	s, err := broadcastShape(x.shape, y.shape)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkConst(s); err != nil {
 		return nil, err
 	}
 	n := prod(s)

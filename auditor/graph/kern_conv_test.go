@@ -209,10 +209,12 @@ func TestReluFast(t *testing.T) {
 	reluFast(d64, vals, g64)
 	for i := range vals {
 		w32, wd32, w64, wd64 := float32(0), float32(0), 0.0, 0.0
-		if x32[i] > 0 {
+		// ReLU(NaN) = NaN (ONNX max(x, 0), PyTorch), and its gradient
+		// passes (PyTorch: x <= 0 ? 0 : g).
+		if !(x32[i] <= 0) {
 			w32, wd32 = x32[i], g32[i]
 		}
-		if vals[i] > 0 {
+		if !(vals[i] <= 0) {
 			w64, wd64 = vals[i], g64[i]
 		}
 		if math.Float32bits(o32[i]) != math.Float32bits(w32) || d32[i] != wd32 {

@@ -234,7 +234,7 @@ func unaryFwdRange[T float](u unary, out, x []T) {
 			return
 		}
 		for i, v := range x {
-			if v > 0 {
+			if !(v <= 0) { // NaN passes, as in ONNX and PyTorch
 				out[i] = v
 			} else {
 				out[i] = 0
@@ -268,10 +268,13 @@ func unaryFwdRange[T float](u unary, out, x []T) {
 	}
 }
 
-// reluFast sets out[i] = v[i] where x[i] > 0, else 0 (ReLU with v = x,
-// its gradient with v = g), without branches on the data (random signs
-// would mispredict half of them). It reports false for an element type it
-// does not handle.
+// reluFast sets out[i] = v[i] where x[i] > 0 or x[i] is NaN, else 0 (ReLU
+// with v = x, its gradient with v = g), without branches on the data
+// (random signs would mispredict half of them). A NaN input gives a NaN
+// output, as ONNX's max(x, 0) and PyTorch's relu do (a NaN weight must not
+// be hidden), and passes the gradient, as PyTorch's threshold_backward
+// (x <= 0 ? 0 : g). It reports false for an element type it does not
+// handle.
 func reluFast[T float](out, x, v []T) bool {
 	switch out := any(out).(type) {
 	case []float32:
@@ -281,8 +284,10 @@ func reluFast[T float](out, x, v []T) bool {
 		for i, xi := range x {
 			// x > 0 iff its bit pattern lies in [1, +Inf's pattern]: an
 			// integer comparison, which compiles to a conditional move
+			// NaN iff its magnitude's pattern lies above +Inf's
+			b := math.Float32bits(xi)
 			var m uint32
-			if math.Float32bits(xi)-1 < 0x7f800000 {
+			if b-1 < 0x7f800000 || b&0x7fffffff > 0x7f800000 {
 				m = ^uint32(0)
 			}
 			out[i] = math.Float32frombits(math.Float32bits(v[i]) & m)
@@ -293,8 +298,9 @@ func reluFast[T float](out, x, v []T) bool {
 		v = v[:len(x)]
 		out = out[:len(x)]
 		for i, xi := range x {
+			b := math.Float64bits(xi)
 			var m uint64
-			if math.Float64bits(xi)-1 < 0x7ff0000000000000 {
+			if b-1 < 0x7ff0000000000000 || b&0x7fffffffffffffff > 0x7ff0000000000000 {
 				m = ^uint64(0)
 			}
 			out[i] = math.Float64frombits(math.Float64bits(v[i]) & m)
@@ -368,7 +374,7 @@ func unaryGradRange[T float](u unary, dx, x, y, g []T) {
 			return
 		}
 		for i, v := range x {
-			if v > 0 {
+			if !(v <= 0) {
 				dx[i] = g[i]
 			} else {
 				dx[i] = 0

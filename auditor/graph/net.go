@@ -22,6 +22,11 @@ type Options struct {
 	// before the first parameter. Off by default (it costs the first
 	// layer's input gradient).
 	InputGrad bool
+	// MaxMemory bounds the bytes of the tensors the net allocates
+	// (inputs and every node's output at the batch): a model over it is
+	// refused, naming the tensor, before anything is allocated. 0 means
+	// the machine's memory.
+	MaxMemory int64
 }
 
 // Param describes a float initializer of the model.
@@ -102,6 +107,11 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 	if len(m.Outputs) == 0 {
 		return nil, errors.New("model has no output")
 	}
+	// Each ONNX node gives at least one operation (gorgonia's graph
+	// building is quadratic too): refuse a huge graph before building it.
+	if err := checkGraphSize(len(m.Nodes), len(m.Nodes)); err != nil {
+		return nil, err
+	}
 	if !cfg.allInputs && len(m.Inputs) != 1 {
 		var names []string
 		for _, v := range m.Inputs {
@@ -133,6 +143,9 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 		c, err := tensorToCval(t)
 		if err != nil {
 			return nil, fmt.Errorf("initializer: %w", err)
+		}
+		if err := checkFinite(name, c.shape, c.f, trainable[name]); err != nil {
+			return nil, err
 		}
 		data := toT[T](c.f)
 		p := &paramRec{name: name, shape: c.shape, trainable: trainable[name],
@@ -189,6 +202,9 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 			b.track = b.batch > 1
 			grad, bl = opt.InputGrad, true
 			net.inShape = append([]int(nil), shape[1:]...)
+		}
+		if err := b.account(fmt.Sprintf("input %q", in.Name), shape, elemSize[T]()); err != nil {
+			return nil, err
 		}
 		data := make([]T, prod(shape))
 		node, dense, err := b.newInput("input:"+in.Name, shape, data)
@@ -348,6 +364,9 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 // compile makes the forward machine (the subgraph of roots) and, if full,
 // the machine of the whole graph (forward, loss and backward).
 func (n *Net) compile(g *gorgonia.ExprGraph, roots gorgonia.Nodes, full bool) error {
+	if err := checkGraphSize(len(g.AllNodes()), len(n.model.Nodes)); err != nil {
+		return err
+	}
 	return catch(func() error {
 		n.fwdVM = gorgonia.NewTapeMachine(g.SubgraphRoots(roots...))
 		if full {

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/npy"
 )
 
@@ -39,16 +39,8 @@ func (m *Matrix) Save(path string) error {
 			return nw.Close()
 		})
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	if err := atomicfile.Write(path, m.WriteCSV); err != nil {
 		return fmt.Errorf("matrix: %w", err)
-	}
-	if err := m.WriteCSV(f); err != nil {
-		f.Close()
-		return fmt.Errorf("matrix: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("matrix: writing %s: %w", path, err)
 	}
 	return nil
 }

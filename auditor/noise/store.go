@@ -12,6 +12,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 )
 
 // On-disk layout of a saved Set: a directory holding
@@ -192,6 +194,11 @@ func Save(dir string, s *Set) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("save %s: %w", dir, err)
 	}
+	if err := checkScalars(s); err != nil {
+		// JSON has no NaN: name the layer instead of "json: unsupported
+		// value: NaN".
+		return fmt.Errorf("save %s: %w", dir, err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save noise set: %w", err)
 	}
@@ -247,27 +254,10 @@ func indexOf(sizes []int, b int) int {
 	return -1
 }
 
-// writeAtomic writes path through a temporary file in the same directory.
+// writeAtomic writes path through a temporary file in the same directory
+// (atomicfile: synced, renamed into place, mode 0644).
 func writeAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, write)
 }
 
 // Load reads a set saved by Save from directory dir. It rejects a format or
@@ -387,4 +377,31 @@ func Load(dir string) (*Set, error) {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// checkScalars refuses a set whose per-layer scalars (written as JSON in
+// the manifest) are non-finite, naming the layer, the field and the first
+// non-finite tested coordinate of its mean.
+func checkScalars(s *Set) error {
+	for li := range s.Layers {
+		l := &s.Layers[li]
+		for _, f := range []struct {
+			name string
+			v    float64
+		}{{"trace_cov", l.TraceCov}, {"grad_norm_sq", l.GradNormSq}, {"sum_norm_sq", l.SumNormSq}} {
+			if !math.IsNaN(f.v) && !math.IsInf(f.v, 0) {
+				continue
+			}
+			where := ""
+			for k, v := range l.Mean {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					where = fmt.Sprintf("; the first non-finite mean gradient is at coordinate %d (tested index %d) = %v", l.Coords[k], k, v)
+					break
+				}
+			}
+			return fmt.Errorf("layer %q (parameter %q): %s is %v: the per-sample gradients are non-finite (the model overflows on these samples)%s",
+				l.Name, l.Parameter, f.name, f.v, where)
+		}
+	}
+	return nil
 }

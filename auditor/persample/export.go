@@ -1,7 +1,6 @@
 package persample
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/npy"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 )
@@ -117,8 +117,13 @@ func WriteGrads(cfg GradsConfig) (*Manifest, error) {
 			Layer: p.Layer, Kind: p.Kind, Method: p.Method, Fallback: p.Fallback()})
 	}
 	var buf []float32
+	var bad nonFinite // the first non-finite logit and gradient, for the message
 	err = e.Stream(x, labels, Request{Full: true}, func(off int, r *Result) error {
 		man.Loss += r.Loss
+		bad.logits(off, r, e.Classes())
+		for k := range params {
+			bad.grads(off, r.Rows, &params[k], &r.Params[k])
+		}
 		buf = grow(buf, len(r.Logits))
 		for k, v := range r.Logits {
 			buf[k] = float32(v)
@@ -144,7 +149,10 @@ func WriteGrads(cfg GradsConfig) (*Manifest, error) {
 		return nil, err
 	}
 	if math.IsNaN(man.Loss) || math.IsInf(man.Loss, 0) {
-		logf("warning: the loss is %v", man.Loss)
+		// JSON has no NaN: say where it came from instead of
+		// "json: unsupported value: NaN"; nothing is written.
+		return nil, fmt.Errorf("%w: the summed loss of the %d samples is %v (%s): the model overflows on these inputs; no file written",
+			ErrBadInput, N, man.Loss, bad.String())
 	}
 	for _, f := range files {
 		if err := f.commit(); err != nil {
@@ -232,22 +240,21 @@ func fileNames(params []ParamInfo) []string {
 	return r
 }
 
-// streamFile is an .npy file written through a temporary file in the same
-// directory and renamed into place by commit.
+// streamFile is an .npy file written atomically (atomicfile) and renamed
+// into place by commit.
 type streamFile struct {
 	path string
-	tmp  *os.File
-	bw   *bufio.Writer
+	f    *atomicfile.File
 	w    *npy.Writer
 }
 
 func createStream(path string, shape []int) (*streamFile, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	af, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	f := &streamFile{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, 1<<16)}
-	if f.w, err = npy.NewWriter(f.bw, npy.Float32, shape); err != nil {
+	f := &streamFile{path: path, f: af}
+	if f.w, err = npy.NewWriter(af, npy.Float32, shape); err != nil {
 		f.abort()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -256,30 +263,81 @@ func createStream(path string, shape []int) (*streamFile, error) {
 
 func (f *streamFile) commit() error {
 	if err := f.w.Close(); err != nil {
+		f.abort()
 		return fmt.Errorf("%s: %w", f.path, err)
 	}
-	if err := f.bw.Flush(); err != nil {
-		return fmt.Errorf("writing %s: %w", f.path, err)
-	}
-	if err := f.tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", f.path, err)
-	}
-	if err := os.Rename(f.tmp.Name(), f.path); err != nil {
-		os.Remove(f.tmp.Name())
-		return err
-	}
-	f.tmp = nil
-	return nil
+	return f.f.Commit()
 }
 
 // abort removes the temporary file of an uncommitted stream.
-func (f *streamFile) abort() {
-	if f.tmp != nil {
-		f.tmp.Close()
-		os.Remove(f.tmp.Name())
-		f.tmp = nil
+func (f *streamFile) abort() { f.f.Abort() }
+
+// nonFinite records the first non-finite logit and per-sample gradient
+// seen, to name them in an error.
+type nonFinite struct {
+	logit string
+	grad  string
+}
+
+func (b *nonFinite) logits(off int, r *Result, classes int) {
+	if b.logit != "" {
+		return
 	}
+	for k, v := range r.Logits {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			b.logit = fmt.Sprintf("first non-finite logit: sample %d, class %d = %v", off+k/classes, k%classes, v)
+			return
+		}
+	}
+}
+
+func (b *nonFinite) grads(off, rows int, p *ParamInfo, g *ParamGrads) {
+	if b.grad != "" {
+		return
+	}
+	size := 1
+	for _, d := range p.Shape {
+		size *= d
+	}
+	at := func(k int, v float64) {
+		b.grad = fmt.Sprintf("first non-finite gradient: parameter %q (layer %s), sample %d, coordinate %s = %v",
+			p.Name, p.Layer, off+k/size, coordOf(p.Shape, k%size), v)
+	}
+	for k, v := range g.Full32 {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			at(k, f)
+			return
+		}
+	}
+	for k, v := range g.Full64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			at(k, v)
+			return
+		}
+	}
+}
+
+func (b *nonFinite) String() string {
+	var parts []string
+	for _, s := range []string{b.logit, b.grad} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 0 {
+		return "every logit and gradient is finite"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// coordOf formats flat index k of shape as a coordinate, e.g. [2 0 1].
+func coordOf(shape []int, k int) string {
+	c := make([]int, len(shape))
+	for d := len(shape) - 1; d >= 0; d-- {
+		if shape[d] > 0 {
+			c[d] = k % shape[d]
+			k /= shape[d]
+		}
+	}
+	return fmt.Sprint(c)
 }

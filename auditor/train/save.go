@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 )
 
@@ -43,22 +43,10 @@ func SaveONNX(src, dst string, params []Param) error {
 	return writeFile(dst, out)
 }
 
-// writeFile writes b to path through a temporary file renamed into place.
+// writeFile writes b to path atomically (atomicfile).
 func writeFile(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("train: save %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("train: save %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("train: save %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, b); err != nil {
+		return fmt.Errorf("train: save: %w", err)
 	}
 	return nil
 }

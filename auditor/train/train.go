@@ -490,6 +490,11 @@ func (t *trainer) update(step int) (StepRecord, error) {
 	}
 	rec := StepRecord{Step: step + 1, Epoch: step / t.spe, LR: lr, Loss: sum / float64(B)}
 	if math.IsNaN(rec.Loss) || math.IsInf(rec.Loss, 0) {
+		if step == 0 {
+			// No update has been made: the model's own weights overflow
+			// (e.g. all 1e30); the learning rate is not at fault.
+			return StepRecord{}, fmt.Errorf("update 0: the batch loss is %v before any update: the model's outputs overflow with its weights as given (%s), which no learning rate or clipping can fix", rec.Loss, t.nonFiniteLogits())
+		}
 		return StepRecord{}, fmt.Errorf("update %d: the batch loss is %v (training diverged; lower the learning rate or clip gradients)", step, rec.Loss)
 	}
 	if _, logits, ok := t.net.Value(t.net.LogitsName()); ok {
@@ -549,4 +554,19 @@ func clone(ps []Param) []Param {
 		out[i] = Param{Name: p.Name, Shape: slices.Clone(p.Shape), Value: slices.Clone(p.Value)}
 	}
 	return out
+}
+
+// nonFiniteLogits describes the first non-finite logit of the last batch.
+func (t *trainer) nonFiniteLogits() string {
+	_, logits, ok := t.net.Value(t.net.LogitsName())
+	if !ok {
+		return "logits unavailable"
+	}
+	c := t.net.Classes()
+	for k, v := range logits {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Sprintf("logit %d of sample %d of the batch is %v", k%c, k/c, v)
+		}
+	}
+	return "every logit is finite; the loss overflows"
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/matrix"
 	"github.com/gnaudit/gnaudit/auditor/statsrun"
 )
@@ -99,16 +100,16 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	t2 := time.Now()
 
 	w := stdout
-	var f *os.File
+	var f *atomicfile.File
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 			return err
 		}
-		f, err = os.Create(*out)
+		f, err = atomicfile.Create(*out)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer f.Abort()
 		w = f
 	}
 	if *format == "md" {
@@ -117,7 +118,7 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 		err = statsrun.WriteJSON(w, rep)
 	}
 	if err == nil && f != nil {
-		err = f.Close()
+		err = f.Commit()
 	}
 	if err != nil {
 		return fmt.Errorf("writing the output: %w", err)

@@ -7,13 +7,11 @@ package grpcplugin
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/plugins"
 	pb "github.com/gnaudit/gnaudit/plugins/grpcplugin/internal/proto"
 )
@@ -116,24 +115,14 @@ type Plugin struct {
 var ErrChecksum = errors.New("SHA-256 does not match the pin")
 
 // FileSHA256 returns the SHA-256 of a file.
-func FileSHA256(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return h.Sum(nil), nil
-}
+func FileSHA256(path string) ([]byte, error) { return atomicfile.SHA256Sum(path) }
 
-// Launch starts the plugin executable, checks its pin (go-plugin's
-// SecureConfig), performs the handshake and returns the Analysis it serves.
+// Launch starts the plugin executable, checks its pin (before it starts
+// and again just before the exec), performs the handshake and returns the Analysis it serves.
 func Launch(cfg Config) (*Plugin, error) {
 	if cfg.SHA256 != nil {
-		// Checked here for a clear message; go-plugin checks again below.
+		// Checked here for a clear message; the runner checks again right
+		// before the exec.
 		sum, err := FileSHA256(cfg.Path)
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", cfg.Path, err)
@@ -155,16 +144,13 @@ func Launch(cfg Config) (*Plugin, error) {
 	cc := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: PluginSets(nil, cfg.ChunkBytes),
-		Cmd:              exec.Command(cfg.Path, cfg.Args...),
+		RunnerFunc:       newGroupRunner(cfg.Path, cfg.Args, cfg.SHA256),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     st,
 		Stderr:           stderr,
 		SyncStderr:       stderr,
 		SyncStdout:       io.Discard,
 		Logger:           hclog.NewNullLogger(),
-	}
-	if cfg.SHA256 != nil {
-		cc.SecureConfig = &plugin.SecureConfig{Checksum: cfg.SHA256, Hash: sha256.New()}
 	}
 	pc := plugin.NewClient(cc)
 	p := &Plugin{cfg: cfg, client: pc, tail: tail}
