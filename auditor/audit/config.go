@@ -122,6 +122,16 @@ type FineTuneConfig struct {
 	// Save, when set, is the ONNX file that receives the fine-tuned
 	// weights (the model's graph with new initializers), also after Ctrl-C.
 	Save string `yaml:"save" json:"save,omitempty"`
+	// Optimizer is "sgd" (momentum, METHOD.md §7) or "adamw"
+	// (torch.optim.AdamW; weight_decay is then its decoupled decay).
+	Optimizer string `yaml:"optimizer" json:"optimizer,omitempty"`
+	// WarmupSteps, when positive, warms the learning rate up linearly over
+	// the first WarmupSteps updates.
+	WarmupSteps int `yaml:"warmup_steps" json:"warmup_steps,omitempty"`
+	// BN is the BatchNorm mode of the fine-tuning: "train" (batch
+	// statistics, running statistics updated, as model.train()) or "eval"
+	// (running statistics fixed). Models without BatchNorm ignore it.
+	BN string `yaml:"bn" json:"bn,omitempty"`
 }
 
 // CollectConfig configures the noise collection at each checkpoint
@@ -194,7 +204,7 @@ func Defaults() Config {
 		Preprocess: PreprocessConfig{Scale: "auto", Normalize: "stats",
 			Spatial: data.SpatialPad, Channels: data.ChannelsReplicate},
 		FineTune: FineTuneConfig{Steps: DefaultFineTuneSteps, BatchSize: 128, LR: 0.01, Schedule: "paper",
-			Momentum: 0.9, WeightDecay: 5e-4},
+			Momentum: 0.9, WeightDecay: 5e-4, Optimizer: "sgd", BN: "train"},
 		Collect: CollectConfig{Pool: 6400, BatchSizes: []int{16, 32, 64, 128}, Batches: 200,
 			CoordsPerLayer: 256},
 		Analyses: AnalysesConfig{Timeout: Duration(10 * time.Minute)},
@@ -297,6 +307,19 @@ func (c *Config) Validate() error {
 		}
 		if !(ft.ClipNorm >= 0) || math.IsInf(ft.ClipNorm, 0) {
 			return bad("finetune.clip_norm", "%v must be ≥ 0", ft.ClipNorm)
+		}
+		switch ft.Optimizer {
+		case "", "sgd", "adamw":
+		default:
+			return bad("finetune.optimizer (--optimizer)", "%q: want sgd or adamw", ft.Optimizer)
+		}
+		if ft.WarmupSteps < 0 {
+			return bad("finetune.warmup_steps (--warmup-steps)", "%d must be ≥ 0", ft.WarmupSteps)
+		}
+		switch ft.BN {
+		case "", "train", "eval":
+		default:
+			return bad("finetune.bn (--bn)", "%q: want train or eval", ft.BN)
 		}
 	}
 	for _, s := range c.AuditAt {

@@ -547,16 +547,19 @@ func (r *runner) fineTuneAndCollect(ctx context.Context) error {
 	opt.Momentum = cfg.FineTune.Momentum
 	opt.WeightDecay = cfg.FineTune.WeightDecay
 	opt.ClipNorm = cfg.FineTune.ClipNorm
+	opt.Optimizer = cfg.FineTune.Optimizer
+	opt.WarmupSteps = cfg.FineTune.WarmupSteps
+	opt.BatchNorm = cfg.FineTune.BN
 	opt.Seed = cfg.Seed
 	opt.Eval = r.prep.eval
 	opt.AuditAt = cfg.auditSteps()
 	opt.OnAudit = func(ctx context.Context, c *train.Checkpoint) error {
-		return r.collectAt(ctx, c.Step, c.Params)
+		return r.collectAt(ctx, c.Step, c.Saved()) // parameters and BatchNorm running statistics
 	}
 	opt.Progress = r.env.Stderr
 	opt.ProgressMode = r.env.ProgressMode
-	fmt.Fprintf(r.env.Stderr, "fine-tuning: %d steps, batch %d, %s, momentum %g, weight decay %g\n",
-		opt.Steps, opt.BatchSize, opt.LR, opt.Momentum, opt.WeightDecay)
+	fmt.Fprintf(r.env.Stderr, "fine-tuning: %d steps, batch %d, %s, %s, momentum %g, weight decay %g, warm-up %d, BatchNorm %s\n",
+		opt.Steps, opt.BatchSize, optimizerName(opt.Optimizer), opt.LR, opt.Momentum, opt.WeightDecay, opt.WarmupSteps, bnName(opt.BatchNorm, r.model))
 	res, err := train.Train(ctx, r.model, r.prep.train, opt)
 	if res != nil {
 		r.meta.Training = res
@@ -564,7 +567,7 @@ func (r *runner) fineTuneAndCollect(ctx context.Context) error {
 			fmt.Fprintf(r.env.Stderr, "evaluation at step %d: loss %.4f, accuracy %.1f%% (%d samples)\n", e.Step, e.Loss, 100*e.Acc, e.Samples)
 		}
 		if cfg.FineTune.Save != "" && len(res.Params) > 0 {
-			if serr := train.SaveONNX(r.modelFile, cfg.FineTune.Save, res.Params); serr != nil {
+			if serr := train.SaveONNX(r.modelFile, cfg.FineTune.Save, res.Saved()); serr != nil {
 				return errors.Join(err, fmt.Errorf("--save: %w", serr))
 			}
 			fmt.Fprintf(r.env.Stderr, "fine-tuned model (step %d) written to %s\n", res.Steps, cfg.FineTune.Save)
@@ -707,4 +710,22 @@ func firstLinesOf(s string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// optimizerName and bnName describe the fine-tuning for the progress line.
+func optimizerName(o string) string {
+	if o == "" {
+		return train.OptSGD
+	}
+	return o
+}
+
+func bnName(mode string, m *ir.Model) string {
+	switch {
+	case !train.HasBatchNorm(m):
+		return "none in the model"
+	case mode == train.BNEval:
+		return "eval mode"
+	}
+	return "train mode"
 }
