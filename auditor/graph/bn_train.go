@@ -362,3 +362,17 @@ func (n *Net) SetBatchNormStat(name string, v []float64) error {
 	}
 	return fmt.Errorf("graph: SetBatchNormStat: %q is not a running statistic of a train-mode BatchNormalization", name)
 }
+
+// ValueBytes estimates the executor's memory for its values: every graph
+// value and its derivative, at the dtype's size (initializers excluded).
+func (n *Net) ValueBytes() int64 {
+	size := int64(4)
+	if n.dtype == tensor.Float64 {
+		size = 8
+	}
+	var elems int64
+	for _, v := range n.vals {
+		elems += 2 * int64(prod(v.shape))
+	}
+	return elems * size
+}
