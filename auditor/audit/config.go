@@ -152,6 +152,11 @@ type CollectConfig struct {
 	// EngineBatch is the number of samples of one batched backward pass of
 	// the per-sample engine (0: the engine's default).
 	EngineBatch int `yaml:"engine_batch" json:"engine_batch,omitempty"`
+	// Engine computes the noise: "per-sample" (default; per-sample
+	// gradients of the eval-mode network, every analysis), "mini-batch"
+	// (true mini-batch gradients with train-mode BatchNorm) or "both"
+	// (the report shows the two side by side). See docs/collection.md.
+	Engine string `yaml:"engine" json:"engine,omitempty"`
 	// MaxMemory is the memory budget of a collection (e.g. "4GiB"); the
 	// audit refuses to start a run that would exceed it. 0 means 3/4 of
 	// the machine's memory.
@@ -206,7 +211,7 @@ func Defaults() Config {
 		FineTune: FineTuneConfig{Steps: DefaultFineTuneSteps, BatchSize: 128, LR: 0.01, Schedule: "paper",
 			Momentum: 0.9, WeightDecay: 5e-4, Optimizer: "sgd", BN: "train"},
 		Collect: CollectConfig{Pool: 6400, BatchSizes: []int{16, 32, 64, 128}, Batches: 200,
-			CoordsPerLayer: 256},
+			CoordsPerLayer: 256, Engine: EnginePerSample},
 		Analyses: AnalysesConfig{Timeout: Duration(10 * time.Minute)},
 		Device:   "cpu",
 		Seed:     1,
@@ -353,6 +358,11 @@ func (c *Config) Validate() error {
 	}
 	if col.CoordsPerLayer < 0 {
 		return bad("collect.coords_per_layer (--coords-per-layer)", "%d must be ≥ 0", col.CoordsPerLayer)
+	}
+	switch col.Engine {
+	case "", EnginePerSample, EngineMiniBatch, EngineBoth:
+	default:
+		return bad("collect.engine (--engine)", "%q: want per-sample, mini-batch or both", col.Engine)
 	}
 	if col.EngineBatch < 0 {
 		return bad("collect.engine_batch (--engine-batch)", "%d must be ≥ 0", col.EngineBatch)

@@ -113,6 +113,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Var((*intListFlag)(&c.Collect.BatchSizes), "batch-sizes", "audited batch `sizes`, increasing, comma-separated")
 	fs.IntVar(&c.Collect.Batches, "batches", c.Collect.Batches, "mini-batches n per batch size (3..5000)")
 	fs.IntVar(&c.Collect.CoordsPerLayer, "coords-per-layer", c.Collect.CoordsPerLayer, "tested coordinates per parameter (seeded draw; 0: all)")
+	fs.StringVar(&c.Collect.Engine, "engine", c.Collect.Engine, "noise engine: per-sample, mini-batch (true mini-batch gradients, train-mode BatchNorm) or both")
 	fs.IntVar(&c.Collect.EngineBatch, "engine-batch", c.Collect.EngineBatch, "samples per batched backward pass of the per-sample engine (0: its default)")
 	fs.Var((*byteSizeFlag)(&c.Collect.MaxMemory), "max-memory", "memory budget of a collection, e.g. 4GiB (0: 3/4 of the machine's memory)")
 	fs.Var((*durationFlag)(&c.Collect.MaxTime), "max-time", "refuse an audit estimated to take longer, e.g. 10m (0: no limit)")

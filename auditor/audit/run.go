@@ -21,6 +21,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/minibatch"
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 	"github.com/gnaudit/gnaudit/auditor/persample"
@@ -156,6 +157,8 @@ type runner struct {
 	cc        collect.Config
 	est       collect.Estimate
 	meta      *Meta
+	mb        *minibatch.Source // the mini-batch engine (--engine mini-batch|both)
+	mbEst     collect.MiniBatchEstimate
 }
 
 func (r *runner) printf(format string, a ...any) { fmt.Fprintf(r.env.Stdout, format, a...) }
@@ -374,9 +377,11 @@ func (r *runner) plan(ctx context.Context) error {
 
 	// Time: measure one block of per-sample gradients and one fine-tuning
 	// step on this machine.
-	perSample, err := r.measurePerSample(ctx, src)
-	if err != nil {
-		return err
+	perSample := 0.0
+	if cfg.Collect.Engine != EngineMiniBatch {
+		if perSample, err = r.measurePerSample(ctx, src); err != nil {
+			return err
+		}
 	}
 	stepSecs := 0.0
 	if cfg.FineTune.Steps > 0 {
@@ -385,7 +390,15 @@ func (r *runner) plan(ctx context.Context) error {
 		}
 	}
 	steps := cfg.auditSteps()
-	collectSecs := est.Seconds(perSample, perOpSeconds)
+	collectSecs := 0.0
+	if cfg.Collect.Engine != EngineMiniBatch {
+		collectSecs = est.Seconds(perSample, perOpSeconds)
+	}
+	mbSecs, err := r.planMiniBatch(ctx, layers) // the mini-batch engine (minibatch.go), 0 when not used
+	if err != nil {
+		return err
+	}
+	collectSecs += mbSecs
 	ft := float64(cfg.FineTune.Steps) * stepSecs
 	if n := r.prep.eval.Len(); n > 0 && cfg.FineTune.Steps > 0 {
 		ft += 2 * math.Ceil(float64(n)/float64(cfg.FineTune.BatchSize)) * stepSecs / 2 // forward only, before and after
@@ -605,6 +618,9 @@ func (r *runner) collectAt(ctx context.Context, step int, params []train.Param) 
 			return err
 		}
 	}
+	if cfg.Collect.Engine == EngineMiniBatch {
+		return r.collectMiniBatch(ctx, step, params, cm)
+	}
 	cc := r.cc
 	cc.Step = step
 	N := r.est.Pool
@@ -654,6 +670,10 @@ func (r *runner) collectAt(ctx context.Context, step int, params []train.Param) 
 	}
 	if err != nil {
 		return fmt.Errorf("collection at step %d: %w", step, err)
+	}
+	if cfg.Collect.Engine == EngineBoth {
+		cm2 := CheckpointMeta{Step: step, Model: cm.Model, SHA256: cm.SHA256}
+		return r.collectMiniBatch(ctx, step, params, cm2)
 	}
 	return nil
 }
