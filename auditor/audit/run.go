@@ -553,17 +553,7 @@ func (r *runner) fineTuneAndCollect(ctx context.Context) error {
 	if cfg.FineTune.Steps == 0 {
 		return r.collectAt(ctx, 0, nil)
 	}
-	opt := train.Defaults()
-	opt.Steps = cfg.FineTune.Steps
-	opt.BatchSize = cfg.FineTune.BatchSize
-	opt.LR = schedule(cfg.FineTune)
-	opt.Momentum = cfg.FineTune.Momentum
-	opt.WeightDecay = cfg.FineTune.WeightDecay
-	opt.ClipNorm = cfg.FineTune.ClipNorm
-	opt.Optimizer = cfg.FineTune.Optimizer
-	opt.WarmupSteps = cfg.FineTune.WarmupSteps
-	opt.BatchNorm = cfg.FineTune.BN
-	opt.Seed = cfg.Seed
+	opt := fineTuneOptions(cfg.FineTune, cfg.Seed)
 	opt.Eval = r.prep.eval
 	opt.AuditAt = cfg.auditSteps()
 	opt.OnAudit = func(ctx context.Context, c *train.Checkpoint) error {
