@@ -27,6 +27,11 @@ const (
 // per-sample one (--engine both).
 const miniBatchNoiseDir = "noise-minibatch"
 
+// miniBatchNote explains the mini-batch engine's checkpoints in the report.
+const miniBatchNote = "Checkpoints marked \"mini-batch engine\": ξ_S = g_S − ḡ from true mini-batch gradients " +
+	"(B samples in one forward/backward pass, train-mode BatchNorm), ḡ over the pool in chunks of ~B_max; their per-sample " +
+	"figures (kurtosis bound, noise scale) are effective per-sample moments inferred from the smallest batch size (docs/collection.md)."
+
 // resultsName is the analyses' results file of an engine's set.
 func resultsName(engine string) string {
 	if engine == EngineMiniBatch {

@@ -460,7 +460,7 @@ func (r *runner) measureStep() (float64, error) {
 	if B > r.prep.train.Len() {
 		return 0, inputErr(fmt.Errorf("finetune.batch_size %d exceeds the %d training samples", B, r.prep.train.Len()))
 	}
-	net, err := graph.Build(r.model, graph.Options{Batch: B})
+	net, err := graph.Build(r.model, graph.Options{Batch: B, BatchNormTrain: r.cfg.FineTune.BN != train.BNEval})
 	if err != nil {
 		return 0, inputErr(fmt.Errorf("model %s: %w", r.modelFile, err))
 	}
@@ -519,6 +519,9 @@ func (r *runner) initMeta(raw *rawData, start time.Time) {
 	notes = append(notes, fmt.Sprintf("Per-sample gradients: %s.", r.eng.Name()))
 	for _, n := range r.eng.Notes() {
 		notes = append(notes, "Engine: "+n)
+	}
+	if cfg.usesMiniBatch() {
+		notes = append(notes, miniBatchNote)
 	}
 	if a := r.prep.adaptation; len(a.Steps) > 0 {
 		notes = append(notes, "Data adapted to the model: "+a.String())
