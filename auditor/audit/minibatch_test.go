@@ -70,3 +70,42 @@ func TestRunBothEngines(t *testing.T) {
 		t.Error("report.md does not show the mini-batch engine's checkpoints")
 	}
 }
+
+// --engine mini-batch alone: one set per checkpoint, in noise/, and every
+// built-in analysis runs on it.
+func TestRunMiniBatchEngineOnly(t *testing.T) {
+	f := newTiny(t)
+	out := filepath.Join(f.dir, "out")
+	cfg := f.config(out)
+	cfg.Collect.Engine = EngineMiniBatch
+	var stdout, stderr bytes.Buffer
+	res, err := Run(context.Background(), cfg, &Env{Stdout: &stdout, Stderr: &stderr, ToolVersion: "test"})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	meta, err := ReadMeta(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(meta.Checks) != 2 {
+		t.Fatalf("%d checkpoint records, want 2", len(meta.Checks))
+	}
+	for _, c := range meta.Checks {
+		if c.Engine != EngineMiniBatch || filepath.Base(c.Noise) != NoiseDir || c.Results == "" {
+			t.Errorf("checkpoint %+v", c)
+		}
+	}
+	if res.Rendered == nil || len(res.Rendered.Report.Checkpoints) != 2 {
+		t.Fatal("report without the two checkpoints")
+	}
+	for _, cp := range res.Rendered.Report.Checkpoints {
+		if cp.Engine != EngineMiniBatch || len(cp.Analyses) == 0 {
+			t.Errorf("report checkpoint step %d: engine %q, %d analyses", cp.Step, cp.Engine, len(cp.Analyses))
+		}
+		for _, a := range cp.Analyses {
+			if a.Status != "ok" {
+				t.Errorf("step %d: analysis %s on the mini-batch set: %s %+v", cp.Step, a.Name, a.Status, a.Failure)
+			}
+		}
+	}
+}
