@@ -117,6 +117,9 @@ func (r *runner) collectMiniBatch(ctx context.Context, step int, params []train.
 			return errors.Join(err, fmt.Errorf("step %d: saving the mini-batch noise set: %w", step, serr))
 		}
 		cm.Noise = nrel
+		if set.Partial {
+			cm.Partial, cm.Reason = true, set.Collection.Reason
+		}
 		fmt.Fprintf(r.env.Stderr, "step %d: mini-batch engine's noise set saved to %s\n", step, filepath.Join(cfg.Out, nrel))
 	} else if err != nil {
 		cm.Reason = "mini-batch engine stopped before any usable result: " + err.Error()

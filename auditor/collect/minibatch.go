@@ -156,8 +156,9 @@ func (e MiniBatchEstimate) String() string {
 // B₀ by the relations of a mean of B₀ i.i.d. terms (variance ×B₀ with the
 // finite-pool factor (N−1)/(N−B₀), third cumulant ×B₀², fourth ×B₀³, E|ξ|³
 // by its Cauchy–Schwarz bound √(m₂m₄)), so that every analysis runs on
-// the set; Collection.Scheme is "mini-batch". A cancelled run returns nil
-// and an error wrapping ctx.Err().
+// the set; Collection.Scheme is "mini-batch". A run cancelled after the
+// first batch size returns a partial set of the batch sizes done (all n
+// rows each) with an error wrapping ctx.Err(); cancelled earlier, nil.
 func CollectMiniBatch(ctx context.Context, src BatchSource, cfg Config) (*noise.Set, error) {
 	est, err := PlanMiniBatch(cfg, src)
 	if err != nil {
@@ -260,6 +261,9 @@ func CollectMiniBatch(ctx context.Context, src BatchSource, cfg Config) (*noise.
 		k := len(coords[l])
 		m2, m3, m4 = append(m2, make([]float64, k)), append(m3, make([]float64, k)), append(m4, make([]float64, k))
 	}
+	var stopped error // cancellation after the first batch size
+	kept := K
+sizes:
 	for k := range cfg.BatchSizes {
 		rows, err := BatchRows(cfg, k)
 		if err != nil {
@@ -267,6 +271,10 @@ func CollectMiniBatch(ctx context.Context, src BatchSource, cfg Config) (*noise.
 		}
 		for r, pos := range rows {
 			if err := batch(pos); err != nil {
+				if k > 0 && ctx.Err() != nil {
+					stopped, kept = err, k
+					break sizes
+				}
 				return nil, fmt.Errorf("collect: mini-batch engine, batch size %d, row %d: %w", cfg.BatchSizes[k], r, err)
 			}
 			for l := range specs {
@@ -316,8 +324,21 @@ func CollectMiniBatch(ctx context.Context, src BatchSource, cfg Config) (*noise.
 		ly.TraceCov = b0 * fpc * sq[l] / rn
 		ly.SumNormSq = fn * (ly.TraceCov + ly.GradNormSq)
 	}
+	if stopped != nil {
+		// Keep the batch sizes done (every matrix must have n rows).
+		set.Partial = true
+		set.BatchSizes = set.BatchSizes[:kept]
+		set.Collection.Reason = fmt.Sprintf("stopped (%v) after batch sizes %v of %v", stopped, set.BatchSizes, cfg.BatchSizes)
+		for l := range set.Layers {
+			set.Layers[l].MiniBatch = set.Layers[l].MiniBatch[:kept]
+			set.Layers[l].Overlap = set.Layers[l].Overlap[:kept]
+		}
+	}
 	if err := set.Validate(); err != nil {
 		return nil, fmt.Errorf("collect: mini-batch engine: %w", err)
+	}
+	if stopped != nil {
+		return set, fmt.Errorf("collect: mini-batch engine: %w", stopped)
 	}
 	return set, nil
 }

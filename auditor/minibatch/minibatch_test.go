@@ -249,3 +249,42 @@ func TestEffectiveMomentsAtBatchOne(t *testing.T) {
 		}
 	}
 }
+
+// cancelSource cancels its context after a number of batches.
+type cancelSource struct {
+	*Source
+	left   int
+	cancel func()
+}
+
+func (c *cancelSource) BatchGrad(ctx context.Context, idx []int, g [][]float64) error {
+	if c.left--; c.left < 0 {
+		c.cancel()
+	}
+	return c.Source.BatchGrad(ctx, idx, g)
+}
+
+// Ctrl-C during the second batch size keeps the first one whole.
+func TestMiniBatchCancelKeepsDoneSizes(t *testing.T) {
+	m := smallCNN(true)
+	ds := images(t, 80)
+	cfg := config(ds)
+	mb, err := New(m, ds, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// centre: 4 chunks; B = 2: 10 rows; then 3 rows of B = 5.
+	cs := &cancelSource{Source: mb, left: 4 + 10 + 3, cancel: cancel}
+	set, err := collect.CollectMiniBatch(ctx, cs, cfg)
+	if err == nil || ctx.Err() == nil {
+		t.Fatalf("no cancellation error: %v", err)
+	}
+	if set == nil || !set.Partial || len(set.BatchSizes) != 1 || set.BatchSizes[0] != 2 || set.Batches != 10 {
+		t.Fatalf("partial set %+v", set)
+	}
+	if err := set.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
