@@ -372,7 +372,9 @@ func (r *runner) plan(ctx context.Context) error {
 	for _, n := range r.eng.Notes() {
 		r.printf("  note: %s\n", n)
 	}
-	r.printf("%s\n", strings.TrimRight(est.String(), "\n"))
+	if cfg.Collect.Engine != EngineMiniBatch {
+		r.printf("%s\n", strings.TrimRight(est.String(), "\n"))
+	}
 	r.printf("  memory budget %s (--max-memory)\n", ByteSize(budget))
 
 	// Time: measure one block of per-sample gradients and one fine-tuning
