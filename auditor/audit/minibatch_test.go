@@ -109,3 +109,35 @@ func TestRunMiniBatchEngineOnly(t *testing.T) {
 		}
 	}
 }
+
+// The new keys: flags and YAML set them; bad values name the key.
+func TestTrainingAndEngineKeys(t *testing.T) {
+	cfg, err := ParseArgs([]string{"--bn", "eval", "--optimizer", "adamw", "--warmup-steps", "50", "--engine", "both"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.FineTune.BN != "eval" || cfg.FineTune.Optimizer != "adamw" || cfg.FineTune.WarmupSteps != 50 || cfg.Collect.Engine != EngineBoth {
+		t.Errorf("parsed %+v %+v", cfg.FineTune, cfg.Collect)
+	}
+	y, err := ParseConfig([]byte("finetune:\n  bn: eval\n  optimizer: adamw\n  warmup_steps: 7\ncollect:\n  engine: mini-batch\n"), "t.yaml", Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y.FineTune.BN != "eval" || y.FineTune.WarmupSteps != 7 || y.Collect.Engine != EngineMiniBatch {
+		t.Errorf("YAML %+v %+v", y.FineTune, y.Collect)
+	}
+	for _, c := range []struct {
+		args []string
+		key  string
+	}{
+		{[]string{"--bn", "frozen"}, "finetune.bn"},
+		{[]string{"--optimizer", "adam"}, "finetune.optimizer"},
+		{[]string{"--warmup-steps", "-1"}, "finetune.warmup_steps"},
+		{[]string{"--engine", "gpu"}, "collect.engine"},
+	} {
+		_, err := ParseArgs(c.args, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.key) {
+			t.Errorf("%v: %v, want an error naming %s", c.args, err, c.key)
+		}
+	}
+}
