@@ -51,6 +51,9 @@ type bnTrainRec struct {
 	runMean   []float64 // float64 running statistics (nil: not updated)
 	runVar    []float64
 	setParams func(mean, vr []float64) // writes the running statistics to the graph
+	// sync reloads an entry of mean/vr whose initializer was overwritten
+	// since (Net.SetParam), so that the float64 copy follows it.
+	sync func(mean, vr []float64)
 }
 
 // BatchNormStat describes a running statistic of a train-mode
@@ -123,6 +126,17 @@ func (b *builder[T]) batchNormTrain(n *ir.Node) error {
 			for c := range dm {
 				dm[c] = T(mean[c])
 				dv[c] = T(vr[c])
+			}
+		}
+		rec.sync = func(mean, vr []float64) {
+			dm, dv := pm.data.Data().([]T), pv.data.Data().([]T)
+			for c := range dm {
+				if T(mean[c]) != dm[c] {
+					mean[c] = float64(dm[c])
+				}
+				if T(vr[c]) != dv[c] {
+					vr[c] = float64(dv[c])
+				}
 			}
 		}
 	} else {
@@ -313,6 +327,7 @@ func (n *Net) UpdateBatchNormStats() error {
 		if !r.have || !n.lastFull {
 			return errors.New("graph: UpdateBatchNormStats: no train-mode pass (LossGrad) to take the batch statistics from")
 		}
+		r.sync(r.runMean, r.runVar)
 		mo := r.momentum
 		unb := float64(r.count) / float64(r.count-1)
 		for c := range r.runMean {
@@ -325,9 +340,13 @@ func (n *Net) UpdateBatchNormStats() error {
 }
 
 // BatchNormStat returns the float64 running statistic name (nil if name is
-// not a running statistic of a train-mode node).
+// not a running statistic of a train-mode node). A value set with SetParam
+// since is taken over.
 func (n *Net) BatchNormStat(name string) []float64 {
 	for _, r := range n.bnTrain {
+		if r.runMean != nil {
+			r.sync(r.runMean, r.runVar)
+		}
 		switch name {
 		case r.meanName:
 			if r.runMean != nil {

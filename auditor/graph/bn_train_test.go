@@ -135,3 +135,27 @@ func TestBatchNormTrain(t *testing.T) {
 		t.Errorf("batch 1 with a fully connected BatchNorm: %v", err)
 	}
 }
+
+// SetParam on a running statistic of a train-mode net is followed by the
+// float64 copy.
+func TestBatchNormTrainSetParam(t *testing.T) {
+	net, err := Build(bnModel(), Options{Batch: 3, BatchNormTrain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := net.SetParam("m1", []float64{0.25, -0.5}); err != nil {
+		t.Fatal(err)
+	}
+	if got := net.BatchNormStat("m1"); got[0] != 0.25 || got[1] != -0.5 {
+		t.Errorf("BatchNormStat after SetParam: %v", got)
+	}
+	if err := net.SetBatchNormStat("v1", []float64{2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if got := net.Param("v1"); got[0] != 2 || got[1] != 3 {
+		t.Errorf("initializer after SetBatchNormStat: %v", got)
+	}
+	if net.SetBatchNormStat("w1", []float64{1}) == nil {
+		t.Error("SetBatchNormStat of a weight accepted")
+	}
+}
