@@ -50,6 +50,8 @@ type BuildOptions struct {
 	PerCoordinate bool
 	// File and SHA256 identify the checkpoint's model file, if saved.
 	File, SHA256 string
+	// Engine labels the checkpoint's noise engine (Checkpoint.Engine).
+	Engine string
 }
 
 func isBuiltin(r *plugins.Result, name string) bool {
@@ -60,7 +62,7 @@ func isBuiltin(r *plugins.Result, name string) bool {
 // section: the built-ins into the typed fields, the other analyses into
 // Plugins values, every analysis (failed ones too) into Analyses.
 func BuildCheckpoint(set *noise.Set, results []*plugins.Result, o BuildOptions) Checkpoint {
-	cp := Checkpoint{Step: set.Step, File: o.File, SHA256: o.SHA256, Seed: set.Seed, Pool: set.Pool,
+	cp := Checkpoint{Step: set.Step, Engine: o.Engine, File: o.File, SHA256: o.SHA256, Seed: set.Seed, Pool: set.Pool,
 		Batches: set.Batches, BatchSizes: append([]int{}, set.BatchSizes...), Layers: []Layer{}, Analyses: []AnalysisRun{}}
 	if set.Collection != nil && set.Collection.DataSize > 0 {
 		cp.DataSize = set.Collection.DataSize

@@ -231,10 +231,17 @@ func WriteGateTable(w io.Writer, checks []GateCheck) {
 
 func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) error {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
-	p("## Checkpoint: step %d\n\n", cp.Step)
+	if cp.Engine != "" {
+		p("## Checkpoint: step %d (%s engine)\n\n", cp.Step, cp.Engine)
+	} else {
+		p("## Checkpoint: step %d\n\n", cp.Step)
+	}
 	p("Pool N = %d samples, n = %d mini-batches per batch size, batch sizes %s, seed %d.\n\n", cp.Pool, cp.Batches, intsString(cp.BatchSizes), cp.Seed)
 	h, sep := bsHeader(cp.BatchSizes)
 	prefix := fmt.Sprintf("plots/step-%d-", cp.Step)
+	if cp.Engine != "" {
+		prefix = fmt.Sprintf("plots/step-%d-%s-", cp.Step, cp.Engine)
+	}
 	drawn, left := plotLayers(cp.Layers)
 	note := ""
 	if left > 0 {

@@ -168,7 +168,10 @@ type Method struct {
 
 // Checkpoint holds the audit at one fine-tuning step.
 type Checkpoint struct {
-	Step       int    `json:"step"`
+	Step int `json:"step"`
+	// Engine is the noise engine of a checkpoint collected by more than
+	// one ("mini-batch"; "" for the per-sample engine alone).
+	Engine     string `json:"engine,omitempty"`
 	File       string `json:"file,omitempty"`
 	SHA256     string `json:"sha256,omitempty"`
 	Seed       int64  `json:"seed"`

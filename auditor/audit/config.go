@@ -132,6 +132,16 @@ type FineTuneConfig struct {
 	// Save, when set, is the ONNX file that receives the fine-tuned
 	// weights (the model's graph with new initializers), also after Ctrl-C.
 	Save string `yaml:"save" json:"save,omitempty"`
+	// Optimizer is "sgd" (momentum, METHOD.md §7) or "adamw"
+	// (torch.optim.AdamW; weight_decay is then its decoupled decay).
+	Optimizer string `yaml:"optimizer" json:"optimizer,omitempty"`
+	// WarmupSteps, when positive, warms the learning rate up linearly over
+	// the first WarmupSteps updates.
+	WarmupSteps int `yaml:"warmup_steps" json:"warmup_steps,omitempty"`
+	// BN is the BatchNorm mode of the fine-tuning: "train" (batch
+	// statistics, running statistics updated, as model.train()) or "eval"
+	// (running statistics fixed). Models without BatchNorm ignore it.
+	BN string `yaml:"bn" json:"bn,omitempty"`
 }
 
 // CollectConfig configures the noise collection at each checkpoint
@@ -152,6 +162,11 @@ type CollectConfig struct {
 	// EngineBatch is the number of samples of one batched backward pass of
 	// the per-sample engine (0: the engine's default).
 	EngineBatch int `yaml:"engine_batch" json:"engine_batch,omitempty"`
+	// Engine computes the noise: "per-sample" (default; per-sample
+	// gradients of the eval-mode network, every analysis), "mini-batch"
+	// (true mini-batch gradients with train-mode BatchNorm) or "both"
+	// (the report shows the two side by side). See docs/collection.md.
+	Engine string `yaml:"engine" json:"engine,omitempty"`
 	// MaxMemory is the memory budget of a collection (e.g. "4GiB"); the
 	// audit refuses to start a run that would exceed it. 0 means 3/4 of
 	// the machine's memory.
@@ -209,9 +224,9 @@ func Defaults() Config {
 		Preprocess: PreprocessConfig{Scale: "auto", Normalize: "stats",
 			Spatial: data.SpatialPad, Channels: data.ChannelsReplicate},
 		FineTune: FineTuneConfig{Steps: DefaultFineTuneSteps, BatchSize: 128, LR: 0.01, Schedule: "paper",
-			Momentum: 0.9, WeightDecay: 5e-4},
+			Momentum: 0.9, WeightDecay: 5e-4, Optimizer: "sgd", BN: "train"},
 		Collect: CollectConfig{Pool: 6400, BatchSizes: []int{16, 32, 64, 128}, Batches: 200,
-			CoordsPerLayer: 256},
+			CoordsPerLayer: 256, Engine: EnginePerSample},
 		Analyses: AnalysesConfig{Timeout: Duration(10 * time.Minute)},
 		Device:   "cpu",
 		Seed:     1,
@@ -313,6 +328,19 @@ func (c *Config) Validate() error {
 		if !(ft.ClipNorm >= 0) || math.IsInf(ft.ClipNorm, 0) {
 			return bad("finetune.clip_norm", "%v must be ≥ 0", ft.ClipNorm)
 		}
+		switch ft.Optimizer {
+		case "", "sgd", "adamw":
+		default:
+			return bad("finetune.optimizer (--optimizer)", "%q: want sgd or adamw", ft.Optimizer)
+		}
+		if ft.WarmupSteps < 0 {
+			return bad("finetune.warmup_steps (--warmup-steps)", "%d must be ≥ 0", ft.WarmupSteps)
+		}
+		switch ft.BN {
+		case "", "train", "eval":
+		default:
+			return bad("finetune.bn (--bn)", "%q: want train or eval", ft.BN)
+		}
 	}
 	for _, s := range c.AuditAt {
 		if s < 0 && s != Last {
@@ -350,6 +378,11 @@ func (c *Config) Validate() error {
 	case "", "warn", "refuse", "off":
 	default:
 		return bad("collect.pool_check (--pool-check)", "%q: want warn, refuse or off", col.PoolCheck)
+	}
+	switch col.Engine {
+	case "", EnginePerSample, EngineMiniBatch, EngineBoth:
+	default:
+		return bad("collect.engine (--engine)", "%q: want per-sample, mini-batch or both", col.Engine)
 	}
 	if col.EngineBatch < 0 {
 		return bad("collect.engine_batch (--engine-batch)", "%d must be ≥ 0", col.EngineBatch)

@@ -113,6 +113,9 @@ type CheckpointMeta struct {
 	Reason  string `json:"reason,omitempty"`
 	// Results is the file of the analyses' results ("" when not analysed).
 	Results string `json:"results,omitempty"`
+	// Engine is "mini-batch" for a set of the mini-batch engine ("" for
+	// the per-sample engine).
+	Engine string `json:"engine,omitempty"`
 }
 
 // ReadMeta reads DIR/audit.json.
@@ -414,7 +417,7 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 			if results, err = analyse(ctx, set, ac, env); err != nil {
 				return nil, fmt.Errorf("checkpoint step %d: analyses: %w", cm.Step, err)
 			}
-			rel := filepath.Join(CheckpointDir, stepDir(cm.Step), ResultsName)
+			rel := filepath.Join(CheckpointDir, stepDir(cm.Step), resultsName(cm.Engine))
 			if err := saveResults(filepath.Join(dir, rel), results); err != nil {
 				return nil, err
 			}
@@ -430,7 +433,7 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 				fmt.Fprintf(env.Stderr, "analysis %s failed at step %d (%s): %s\n", r.Description.Name, cm.Step, r.Failure.Stage, r.Failure.Reason)
 			}
 		}
-		cp := reports.BuildCheckpoint(set, results, reports.BuildOptions{File: cm.Model, SHA256: cm.SHA256})
+		cp := reports.BuildCheckpoint(set, results, reports.BuildOptions{File: cm.Model, SHA256: cm.SHA256, Engine: cm.Engine})
 		if err := addWeightDecay(&cp, set, meta, dir, cm.Model); err != nil {
 			fmt.Fprintf(env.Stderr, "warning: step %d: noise scale with weight decay: %v\n", cm.Step, err)
 		}
@@ -576,7 +579,7 @@ func trainingSection(meta *Meta) *reports.Training {
 	ft := meta.Config.FineTune
 	st := tr.Settings
 	t := &reports.Training{
-		Optimizer:   "SGD with momentum (eval-mode BatchNorm)",
+		Optimizer:   optimizerLabel(st),
 		Momentum:    st.Momentum,
 		WeightDecay: st.WeightDecay,
 		BatchSize:   st.BatchSize,

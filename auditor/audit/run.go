@@ -20,6 +20,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/auditor/minibatch"
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 	"github.com/gnaudit/gnaudit/auditor/persample"
@@ -156,7 +157,9 @@ type runner struct {
 	cc        collect.Config
 	est       collect.Estimate
 	meta      *Meta
-	prepared  *Prepared // --prepare: what the shards will share
+	prepared  *Prepared         // --prepare: what the shards will share
+	mb        *minibatch.Source // the mini-batch engine (--engine mini-batch|both)
+	mbEst     collect.MiniBatchEstimate
 }
 
 func (r *runner) printf(format string, a ...any) { fmt.Fprintf(r.env.Stdout, format, a...) }
@@ -421,7 +424,9 @@ func (r *runner) plan(ctx context.Context) error {
 	for _, n := range r.eng.Notes() {
 		r.printf("  note: %s\n", n)
 	}
-	r.printf("%s\n", strings.TrimRight(est.String(), "\n"))
+	if cfg.Collect.Engine != EngineMiniBatch {
+		r.printf("%s\n", strings.TrimRight(est.String(), "\n"))
+	}
 	r.printf("  memory budget %s (--max-memory)\n", ByteSize(budget))
 	if cfg.Shard != "" {
 		return nil // a shard prints its own share (shard.go) and measures nothing
@@ -429,9 +434,11 @@ func (r *runner) plan(ctx context.Context) error {
 
 	// Time: measure one block of per-sample gradients and one fine-tuning
 	// step on this machine.
-	perSample, err := r.measurePerSample(ctx, src)
-	if err != nil {
-		return err
+	perSample := 0.0
+	if cfg.Collect.Engine != EngineMiniBatch {
+		if perSample, err = r.measurePerSample(ctx, src); err != nil {
+			return err
+		}
 	}
 	stepSecs := 0.0
 	if cfg.FineTune.Steps > 0 {
@@ -440,7 +447,15 @@ func (r *runner) plan(ctx context.Context) error {
 		}
 	}
 	steps := cfg.auditSteps()
-	collectSecs := est.Seconds(perSample, perOpSeconds)
+	collectSecs := 0.0
+	if cfg.Collect.Engine != EngineMiniBatch {
+		collectSecs = est.Seconds(perSample, perOpSeconds)
+	}
+	mbSecs, err := r.planMiniBatch(ctx, layers) // the mini-batch engine (minibatch.go), 0 when not used
+	if err != nil {
+		return err
+	}
+	collectSecs += mbSecs
 	ft := float64(cfg.FineTune.Steps) * stepSecs
 	if n := r.prep.eval.Len(); n > 0 && cfg.FineTune.Steps > 0 {
 		ft += 2 * math.Ceil(float64(n)/float64(cfg.FineTune.BatchSize)) * stepSecs / 2 // forward only, before and after
@@ -506,7 +521,7 @@ func (r *runner) measureStep() (float64, error) {
 	if B > r.prep.train.Len() {
 		return 0, inputErr(fmt.Errorf("finetune.batch_size %d exceeds the %d training samples", B, r.prep.train.Len()))
 	}
-	net, err := graph.Build(r.model, graph.Options{Batch: B})
+	net, err := graph.Build(r.model, graph.Options{Batch: B, BatchNormTrain: r.cfg.FineTune.BN != train.BNEval})
 	if err != nil {
 		return 0, inputErr(fmt.Errorf("model %s: %w", r.modelFile, err))
 	}
@@ -566,6 +581,9 @@ func (r *runner) initMeta(raw *rawData, start time.Time) {
 	for _, n := range r.eng.Notes() {
 		notes = append(notes, "Engine: "+n)
 	}
+	if cfg.usesMiniBatch() {
+		notes = append(notes, miniBatchNote)
+	}
 	if a := r.prep.adaptation; len(a.Steps) > 0 {
 		notes = append(notes, "Data adapted to the model: "+a.String())
 	}
@@ -603,23 +621,16 @@ func (r *runner) fineTuneAndCollect(ctx context.Context) error {
 	if cfg.FineTune.Steps == 0 {
 		return r.collectAt(ctx, 0, nil)
 	}
-	opt := train.Defaults()
-	opt.Steps = cfg.FineTune.Steps
-	opt.BatchSize = cfg.FineTune.BatchSize
-	opt.LR = schedule(cfg.FineTune)
-	opt.Momentum = cfg.FineTune.Momentum
-	opt.WeightDecay = cfg.FineTune.WeightDecay
-	opt.ClipNorm = cfg.FineTune.ClipNorm
-	opt.Seed = cfg.Seed
+	opt := fineTuneOptions(cfg.FineTune, cfg.Seed)
 	opt.Eval = r.prep.eval
 	opt.AuditAt = cfg.auditSteps()
 	opt.OnAudit = func(ctx context.Context, c *train.Checkpoint) error {
-		return r.collectAt(ctx, c.Step, c.Params)
+		return r.collectAt(ctx, c.Step, c.Saved()) // parameters and BatchNorm running statistics
 	}
 	opt.Progress = r.env.Stderr
 	opt.ProgressMode = r.env.ProgressMode
-	fmt.Fprintf(r.env.Stderr, "fine-tuning: %d steps, batch %d, %s, momentum %g, weight decay %g\n",
-		opt.Steps, opt.BatchSize, opt.LR, opt.Momentum, opt.WeightDecay)
+	fmt.Fprintf(r.env.Stderr, "fine-tuning: %d steps, batch %d, %s, %s, momentum %g, weight decay %g, warm-up %d, BatchNorm %s\n",
+		opt.Steps, opt.BatchSize, optimizerName(opt.Optimizer), opt.LR, opt.Momentum, opt.WeightDecay, opt.WarmupSteps, bnName(opt.BatchNorm, r.model))
 	res, err := train.Train(ctx, r.model, r.prep.train, opt)
 	if res != nil {
 		r.meta.Training = res
@@ -627,7 +638,7 @@ func (r *runner) fineTuneAndCollect(ctx context.Context) error {
 			fmt.Fprintf(r.env.Stderr, "evaluation at step %d: loss %.4f, accuracy %.1f%% (%d samples)\n", e.Step, e.Loss, 100*e.Acc, e.Samples)
 		}
 		if cfg.FineTune.Save != "" && len(res.Params) > 0 {
-			if serr := train.SaveONNX(r.modelFile, cfg.FineTune.Save, res.Params); serr != nil {
+			if serr := train.SaveONNX(r.modelFile, cfg.FineTune.Save, res.Saved()); serr != nil {
 				return errors.Join(err, fmt.Errorf("--save: %w", serr))
 			}
 			fmt.Fprintf(r.env.Stderr, "fine-tuned model (step %d) written to %s\n", res.Steps, cfg.FineTune.Save)
@@ -667,6 +678,9 @@ func (r *runner) collectAt(ctx context.Context, step int, params []train.Param) 
 		if err := r.eng.SetParams(params); err != nil {
 			return err
 		}
+	}
+	if cfg.Collect.Engine == EngineMiniBatch {
+		return r.collectMiniBatch(ctx, step, params, cm)
 	}
 	cc := r.cc
 	cc.Step = step
@@ -717,6 +731,10 @@ func (r *runner) collectAt(ctx context.Context, step int, params []train.Param) 
 	}
 	if err != nil {
 		return fmt.Errorf("collection at step %d: %w", step, err)
+	}
+	if cfg.Collect.Engine == EngineBoth {
+		cm2 := CheckpointMeta{Step: step, Model: cm.Model, SHA256: cm.SHA256}
+		return r.collectMiniBatch(ctx, step, params, cm2)
 	}
 	return nil
 }
@@ -780,4 +798,22 @@ func firstLinesOf(s string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// optimizerName and bnName describe the fine-tuning for the progress line.
+func optimizerName(o string) string {
+	if o == "" {
+		return train.OptSGD
+	}
+	return o
+}
+
+func bnName(mode string, m *ir.Model) string {
+	switch {
+	case !train.HasBatchNorm(m):
+		return "none in the model"
+	case mode == train.BNEval:
+		return "eval mode"
+	}
+	return "train mode"
 }

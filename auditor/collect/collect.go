@@ -89,20 +89,9 @@ func newRun(src Source, cfg Config) (*run, error) {
 		r.cfg.BlockRows = 256
 	}
 	r.pool = PoolIndices(cfg)
-	r.coords = make([][]int, len(specs))
+	r.coords = TestedCoords(cfg, specs)
 	r.colOff = make([]int, len(specs)+1)
-	for l, s := range specs {
-		n := s.Size()
-		if cfg.CoordsPerLayer > 0 && n > cfg.CoordsPerLayer {
-			c := data.NewRand(cfg.Seed, "collect/coords/"+s.Parameter).Sample(n, cfg.CoordsPerLayer)
-			slices.Sort(c)
-			r.coords[l] = c
-		} else {
-			r.coords[l] = make([]int, n)
-			for i := range n {
-				r.coords[l][i] = i
-			}
-		}
+	for l := range specs {
 		r.colOff[l+1] = r.colOff[l] + len(r.coords[l])
 	}
 	r.T = r.colOff[len(specs)]
@@ -851,6 +840,28 @@ func IsPartial(err error) bool {
 // cfg.DataSize samples, stream "collect/pool" of cfg.Seed.
 func PoolIndices(cfg Config) []int {
 	return data.NewRand(cfg.Seed, "collect/pool").Sample(cfg.DataSize, cfg.Pool)
+}
+
+// TestedCoords returns the tested coordinates of every layer (stream
+// collect/coords/<parameter>, see docs/collection.md): a seeded uniform
+// draw of cfg.CoordsPerLayer, sorted, for a layer larger than that, else
+// all of them.
+func TestedCoords(cfg Config, specs []LayerSpec) [][]int {
+	coords := make([][]int, len(specs))
+	for l, s := range specs {
+		n := s.Size()
+		if cfg.CoordsPerLayer > 0 && n > cfg.CoordsPerLayer {
+			c := data.NewRand(cfg.Seed, "collect/coords/"+s.Parameter).Sample(n, cfg.CoordsPerLayer)
+			slices.Sort(c)
+			coords[l] = c
+		} else {
+			coords[l] = make([]int, n)
+			for i := range n {
+				coords[l][i] = i
+			}
+		}
+	}
+	return coords
 }
 
 // BatchRows returns the n mini-batches of batch size cfg.BatchSizes[k] as

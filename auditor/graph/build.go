@@ -64,6 +64,8 @@ type builderBase struct {
 	// convCols gives, per Conv node name, the column matrix its forward
 	// pass keeps for its weight gradient (Net.ConvColumns).
 	convCols map[string]func() (data any, rows, cols int)
+	// bnTrain holds the train-mode BatchNormalization nodes (bn_train.go).
+	bnTrain []*bnTrainRec
 }
 
 // inputSlot is a data input of the graph.
@@ -1009,6 +1011,9 @@ func (b *builder[T]) globalAvgPool(n *ir.Node) error {
 }
 
 func (b *builder[T]) batchNorm(n *ir.Node) error {
+	if b.opt.BatchNormTrain {
+		return b.batchNormTrain(n)
+	}
 	for k := 1; k < len(n.Outputs); k++ {
 		if n.Outputs[k] != "" {
 			return b.errNode(n, "training-mode outputs (running mean/var, saved statistics) are not supported; only inference BatchNormalization")

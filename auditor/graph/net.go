@@ -27,6 +27,12 @@ type Options struct {
 	// refused, naming the tensor, before anything is allocated. 0 means
 	// the machine's memory.
 	MaxMemory int64
+	// BatchNormTrain builds BatchNormalization nodes in train mode:
+	// LossGrad normalises with the batch's statistics (and differentiates
+	// through them), Forward with the running ones, and
+	// UpdateBatchNormStats updates the running statistics as torch does
+	// (bn_train.go). Off: inference BatchNormalization everywhere.
+	BatchNormTrain bool
 }
 
 // Param describes a float initializer of the model.
@@ -62,6 +68,7 @@ type Net struct {
 	lastFull   bool // the last pass was LossGrad: derivatives are current
 	ran        bool
 	convCols   map[string]func() (any, int, int)
+	bnTrain    []*bnTrainRec
 }
 
 // Build builds the executor for model m. It returns an error naming the
@@ -358,6 +365,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 	}
 	net.notes = b.notes
 	net.convCols = b.convCols
+	net.bnTrain = b.bnTrain
 	return net, nil
 }
 
@@ -433,6 +441,7 @@ func (n *Net) Forward(x []float64) ([]float64, error) {
 	if err := setData(n.inputs[0], x); err != nil {
 		return nil, fmt.Errorf("graph: Forward: %w", err)
 	}
+	n.setBatchNormMode(false)
 	if err := n.run(n.fwdVM); err != nil {
 		return nil, err
 	}
@@ -467,6 +476,7 @@ func (n *Net) LossGrad(x []float64, labels []int) (float64, error) {
 	if err := setData(n.labels, lab); err != nil {
 		return 0, fmt.Errorf("graph: LossGrad: %w", err)
 	}
+	n.setBatchNormMode(true)
 	if err := n.run(n.fullVM); err != nil {
 		n.lastFull = false
 		return 0, err

@@ -23,19 +23,26 @@
 // new one, so the step size decays geometrically (factor μ per update) after
 // a schedule step. The tests check both facts against PyTorch fixtures.
 //
-// # Eval-mode BatchNorm
+// # BatchNorm
 //
-// This is a fine-tuning in evaluation mode: BatchNormalization uses its
-// running mean and variance, which stay fixed (they are not trainable and are
-// not updated); BN's scale and shift are trainable and are updated. The
-// reason is the audit itself: it studies the per-sample gradients ∇ℓ_i(θ)
-// whose mean is the batch gradient g_S. In training mode, BN normalises with
-// the statistics of the batch, so each ℓ_i depends on the other samples of
-// the batch, the per-sample gradients are not defined independently of the
-// batch, and g_S is no longer a mean of i.i.d. terms. With fixed statistics,
-// ℓ_i depends on sample i and θ only, and the noise g_S − g is exactly the
-// mean of B independent draws — the quantity the audit measures. The CPU
-// executor implements inference BatchNormalization only.
+// Options.BatchNorm chooses train mode (BNTrain, the default for a model
+// with BatchNormalization) or eval mode (BNEval). In train mode the
+// executor normalises with the statistics of the batch and differentiates
+// through them (graph.Options.BatchNormTrain), and after every update the
+// running mean and variance are updated as torch does (momentum 0.1, i.e.
+// 1 − the ONNX momentum attribute; unbiased variance): they are part of
+// every Checkpoint (Stats) and of the Result, and SaveONNX of Saved()
+// writes them. Evaluation always uses the running statistics, like
+// model.eval(). In eval mode the running statistics stay fixed and BN is a
+// trained affine map. The audit's per-sample engine always uses eval mode
+// (per-sample gradients need samples that do not interact); the
+// mini-batch engine (auditor/minibatch) measures train-mode noise.
+//
+// # Optimisers
+//
+// Options.Optimizer is OptSGD (the update above) or OptAdamW
+// (torch.optim.AdamW, see [AdamW]); Options.WarmupSteps adds a linear
+// warm-up ([Warmup]).
 //
 // # Data
 //

@@ -14,7 +14,7 @@ import (
 // steps and evaluate on a held-out split. A real run loads the model with
 // onnx.Load("model.onnx") and a data set with data.LoadFashionMNIST, and
 // writes the result with train.SaveONNX("model.onnx", "tuned.onnx",
-// res.Params).
+// res.Saved()).
 func Example() {
 	m := linearModel() // logits = x·Wᵀ + b, 2 features, 2 classes
 	ds := twoBlobs(400)
@@ -78,4 +78,15 @@ func twoBlobs(n int) data.Dataset {
 		log.Fatal(err)
 	}
 	return ds
+}
+
+// AdamW as torch.optim.AdamW: the first update moves every coordinate by
+// about η (m̂/√v̂ = ±1), after the decoupled decay θ(1 − ηλ).
+func ExampleAdamW() {
+	o := train.NewAdamW(0.01) // β₁ 0.9, β₂ 0.999, ε 1e-8, λ 0.01
+	theta := []float64{1, -1}
+	_ = o.Update("w", theta, []float64{0.3, -2}, 0.001, true)
+	fmt.Printf("%.6f %.6f\n", theta[0], theta[1])
+	// Output:
+	// 0.998990 -0.998990
 }

@@ -69,7 +69,10 @@ func TestSaveONNX(t *testing.T) {
 				t.Fatal(err)
 			}
 			dst := filepath.Join(dir, "tuned.onnx")
-			if err := SaveONNX(src, dst, res.Params); err != nil {
+			if len(res.Stats) != 2 {
+				t.Fatalf("train-mode BatchNorm: %d running statistics in the result, want 2", len(res.Stats))
+			}
+			if err := SaveONNX(src, dst, res.Saved()); err != nil {
 				t.Fatal(err)
 			}
 			saved, err := onnx.Load(dst)
@@ -103,7 +106,7 @@ func TestSaveONNX(t *testing.T) {
 				return out
 			}
 			got := forward(saved, nil)
-			want := forward(m, res.Params)
+			want := forward(m, res.Saved())
 			if !slices.Equal(got, want) {
 				t.Errorf("logits of the saved model differ from the trained parameters':\n%v\n%v", got[:5], want[:5])
 			}
@@ -118,11 +121,12 @@ func TestSaveONNX(t *testing.T) {
 				t.Error("Result.Model() differs from the saved file")
 			}
 
-			// Protobuf level: only the trainable initializers' data changed.
+			// Protobuf level: only the data of the trainable initializers
+			// and of BatchNorm's running statistics changed.
 			a, b := readPB(t, src), readPB(t, dst)
 			trainable := map[string]bool{}
-			for _, n := range m.Trainable {
-				trainable[n] = true
+			for _, p := range res.Saved() {
+				trainable[p.Name] = true
 			}
 			for i, tb := range b.GetGraph().GetInitializer() {
 				ta := a.GetGraph().GetInitializer()[i]

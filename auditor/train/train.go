@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
@@ -46,6 +47,20 @@ type Options struct {
 	ClipNorm float64
 	// Seed fixes the order of the samples (and the held-out split).
 	Seed int64
+	// Optimizer is OptSGD (default, also ""; momentum form above) or
+	// OptAdamW (torch.optim.AdamW with Beta1, Beta2, Eps and WeightDecay
+	// as its decoupled weight decay; Momentum is then unused).
+	Optimizer string
+	// Beta1, Beta2 and Eps are AdamW's (0: torch's 0.9, 0.999, 1e-8).
+	Beta1, Beta2, Eps float64
+	// WarmupSteps, when positive, multiplies LR by a linear warm-up over
+	// the first WarmupSteps updates ([Warmup]).
+	WarmupSteps int
+	// BatchNorm is BNTrain (batch statistics in the forward pass, running
+	// statistics updated as torch does), BNEval (running statistics
+	// fixed) or BNAuto ("", the default: train for a model with
+	// BatchNormalization nodes).
+	BatchNorm string
 
 	// Eval is a held-out data set evaluated (mean loss and accuracy) every
 	// EvalEvery updates and at the end. Leave it empty to use HeldOut.
@@ -84,6 +99,13 @@ type Options struct {
 func Defaults() Options {
 	return Options{BatchSize: 128, LR: Paper(), Momentum: 0.9, WeightDecay: 5e-4, Window: 50}
 }
+
+// The BatchNorm modes of Options.BatchNorm.
+const (
+	BNAuto  = ""
+	BNTrain = "train"
+	BNEval  = "eval"
+)
 
 // WeightsOnly is an Options.Decay that decays tensors of two or more
 // dimensions (convolution and fully connected weights) but not biases or
@@ -133,29 +155,42 @@ type Settings struct {
 	ClipNorm      float64  `json:"clip_norm,omitempty"`
 	Seed          int64    `json:"seed"`
 	Float64       bool     `json:"float64,omitempty"`
-	BatchNorm     string   `json:"batchnorm"` // always "eval" (running statistics fixed)
-	Method        string   `json:"method"`    // the update rule in words
+	// BatchNorm is "train" (batch statistics, running statistics updated),
+	// "eval" (running statistics fixed) or "none" (no BatchNormalization).
+	BatchNorm   string `json:"batchnorm"`
+	Optimizer   string `json:"optimizer"`
+	WarmupSteps int    `json:"warmup_steps,omitempty"`
+	Method      string `json:"method"` // the update rule in words
 }
 
 // Result is what a run did. Train returns it even when it stops early
 // (cancellation, divergence, a failing OnAudit), with what was done.
 type Result struct {
-	Settings  Settings      `json:"settings"`
-	Steps     int           `json:"steps_done"`
-	Completed bool          `json:"completed"`
-	Stopped   string        `json:"stopped,omitempty"` // why it stopped early
-	Curve     []StepRecord  `json:"curve"`
-	Evals     []EvalRecord  `json:"evals"`
-	Audits    []int         `json:"audits"` // steps at which OnAudit returned successfully
-	Params    []Param       `json:"-"`      // trainable parameters after the last update
-	Elapsed   time.Duration `json:"elapsed_ns"`
-	Notes     []string      `json:"notes,omitempty"` // the executor's build notes
-	model     *ir.Model
+	Settings  Settings     `json:"settings"`
+	Steps     int          `json:"steps_done"`
+	Completed bool         `json:"completed"`
+	Stopped   string       `json:"stopped,omitempty"` // why it stopped early
+	Curve     []StepRecord `json:"curve"`
+	Evals     []EvalRecord `json:"evals"`
+	Audits    []int        `json:"audits"` // steps at which OnAudit returned successfully
+	Params    []Param      `json:"-"`      // trainable parameters after the last update
+	// Stats are the BatchNorm running statistics after the last update
+	// (train-mode BatchNorm only; nil otherwise).
+	Stats   []Param       `json:"-"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Notes   []string      `json:"notes,omitempty"` // the executor's build notes
+	model   *ir.Model
 }
 
 // Model returns a copy of the trained model with the final parameters
 // (see [WithParams]).
-func (r *Result) Model() (*ir.Model, error) { return WithParams(r.model, r.Params) }
+func (r *Result) Model() (*ir.Model, error) {
+	return WithParams(r.model, append(slices.Clone(r.Params), r.Stats...))
+}
+
+// Saved lists what SaveONNX must write for the trained model: the
+// parameters and the running statistics.
+func (r *Result) Saved() []Param { return append(slices.Clone(r.Params), r.Stats...) }
 
 // Checkpoint is the state handed to Options.OnAudit.
 type Checkpoint struct {
@@ -163,12 +198,21 @@ type Checkpoint struct {
 	Steps  int     // planned updates
 	LR     float64 // learning rate of the next update (of the last one after it)
 	Params []Param // trainable parameters (copies)
-	model  *ir.Model
+	// Stats are the BatchNorm running statistics (copies; train-mode
+	// BatchNorm only, nil otherwise).
+	Stats []Param
+	model *ir.Model
 }
 
 // Model returns a copy of the model with the checkpoint's parameters, for
 // building the executors of the audit.
-func (c *Checkpoint) Model() (*ir.Model, error) { return WithParams(c.model, c.Params) }
+func (c *Checkpoint) Model() (*ir.Model, error) {
+	return WithParams(c.model, append(slices.Clone(c.Params), c.Stats...))
+}
+
+// Saved lists what SaveONNX must write for the checkpoint: the parameters
+// and the running statistics.
+func (c *Checkpoint) Saved() []Param { return append(slices.Clone(c.Params), c.Stats...) }
 
 // WithParams returns a copy of m whose initializers named in params hold the
 // given values (rounded to the initializer's type: float32 for FLOAT,
@@ -221,7 +265,8 @@ type trainer struct {
 	net      *graph.Net
 	train    data.Dataset
 	eval     data.Dataset
-	sgd      SGD
+	optim    Optimizer
+	hasBN    bool
 	params   []Param // master copy (float64)
 	decay    []bool
 	grads    [][]float64
@@ -256,6 +301,7 @@ func Train(ctx context.Context, m *ir.Model, ds data.Dataset, opt Options) (*Res
 	err = t.run(ctx, res)
 	res.Elapsed = time.Since(start)
 	res.Params = clone(t.params)
+	res.Stats = t.stats()
 	return res, err
 }
 
@@ -283,10 +329,48 @@ func setup(m *ir.Model, ds data.Dataset, opt Options) (*trainer, *Result, error)
 			return fail("learning rate %v must be positive and finite", float64(s))
 		}
 	}
-	sgd := SGD{Momentum: opt.Momentum, WeightDecay: opt.WeightDecay}
-	if err := sgd.validate(); err != nil {
-		return fail("%v", err)
+	var optim Optimizer
+	method := "v ← μv − η(g_S + λθ), θ ← θ + v; g_S the mean gradient of the batch"
+	switch opt.Optimizer {
+	case "", OptSGD:
+		opt.Optimizer = OptSGD
+		sgd := &SGD{Momentum: opt.Momentum, WeightDecay: opt.WeightDecay}
+		if err := sgd.validate(); err != nil {
+			return fail("%v", err)
+		}
+		optim = sgd
+	case OptAdamW:
+		a := NewAdamW(opt.WeightDecay)
+		for _, f := range []struct {
+			dst *float64
+			v   float64
+		}{{&a.Beta1, opt.Beta1}, {&a.Beta2, opt.Beta2}, {&a.Eps, opt.Eps}} {
+			if f.v != 0 {
+				*f.dst = f.v
+			}
+		}
+		if err := a.validate(); err != nil {
+			return fail("%v", err)
+		}
+		opt.Beta1, opt.Beta2, opt.Eps = a.Beta1, a.Beta2, a.Eps
+		optim = a
+		method = fmt.Sprintf("torch.optim.AdamW: θ ← θ(1 − ηλ); m ← β₁m + (1−β₁)g_S, v ← β₂v + (1−β₂)g_S²; θ ← θ − η m̂/(√v̂ + ε), β₁ = %g, β₂ = %g, ε = %g", a.Beta1, a.Beta2, a.Eps)
+	default:
+		return fail("optimizer %q: want %s or %s", opt.Optimizer, OptSGD, OptAdamW)
 	}
+	if opt.WarmupSteps < 0 {
+		return fail("warm-up steps %d must be ≥ 0", opt.WarmupSteps)
+	}
+	if opt.WarmupSteps > 0 {
+		opt.LR = Warmup{Steps: opt.WarmupSteps, Then: opt.LR}
+	}
+	switch opt.BatchNorm {
+	case BNAuto, BNTrain, BNEval:
+	default:
+		return fail("BatchNorm mode %q: want train or eval", opt.BatchNorm)
+	}
+	hasBN := HasBatchNorm(m)
+	bnTrain := hasBN && opt.BatchNorm != BNEval
 	if (opt.Steps > 0) == (opt.Epochs > 0) || opt.Steps < 0 || opt.Epochs < 0 {
 		return fail("set exactly one of Steps (%d) and Epochs (%d), positive", opt.Steps, opt.Epochs)
 	}
@@ -333,7 +417,7 @@ func setup(m *ir.Model, ds data.Dataset, opt Options) (*trainer, *Result, error)
 	}
 	opt.AuditAt = audits
 
-	net, err := graph.Build(m, graph.Options{Batch: B, Float64: opt.Float64})
+	net, err := graph.Build(m, graph.Options{Batch: B, Float64: opt.Float64, BatchNormTrain: bnTrain})
 	if err != nil {
 		return nil, nil, fmt.Errorf("train: %w", err)
 	}
@@ -346,13 +430,20 @@ func setup(m *ir.Model, ds data.Dataset, opt Options) (*trainer, *Result, error)
 			return nil, nil, fmt.Errorf("train: %s: held-out set: %w", modelName(m), err)
 		}
 	}
-	t := &trainer{opt: opt, net: net, train: ds, eval: eval, sgd: sgd, total: total, spe: spe, permEp: -1}
+	t := &trainer{opt: opt, net: net, train: ds, eval: eval, optim: optim, hasBN: hasBN, total: total, spe: spe, permEp: -1}
+	bnMode := "none"
+	switch {
+	case bnTrain:
+		bnMode = BNTrain
+	case hasBN:
+		bnMode = BNEval
+	}
 	st := Settings{
 		BatchSize: B, Steps: total, StepsPerEpoch: spe, TrainSamples: n, EvalSamples: eval.Len(),
 		Momentum: opt.Momentum, WeightDecay: opt.WeightDecay, Schedule: opt.LR.String(),
 		Decayed: []string{}, NotDecayed: []string{}, ClipNorm: opt.ClipNorm, Seed: opt.Seed,
-		Float64: opt.Float64, BatchNorm: "eval",
-		Method: "v ← μv − η(g_S + λθ), θ ← θ + v; g_S the mean gradient of the batch",
+		Float64: opt.Float64, BatchNorm: bnMode, Optimizer: opt.Optimizer, WarmupSteps: opt.WarmupSteps,
+		Method: method,
 	}
 	for _, p := range net.Params() {
 		if !p.Trainable {
@@ -416,7 +507,7 @@ func (t *trainer) run(ctx context.Context, res *Result) (err error) {
 		if len(audits) > 0 && audits[0] == step {
 			audits = audits[1:]
 			t.bar.Pause() // the audit's time is not training time
-			c := &Checkpoint{Step: step, Steps: t.total, LR: t.opt.LR.LR(min(step, t.total-1), t.total), Params: clone(t.params), model: res.model}
+			c := &Checkpoint{Step: step, Steps: t.total, LR: t.opt.LR.LR(min(step, t.total-1), t.total), Params: clone(t.params), Stats: t.stats(), model: res.model}
 			err := t.opt.OnAudit(ctx, c)
 			t.bar.Resume()
 			if err != nil {
@@ -495,7 +586,12 @@ func (t *trainer) update(step int) (StepRecord, error) {
 			// (e.g. all 1e30); the learning rate is not at fault.
 			return StepRecord{}, fmt.Errorf("update 0: the batch loss is %v before any update: the model's outputs overflow with its weights as given (%s), which no learning rate or clipping can fix", rec.Loss, t.nonFiniteLogits())
 		}
-		return StepRecord{}, fmt.Errorf("update %d: the batch loss is %v (training diverged; lower the learning rate or clip gradients)", step, rec.Loss)
+		return StepRecord{}, fmt.Errorf("update %d: the batch loss is %v (training diverged; %s)", step, rec.Loss, t.suggestion(lr))
+	}
+	if t.net.BatchNormTrain() {
+		if err := t.net.UpdateBatchNormStats(); err != nil {
+			return StepRecord{}, fmt.Errorf("update %d: %w", step, err)
+		}
 	}
 	if _, logits, ok := t.net.Value(t.net.LogitsName()); ok {
 		rec.Acc = float64(correct(logits, t.y, t.net.Classes(), B)) / float64(B)
@@ -514,7 +610,7 @@ func (t *trainer) update(step int) (StepRecord, error) {
 	}
 	rec.GradNorm = math.Sqrt(norm2)
 	if math.IsNaN(rec.GradNorm) || math.IsInf(rec.GradNorm, 0) {
-		return StepRecord{}, fmt.Errorf("update %d: the gradient is not finite (norm %v)", step, rec.GradNorm)
+		return StepRecord{}, fmt.Errorf("update %d: the gradient is not finite (norm %v; training diverged; %s)", step, rec.GradNorm, t.suggestion(lr))
 	}
 	if c := t.opt.ClipNorm; c > 0 && c/(rec.GradNorm+1e-6) < 1 {
 		s := c / (rec.GradNorm + 1e-6) // torch's clip_grad_norm_ coefficient
@@ -526,7 +622,7 @@ func (t *trainer) update(step int) (StepRecord, error) {
 		rec.Clipped = true
 	}
 	for i, p := range t.params {
-		if err := t.sgd.Update(p.Name, p.Value, t.grads[i], lr, t.decay[i]); err != nil {
+		if err := t.optim.Update(p.Name, p.Value, t.grads[i], lr, t.decay[i]); err != nil {
 			return StepRecord{}, err
 		}
 		if err := t.net.SetParam(p.Name, p.Value); err != nil {
@@ -569,4 +665,43 @@ func (t *trainer) nonFiniteLogits() string {
 		}
 	}
 	return "every logit is finite; the loss overflows"
+}
+
+// stats copies the running statistics of a train-mode BatchNorm net (nil
+// when there are none).
+func (t *trainer) stats() []Param {
+	var out []Param
+	for _, s := range t.net.BatchNormStats() {
+		out = append(out, Param{Name: s.Name, Shape: slices.Clone(s.Shape), Value: t.net.BatchNormStat(s.Name)})
+	}
+	return out
+}
+
+// suggestion is what a diverging run is told to try.
+func (t *trainer) suggestion(lr float64) string {
+	var tips []string
+	tips = append(tips, fmt.Sprintf("lower the learning rate (this update's was %g, e.g. --lr %g)", lr, lr/10))
+	if t.opt.WarmupSteps == 0 {
+		tips = append(tips, "add a warm-up (--warmup-steps 100)")
+	}
+	if t.opt.ClipNorm == 0 {
+		tips = append(tips, "clip gradients (--clip-norm 1)")
+	}
+	if t.hasBN && !t.net.BatchNormTrain() {
+		tips = append(tips, "train BatchNorm in train mode (--bn train)")
+	}
+	return strings.Join(tips, ", or ")
+}
+
+// HasBatchNorm reports whether m has BatchNormalization nodes.
+func HasBatchNorm(m *ir.Model) bool {
+	if m == nil {
+		return false
+	}
+	for _, n := range m.Nodes {
+		if n.OpType == "BatchNormalization" {
+			return true
+		}
+	}
+	return false
 }
