@@ -9,9 +9,11 @@
 package series
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // Blocks is the default number of blocks.
@@ -21,6 +23,34 @@ const Blocks = 20
 type Value struct {
 	Est float64 `json:"value"`
 	SE  float64 `json:"se"`
+}
+
+// MarshalJSON writes {"value": v, "se": s}, a non-finite number as null.
+func (v Value) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, `{"value":%s,"se":%s}`, num(v.Est), num(v.SE)), nil
+}
+
+// UnmarshalJSON reads MarshalJSON's form (null as NaN).
+func (v *Value) UnmarshalJSON(b []byte) error {
+	var raw struct{ Value, SE *float64 }
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	v.Est, v.SE = math.NaN(), math.NaN()
+	if raw.Value != nil {
+		v.Est = *raw.Value
+	}
+	if raw.SE != nil {
+		v.SE = *raw.SE
+	}
+	return nil
+}
+
+func num(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "null"
+	}
+	return strconv.FormatFloat(x, 'g', -1, 64)
 }
 
 // String formats v as "est ± se".

@@ -1,0 +1,177 @@
+package dynamics
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/gnaudit/gnaudit/auditor/dynamics/linear"
+	"github.com/gnaudit/gnaudit/auditor/progress"
+)
+
+// Config configures a dynamics run. Zero fields take the Defaults.
+type Config struct {
+	// LR (η), Momentum (μ), Batch (B) and WeightDecay (λ) of the main
+	// chain; the update is v ← μv − η(g_S + λθ), θ ← θ + v.
+	LR          float64 `json:"lr"`
+	Momentum    float64 `json:"momentum"`
+	Batch       int     `json:"batch"`
+	WeightDecay float64 `json:"weight_decay"`
+	// DecayWeightsOnly decays only tensors of rank ≥ 2; false (the
+	// default, as torch.optim.SGD and `gnaudit audit`'s fine-tuning) decays
+	// every trainable parameter.
+	DecayWeightsOnly bool `json:"decay_weights_only"`
+	// Steps is K, the recorded updates per chain; Burn the updates before
+	// them (0: Steps/5).
+	Steps int `json:"steps"`
+	Burn  int `json:"burn"`
+	// LR2 is the second learning rate of the trace law (0: LR/2; negative:
+	// no second chain).
+	LR2 float64 `json:"lr2"`
+	// SGD also runs plain SGD (μ = 0) at the same effective rate η/(1−μ)
+	// (the high-friction comparison); skipped when μ = 0.
+	SGD bool `json:"sgd"`
+	// K is the number of Hessian eigenpairs; LanczosIter the most HVPs
+	// spent on them (0: 3K + 10); Probes the Hutchinson probes of tr H.
+	K           int `json:"k"`
+	LanczosIter int `json:"lanczos_iter"`
+	Probes      int `json:"probes"`
+	// HessianSamples and NoiseSamples are the training samples (a seeded
+	// random subset) of the Hessian and of the per-sample noise
+	// covariance; 0: 1024 and 2048, at most the data.
+	HessianSamples int `json:"hessian_samples"`
+	NoiseSamples   int `json:"noise_samples"`
+	// Blocks is the number of batch-means blocks (0: 20).
+	Blocks int `json:"blocks"`
+	// Seed fixes every random choice.
+	Seed int64 `json:"seed"`
+	// Float64 runs the chains in float64 (the Hessian is always float64).
+	Float64 bool `json:"float64"`
+
+	// Progress receives progress lines (nil: none); ProgressMode chooses
+	// redraw or plain lines.
+	Progress     io.Writer     `json:"-"`
+	ProgressMode progress.Mode `json:"-"`
+}
+
+// Defaults returns the defaults: the paper's μ = 0.9, λ = 5·10⁻⁴ and
+// B = 128 at the final learning rate η = 0.001, K = 2000 recorded updates
+// per chain, 5 eigenpairs.
+func Defaults() Config {
+	return Config{LR: 0.001, Momentum: 0.9, Batch: 128, WeightDecay: 5e-4,
+		Steps: 2000, SGD: true, K: 5, Probes: 10, HessianSamples: 1024, NoiseSamples: 2048, Blocks: 20}
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	d := Defaults()
+	if c.LR == 0 {
+		c.LR = d.LR
+	}
+	if c.Batch == 0 {
+		c.Batch = d.Batch
+	}
+	if c.Steps == 0 {
+		c.Steps = d.Steps
+	}
+	if c.Burn == 0 {
+		c.Burn = c.Steps / 5
+	}
+	if c.LR2 == 0 {
+		c.LR2 = c.LR / 2
+	}
+	if c.K == 0 {
+		c.K = d.K
+	}
+	if c.LanczosIter == 0 {
+		c.LanczosIter = 3*c.K + 10
+	}
+	if c.Probes == 0 {
+		c.Probes = d.Probes
+	}
+	if c.HessianSamples == 0 {
+		c.HessianSamples = d.HessianSamples
+	}
+	if c.NoiseSamples == 0 {
+		c.NoiseSamples = d.NoiseSamples
+	}
+	if c.Blocks == 0 {
+		c.Blocks = d.Blocks
+	}
+	return c
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	if err := (linear.Params{LR: c.LR, Momentum: c.Momentum, Batch: c.Batch}).Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.WeightDecay < 0 || math.IsNaN(c.WeightDecay):
+		return fmt.Errorf("weight decay %v: must be ≥ 0", c.WeightDecay)
+	case c.Blocks < 4:
+		return fmt.Errorf("blocks %d: need at least 4", c.Blocks)
+	case c.Steps < 2*c.Blocks:
+		return fmt.Errorf("steps %d: need at least 2 per block (%d blocks)", c.Steps, c.Blocks)
+	case c.Burn < 0:
+		return errors.New("burn-in must be ≥ 0")
+	case c.K < 1:
+		return fmt.Errorf("k %d: need at least one eigenpair", c.K)
+	case c.LanczosIter < c.K:
+		return fmt.Errorf("lanczos iterations %d < k = %d", c.LanczosIter, c.K)
+	case c.Probes < 2:
+		return fmt.Errorf("probes %d: need at least 2", c.Probes)
+	case c.HessianSamples < 2 || c.NoiseSamples < 2:
+		return errors.New("hessian and noise samples: need at least 2 each")
+	case c.LR2 > 0 && c.LR2 == c.LR:
+		return errors.New("the second learning rate equals the first: the trace law needs two")
+	}
+	return nil
+}
+
+// chains lists the chains of the run.
+func (c Config) chains() []chainSpec {
+	out := []chainSpec{{Name: "main", LR: c.LR, Momentum: c.Momentum}}
+	if c.LR2 > 0 {
+		out = append(out, chainSpec{Name: "lr2", LR: c.LR2, Momentum: c.Momentum})
+	}
+	if c.SGD && c.Momentum > 0 {
+		out = append(out, chainSpec{Name: "sgd", LR: c.LR / (1 - c.Momentum), Momentum: 0})
+	}
+	return out
+}
+
+// Plan is the cost of a run, in executor passes, before any work.
+type Plan struct {
+	Params int `json:"params"`
+	// GradPasses are float64 gradient passes over the Hessian samples
+	// (2 per HVP: symmetry 2 HVPs, Lanczos ≤ LanczosIter, Hutchinson
+	// Probes, plus the loss at θ₀).
+	GradPasses int `json:"grad_passes"`
+	// NoiseSamples per-sample gradients; ChainSteps batch gradient passes
+	// of Batch samples (all chains, burn-in included).
+	NoiseSamples int `json:"noise_samples"`
+	ChainSteps   int `json:"chain_steps"`
+	Chains       int `json:"chains"`
+	// MemoryBytes is the float64 vectors held: Lanczos basis, eigenvectors,
+	// θ, v, gradients.
+	MemoryBytes int64 `json:"memory_bytes"`
+	// SampleEquivalents is the total number of per-sample forward+backward
+	// passes, the unit of the time estimate.
+	SampleEquivalents int64 `json:"sample_equivalents"`
+}
+
+// PlanFor returns the cost of cfg on a model of params trainable
+// coordinates and a data set of n samples.
+func PlanFor(cfg Config, params, n int) Plan {
+	cfg = cfg.withDefaults()
+	hs, ns := min(cfg.HessianSamples, n), min(cfg.NoiseSamples, n)
+	p := Plan{Params: params, NoiseSamples: ns, Chains: len(cfg.chains())}
+	p.GradPasses = 1 + 2*(2+cfg.LanczosIter+cfg.Probes)
+	p.ChainSteps = p.Chains * (cfg.Burn + cfg.Steps)
+	p.MemoryBytes = int64(cfg.LanczosIter+cfg.K+8) * int64(params) * 8
+	// float64 passes count double
+	p.SampleEquivalents = int64(p.GradPasses)*int64(hs)*2 + int64(ns)*2 + int64(p.ChainSteps)*int64(cfg.Batch)
+	return p
+}
