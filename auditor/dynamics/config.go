@@ -10,7 +10,9 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/progress"
 )
 
-// Config configures a dynamics run. Zero fields take the Defaults.
+// Config configures a dynamics run. Zero fields take the Defaults, except
+// Momentum, WeightDecay and the flags, whose zero is meaningful: start from
+// Defaults() and change what differs.
 type Config struct {
 	// LR (η), Momentum (μ), Batch (B) and WeightDecay (λ) of the main
 	// chain; the update is v ← μv − η(g_S + λθ), θ ← θ + v.
@@ -49,6 +51,9 @@ type Config struct {
 	// Float64 runs the chains in float64 (the Hessian is always float64).
 	Float64 bool `json:"float64"`
 
+	// OnPlan, when set, receives the plan (with measured pass times)
+	// before the expensive work; an error stops the run and is returned.
+	OnPlan func(Plan) error `json:"-"`
 	// Progress receives progress lines (nil: none); ProgressMode chooses
 	// redraw or plain lines.
 	Progress     io.Writer     `json:"-"`
@@ -63,8 +68,9 @@ func Defaults() Config {
 		Steps: 2000, SGD: true, K: 5, Probes: 10, HessianSamples: 1024, NoiseSamples: 2048, Blocks: 20}
 }
 
-// withDefaults fills zero fields.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with its zero fields filled from Defaults (see
+// Config).
+func (c Config) WithDefaults() Config {
 	d := Defaults()
 	if c.LR == 0 {
 		c.LR = d.LR
@@ -160,12 +166,18 @@ type Plan struct {
 	// SampleEquivalents is the total number of per-sample forward+backward
 	// passes, the unit of the time estimate.
 	SampleEquivalents int64 `json:"sample_equivalents"`
+	// GradPassSeconds and StepSeconds are the measured times of one
+	// float64 gradient pass over the Hessian samples and of one chain
+	// update's gradient; EstimatedSeconds the whole run's estimate.
+	GradPassSeconds  float64 `json:"grad_pass_seconds"`
+	StepSeconds      float64 `json:"step_seconds"`
+	EstimatedSeconds float64 `json:"estimated_seconds"`
 }
 
 // PlanFor returns the cost of cfg on a model of params trainable
 // coordinates and a data set of n samples.
 func PlanFor(cfg Config, params, n int) Plan {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	hs, ns := min(cfg.HessianSamples, n), min(cfg.NoiseSamples, n)
 	p := Plan{Params: params, NoiseSamples: ns, Chains: len(cfg.chains())}
 	p.GradPasses = 1 + 2*(2+cfg.LanczosIter+cfg.Probes)

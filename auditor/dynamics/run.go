@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -23,7 +24,7 @@ import (
 // curvature and noise, then the chains. On cancellation or a chain error
 // it returns what was measured with Complete false and the error.
 func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (*Result, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dynamics: %w", err)
 	}
@@ -47,10 +48,36 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (*Result
 	st.HessianSamples, st.NoiseSamples = len(hIdx), len(nIdx)
 	theta0 := obj.Theta()
 	g0 := make([]float64, obj.Dim())
+	t0 := time.Now()
 	if st.Loss, err = obj.Grad(theta0, g0); err != nil {
 		return nil, fmt.Errorf("dynamics: at the checkpoint: %w", err)
 	}
+	gradSecs := time.Since(t0).Seconds()
 	st.GradNorm = math.Sqrt(dot(g0, g0))
+
+	// the chains' executor, timed on two updates' gradients
+	cr, err := newChainRunner(m, &obj.Layout, theta0, nil, ds, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var stepSecs float64
+	for i := 0; i < 2; i++ {
+		t1 := time.Now()
+		if _, err := cr.grad(theta0, data.NewRand(cfg.Seed, "dynamics/timing")); err != nil {
+			return nil, fmt.Errorf("dynamics: a batch gradient at the checkpoint: %w", err)
+		}
+		stepSecs = time.Since(t1).Seconds()
+	}
+	pl := &res.Plan
+	pl.GradPassSeconds, pl.StepSeconds = gradSecs, stepSecs
+	// a per-sample gradient costs about 3 samples of a batched backward pass
+	pl.EstimatedSeconds = float64(pl.GradPasses)*gradSecs + float64(pl.ChainSteps)*stepSecs +
+		3*float64(pl.NoiseSamples)*stepSecs/float64(cfg.Batch)
+	if cfg.OnPlan != nil {
+		if err := cfg.OnPlan(*pl); err != nil {
+			return res, err
+		}
+	}
 
 	// curvature
 	hvps := 2 + cfg.LanczosIter + cfg.Probes
@@ -112,10 +139,7 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (*Result
 	}
 
 	// chains
-	cr, err := newChainRunner(m, &obj.Layout, theta0, eig.Vectors, ds, cfg)
-	if err != nil {
-		return res, err
-	}
+	cr.u = eig.Vectors
 	specs := cfg.chains()
 	total := len(specs) * (cfg.Burn + cfg.Steps)
 	cbar := progress.New(cfg.Progress, total, progress.Options{Label: "update", Mode: cfg.ProgressMode})
