@@ -238,6 +238,9 @@ func fineTune(ctx context.Context, m *ir.Model, ds data.Dataset, src string, o O
 		last := res.Curve[n-1]
 		printf("  after %d updates: running loss %.4f, accuracy %.1f%%\n", res.Steps, last.RunningLoss, 100*last.RunningAcc)
 	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, err
+	}
 	dst := filepath.Join(o.Out, "finetuned.onnx")
 	if err := train.SaveONNX(src, dst, res.Params); err != nil {
 		return nil, err
