@@ -59,6 +59,20 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
+func pmOr(v Value, alt string) string {
+	if math.IsNaN(v.Est) {
+		return alt
+	}
+	return pm(v)
+}
+
+func num(n Num) string {
+	if math.IsNaN(float64(n)) {
+		return "—"
+	}
+	return fmt.Sprintf("%.4f", float64(n))
+}
+
 func pm(v Value) string {
 	if math.IsNaN(v.Est) {
 		return "—"
@@ -115,20 +129,31 @@ func Markdown(res *Result) string {
 		w("| %s | %g | %g | %.3g | %.3g | %s | %s | %s (%.3g) | %d / %.3g |\n", ch.Name, ch.LR, ch.Momentum, ch.Temperature,
 			ch.StabilityMargin, pm(ch.FDR), pm(ch.Loss), pm(ch.Lag1Antisym), ch.Lag1AntisymPred, ch.BlockLength, ch.MaxCorrTime)
 	}
-	w("\nFDR ratio = E[(θ−c)·g] / ((1+μ)/(2η)·E|v|²): 1 at stationarity for any loss (Yaida).\n\n")
+	w("\nFDR ratio = E[(θ−c)·g] / ((1+μ)/(2η)·E|v|²): 1 at stationarity for any loss (Yaida); the mode FDR (tables below) is the same on one eigenmode.\n\n")
+	for _, ch := range res.Chains {
+		if ch.Diverged != "" {
+			continue
+		}
+		w("- %s: loss drift (second half − first half) %s", ch.Name, pm(ch.LossDrift))
+		if ch.SlowTime > 0 {
+			w("; the directions curved only by the weight decay relax in (1−μ)/(ηλ) = %.3g updates (%d recorded)", ch.SlowTime, ch.Steps)
+		}
+		w(".\n")
+	}
+	w("\n")
 	for _, ch := range res.Chains {
 		if ch.Diverged != "" || len(ch.Modes) == 0 {
 			continue
 		}
 		w("### Modes of chain %s (η = %g, μ = %g)\n\n", ch.Name, ch.LR, ch.Momentum)
-		w("| mode | h | c = u·C·u | τ_corr | Var(uᵀθ) | /exact | /small-η | /τT (C = τH) | Var(uᵀv)/exact |\n|---|---|---|---|---|---|---|---|---|\n")
+		w("| mode | h | c = u·C·u | τ_corr | mode FDR | Var(uᵀθ) | /exact | /small-η | /τT (C = τH) | Var(uᵀv)/exact |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for j, md := range ch.Modes {
-			vr := "—"
-			if md.PredVarV > 0 {
-				vr = pm(Value{Est: md.VarV.Est / md.PredVarV, SE: md.VarV.SE / md.PredVarV})
+			vr := "unstable"
+			if pv := float64(md.PredVarV); pv > 0 {
+				vr = pm(Value{Est: md.VarV.Est / pv, SE: md.VarV.SE / pv})
 			}
-			w("| %d | %.5g | %.4g | %.3g | %s | %s | %s | %s | %s |\n", j+1, md.H, md.C, md.CorrTime, pm(md.Var),
-				pm(md.RatioExact), pm(md.RatioSmall), pm(md.RatioIso), vr)
+			w("| %d | %.5g | %.4g | %.3g | %s | %s | %s | %s | %s | %s |\n", j+1, md.H, md.C, md.CorrTime, pm(md.FDR), pm(md.Var),
+				pmOr(md.RatioExact, "unstable"), pmOr(md.RatioSmall, "unstable"), pmOr(md.RatioIso, "—"), vr)
 		}
 		w("\n")
 	}
@@ -144,7 +169,10 @@ func Markdown(res *Result) string {
 		} else {
 			w("| mode | Var_mom/Var_SGD | predicted (2 − ηh/(1−μ))/(2 − ηh/(1+μ)) |\n|---|---|---|\n")
 			for j, r := range s.Ratios {
-				w("| %d | %s | %.4f |\n", j+1, pm(r), s.Predicted[j])
+				w("| %d | %s | %s |\n", j+1, pm(r), num(s.Predicted[j]))
+			}
+			if s.Note != "" {
+				w("\n%s.\n", s.Note)
 			}
 			w("\nE[L]_mom − E[L]_SGD = %s.\n\n", pm(s.LossDiff))
 		}
@@ -152,6 +180,7 @@ func Markdown(res *Result) string {
 	g := res.Gates
 	w("## Gate keys (dynamics.json \"gates\")\n\n| key | value |\n|---|---|\n")
 	w("| fdr_ratio | %s |\n", pm(g.FDRRatio))
+	w("| mode_fdr_worst | %s |\n", pm(g.ModeFDRWorst))
 	if g.ModeRatioMedian != nil {
 		w("| mode_ratio_median | %.4g |\n", *g.ModeRatioMedian)
 	}

@@ -1,12 +1,41 @@
 package dynamics
 
-import "github.com/gnaudit/gnaudit/auditor/dynamics/series"
+import (
+	"math"
+	"strconv"
+
+	"github.com/gnaudit/gnaudit/auditor/dynamics/series"
+)
 
 // Schema names the format of dynamics.json.
 const Schema = "gnaudit.dynamics/v1"
 
 // Value is an estimate with its standard error.
 type Value = series.Value
+
+// Num is a float64 written to JSON as null when it is not finite (a
+// prediction that does not exist, e.g. for an unstable mode).
+type Num float64
+
+// MarshalJSON writes the number, or null.
+func (n Num) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number or null (NaN).
+func (n *Num) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = Num(math.NaN())
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	*n = Num(f)
+	return err
+}
 
 // Result is everything a run measured (dynamics.json).
 type Result struct {
@@ -89,6 +118,13 @@ type Chain struct {
 	// longest predicted correlation time of the modes.
 	BlockLength int     `json:"block_length"`
 	MaxCorrTime float64 `json:"max_corr_time"`
+	// SlowTime is the relaxation time (1−μ)/(η λ) of the directions whose
+	// only curvature is the weight decay λ (+Inf without decay): the whole
+	// chain is stationary (FDR ratio 1) only after several of them.
+	SlowTime float64 `json:"slow_time,omitempty"`
+	// LossDrift is the mean batch loss of the second half of the recorded
+	// updates minus that of the first half (0 at stationarity).
+	LossDrift Value `json:"loss_drift"`
 }
 
 // Mode is one eigenmode's measured stationary variance against the
@@ -99,15 +135,21 @@ type Mode struct {
 	CorrTime float64 `json:"corr_time"`
 	Var      Value   `json:"var"`
 	// Predictions: exact discrete, small-η (OU), and C = τH (τ T).
-	PredExact    float64 `json:"pred_exact"`
-	PredSmallEta float64 `json:"pred_small_eta"`
-	PredIso      float64 `json:"pred_isotropic"`
-	RatioExact   Value   `json:"ratio_exact"`
-	RatioSmall   Value   `json:"ratio_small_eta"`
-	RatioIso     Value   `json:"ratio_isotropic"`
+	PredExact    Num   `json:"pred_exact"`
+	PredSmallEta Num   `json:"pred_small_eta"`
+	PredIso      Num   `json:"pred_isotropic"`
+	RatioExact   Value `json:"ratio_exact"`
+	RatioSmall   Value `json:"ratio_small_eta"`
+	RatioIso     Value `json:"ratio_isotropic"`
+	// FDR is the fluctuation–dissipation ratio of the mode alone,
+	// E[(x_j − x̄_j) u·g] / ((1+μ)/(2η) E[(u·v)²]) with u·g_t recovered
+	// from the velocities (u·g_t = (μ u·v_t − u·v_{t+1})/η): 1 when the
+	// mode is stationary, whatever the slow modes do (for a quadratic loss
+	// the eigenmodes decouple).
+	FDR Value `json:"fdr_ratio"`
 	// VarV is the measured variance of the velocity along the mode.
-	VarV     Value   `json:"var_v"`
-	PredVarV float64 `json:"pred_var_v"`
+	VarV     Value `json:"var_v"`
+	PredVarV Num   `json:"pred_var_v"`
 }
 
 // Law is the trace law at two learning rates:
@@ -122,16 +164,21 @@ type Law struct {
 // SGDComp compares momentum (η, μ) with plain SGD at η/(1−μ), mode by mode:
 // measured Var_mom/Var_SGD against (2 − ηh/(1−μ))/(2 − ηh/(1+μ)).
 type SGDComp struct {
-	Ratios    []Value   `json:"ratios"`
-	Predicted []float64 `json:"predicted"`
-	LossDiff  Value     `json:"loss_diff"` // E[L]_mom − E[L]_SGD
-	Skipped   string    `json:"skipped,omitempty"`
+	Ratios    []Value `json:"ratios"`
+	Predicted []Num   `json:"predicted"`
+	LossDiff  Value   `json:"loss_diff"` // E[L]_mom − E[L]_SGD
+	Skipped   string  `json:"skipped,omitempty"`
+	// Unstable counts the modes beyond plain SGD's stability edge; Note
+	// says what that means.
+	Unstable int    `json:"unstable_modes"`
+	Note     string `json:"note,omitempty"`
 }
 
 // Gates are the gateable figures (docs/dynamics.md "Gate keys"): each
 // with its standard error where it has one.
 type Gates struct {
 	FDRRatio        Value    `json:"fdr_ratio"`
+	ModeFDRWorst    Value    `json:"mode_fdr_worst"`
 	ModeRatioMedian *float64 `json:"mode_ratio_median"`
 	ModeRatioWorst  Value    `json:"mode_ratio_worst"`
 	TraceLawRatio   *Value   `json:"trace_law_ratio,omitempty"`

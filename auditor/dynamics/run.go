@@ -132,6 +132,14 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (*Result
 	}
 	al := hessian.Align(eig.Values, nz.Cov)
 	st.Alignment = Align(al)
+	if !(trH > 0) {
+		res.Notes = append(res.Notes, fmt.Sprintf("tr H = %.4g ± %.2g is not positive: θ₀ is not near a minimum (or the finite differences cross many ReLU kinks); τ = tr C/tr H is meaningless here, the isotropic form uses the top modes' τ = %.4g", trH, trHSE, al.Tau))
+	}
+	for i, r := range eig.Residuals {
+		if r > 0.01*math.Abs(eig.Values[i]) {
+			res.Notes = append(res.Notes, fmt.Sprintf("Ritz pair %d has residual %.3g (%.1f %% of h = %.4g) after %d Lanczos iterations: raise --lanczos-iter for accurate eigenvectors", i+1, r, 100*r/math.Abs(eig.Values[i]), eig.Values[i], eig.Iters))
+		}
+	}
 	main := linear.Params{LR: cfg.LR, Momentum: cfg.Momentum, Batch: cfg.Batch}
 	st.StabilityMargin = main.StabilityMargin(eig.Values[0])
 	if err := ctx.Err(); err != nil {
@@ -156,7 +164,7 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (*Result
 			return res, fmt.Errorf("dynamics: chain %s: %w", sp.Name, err)
 		}
 		traces[sp.Name] = tr
-		ch, err := analyse(sp, p, cfg, tr, eig.Values, nz.Cov, tau)
+		ch, err := analyse(sp, p, cfg, tr, eig.Values, nz.Cov, al.Tau)
 		if err != nil {
 			return res, fmt.Errorf("dynamics: chain %s: %w", sp.Name, err)
 		}
@@ -194,9 +202,18 @@ func analyse(sp chainSpec, p linear.Params, cfg Config, tr *trace, h []float64, 
 		return ch, nil
 	}
 	ch.BlockLength = len(tr.XG) / nb
+	if cfg.WeightDecay > 0 {
+		ch.SlowTime = (1 - p.Momentum) / (p.LR * cfg.WeightDecay)
+	}
 	var err error
 	if ch.Loss, err = series.Mean(nb, tr.Loss); err != nil {
 		return nil, err
+	}
+	half := len(tr.Loss) / 2
+	a, err1 := series.Mean(nb/2, tr.Loss[:half])
+	b, err2 := series.Mean(nb/2, tr.Loss[half:])
+	if err1 == nil && err2 == nil {
+		ch.LossDrift = Value{Est: b.Est - a.Est, SE: math.Hypot(a.SE, b.SE)}
 	}
 	f := p.FDRFactor()
 	if ch.XG, err = series.Mean(nb, tr.XG); err != nil {
@@ -219,14 +236,20 @@ func analyse(sp chainSpec, p linear.Params, cfg Config, tr *trace, h []float64, 
 		if md.VarV, err = series.Variance(nb, tr.Q[j]); err != nil {
 			return nil, err
 		}
+		if md.FDR, err = modeFDR(nb, p, tr.P[j], tr.Q[j]); err != nil {
+			return nil, err
+		}
+		md.PredExact, md.PredSmallEta, md.PredIso, md.PredVarV = Num(math.NaN()), Num(math.NaN()), Num(math.NaN()), Num(math.NaN())
+		md.RatioExact, md.RatioSmall, md.RatioIso = nan(), nan(), nan()
 		if h[j] > 0 && p.StabilityMargin(h[j]) < 1 {
-			md.PredExact = linear.ModeVarX(h[j], md.C, p)
-			md.PredVarV = linear.ModeVarV(h[j], md.C, p)
-			md.PredSmallEta = linear.ModeVarSmallEta(h[j], md.C, p)
-			md.PredIso = linear.Isotropic(tau, p)
-			md.RatioExact = ratio(md.Var, md.PredExact)
-			md.RatioSmall = ratio(md.Var, md.PredSmallEta)
-			md.RatioIso = ratio(md.Var, md.PredIso)
+			pe, ps := linear.ModeVarX(h[j], md.C, p), linear.ModeVarSmallEta(h[j], md.C, p)
+			md.PredExact, md.PredSmallEta = Num(pe), Num(ps)
+			md.PredVarV = Num(linear.ModeVarV(h[j], md.C, p))
+			md.RatioExact, md.RatioSmall = ratio(md.Var, pe), ratio(md.Var, ps)
+			if tau > 0 {
+				md.PredIso = Num(linear.Isotropic(tau, p))
+				md.RatioIso = ratio(md.Var, float64(md.PredIso))
+			}
 		}
 		ch.Modes = append(ch.Modes, md)
 	}
@@ -279,9 +302,27 @@ func analyse(sp chainSpec, p linear.Params, cfg Config, tr *trace, h []float64, 
 	return ch, nil
 }
 
+func nan() Value { return Value{Est: math.NaN(), SE: math.NaN()} }
+
+// modeFDR is the FDR ratio of one mode from its position and velocity
+// series (see Mode.FDR).
+func modeFDR(nb int, p linear.Params, x, q []float64) (Value, error) {
+	n := len(x) - 1
+	g := make([]float64, n)
+	xg := make([]float64, n)
+	vv := make([]float64, n)
+	for t := 0; t < n; t++ {
+		g[t] = (p.Momentum*q[t] - q[t+1]) / p.LR
+		xg[t] = x[t] * g[t]
+		vv[t] = q[t+1] * q[t+1]
+	}
+	f := p.FDRFactor()
+	return series.Estimate(nb, func(m []float64) float64 { return (m[2] - m[0]*m[1]) / (f * m[3]) }, x[:n], g, xg, vv)
+}
+
 func ratio(v Value, pred float64) Value {
-	if pred == 0 {
-		return Value{Est: math.NaN(), SE: math.NaN()}
+	if pred == 0 || math.IsNaN(pred) {
+		return nan()
 	}
 	return Value{Est: v.Est / pred, SE: v.SE / math.Abs(pred)}
 }
@@ -338,7 +379,15 @@ func sgdComp(res *Result, cfg Config) *SGDComp {
 		m, q := a.Modes[j].Var, s.Modes[j].Var
 		r := m.Est / q.Est
 		out.Ratios = append(out.Ratios, Value{Est: r, SE: math.Abs(r) * math.Hypot(m.SE/m.Est, q.SE/q.Est)})
-		out.Predicted = append(out.Predicted, linear.MomentumVsSGD(a.Modes[j].H, p))
+		pred := Num(linear.MomentumVsSGD(a.Modes[j].H, p))
+		if sgdP := (linear.Params{LR: s.LR, Batch: cfg.Batch}); sgdP.StabilityMargin(a.Modes[j].H) >= 1 {
+			pred = Num(math.NaN())
+			out.Unstable++
+		}
+		out.Predicted = append(out.Predicted, pred)
+	}
+	if out.Unstable > 0 {
+		out.Note = fmt.Sprintf("plain SGD at η/(1−μ) = %g is beyond the linear stability edge ηh < 2 in %d of the %d modes (margin %.3g) yet ran for %d updates without diverging: the loss is not quadratic there (edge of stability); no prediction for those modes", s.LR, out.Unstable, len(a.Modes), s.StabilityMargin, s.Steps)
 	}
 	out.LossDiff = Value{Est: a.Loss.Est - s.Loss.Est, SE: math.Hypot(a.Loss.SE, s.Loss.SE)}
 	return out
@@ -349,14 +398,19 @@ func gates(res *Result) Gates {
 	g := Gates{StabilityMargin: res.Static.StabilityMargin, Commutator: res.Static.Alignment.Commutator,
 		HVPSymmetry: res.Static.Symmetry, Tau: res.Static.Tau, IsotropyCosine: res.Static.Alignment.Cosine}
 	g.FDRRatio = Value{Est: math.NaN(), SE: math.NaN()}
-	g.ModeRatioWorst = Value{Est: math.NaN(), SE: math.NaN()}
+	g.ModeRatioWorst = nan()
+	g.ModeFDRWorst = nan()
 	if a := chainNamed(res, "main"); a != nil {
 		g.FDRRatio = a.FDR
 		g.Lag1Antisym = a.Lag1Antisym
 		var rs []float64
-		worst := -1.0
+		worst, worstFDR := -1.0, -1.0
 		for _, m := range a.Modes {
-			if math.IsNaN(m.RatioExact.Est) || m.PredExact == 0 {
+			if d := math.Abs(m.FDR.Est - 1); d > worstFDR && !math.IsNaN(d) {
+				worstFDR = d
+				g.ModeFDRWorst = m.FDR
+			}
+			if math.IsNaN(m.RatioExact.Est) {
 				continue
 			}
 			rs = append(rs, m.RatioExact.Est)

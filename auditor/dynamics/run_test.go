@@ -99,8 +99,11 @@ func TestSoftmaxRegressionStationary(t *testing.T) {
 		}
 		for j, md := range ch.Modes {
 			d := math.Abs(md.RatioExact.Est - 1)
-			t.Logf("chain %s η=%g μ=%g mode %d h=%.4g: Var/exact %v, Var/small-η %v, Var_v/exact %.3f", ch.Name, ch.LR, ch.Momentum, j, md.H,
-				md.RatioExact, md.RatioSmall, md.VarV.Est/md.PredVarV)
+			if math.Abs(md.FDR.Est-1) > 4*md.FDR.SE+0.05 {
+				t.Errorf("chain %s mode %d: mode FDR %v, want 1", ch.Name, j, md.FDR)
+			}
+			t.Logf("chain %s η=%g μ=%g mode %d h=%.4g: FDR %v, Var/exact %v, Var/small-η %v, Var_v/exact %.3f", ch.Name, ch.LR, ch.Momentum, j, md.H,
+				md.FDR, md.RatioExact, md.RatioSmall, md.VarV.Est/float64(md.PredVarV))
 			worst[ch.Name] = math.Max(worst[ch.Name], d-3*md.RatioExact.SE)
 		}
 	}
@@ -115,7 +118,7 @@ func TestSoftmaxRegressionStationary(t *testing.T) {
 		t.Fatalf("momentum vs SGD: %+v", res.SGD)
 	}
 	for j, r := range res.SGD.Ratios {
-		if math.Abs(r.Est-res.SGD.Predicted[j]) > 4*r.SE+0.1 {
+		if math.Abs(r.Est-float64(res.SGD.Predicted[j])) > 4*r.SE+0.1 {
 			t.Errorf("mode %d: Var_mom/Var_SGD %v, predicted %.4f", j, r, res.SGD.Predicted[j])
 		}
 	}
