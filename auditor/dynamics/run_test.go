@@ -97,6 +97,10 @@ func TestSoftmaxRegressionStationary(t *testing.T) {
 		if d := math.Abs(ch.FDR.Est - 1); d > 4*ch.FDR.SE+0.01 || ch.FDR.SE > 0.1 {
 			t.Errorf("chain %s (η %g, μ %g): FDR ratio %v, want 1", ch.Name, ch.LR, ch.Momentum, ch.FDR)
 		}
+		t.Logf("chain %s: lag-1 antisymmetry %v, predicted %.4g", ch.Name, ch.Lag1Antisym, ch.Lag1AntisymPred)
+		if math.Abs(ch.Lag1Antisym.Est-ch.Lag1AntisymPred) > 4*ch.Lag1Antisym.SE+0.01 {
+			t.Errorf("chain %s: lag-1 antisymmetry %v, predicted %.4g", ch.Name, ch.Lag1Antisym, ch.Lag1AntisymPred)
+		}
 		for j, md := range ch.Modes {
 			d := math.Abs(md.RatioExact.Est - 1)
 			if math.Abs(md.FDR.Est-1) > 4*md.FDR.SE+0.05 {
