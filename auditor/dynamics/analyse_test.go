@@ -70,6 +70,7 @@ func TestAnalyseLinearTrace(t *testing.T) {
 	for j, md := range got.Modes {
 		within("mode FDR", md.FDR, 1, 0.01)
 		within("Var/exact", md.RatioExact, 1, 0.01)
+		within("detrended Var/exact", md.RatioDetrended, 1, 0.01)
 		within("Var_v/exact", Value{Est: md.VarV.Est / float64(md.PredVarV), SE: md.VarV.SE / float64(md.PredVarV)}, 1, 0.01)
 		if md.RatioExact.SE > 0.05 {
 			t.Errorf("mode %d: SE %.3g too large for the test", j, md.RatioExact.SE)
@@ -79,4 +80,20 @@ func TestAnalyseLinearTrace(t *testing.T) {
 		t.Fatalf("predicted antisymmetry %.3g: the test needs a clearly non-commuting case", got.Lag1AntisymPred)
 	}
 	within("lag-1 antisymmetry", got.Lag1Antisym, got.Lag1AntisymPred, 0.005)
+
+	// a valley drifting along mode 0 inflates its variance, not the detrended one
+	sd := math.Sqrt(float64(got.Modes[0].PredExact))
+	n := float64(len(tr.P[0]))
+	for i := range tr.P[0] {
+		tr.P[0][i] += 10 * sd * float64(i) / n
+	}
+	drifted, err := analyse(chainSpec{Name: "main", LR: p.LR, Momentum: p.Momentum}, p, cfg, tr, h, c, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := drifted.Modes[0]
+	if md.RatioExact.Est < 5 || math.Abs(md.Drift-10*sd) > 0.1*sd {
+		t.Errorf("drifting mode: Var/exact %v, drift %.4g (added %.4g)", md.RatioExact, md.Drift, 10*sd)
+	}
+	within("detrended Var/exact of the drifting mode", md.RatioDetrended, 1, 0.01)
 }

@@ -146,14 +146,15 @@ func Markdown(res *Result) string {
 			continue
 		}
 		w("### Modes of chain %s (η = %g, μ = %g)\n\n", ch.Name, ch.LR, ch.Momentum)
-		w("| mode | h | c = u·C·u | τ_corr | mode FDR | Var(uᵀθ) | /exact | /small-η | /τT (C = τH) | Var(uᵀv)/exact |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		w("| mode | h | c = u·C·u | τ_corr | mode FDR | Var(uᵀθ) | /exact | /small-η | /τT (C = τH) | drift of uᵀθ | detrended Var/exact | Var(uᵀv)/exact |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for j, md := range ch.Modes {
 			vr := "unstable"
 			if pv := float64(md.PredVarV); pv > 0 {
 				vr = pm(Value{Est: md.VarV.Est / pv, SE: md.VarV.SE / pv})
 			}
-			w("| %d | %.5g | %.4g | %.3g | %s | %s | %s | %s | %s | %s |\n", j+1, md.H, md.C, md.CorrTime, pm(md.FDR), pm(md.Var),
-				pmOr(md.RatioExact, "unstable"), pmOr(md.RatioSmall, "unstable"), pmOr(md.RatioIso, "—"), vr)
+			w("| %d | %.5g | %.4g | %.3g | %s | %s | %s | %s | %s | %.3g | %s | %s |\n", j+1, md.H, md.C, md.CorrTime, pm(md.FDR), pm(md.Var),
+				pmOr(md.RatioExact, "unstable"), pmOr(md.RatioSmall, "unstable"), pmOr(md.RatioIso, "—"), md.Drift,
+				pmOr(md.RatioDetrended, "unstable"), vr)
 		}
 		w("\n")
 	}

@@ -147,6 +147,13 @@ type Mode struct {
 	// mode is stationary, whatever the slow modes do (for a quadratic loss
 	// the eigenmodes decouple).
 	FDR Value `json:"fdr_ratio"`
+	// Drift is the change of uᵀθ over the recorded updates by a
+	// least-squares line; VarDetrended the variance about that line and
+	// RatioDetrended its ratio to the exact prediction (a slow drift of
+	// the valley inflates Var but not VarDetrended).
+	Drift          float64 `json:"drift"`
+	VarDetrended   Value   `json:"var_detrended"`
+	RatioDetrended Value   `json:"ratio_detrended"`
 	// VarV is the measured variance of the velocity along the mode.
 	VarV     Value `json:"var_v"`
 	PredVarV Num   `json:"pred_var_v"`

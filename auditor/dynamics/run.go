@@ -236,16 +236,22 @@ func analyse(sp chainSpec, p linear.Params, cfg Config, tr *trace, h []float64, 
 		if md.VarV, err = series.Variance(nb, tr.Q[j]); err != nil {
 			return nil, err
 		}
+		res, drift := detrend(tr.P[j])
+		md.Drift = drift
+		if md.VarDetrended, err = series.Variance(nb, res); err != nil {
+			return nil, err
+		}
 		if md.FDR, err = modeFDR(nb, p, tr.P[j], tr.Q[j]); err != nil {
 			return nil, err
 		}
 		md.PredExact, md.PredSmallEta, md.PredIso, md.PredVarV = Num(math.NaN()), Num(math.NaN()), Num(math.NaN()), Num(math.NaN())
-		md.RatioExact, md.RatioSmall, md.RatioIso = nan(), nan(), nan()
+		md.RatioExact, md.RatioSmall, md.RatioIso, md.RatioDetrended = nan(), nan(), nan(), nan()
 		if h[j] > 0 && p.StabilityMargin(h[j]) < 1 {
 			pe, ps := linear.ModeVarX(h[j], md.C, p), linear.ModeVarSmallEta(h[j], md.C, p)
 			md.PredExact, md.PredSmallEta = Num(pe), Num(ps)
 			md.PredVarV = Num(linear.ModeVarV(h[j], md.C, p))
 			md.RatioExact, md.RatioSmall = ratio(md.Var, pe), ratio(md.Var, ps)
+			md.RatioDetrended = ratio(md.VarDetrended, pe)
 			if tau > 0 {
 				md.PredIso = Num(linear.Isotropic(tau, p))
 				md.RatioIso = ratio(md.Var, float64(md.PredIso))
@@ -300,6 +306,31 @@ func analyse(sp chainSpec, p linear.Params, cfg Config, tr *trace, h []float64, 
 		}
 	}
 	return ch, nil
+}
+
+// detrend returns x minus its least-squares line a + b t, and the line's
+// change b·(n−1) over the series.
+func detrend(x []float64) ([]float64, float64) {
+	n := float64(len(x))
+	var st, sx, stt, stx float64
+	for t, v := range x {
+		ft := float64(t)
+		st += ft
+		sx += v
+		stt += ft * ft
+		stx += ft * v
+	}
+	d := n*stt - st*st
+	b := 0.0
+	if d != 0 {
+		b = (n*stx - st*sx) / d
+	}
+	a := (sx - b*st) / n
+	out := make([]float64, len(x))
+	for t, v := range x {
+		out[t] = v - a - b*float64(t)
+	}
+	return out, b * (n - 1)
 }
 
 func nan() Value { return Value{Est: math.NaN(), SE: math.NaN()} }
