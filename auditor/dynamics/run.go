@@ -23,7 +23,7 @@ import (
 // the training data ds (already preprocessed for the model): the static
 // curvature and noise, then the chains. On cancellation or a chain error
 // it returns what was measured with Complete false and the error.
-func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (*Result, error) {
+func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (out *Result, err error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dynamics: %w", err)
@@ -32,6 +32,12 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (*Result
 		return nil, errors.New("dynamics: need at least 2 training samples")
 	}
 	res := &Result{Schema: Schema, Samples: ds.Len(), Config: cfg}
+	defer func() {
+		// a partial result still gets its gate keys (NaN where not measured)
+		if out != nil && !out.Complete {
+			out.Gates = gates(out)
+		}
+	}()
 	var decay func(string, []int) bool
 	if cfg.DecayWeightsOnly {
 		decay = func(_ string, shape []int) bool { return len(shape) >= 2 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
@@ -130,4 +131,28 @@ func TestSoftmaxRegressionStationary(t *testing.T) {
 		t.Errorf("json: %v", err)
 	}
 	t.Logf("gates %+v", res.Gates)
+}
+
+// A cancelled run returns what it measured, marked incomplete, with gate
+// keys that say "not measured" (null in JSON) rather than zeros.
+func TestCancelledRunIsPartial(t *testing.T) {
+	m, ds := softmaxAtMinimum(t, 3, 3, 60, 0.01)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg := Defaults()
+	cfg.Batch, cfg.Steps, cfg.K, cfg.Probes = 8, 100, 2, 2
+	res, err := Run(ctx, m, ds, cfg)
+	if err == nil || res == nil || res.Complete {
+		t.Fatalf("err %v, result %v", err, res)
+	}
+	if len(res.Static.Eigen) != 2 || !math.IsNaN(res.Gates.FDRRatio.Est) {
+		t.Errorf("partial: %d eigenpairs, FDR gate %v", len(res.Static.Eigen), res.Gates.FDRRatio)
+	}
+	b, err := json.Marshal(res)
+	if err != nil || !strings.Contains(string(b), `"fdr_ratio":{"value":null`) {
+		t.Errorf("json %v: %.300s", err, b)
+	}
+	if md := Markdown(res); !strings.Contains(md, "PARTIAL") {
+		t.Errorf("markdown lacks the partial banner")
+	}
 }
