@@ -123,10 +123,10 @@ func Markdown(res *Result) string {
 	w("| chain | η | μ | T = η/(2B(1−μ)) | margin | FDR ratio | E[L] | lag-1 antisym (pred) | block / max τ_corr |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, ch := range res.Chains {
 		if ch.Diverged != "" {
-			w("| %s | %g | %g | %.3g | %.3g | diverged: %s | | | |\n", ch.Name, ch.LR, ch.Momentum, ch.Temperature, ch.StabilityMargin, strings.ReplaceAll(ch.Diverged, "|", "/"))
+			w("| %s | %.4g | %g | %.3g | %.3g | diverged: %s | | | |\n", ch.Name, ch.LR, ch.Momentum, ch.Temperature, ch.StabilityMargin, strings.ReplaceAll(ch.Diverged, "|", "/"))
 			continue
 		}
-		w("| %s | %g | %g | %.3g | %.3g | %s | %s | %s (%.3g) | %d / %.3g |\n", ch.Name, ch.LR, ch.Momentum, ch.Temperature,
+		w("| %s | %.4g | %g | %.3g | %.3g | %s | %s | %s (%.3g) | %d / %.3g |\n", ch.Name, ch.LR, ch.Momentum, ch.Temperature,
 			ch.StabilityMargin, pm(ch.FDR), pm(ch.Loss), pm(ch.Lag1Antisym), ch.Lag1AntisymPred, ch.BlockLength, ch.MaxCorrTime)
 	}
 	w("\nFDR ratio = E[(θ−c)·g] / ((1+μ)/(2η)·E|v|²): 1 at stationarity for any loss (Yaida); the mode FDR (tables below) is the same on one eigenmode.\n\n")
@@ -145,7 +145,7 @@ func Markdown(res *Result) string {
 		if ch.Diverged != "" || len(ch.Modes) == 0 {
 			continue
 		}
-		w("### Modes of chain %s (η = %g, μ = %g)\n\n", ch.Name, ch.LR, ch.Momentum)
+		w("### Modes of chain %s (η = %.4g, μ = %g)\n\n", ch.Name, ch.LR, ch.Momentum)
 		w("| mode | h | c = u·C·u | τ_corr | mode FDR | Var(uᵀθ) | /exact | /small-η | /τT (C = τH) | drift of uᵀθ | detrended Var/exact | Var(uᵀv)/exact |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for j, md := range ch.Modes {
 			vr := "unstable"

@@ -424,7 +424,7 @@ func sgdComp(res *Result, cfg Config) *SGDComp {
 		out.Predicted = append(out.Predicted, pred)
 	}
 	if out.Unstable > 0 {
-		out.Note = fmt.Sprintf("plain SGD at η/(1−μ) = %g is beyond the linear stability edge ηh < 2 in %d of the %d modes (margin %.3g) yet ran for %d updates without diverging: the loss is not quadratic there (edge of stability); no prediction for those modes", s.LR, out.Unstable, len(a.Modes), s.StabilityMargin, s.Steps)
+		out.Note = fmt.Sprintf("plain SGD at η/(1−μ) = %.4g is beyond the linear stability edge ηh < 2 in %d of the %d modes (margin %.3g) yet ran for %d updates without diverging: the loss is not quadratic there (edge of stability); no prediction for those modes", s.LR, out.Unstable, len(a.Modes), s.StabilityMargin, s.Steps)
 	}
 	out.LossDiff = Value{Est: a.Loss.Est - s.Loss.Est, SE: math.Hypot(a.Loss.SE, s.Loss.SE)}
 	return out
