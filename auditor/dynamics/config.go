@@ -35,16 +35,16 @@ type Config struct {
 	// (the high-friction comparison); skipped when μ = 0.
 	SGD bool `json:"sgd"`
 	// K is the number of Hessian eigenpairs; LanczosIter the most HVPs
-	// spent on them (0: 3K + 10); Probes the Hutchinson probes of tr H.
+	// spent on them (0: max(3K + 10, 25)); Probes the Hutchinson probes of tr H.
 	K           int `json:"k"`
 	LanczosIter int `json:"lanczos_iter"`
 	Probes      int `json:"probes"`
 	// HessianSamples and NoiseSamples are the training samples (a seeded
 	// random subset) of the Hessian and of the per-sample noise
-	// covariance; 0: 1024 and 2048, at most the data.
+	// covariance; 0: the Defaults, at most the data.
 	HessianSamples int `json:"hessian_samples"`
 	NoiseSamples   int `json:"noise_samples"`
-	// Blocks is the number of batch-means blocks (0: 20).
+	// Blocks is the number of batch-means blocks (0: Defaults).
 	Blocks int `json:"blocks"`
 	// Seed fixes every random choice.
 	Seed int64 `json:"seed"`
@@ -60,12 +60,16 @@ type Config struct {
 	ProgressMode progress.Mode `json:"-"`
 }
 
-// Defaults returns the defaults: the paper's μ = 0.9, λ = 5·10⁻⁴ and
-// B = 128 at the final learning rate η = 0.001, K = 2000 recorded updates
-// per chain, 5 eigenpairs.
+// Defaults returns the defaults, sized for a CPU (a CIFAR AlexNet is
+// planned at about 6 minutes on two cores with OpenBLAS, 2.6 M parameters;
+// `gnaudit dynamics --plan` prints the estimate): the paper's μ = 0.9 and λ = 5·10⁻⁴, B = 32,
+// η = 0.01, 1000 recorded updates per chain after 200 of burn-in (50
+// correlation times of the momentum, 1/(1−√μ) = 19.5 updates), 10
+// batch-means blocks, 3 eigenpairs from at most 25 Lanczos HVPs, 4
+// Hutchinson probes, 512 Hessian and 1024 noise samples.
 func Defaults() Config {
-	return Config{LR: 0.001, Momentum: 0.9, Batch: 128, WeightDecay: 5e-4,
-		Steps: 2000, SGD: true, K: 5, Probes: 10, HessianSamples: 1024, NoiseSamples: 2048, Blocks: 20}
+	return Config{LR: 0.01, Momentum: 0.9, Batch: 32, WeightDecay: 5e-4,
+		Steps: 1000, SGD: true, K: 3, LanczosIter: 25, Probes: 4, HessianSamples: 512, NoiseSamples: 1024, Blocks: 10}
 }
 
 // WithDefaults returns c with its zero fields filled from Defaults (see
@@ -91,7 +95,7 @@ func (c Config) WithDefaults() Config {
 		c.K = d.K
 	}
 	if c.LanczosIter == 0 {
-		c.LanczosIter = 3*c.K + 10
+		c.LanczosIter = max(3*c.K+10, 25)
 	}
 	if c.Probes == 0 {
 		c.Probes = d.Probes

@@ -78,7 +78,7 @@ func dotv(a, b []float64) float64 {
 func TestSoftmaxRegressionStationary(t *testing.T) {
 	const lambda = 0.01
 	m, ds := softmaxAtMinimum(t, 4, 3, 200, lambda)
-	cfg := Config{LR: 0.1, LR2: 0.025, Momentum: 0.9, Batch: 16, WeightDecay: lambda, Steps: 10000, Burn: 2000,
+	cfg := Config{LR: 0.1, LR2: 0.025, Momentum: 0.9, Batch: 16, WeightDecay: lambda, Steps: 10000, Burn: 2000, Blocks: 20,
 		SGD: true, K: 3, Probes: 20, Float64: true, Seed: 3}
 	res, err := Run(context.Background(), m, ds, cfg)
 	if err != nil {

@@ -59,7 +59,7 @@ func runDynamics(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&r.Burn, "burn", 0, "burn-in updates per chain (0: steps/5)")
 	noSGD := fs.Bool("no-sgd", false, "skip the plain-SGD chain at η/(1−μ)")
 	fs.IntVar(&r.K, "k", d.K, "Hessian eigenpairs")
-	fs.IntVar(&r.LanczosIter, "lanczos-iter", 0, "most Lanczos iterations (0: 3k+10)")
+	fs.IntVar(&r.LanczosIter, "lanczos-iter", d.LanczosIter, "most Lanczos iterations (HVPs) of the eigenpairs")
 	fs.IntVar(&r.Probes, "probes", d.Probes, "Hutchinson probes of tr H")
 	fs.IntVar(&r.HessianSamples, "hessian-samples", d.HessianSamples, "training samples of the Hessian")
 	fs.IntVar(&r.NoiseSamples, "noise-samples", d.NoiseSamples, "training samples of the noise covariance")
