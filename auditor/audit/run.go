@@ -369,6 +369,7 @@ func (r *runner) plan(ctx context.Context) error {
 	for _, n := range r.eng.Notes() {
 		r.printf("  note: %s\n", n)
 	}
+	r.printf("%s\n", machineLine())
 	r.printf("%s\n", strings.TrimRight(est.String(), "\n"))
 	r.printf("  memory budget %s (--max-memory)\n", ByteSize(budget))
 
@@ -529,7 +530,8 @@ func (r *runner) initMeta(raw *rawData, start time.Time) {
 		Model:     reports.Model{File: mf, SHA256: sum, Opset: int(sumry.Opset), Parameters: params, Producer: sumry.Producer},
 		Data:      reports.Data{Name: desc.Name, Path: raw.dir, Split: raw.split, Samples: desc.Samples, Preprocessing: r.prep.steps},
 		DataInfo:  di, Engine: r.eng.Name(), Notes: notes, Plan: r.out.Plan, Steps: cfg.auditSteps(),
-		Checks: []CheckpointMeta{},
+		Machine: machine(),
+		Checks:  []CheckpointMeta{},
 	}
 }
 

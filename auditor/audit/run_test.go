@@ -80,7 +80,7 @@ func TestRunTinyEndToEnd(t *testing.T) {
 	if res.Status != StatusComplete || res.Rendered == nil || res.Rendered.Partial {
 		t.Fatalf("outcome %+v", res)
 	}
-	for _, want := range []string{"collection plan: scheme in-memory", "time estimate:", "report: " + filepath.Join(out, ReportMD)} {
+	for _, want := range []string{"collection plan: scheme in-memory", "machine: ", "time estimate:", "report: " + filepath.Join(out, ReportMD)} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
 		}
@@ -107,6 +107,9 @@ func TestRunTinyEndToEnd(t *testing.T) {
 	}
 	if rep.Status != "complete" {
 		t.Errorf("report status %q, want complete", rep.Status)
+	}
+	if m := rep.Machine; m == nil || m.CPU == "" || (m.BLAS == "openblas") != (m.BLASCore != "") {
+		t.Errorf("report machine %+v", m)
 	}
 	if rep.Model.Parameters != 4*9+4+10*64+10 || len(rep.Model.SHA256) != 64 || rep.Model.Opset != 13 {
 		t.Errorf("model section %+v", rep.Model)
