@@ -23,6 +23,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/auditor/progress"
 	"github.com/gnaudit/gnaudit/cuda"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/host"
@@ -73,7 +74,8 @@ func TestRunTinyEndToEnd(t *testing.T) {
 	out := filepath.Join(f.dir, "out")
 	cfg := f.config(out)
 	var stdout, stderr bytes.Buffer
-	res, err := Run(context.Background(), cfg, &Env{Stdout: &stdout, Stderr: &stderr, ToolVersion: "test"})
+	// Redrawn bars: plain lines are quiet for phases under a second.
+	res, err := Run(context.Background(), cfg, &Env{Stdout: &stdout, Stderr: &stderr, ToolVersion: "test", ProgressMode: progress.Redraw})
 	if err != nil {
 		t.Fatalf("Run: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
