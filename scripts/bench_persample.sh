@@ -30,7 +30,8 @@
 #
 # Usage: scripts/bench_persample.sh   (THREADS=2 ROUNDS=3; MODELS="alexnet-cifar
 # resnet20"; NO_OPENBLAS=1 skips the OpenBLAS build, NO_GONUM=1 the pure-Go
-# one). The ratios at the end are gnaudit's time over PyTorch's.
+# one, NO_BATCH1=1 gnaudit's batch-1 fallback and PyTorch's batch-1 loop (b),
+# the slow ones). The ratios at the end are gnaudit's time over PyTorch's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,8 @@ trap 'rm -rf "$tmp"' EXIT
 out=$tmp/times
 
 MODELS=${MODELS:-alexnet-cifar resnet20}
+subs='.'
+[ "${NO_BATCH1:-0}" = 1 ] && subs='^(lossgrad|full|collect)$'
 declare -A BENCH=([alexnet-cifar]=BenchmarkPerSampleAlexNet128 [resnet20]=BenchmarkPerSampleResNet20_128)
 
 builds=()
@@ -80,7 +83,7 @@ for round in $(seq "$ROUNDS"); do
 		echo "== round $round, $model ($(uptime | sed 's/.*load/load/'))"
 		for b in "${builds[@]}"; do
 			(cd auditor/persample && GOMAXPROCS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$tmp/$b.test" \
-				-test.run '^$' -test.bench "^${BENCH[$model]}\$" -test.benchtime 1x) |
+				-test.run '^$' -test.bench "^${BENCH[$model]}\$/$subs" -test.benchtime 1x) |
 				awk -v l="$b" -v m="$model" '/^Benchmark/ && /\// {
 					split($1, a, "/"); sub(/-[0-9]+$/, "", a[2]); cpu = 0
 					for (i = 4; i < NF; i++) if ($(i + 1) == "cpu-s/op") cpu = $i
@@ -88,7 +91,9 @@ for round in $(seq "$ROUNDS"); do
 				tee -a "$out"
 		done
 		if [ "$torch" = 1 ]; then
-			OMP_NUM_THREADS=$THREADS "$PY" scripts/bench/persample_torch.py --model "$model" --threads "$THREADS" --reps 1 |
+			skip=""
+			[ "${NO_BATCH1:-0}" = 1 ] && skip=loop
+			OMP_NUM_THREADS=$THREADS "$PY" scripts/bench/persample_torch.py --model "$model" --threads "$THREADS" --reps 1 --skip "$skip" |
 				awk -v m="$model" '$1 == "torch" && NF == 4 { print m, "torch", $2, $3, $4; next } { print > "/dev/stderr" }' | tee -a "$out"
 		fi
 	done
@@ -103,15 +108,16 @@ for col in 4 5; do
 	awk '{ printf "  %-14s %-12s %-9s %8.3f s\n", $1, $2, $3, $4 }' "$tmp/min"
 	echo "  ratios (gnaudit / PyTorch):"
 	awk '
+		function r(a, b) { return (a == "" || b == "" || b == 0) ? "  -" : sprintf("%.3g", a / b) }
 		$2 == "torch" { t[$1 " " $3] = $4; next }
 		{ g[$1 " " $2 " " $3] = $4; keys[$1 " " $2] = 1 }
 		END {
 			for (k in keys) {
 				split(k, a, " "); m = a[1]
 				if (!((m " batched") in t)) continue
-				printf "  %-14s %-12s lossgrad/(a) %.2f  collect/(a) %.2f  full/(a) %.2f  full/(b) %.3f  full/(c) %.2f  collect/(c) %.2f  batch1/(b) %.2f\n", m, a[2],
-					g[k " lossgrad"] / t[m " batched"], g[k " collect"] / t[m " batched"], g[k " full"] / t[m " batched"],
-					g[k " full"] / t[m " loop"], g[k " full"] / t[m " vmap"], g[k " collect"] / t[m " vmap"], g[k " batch1"] / t[m " loop"]
+				printf "  %-14s %-12s lossgrad/(a) %s  collect/(a) %s  full/(a) %s  full/(b) %s  full/(c) %s  collect/(c) %s  batch1/(b) %s\n", m, a[2],
+					r(g[k " lossgrad"], t[m " batched"]), r(g[k " collect"], t[m " batched"]), r(g[k " full"], t[m " batched"]),
+					r(g[k " full"], t[m " loop"]), r(g[k " full"], t[m " vmap"]), r(g[k " collect"], t[m " vmap"]), r(g[k " batch1"], t[m " loop"])
 			}
 		}' "$tmp/min" | sort
 done

@@ -114,6 +114,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--model", choices=sorted(MODELS), default="alexnet-cifar")
+    ap.add_argument("--skip", default="", help="comma-separated methods not to time (batched, loop, vmap)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -151,6 +152,8 @@ def main():
         assert g[0].shape[0] == B
 
     for name, fn in (("batched", batched), ("loop", loop), ("vmap", vmapped)):
+        if name in args.skip.split(","):
+            continue
         wall, cpu = timeit(fn, args.reps)
         print(f"torch {name} {wall:.6f} {cpu:.6f}", flush=True)
 
