@@ -5,17 +5,24 @@ GOFLAGS   ?=
 # Default test run: well under 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build build-openblas test vet fmt demo bench clean proto proto-tools ptx build-cuda vet-cuda
+.PHONY: all build build-openblas build-purego test vet fmt demo bench clean proto proto-tools ptx build-cuda vet-cuda
 
 all: build
 
+# The fast build where it can: OpenBLAS (cgo) when Debian's libopenblas-dev
+# and gcc are installed, else pure Go, saying so (scripts/build.sh).
+# BLAS=gonum forces pure Go, BLAS=openblas fails without OpenBLAS.
+BLAS ?= auto
 build:
-	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/gnaudit
+	@GO="$(GO)" GOFLAGS="$(GOFLAGS)" BLAS="$(BLAS)" ./scripts/build.sh $(BIN)
 
-# OpenBLAS-backed build (cgo; needs Debian's libopenblas-dev).
+# OpenBLAS or fail, as bin/gnaudit-openblas (cgo; needs Debian's libopenblas-dev).
 build-openblas:
-	@[ -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h ] || [ -e /usr/include/cblas.h ] || echo "note: install Debian's libopenblas-dev for this build"
-	$(GO) build $(GOFLAGS) -tags openblas -o bin/gnaudit-openblas ./cmd/gnaudit
+	@GO="$(GO)" GOFLAGS="$(GOFLAGS)" BLAS=openblas ./scripts/build.sh bin/gnaudit-openblas
+
+# Pure Go (gonum's BLAS), runs anywhere, as bin/gnaudit-purego.
+build-purego:
+	@GO="$(GO)" GOFLAGS="$(GOFLAGS)" BLAS=gonum ./scripts/build.sh bin/gnaudit-purego
 
 vet:
 	$(GO) vet ./...

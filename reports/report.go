@@ -104,6 +104,8 @@ type Report struct {
 	// (Ctrl-C, a failure) and the report covers only what was collected;
 	// empty when the writer does not say.
 	Status string `json:"status,omitempty"`
+	// Machine is the CPU and BLAS of the run (absent in older reports).
+	Machine *Machine `json:"machine,omitempty"`
 }
 
 // Tool names the program that wrote the report.

@@ -4,15 +4,19 @@
 # steps, its gradient noise collected at steps 0 and 100 (pool 6400, batch
 # sizes 16–128, 200 mini-batches each) and analysed; writes OUTDIR/report.md.
 #
-#   make demo                 # or: ./scripts/demo.sh [OUTDIR]   (default out/demo)
+#   make demo                 # or: ./scripts/demo.sh [OUTDIR]   (default out/audit)
 #
 # On a fresh Debian 12 machine it installs what it needs with apt-get
 # (dataset-fashion-mnist; libopenblas-dev and gcc for the faster OpenBLAS
-# build), using sudo only when not root. Go (≥ 1.26) must be installed.
+# build), using sudo only when not root, and builds bin/gnaudit as `make
+# build` does (scripts/build.sh). Go (≥ 1.26) must be installed.
+# OUTDIR defaults to out/audit, where `bin/gnaudit audit` writes, so that the
+# README's next commands find it; a previous demo there is replaced.
 # Extra arguments after OUTDIR go to gnaudit audit (e.g. --png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT="${1:-out/demo}"
+GIVEN_OUT="${1:-}"
+OUT="${1:-out/audit}"
 shift || true
 export PATH="$PATH:/usr/local/go/bin"
 
@@ -39,14 +43,11 @@ fi
 
 # --- build: OpenBLAS when the library and a C compiler are there ------------
 BIN=bin/gnaudit
-mkdir -p bin
-if dpkg -s libopenblas-dev >/dev/null 2>&1 && command -v gcc >/dev/null \
-   && CGO_ENABLED=1 go build -tags openblas -o bin/gnaudit-openblas ./cmd/gnaudit; then
-  BIN=bin/gnaudit-openblas
-  echo "== built $BIN (OpenBLAS)"
-else
-  go build -o bin/gnaudit ./cmd/gnaudit
-  echo "== built $BIN (pure Go BLAS; install libopenblas-dev and gcc for a faster build)"
+echo "== building $BIN"
+./scripts/build.sh "$BIN"
+if [ -z "$GIVEN_OUT" ] && [ -f "$OUT/audit.json" ]; then
+  echo "== replacing the previous audit in $OUT"
+  rm -rf "$OUT"
 fi
 
 # --- the default audit -----------------------------------------------------

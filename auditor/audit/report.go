@@ -71,6 +71,7 @@ type Meta struct {
 	Data      reports.Data     `json:"data"`
 	DataInfo  *DataInfo        `json:"data_info,omitempty"`
 	Engine    string           `json:"engine"`
+	Machine   *reports.Machine `json:"machine,omitempty"`
 	Notes     []string         `json:"notes,omitempty"`
 	Plan      *PlanInfo        `json:"plan,omitempty"`
 	Training  *train.Result    `json:"training,omitempty"`
@@ -376,6 +377,7 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 		Schema: reports.SchemaID, Tool: reports.Tool{Name: "gnaudit", Version: meta.Tool}, Created: meta.Created,
 		Model: meta.Model, Data: meta.Data, Training: trainingSection(meta),
 		Method: reports.Method{Notes: reports.DefaultNotes()}, Checkpoints: []reports.Checkpoint{},
+		Machine: meta.Machine,
 	}
 	if rep.Data.Preprocessing == nil {
 		rep.Data.Preprocessing = []string{}

@@ -23,6 +23,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/auditor/progress"
 	"github.com/gnaudit/gnaudit/cuda"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/host"
@@ -73,14 +74,15 @@ func TestRunTinyEndToEnd(t *testing.T) {
 	out := filepath.Join(f.dir, "out")
 	cfg := f.config(out)
 	var stdout, stderr bytes.Buffer
-	res, err := Run(context.Background(), cfg, &Env{Stdout: &stdout, Stderr: &stderr, ToolVersion: "test"})
+	// Redrawn bars: plain lines are quiet for phases under a second.
+	res, err := Run(context.Background(), cfg, &Env{Stdout: &stdout, Stderr: &stderr, ToolVersion: "test", ProgressMode: progress.Redraw})
 	if err != nil {
 		t.Fatalf("Run: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
 	if res.Status != StatusComplete || res.Rendered == nil || res.Rendered.Partial {
 		t.Fatalf("outcome %+v", res)
 	}
-	for _, want := range []string{"collection plan: scheme in-memory", "time estimate:", "report: " + filepath.Join(out, ReportMD)} {
+	for _, want := range []string{"collection plan: scheme in-memory", "machine: ", "time estimate:", "report: " + filepath.Join(out, ReportMD)} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
 		}
@@ -107,6 +109,9 @@ func TestRunTinyEndToEnd(t *testing.T) {
 	}
 	if rep.Status != "complete" {
 		t.Errorf("report status %q, want complete", rep.Status)
+	}
+	if m := rep.Machine; m == nil || m.CPU == "" || (m.BLAS == "openblas") != (m.BLASCore != "") {
+		t.Errorf("report machine %+v", m)
 	}
 	if rep.Model.Parameters != 4*9+4+10*64+10 || len(rep.Model.SHA256) != 64 || rep.Model.Opset != 13 {
 		t.Errorf("model section %+v", rep.Model)

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/gnaudit/gnaudit/auditor/blascore"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/cuda"
 )
@@ -24,15 +25,18 @@ const (
 
 // Report is the state of the build and the machine.
 type Report struct {
-	Version   string     `json:"version"`
-	GoVersion string     `json:"go_version"`
-	Platform  string     `json:"platform"`
-	CPUs      int        `json:"cpus"`
-	Tags      []string   `json:"build_tags"`
-	BLAS      string     `json:"blas"`
-	CUDABuilt bool       `json:"cuda_built"`
-	GPU       *cuda.Info `json:"gpu,omitempty"`
-	GPUError  string     `json:"gpu_error,omitempty"`
+	Version   string   `json:"version"`
+	GoVersion string   `json:"go_version"`
+	Platform  string   `json:"platform"`
+	CPUs      int      `json:"cpus"`
+	Tags      []string `json:"build_tags"`
+	BLAS      string   `json:"blas"`
+	// CPU is the CPU model and BLASCore the kernels BLAS runs on it.
+	CPU       string        `json:"cpu"`
+	BLASCore  blascore.Info `json:"blas_core"`
+	CUDABuilt bool          `json:"cuda_built"`
+	GPU       *cuda.Info    `json:"gpu,omitempty"`
+	GPUError  string        `json:"gpu_error,omitempty"`
 	// Data lists optional inputs and whether they are present.
 	Data []Presence `json:"data"`
 }
@@ -56,6 +60,8 @@ func Collect(version string) Report {
 		BLAS:      graph.BLASName,
 		CUDABuilt: cuda.Built(),
 	}
+	r.BLASCore = blascore.Current()
+	r.CPU = r.BLASCore.CPU
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "-tags" && s.Value != "" {
@@ -94,7 +100,11 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "gnaudit %s (%s, %s, %d CPUs)\n", r.Version, r.GoVersion, r.Platform, r.CPUs)
 	fmt.Fprintf(w, "build tags:   %s\n", tags)
-	fmt.Fprintf(w, "CPU BLAS:     %s\n", r.BLAS)
+	fmt.Fprintf(w, "CPU:          %s, %s\n", r.CPU, r.BLASCore.Level)
+	fmt.Fprintf(w, "CPU BLAS:     %s\n", r.BLASCore.BLASString())
+	if r.BLASCore.Note != "" {
+		fmt.Fprintf(w, "              note: %s\n", r.BLASCore.Note)
+	}
 	switch {
 	case r.GPU != nil:
 		g := r.GPU

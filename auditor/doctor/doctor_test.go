@@ -30,7 +30,10 @@ func TestCollect(t *testing.T) {
 	if err := r.WriteText(&txt); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"gnaudit test", "CPU BLAS:", "GPU:", "fashion-mnist"} {
+	if r.CPU == "" || r.BLASCore.BLAS != r.BLAS || (r.BLAS == "openblas") != (r.BLASCore.Core != "") {
+		t.Fatalf("CPU %q, BLAS %q, core %+v", r.CPU, r.BLAS, r.BLASCore)
+	}
+	for _, want := range []string{"gnaudit test", "CPU:          " + r.CPU, "CPU BLAS:", "GPU:", "fashion-mnist"} {
 		if !strings.Contains(txt.String(), want) {
 			t.Fatalf("text report lacks %q:\n%s", want, txt.String())
 		}
@@ -42,7 +45,7 @@ func TestCollect(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.BLAS != r.BLAS || back.CUDABuilt != r.CUDABuilt || len(back.Data) != len(r.Data) {
+	if back.BLAS != r.BLAS || back.CUDABuilt != r.CUDABuilt || len(back.Data) != len(r.Data) || back.BLASCore != r.BLASCore {
 		t.Fatalf("JSON round trip: %+v", back)
 	}
 }

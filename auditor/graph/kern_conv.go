@@ -205,11 +205,16 @@ func im2col[T float](cols, x []T, g *geom, sc *scratch[T]) {
 }
 
 // im2colRows is im2col by a sweep over the rows of cols, copying runs of
-// input rows.
+// input rows; channels are split over goroutines (their rows are disjoint).
 func im2colRows[T float](cols, x []T, g *geom) {
+	parallel(g.c, g.kh*g.kw*g.n*g.oh*g.ow, 1, func(c0, c1 int) { im2colRowsCh(cols, x, g, c0, c1) })
+}
+
+// im2colRowsCh is im2colRows for channels [c0, c1).
+func im2colRowsCh[T float](cols, x []T, g *geom, c0, c1 int) {
 	P := g.oh * g.ow
 	NP := g.n * P
-	for c := 0; c < g.c; c++ {
+	for c := c0; c < c1; c++ {
 		for i := 0; i < g.kh; i++ {
 			for j := 0; j < g.kw; j++ {
 				row := cols[((c*g.kh+i)*g.kw+j)*NP:][:NP]
@@ -330,11 +335,17 @@ func col2im[T float](dx, cols []T, g *geom, sc *scratch[T]) {
 	}
 }
 
-// col2imRows is col2im by a sweep over the rows of cols.
+// col2imRows is col2im by a sweep over the rows of cols; channels are
+// split over goroutines (each writes only its own input planes).
 func col2imRows[T float](dx, cols []T, g *geom) {
+	parallel(g.c, g.kh*g.kw*g.n*g.oh*g.ow, 1, func(c0, c1 int) { col2imRowsCh(dx, cols, g, c0, c1) })
+}
+
+// col2imRowsCh is col2imRows for channels [c0, c1).
+func col2imRowsCh[T float](dx, cols []T, g *geom, c0, c1 int) {
 	P := g.oh * g.ow
 	NP := g.n * P
-	for c := 0; c < g.c; c++ {
+	for c := c0; c < c1; c++ {
 		for i := 0; i < g.kh; i++ {
 			for j := 0; j < g.kw; j++ {
 				row := cols[((c*g.kh+i)*g.kw+j)*NP:][:NP]

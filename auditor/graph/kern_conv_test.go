@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -287,5 +288,40 @@ func TestColCacheBudget(t *testing.T) {
 		if _, _, _, ok := kept.ConvColumns(nd.Name); !ok {
 			t.Errorf("%s: no ConvColumns within the budget", nd.Name)
 		}
+	}
+}
+
+// TestIm2colRowsParallel checks the row sweeps split over goroutines (a
+// ResNet stage-1 geometry: 32×32, 3×3, stride 1, wide enough to split)
+// against one sweep over all channels, exactly.
+func TestIm2colRowsParallel(t *testing.T) {
+	g := geom{n: 4, c: 8, h: 32, w: 32, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, oh: 32, ow: 32}
+	if g.useTable() || runtime.GOMAXPROCS(0) > 1 && workers(g.c*g.kh*g.kw*g.n*g.oh*g.ow) < 2 {
+		t.Fatalf("geometry does not exercise the split row sweep")
+	}
+	rng := rand.New(rand.NewSource(11))
+	x := make([]float32, g.n*g.c*g.h*g.w)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	size := g.c * g.kh * g.kw * g.n * g.oh * g.ow
+	want, got := make([]float32, size), make([]float32, size)
+	for i := range got {
+		got[i] = 7
+	}
+	im2colRowsCh(want, x, &g, 0, g.c)
+	im2colRows(got, x, &g)
+	if !slices.Equal(got, want) {
+		t.Fatal("im2col: split and single row sweeps differ")
+	}
+	cols := make([]float32, size)
+	for i := range cols {
+		cols[i] = float32(rng.NormFloat64())
+	}
+	dw, dg := make([]float32, len(x)), make([]float32, len(x))
+	col2imRowsCh(dw, cols, &g, 0, g.c)
+	col2imRows(dg, cols, &g)
+	if !slices.Equal(dg, dw) {
+		t.Fatal("col2im: split and single row sweeps differ")
 	}
 }

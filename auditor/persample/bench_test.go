@@ -42,9 +42,18 @@ func zooModel(b testing.TB, name string) *ir.Model {
 // threads, user + system) per operation, less disturbed by other jobs on a
 // shared machine than the wall time. scripts/bench_persample.sh runs it next
 // to PyTorch.
-func BenchmarkPerSampleAlexNet128(b *testing.B) {
+func BenchmarkPerSampleAlexNet128(b *testing.B) { benchPerSample(b, "alexnet-cifar") }
+
+// BenchmarkPerSampleResNet20_128 is BenchmarkPerSampleAlexNet128 for the
+// zoo's CIFAR ResNet-20 (3×32×32, 0.27 M parameters, BatchNormalization in
+// eval mode, projection shortcuts).
+func BenchmarkPerSampleResNet20_128(b *testing.B) { benchPerSample(b, "resnet20") }
+
+// benchPerSample runs the sub-benchmarks of BenchmarkPerSampleAlexNet128 on
+// a zoo model with 3×32×32 inputs and 10 classes, at batch 128.
+func benchPerSample(b *testing.B, model string) {
 	const B = 128
-	m := zooModel(b, "alexnet-cifar")
+	m := zooModel(b, model)
 	x := randInput(1, B*3*32*32)
 	y := randLabels(2, B, 10)
 	e, err := New(m, Options{Batch: B})

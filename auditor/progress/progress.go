@@ -5,8 +5,11 @@
 //
 // On a terminal the line is redrawn in place with a carriage return (at most
 // every [Options.Redraw]); on anything else (a file, a pipe, a CI log) it
-// writes plain lines, one each time the work crosses a tenth of the total or
-// [Options.LogEvery] has passed, so logs stay short and readable.
+// writes plain lines, so logs stay short and readable: a line each time the
+// work crosses a tenth of the total, or when [Options.LogEvery] has passed
+// without one, and the final line from Finish; nothing at all for work done
+// in under [Options.Quiet] (a second), and no line at 0 or 100 % besides the
+// final one.
 //
 // A Bar is safe for concurrent use.
 package progress
@@ -56,6 +59,10 @@ type Options struct {
 	// a line is also written each time the count crosses a tenth of the
 	// total.
 	LogEvery time.Duration
+	// Quiet: in plain-line mode nothing is written before the bar has run
+	// this long, and a bar finished sooner writes nothing (1 s when 0;
+	// negative: no quiet time).
+	Quiet time.Duration
 	// Now is the clock (time.Now when nil); for tests.
 	Now func() time.Time
 }
@@ -71,6 +78,7 @@ type Bar struct {
 	start    time.Time
 	last     time.Time // last write
 	lastTick int       // tenth of the total of the last plain line
+	wrote    bool      // a plain line was written
 	lastLen  int       // length of the line on screen (redraw mode)
 	pending  bool      // a redrawn line is on screen without a newline
 	done     int
@@ -95,10 +103,13 @@ func New(w io.Writer, total int, opt Options) *Bar {
 	if opt.LogEvery <= 0 {
 		opt.LogEvery = 30 * time.Second
 	}
+	if opt.Quiet == 0 {
+		opt.Quiet = time.Second
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	b := &Bar{w: w, total: total, opt: opt, lastTick: -1}
+	b := &Bar{w: w, total: total, opt: opt}
 	switch opt.Mode {
 	case Redraw:
 		b.redraw = true
@@ -108,6 +119,7 @@ func New(w io.Writer, total int, opt Options) *Bar {
 		b.redraw = IsTerminal(w)
 	}
 	b.start = opt.Now()
+	b.last = b.start
 	return b
 }
 
@@ -148,14 +160,20 @@ func (b *Bar) Update(done int, fields ...Field) {
 		b.drawLocked(now, false)
 		return
 	}
-	tick := -1
-	if b.total > 0 {
-		tick = done * 10 / b.total
+	if b.total > 0 && done >= b.total {
+		return // Finish writes the line of the end
 	}
-	if b.lastTick >= 0 && tick <= b.lastTick && now.Sub(b.last) < b.opt.LogEvery {
+	if now.Sub(b.start) < b.opt.Quiet {
 		return
 	}
-	b.lastTick = max(tick, 0)
+	tick := 0
+	if b.total > 0 {
+		tick = max(done, 0) * 10 / b.total
+	}
+	if tick <= b.lastTick && now.Sub(b.last) < b.opt.LogEvery {
+		return
+	}
+	b.lastTick = max(tick, b.lastTick)
 	b.drawLocked(now, false)
 }
 
@@ -198,13 +216,18 @@ func (b *Bar) Resume() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.pausedAt.IsZero() {
-		b.paused += b.opt.Now().Sub(b.pausedAt)
+		now := b.opt.Now()
+		b.paused += now.Sub(b.pausedAt)
 		b.pausedAt = time.Time{}
+		// Other output came in between: LogEvery counts from here.
+		b.last = now
 	}
 }
 
-// Finish writes the final line (with the elapsed wall time, pauses
-// included, instead of the ETA) and a newline. Later calls of Update and Finish do nothing.
+// Finish writes the final line and a newline: the time spent instead of
+// the ETA, without the pauses ("in 1m05s (+9m51s paused)"). In plain-line
+// mode a bar that wrote nothing and ran less than Options.Quiet writes
+// nothing. Later calls of Update and Finish do nothing.
 func (b *Bar) Finish(fields ...Field) {
 	if b == nil {
 		return
@@ -217,8 +240,9 @@ func (b *Bar) Finish(fields ...Field) {
 	if len(fields) > 0 {
 		b.fields = append(b.fields[:0], fields...)
 	}
-	if b.w != nil {
-		b.drawLocked(b.opt.Now(), true)
+	now := b.opt.Now()
+	if b.w != nil && (b.redraw || b.wrote || now.Sub(b.start) >= b.opt.Quiet) {
+		b.drawLocked(now, true)
 	}
 	b.finished = true
 }
@@ -233,7 +257,10 @@ func (b *Bar) drawLocked(now time.Time, final bool) {
 	var tail string
 	switch {
 	case final:
-		tail = "in " + Duration(elapsed)
+		tail = "in " + Duration(working)
+		if p := elapsed - working; p >= time.Second {
+			tail += " (+" + Duration(p) + " paused)"
+		}
 	case b.total > 0 && b.done > 0 && b.done < b.total:
 		eta := time.Duration(float64(working) / float64(b.done) * float64(b.total-b.done))
 		tail = "ETA " + Duration(eta)
@@ -242,6 +269,7 @@ func (b *Bar) drawLocked(now time.Time, final bool) {
 	b.last = now
 	if !b.redraw {
 		io.WriteString(b.w, line+"\n")
+		b.wrote = true
 		return
 	}
 	pad := ""

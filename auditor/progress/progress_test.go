@@ -60,46 +60,111 @@ func TestDuration(t *testing.T) {
 	}
 }
 
-// Plain-line mode writes the first update, then one line per tenth of the
-// total (or after LogEvery), and the final line with the elapsed time.
+// Plain-line mode writes one line per tenth of the total (or after
+// LogEvery), none at 0 % or for the 100th update, and the final line with
+// the time spent.
 func TestLinesMode(t *testing.T) {
 	var buf bytes.Buffer
 	c := &clock{t: time.Unix(1000, 0)}
 	b := New(&buf, 100, Options{Mode: Lines, Width: -1, Now: c.now, LogEvery: time.Minute})
+	b.Update(0)
 	for i := 1; i <= 100; i++ {
 		c.t = c.t.Add(time.Second)
 		b.Update(i, F("loss", "%d", i))
 	}
 	b.Finish()
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	// first update (1), 10, 20, ..., 100 (the 100th update), Finish.
-	if len(lines) != 12 {
+	// 10, 20, ..., 90, Finish.
+	if len(lines) != 10 {
 		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
 	}
-	if lines[0] != "step 1/100 loss 1 ETA 1m39s" {
+	if lines[0] != "step 10/100 loss 10 ETA 1m30s" {
 		t.Errorf("first line %q", lines[0])
 	}
-	if lines[1] != "step 10/100 loss 10 ETA 1m30s" {
-		t.Errorf("second line %q", lines[1])
+	if lines[8] != "step 90/100 loss 90 ETA 10s" {
+		t.Errorf("ninth line %q", lines[8])
 	}
-	if lines[11] != "step 100/100 loss 100 in 1m40s" {
-		t.Errorf("last line %q", lines[11])
+	if lines[9] != "step 100/100 loss 100 in 1m40s" {
+		t.Errorf("last line %q", lines[9])
 	}
 	if strings.Contains(buf.String(), "\r") {
 		t.Error("carriage return in plain-line mode")
 	}
 
-	// LogEvery forces a line within a tenth.
+	// LogEvery forces a line within a tenth, and counts from the last line.
 	buf.Reset()
 	c.t = time.Unix(0, 0)
 	b = New(&buf, 1000, Options{Mode: Lines, Width: -1, Now: c.now, LogEvery: 10 * time.Second})
-	b.Update(1)
+	c.t = c.t.Add(2 * time.Second)
+	b.Update(1) // first tenth, 2 s: no line
 	c.t = c.t.Add(5 * time.Second)
-	b.Update(2) // same tenth, 5 s: no line
-	c.t = c.t.Add(6 * time.Second)
+	b.Update(2) // same tenth, 7 s: no line
+	c.t = c.t.Add(4 * time.Second)
 	b.Update(3) // same tenth, 11 s: a line
-	if got := strings.Count(buf.String(), "\n"); got != 2 {
-		t.Errorf("%d lines, want 2:\n%s", got, buf.String())
+	c.t = c.t.Add(9 * time.Second)
+	b.Update(4) // 9 s after it: no line
+	if got := strings.Count(buf.String(), "\n"); got != 1 || !strings.HasPrefix(buf.String(), "step 3/1000") {
+		t.Errorf("%d lines, want 1 (step 3):\n%s", got, buf.String())
+	}
+}
+
+// A phase done in under Options.Quiet writes nothing in plain-line mode,
+// however many tenths it crosses; a longer one writes from the Quiet time
+// on; a negative Quiet writes at once.
+func TestQuiet(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		quiet time.Duration
+		step  time.Duration // per unit of 10
+		want  []string
+	}{
+		{"sub-second", 0, 90 * time.Millisecond, nil},
+		{"just over", 0, 110 * time.Millisecond, []string{"step 10/10 in 1s"}},
+		{"two seconds", 0, 200 * time.Millisecond, []string{"step 5/10 ETA 1s", "step 6/10 ETA 1s", "step 7/10 ETA 1s",
+			"step 8/10 ETA 0s", "step 9/10 ETA 0s", "step 10/10 in 2s"}},
+		{"no quiet time", -1, time.Millisecond, []string{"step 1/10 ETA 0s", "step 2/10 ETA 0s", "step 3/10 ETA 0s",
+			"step 4/10 ETA 0s", "step 5/10 ETA 0s", "step 6/10 ETA 0s", "step 7/10 ETA 0s", "step 8/10 ETA 0s",
+			"step 9/10 ETA 0s", "step 10/10 in 0s"}},
+	} {
+		var buf bytes.Buffer
+		clk := &clock{t: time.Unix(0, 0)}
+		b := New(&buf, 10, Options{Mode: Lines, Width: -1, Now: clk.now, Quiet: c.quiet})
+		for i := 1; i <= 10; i++ {
+			clk.t = clk.t.Add(c.step)
+			b.Update(i)
+		}
+		b.Finish()
+		var got []string
+		if s := strings.TrimSuffix(buf.String(), "\n"); s != "" {
+			got = strings.Split(s, "\n")
+		}
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+	// Redraw mode (a terminal) is not quiet.
+	var buf bytes.Buffer
+	b := New(&buf, 2, Options{Mode: Redraw, Width: -1, Now: (&clock{t: time.Unix(0, 0)}).now})
+	b.Update(1)
+	b.Finish()
+	if buf.String() != "\rstep 1/2 ETA 0s\rstep 1/2 in 0s \n" {
+		t.Errorf("redraw: %q", buf.String())
+	}
+}
+
+// An unknown total writes a line every LogEvery.
+func TestLinesUnknownTotal(t *testing.T) {
+	var buf bytes.Buffer
+	c := &clock{t: time.Unix(0, 0)}
+	b := New(&buf, 0, Options{Mode: Lines, Now: c.now})
+	for i := 1; i <= 100; i++ {
+		c.t = c.t.Add(time.Second)
+		b.Update(i)
+	}
+	b.Finish()
+	want := "step 30\nstep 60\nstep 90\nstep 100 in 1m40s\n"
+	if buf.String() != want {
+		t.Errorf("got %q, want %q", buf.String(), want)
 	}
 }
 
@@ -132,8 +197,8 @@ func TestRedrawMode(t *testing.T) {
 	}
 }
 
-// Time between Pause and Resume is left out of the ETA but not of the
-// final elapsed time.
+// Time between Pause and Resume is left out of the ETA and of the final
+// time, which shows it apart.
 func TestPause(t *testing.T) {
 	var buf bytes.Buffer
 	c := &clock{t: time.Unix(0, 0)}
@@ -150,7 +215,7 @@ func TestPause(t *testing.T) {
 	b.Update(3) // still paused: 2 s of work for 3 units
 	b.Resume()
 	b.Finish()
-	want := "step 1/4 ETA 3s\nstep 2/4 ETA 2s\nstep 3/4 ETA 1s\nstep 3/4 in 1h01m\n"
+	want := "step 1/4 ETA 3s\nstep 2/4 ETA 2s\nstep 3/4 ETA 1s\nstep 3/4 in 2s (+1h01m paused)\n"
 	if got := buf.String(); got != want {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
@@ -193,7 +258,7 @@ func TestIsTerminal(t *testing.T) {
 
 func TestConcurrentUpdates(t *testing.T) {
 	var buf bytes.Buffer
-	b := New(&buf, 400, Options{Mode: Lines})
+	b := New(&buf, 400, Options{Mode: Lines, Quiet: -1})
 	done := make(chan bool)
 	for g := 0; g < 4; g++ {
 		go func(g int) {

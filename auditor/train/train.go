@@ -542,7 +542,10 @@ func (t *trainer) fields() []progress.Field {
 			progress.F("lr", "%s", strconv.FormatFloat(last.LR, 'g', 4, 64)))
 	}
 	if t.lastEval != nil {
-		fs = append(fs, progress.F("val_loss", "%.3f", t.lastEval.Loss), progress.F("val_acc", "%.1f%%", 100*t.lastEval.Acc))
+		// The latest evaluation, with its step (evaluations are sparse:
+		// without EvalEvery, step 0 and the last step).
+		fs = append(fs, progress.F("val_loss", "%.3f", t.lastEval.Loss), progress.F("val_acc", "%.1f%%", 100*t.lastEval.Acc),
+			progress.Field{Key: fmt.Sprintf("(evaluated at step %d)", t.lastEval.Step)})
 	}
 	return fs
 }

@@ -258,7 +258,7 @@ func TestRunBookkeeping(t *testing.T) {
 	opt := Defaults()
 	opt.Epochs, opt.BatchSize, opt.HeldOut, opt.EvalEvery = 3, 10, 14, 4
 	opt.Seed = 5
-	opt.Progress, opt.ProgressMode = &bar, progress.Lines
+	opt.Progress, opt.ProgressMode = &bar, progress.Redraw // plain lines are quiet for a sub-second run
 	var cks []*Checkpoint
 	opt.AuditAt = []int{15, 0, 7, 7}
 	opt.OnAudit = func(_ context.Context, c *Checkpoint) error { cks = append(cks, c); return nil }

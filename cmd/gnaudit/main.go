@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+
+	"github.com/gnaudit/gnaudit/auditor/blascore"
 )
 
 // Exit codes shared by every verb.
@@ -95,6 +97,9 @@ func printUsage(w io.Writer) {
 }
 
 func main() {
+	// OpenBLAS build: restart with the right kernels when OpenBLAS chose
+	// older ones than the CPU supports (auditor/blascore).
+	blascore.Start(os.Stderr)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
