@@ -18,6 +18,7 @@ type gval struct {
 	shape []int // the ONNX shape (rank 0 is held as [1] in gorgonia)
 	bl    bool  // the leading dimension is the batch
 	grad  bool  // depends differentiably on a differentiated input
+	ints  bool  // integer ids (an int64 data input): read only by Gather and Cast
 }
 
 // paramRec is a float initializer: its data, and its graph node once used.
@@ -145,9 +146,14 @@ var knownAttrs = map[string][]string{
 // operators; constant subgraphs may also use Shape, Size, Gather, Cast,
 // Slice, ConstantOfShape and Constant (evaluated when the graph is built).
 func SupportedOps() []string {
-	ops := make([]string, 0, len(knownAttrs)+1)
+	ops := make([]string, 0, len(knownAttrs)+len(extAttrs)+1)
 	for k := range knownAttrs {
 		ops = append(ops, k)
+	}
+	for k := range extAttrs {
+		if _, dup := knownAttrs[k]; !dup {
+			ops = append(ops, k)
+		}
 	}
 	ops = append(ops, "Constant")
 	sort.Strings(ops)
@@ -264,6 +270,9 @@ func (b *builder[T]) data(n *ir.Node, k int) (*gval, error) {
 	}
 	name := n.Inputs[k]
 	if v, ok := b.vals[name]; ok {
+		if v.ints && n.OpType != "Gather" && n.OpType != "Cast" {
+			return nil, b.errNode(n, "input %q holds integer ids; only Gather (an embedding) and Cast read them", name)
+		}
 		return v, nil
 	}
 	if p, ok := b.params[name]; ok {
@@ -381,7 +390,7 @@ func (b *builder[T]) node(n *ir.Node) error {
 	if len(n.Outputs) == 0 {
 		return nil
 	}
-	if constEvalOps[n.OpType] && b.allConst(n) {
+	if isConstEvalOp(n.OpType) && b.allConst(n) {
 		ins := make([]*cval, len(n.Inputs))
 		for k, name := range n.Inputs {
 			if name == "" || n.OpType == "Shape" || n.OpType == "Size" {
@@ -400,8 +409,11 @@ func (b *builder[T]) node(n *ir.Node) error {
 		b.consts[n.Outputs[0]] = c
 		return nil
 	}
+	if done, err := b.extNode(n); done {
+		return err
+	}
 	if _, ok := knownAttrs[n.OpType]; !ok {
-		if constEvalOps[n.OpType] {
+		if isConstEvalOp(n.OpType) {
 			return b.errNode(n, "operator is only supported on build-time constants, but input(s) %v are computed by the graph", b.graphInputs(n))
 		}
 		return b.errNode(n, "operator not supported")
@@ -1209,6 +1221,8 @@ func (b *builder[T]) matmul(n *ir.Node) error {
 	bl := false
 	if b.track {
 		switch {
+		case a.bl && bm.bl && len(a.shape) == len(bm.shape) && len(a.shape) >= 3:
+			bl = true // both per sample, the batch a matrix-product batch dimension (attention)
 		case bm.bl:
 			return b.refuse(n, "the second operand depends on the batch")
 		case a.bl && (len(a.shape) < 2 || len(a.shape) < len(out)):

@@ -149,8 +149,9 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 	// Data inputs and the batch.
 	net := &Net{model: m, dtype: dtypeOf[T]()}
 	for k, in := range m.Inputs {
-		if in.Type != ir.Float && in.Type != ir.Double {
-			return nil, fmt.Errorf("input %q has dtype %v; only float inputs are supported", in.Name, in.Type)
+		intIn := in.Type == ir.Int64 || in.Type == ir.Int32
+		if in.Type != ir.Float && in.Type != ir.Double && !intIn {
+			return nil, fmt.Errorf("input %q has dtype %v; only float inputs and int64/int32 ids are supported", in.Name, in.Type)
 		}
 		if len(in.Shape) == 0 {
 			if cfg.allInputs && in.Shape != nil {
@@ -187,7 +188,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 			}
 			shape[0] = b.batch
 			b.track = b.batch > 1
-			grad, bl = opt.InputGrad, true
+			grad, bl = opt.InputGrad && !intIn, true
 			net.inShape = append([]int(nil), shape[1:]...)
 		}
 		data := make([]T, prod(shape))
@@ -197,7 +198,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 		}
 		slot := &inputSlot{name: in.Name, shape: shape, node: node, data: dense}
 		b.inputs = append(b.inputs, slot)
-		b.vals[in.Name] = &gval{node: node, shape: shape, bl: bl, grad: grad}
+		b.vals[in.Name] = &gval{node: node, shape: shape, bl: bl, grad: grad, ints: intIn}
 	}
 	if cfg.allInputs {
 		b.batch = 1

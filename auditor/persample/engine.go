@@ -649,7 +649,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			case MethodBinary:
 				el, err = newBinary(ps, u)
 			default:
-				err = fmt.Errorf("unknown method %q", u.method)
+				el, err = newExt(ps, u)
 			}
 			if err != nil {
 				return fmt.Errorf("persample: parameter %q: %w", p.info.Name, err)

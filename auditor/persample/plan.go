@@ -378,6 +378,9 @@ func (a *analysis) classify(u *use) string {
 		}
 		u.method = MethodBinary
 	default:
+		if why, ok := a.classifyExt(u); ok {
+			return why
+		}
 		return "no per-sample expansion for this operator"
 	}
 	return ""
