@@ -34,6 +34,14 @@ var extAttrs = map[string][]string{
 	"Cast":               {"to", "saturate"},
 }
 
+// isKnownOp reports whether the executor has a graph operator or a
+// build-time evaluation for op.
+func isKnownOp(op string) bool {
+	_, g := knownAttrs[op]
+	_, e := extAttrs[op]
+	return g || e || isConstEvalOp(op)
+}
+
 // extNode builds n if it is an operator of this file on graph values; done
 // is false for any other operator.
 func (b *builder[T]) extNode(n *ir.Node) (done bool, err error) {
@@ -169,8 +177,11 @@ func (b *builder[T]) pointwise(n *ir.Node, f pwFunc) error {
 // pow builds Pow(x, p) with a constant exponent p (a scalar or a tensor
 // broadcast to x); an exponent computed by the graph is refused.
 func (b *builder[T]) pow(n *ir.Node) error {
-	if len(n.Inputs) != 2 || b.isGraphValue(n.Inputs[1]) {
-		return b.errNode(n, "only a constant exponent is supported")
+	if len(n.Inputs) != 2 {
+		return b.errNode(n, "want 2 inputs, got %d", len(n.Inputs))
+	}
+	if b.isGraphValue(n.Inputs[1]) || !b.isGraphValue(n.Inputs[0]) {
+		return b.powData(n)
 	}
 	p, err := b.constIn(n, 1)
 	if err != nil {
@@ -212,6 +223,79 @@ func (b *builder[T]) pow(n *ir.Node) error {
 		return gorgonia.Nodes{nd}, err
 	}
 	return b.setUnary(n, o, x, x.shape)
+}
+
+// powData builds Pow(x, y) with an exponent computed by the graph
+// (numpy broadcasting): ∂/∂x = y·x^(y−1), ∂/∂y = x^y·ln x.
+func (b *builder[T]) powData(n *ir.Node) error {
+	x, err := b.data(n, 0)
+	if err != nil {
+		return err
+	}
+	y, err := b.data(n, 1)
+	if err != nil {
+		return err
+	}
+	out, err := broadcastShape(x.shape, y.shape)
+	if err != nil {
+		return b.errNode(n, "%v", err)
+	}
+	bl := false
+	if b.track {
+		for _, v := range []*gval{x, y} {
+			switch {
+			case v.bl && len(v.shape) == len(out):
+				bl = true
+			case v.bl:
+				return b.refuse(n, fmt.Sprintf("a batch operand of shape %v is broadcast to %v", v.shape, out))
+			case len(v.shape) == len(out) && v.shape[0] != 1 && (x.bl || y.bl):
+				return b.refuse(n, fmt.Sprintf("operand of fixed shape %v lines up with the batch dimension", v.shape))
+			}
+		}
+	}
+	xi, yi := bcastIndex(x.shape, out), bcastIndex(y.shape, out)
+	gx, gy, gout := gshape(x.shape), gshape(y.shape), gshape(out)
+	o := newKop[T]("Pow", n.Name, []tensor.Shape{gx, gy}, gout, func(r []T, in [][]T) {
+		for k := range r {
+			r[k] = T(powF(float64(in[0][xi[k]]), float64(in[1][yi[k]])))
+		}
+	})
+	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+		res := make(gorgonia.Nodes, 2)
+		shapes := [2]tensor.Shape{gx, gy}
+		for s := 0; s < 2; s++ {
+			if !o.wrt[s] {
+				continue
+			}
+			side := s
+			nd, err := apply(newKop[T](fmt.Sprintf("PowGrad%d", side), n.Name, []tensor.Shape{gx, gy, gout}, shapes[side], func(r []T, in [][]T) {
+				acc := make([]float64, len(r))
+				for k, g := range in[2] {
+					a, e := float64(in[0][xi[k]]), float64(in[1][yi[k]])
+					if side == 0 {
+						acc[xi[k]] += float64(g) * e * powF(a, e-1)
+					} else if a > 0 {
+						acc[yi[k]] += float64(g) * powF(a, e) * math.Log(a)
+					}
+				}
+				for k, v := range acc {
+					r[k] = T(v)
+				}
+			}), ins[0], ins[1], grad)
+			if err != nil {
+				return nil, err
+			}
+			res[s] = nd
+		}
+		return res, nil
+	}
+	v, err := b.mk(n, o, nil, x, y)
+	if err != nil {
+		return err
+	}
+	v.shape, v.bl = out, bl
+	b.set(n, 0, v)
+	return nil
 }
 
 func powF(x, e float64) float64 {
