@@ -560,7 +560,7 @@ func (b *builder[T]) layerNorm(n *ir.Node) error {
 		for i := 0; i < N; i++ {
 			mu, inv := stats(x, i)
 			for j := 0; j < M; j++ {
-				v := (float64(x[i*M+j])-mu)*inv*float64(s[sidx[j]])
+				v := (float64(x[i*M+j]) - mu) * inv * float64(s[sidx[j]])
 				if hasB {
 					v += float64(bb[bidx[j]])
 				}
