@@ -34,6 +34,7 @@ type paramRec struct {
 type buildConfig struct {
 	forwardOnly bool // no loss, no backward; keep trailing softmax; any output shape
 	allInputs   bool // every graph input is a data input, with the file's shape
+	collect     *collector // record node errors and go on (Check)
 }
 
 // edge records a differentiable use, for the reachability of parameters.

@@ -209,9 +209,18 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 
 	for _, node := range m.Nodes {
 		b.cur = node
-		if err := b.node(node); err != nil {
-			return nil, err
+		if cfg.collect != nil && cfg.collect.skip(node) {
+			continue
 		}
+		if err := b.node(node); err != nil {
+			if cfg.collect == nil {
+				return nil, err
+			}
+			cfg.collect.fail(node, b.opset, err)
+		}
+	}
+	if cfg.collect != nil && len(cfg.collect.probs) > 0 {
+		return nil, errCollected
 	}
 
 	net.batch = b.batch

@@ -87,6 +87,16 @@ func TestModernFamilies(t *testing.T) {
 					t.Errorf("logits relative error %.3g", d)
 				}
 				params := e.Params()
+				// inspect and the engine agree on the trainable set.
+				sum := Inspect(m)
+				total := int64(0)
+				for _, p := range params {
+					total += int64(p.Size)
+				}
+				if !sum.Supported || sum.TrainableTensors != len(params) || sum.TrainableParams != total {
+					t.Errorf("inspect: supported %v %v, %d trainable tensors / %d values; the engine has %d / %d",
+						sum.Supported, sum.Problems, sum.TrainableTensors, sum.TrainableParams, len(params), total)
+				}
 				byName := map[string]int{}
 				for k, p := range params {
 					byName[p.Name] = k

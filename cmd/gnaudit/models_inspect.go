@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/auditor/persample"
 )
 
 const modelsInspectUsage = `Usage: gnaudit models inspect [-json] [-report] FILE.onnx
@@ -53,7 +54,7 @@ func runModelsInspect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := onnx.Inspect(m)
+	s := persample.Inspect(m)
 	if *asJSON {
 		out := struct {
 			onnx.Summary

@@ -56,14 +56,14 @@ func TestModelsInspectErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 	// A model with an unsupported operator: summary printed, exit status 1.
-	const erf = "/usr/share/libonnx-testdata/data/node/test_erf/model.onnx"
+	const erf = "/usr/share/libonnx-testdata/data/node/test_lrn/model.onnx"
 	if _, err := os.Stat(erf); err != nil {
 		t.Skip("libonnx-testdata not installed")
 	}
 	out.Reset()
 	err = runModelsInspect([]string{erf}, &out, &errb)
 	var ee exitError
-	if !errors.As(err, &ee) || ee.code != exitFail || !strings.Contains(out.String(), `(Erf, opset 13): operator not supported`) {
+	if !errors.As(err, &ee) || ee.code != exitFail || !strings.Contains(out.String(), `LRN: operator not supported`) {
 		t.Errorf("unsupported model: err %v, output:\n%s", err, out.String())
 	}
 }
