@@ -32,8 +32,8 @@ type paramRec struct {
 
 // buildConfig holds internal build switches (used by the conformance tests).
 type buildConfig struct {
-	forwardOnly bool // no loss, no backward; keep trailing softmax; any output shape
-	allInputs   bool // every graph input is a data input, with the file's shape
+	forwardOnly bool       // no loss, no backward; keep trailing softmax; any output shape
+	allInputs   bool       // every graph input is a data input, with the file's shape
 	collect     *collector // record node errors and go on (Check)
 }
 
