@@ -65,6 +65,9 @@ type builderBase struct {
 	// convCols gives, per Conv node name, the column matrix its forward
 	// pass keeps for its weight gradient (Net.ConvColumns).
 	convCols map[string]func() (data any, rows, cols int)
+	// idRows gives, per integer data input read by Gather, the number of
+	// rows of the smallest table it indexes (Net.checkIDs).
+	idRows map[string]int
 }
 
 // inputSlot is a data input of the graph.

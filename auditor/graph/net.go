@@ -57,6 +57,7 @@ type Net struct {
 	lastFull   bool // the last pass was LossGrad: derivatives are current
 	ran        bool
 	convCols   map[string]func() (any, int, int)
+	idRows     map[string]int // integer inputs: rows of the tables they index
 }
 
 // Build builds the executor for model m. It returns an error naming the
@@ -224,6 +225,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 	}
 
 	net.batch = b.batch
+	net.idRows = b.idRows
 	net.inputs = b.inputs
 	net.vals = b.vals
 	net.consts = b.consts
@@ -421,6 +423,9 @@ func (n *Net) run(vm gorgonia.VM) error {
 // Forward runs the forward pass on x (row-major [Batch, InputShape...]) and
 // returns the logits, row-major [Batch, Classes].
 func (n *Net) Forward(x []float64) ([]float64, error) {
+	if err := n.checkIDs(x); err != nil {
+		return nil, fmt.Errorf("graph: Forward: %w", err)
+	}
 	if err := setData(n.inputs[0], x); err != nil {
 		return nil, fmt.Errorf("graph: Forward: %w", err)
 	}
@@ -451,6 +456,9 @@ func (n *Net) LossGrad(x []float64, labels []int) (float64, error) {
 			return 0, fmt.Errorf("graph: LossGrad: label %d of sample %d outside [0, %d)", l, k, n.classes)
 		}
 		lab[k] = float64(l)
+	}
+	if err := n.checkIDs(x); err != nil {
+		return 0, fmt.Errorf("graph: LossGrad: %w", err)
 	}
 	if err := setData(n.inputs[0], x); err != nil {
 		return 0, fmt.Errorf("graph: LossGrad: %w", err)

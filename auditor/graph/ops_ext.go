@@ -820,6 +820,12 @@ func (b *builder[T]) gatherData(n *ir.Node) error {
 		if ids == nil || !ids.ints {
 			return b.errNode(n, "indices %q must be integer ids (an int64 model input) or a constant", n.Inputs[1])
 		}
+		if b.idRows == nil {
+			b.idRows = map[string]int{}
+		}
+		if r, ok := b.idRows[n.Inputs[1]]; !ok || dim < r {
+			b.idRows[n.Inputs[1]] = dim
+		}
 		ishape = ids.shape
 		if b.track && x.bl {
 			return b.refuse(n, "both the table and the ids depend on the batch")
@@ -927,6 +933,23 @@ func (b *builder[T]) gatherData(n *ir.Node) error {
 		v.bl = x.bl
 	}
 	b.set(n, 0, v)
+	return nil
+}
+
+// checkIDs checks that the data input, when it holds integer ids read
+// directly by an embedding, holds integers in [−rows, rows).
+func (n *Net) checkIDs(x []float64) error {
+	rows, ok := n.idRows[n.inputs[0].name]
+	if !ok {
+		return nil
+	}
+	per := max(1, prod(n.inShape))
+	for k, v := range x {
+		if v != math.Trunc(v) || v < -float64(rows) || v >= float64(rows) {
+			return fmt.Errorf("input %q holds token ids: sample %d, position %d is %v, not an integer id in [0, %d) (token arrays must be fed unnormalised: --normalize none)",
+				n.inputs[0].name, k/per, k%per, v, rows)
+		}
+	}
 	return nil
 }
 

@@ -203,7 +203,7 @@ func TestEmbeddingIDs(t *testing.T) {
 		}
 	}
 	_ = net.SetParam("emb", tab)
-	if _, err := net.Forward([]float64{0, 1, 2, 5, 0, 0, 0, 0, 0, 0, 0, 0}); err == nil || !strings.Contains(err.Error(), "out of range") {
+	if _, err := net.Forward([]float64{0, 1, 2, 5, 0, 0, 0, 0, 0, 0, 0, 0}); err == nil || !strings.Contains(err.Error(), "not an integer id in [0, 5)") {
 		t.Errorf("id 5 of a 5-row table: error %v", err)
 	}
 }
