@@ -27,6 +27,11 @@ var extAttrs = map[string][]string{
 	"ReduceSum":          {"axes", "keepdims", "noop_with_empty_axes"},
 	"ReduceSumSquare":    {"axes", "keepdims", "noop_with_empty_axes"},
 	"ReduceL2":           {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceL1":           {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceLogSum":       {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceLogSumExp":    {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceMax":          {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceMin":          {"axes", "keepdims", "noop_with_empty_axes"},
 	"LayerNormalization": {"axis", "epsilon", "stash_type"},
 	"Expand":             {},
 	"Split":              {"axis", "split", "num_outputs"},
@@ -57,7 +62,7 @@ func (b *builder[T]) extNode(n *ir.Node) (done bool, err error) {
 	switch n.OpType {
 	case "Pow":
 		return true, b.pow(n)
-	case "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2":
+	case "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceL1", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMin":
 		return true, b.reduce(n)
 	case "LayerNormalization":
 		return true, b.layerNorm(n)
@@ -427,10 +432,46 @@ func (b *builder[T]) reduce(n *ir.Node) error {
 	m := prod(out)
 	o := newKop[T](kind, n.Name, []tensor.Shape{gx}, gout, func(res []T, in [][]T) {
 		acc := make([]float64, m)
+		switch kind {
+		case "ReduceMax", "ReduceMin", "ReduceLogSumExp":
+			// the running maximum (minimum) first
+			for j := range acc {
+				acc[j] = math.Inf(1)
+				if kind != "ReduceMin" {
+					acc[j] = math.Inf(-1)
+				}
+			}
+			for k, v := range in[0] {
+				f := float64(v)
+				j := idx[k]
+				switch {
+				case math.IsNaN(acc[j]):
+				case math.IsNaN(f), kind == "ReduceMin" && f < acc[j], kind != "ReduceMin" && f > acc[j]:
+					acc[j] = f
+				}
+			}
+			if kind != "ReduceLogSumExp" {
+				for j, s := range acc {
+					res[j] = T(s)
+				}
+				return
+			}
+			sum := make([]float64, m)
+			for k, v := range in[0] {
+				sum[idx[k]] += math.Exp(float64(v) - acc[idx[k]])
+			}
+			for j := range acc {
+				res[j] = T(acc[j] + math.Log(sum[j]))
+			}
+			return
+		}
 		for k, v := range in[0] {
 			f := float64(v)
-			if kind == "ReduceSumSquare" || kind == "ReduceL2" {
+			switch kind {
+			case "ReduceSumSquare", "ReduceL2":
 				f *= f
+			case "ReduceL1":
+				f = math.Abs(f)
 			}
 			acc[idx[k]] += f
 		}
@@ -440,6 +481,8 @@ func (b *builder[T]) reduce(n *ir.Node) error {
 				s /= float64(cnt)
 			case "ReduceL2":
 				s = math.Sqrt(s)
+			case "ReduceLogSum":
+				s = math.Log(s)
 			}
 			res[j] = T(s)
 		}
@@ -447,6 +490,16 @@ func (b *builder[T]) reduce(n *ir.Node) error {
 	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 		g := newKop[T](kind+"Grad", n.Name, []tensor.Shape{gx, gout, gout}, gx, func(res []T, in [][]T) {
 			x, y, g := in[0], in[1], in[2]
+			var ties []int
+			if kind == "ReduceMax" || kind == "ReduceMin" {
+				// the gradient is shared by the elements equal to the extremum
+				ties = make([]int, m)
+				for k, v := range x {
+					if v == y[idx[k]] {
+						ties[idx[k]]++
+					}
+				}
+			}
 			for k := range res {
 				j := idx[k]
 				switch kind {
@@ -461,6 +514,24 @@ func (b *builder[T]) reduce(n *ir.Node) error {
 						res[k] = 0
 					} else {
 						res[k] = T(float64(g[j]) * float64(x[k]) / float64(y[j]))
+					}
+				case "ReduceL1":
+					switch {
+					case x[k] > 0:
+						res[k] = g[j]
+					case x[k] < 0:
+						res[k] = -g[j]
+					default:
+						res[k] = 0
+					}
+				case "ReduceLogSum":
+					res[k] = T(float64(g[j]) / math.Exp(float64(y[j])))
+				case "ReduceLogSumExp":
+					res[k] = T(float64(g[j]) * math.Exp(float64(x[k])-float64(y[j])))
+				case "ReduceMax", "ReduceMin":
+					res[k] = 0
+					if x[k] == y[j] {
+						res[k] = T(float64(g[j]) / float64(ties[j]))
 					}
 				}
 			}
@@ -481,11 +552,6 @@ func (b *builder[T]) reduce(n *ir.Node) error {
 // + bias over the dimensions from axis on; the Mean and InvStdDev outputs
 // are not supported.
 func (b *builder[T]) layerNorm(n *ir.Node) error {
-	for k := 1; k < len(n.Outputs); k++ {
-		if n.Outputs[k] != "" && b.used(n.Outputs[k]) {
-			return b.errNode(n, "output %d (%q) is not supported", k, n.Outputs[k])
-		}
-	}
 	x, err := b.data(n, 0)
 	if err != nil {
 		return err
@@ -631,6 +697,34 @@ func (b *builder[T]) layerNorm(n *ir.Node) error {
 	}
 	v.shape, v.bl = x.shape, x.bl
 	b.set(n, 0, v)
+	// The Mean and InvStdDev outputs (shape [x.shape[:axis]…, 1…]) are
+	// computed but not differentiated through.
+	sshape := append([]int(nil), x.shape[:axis]...)
+	for range x.shape[axis:] {
+		sshape = append(sshape, 1)
+	}
+	for k := 1; k <= 2 && k < len(n.Outputs); k++ {
+		if n.Outputs[k] == "" {
+			continue
+		}
+		which := k
+		so := newKop[T]([]string{"", "LayerNormMean", "LayerNormInvStdDev"}[k], n.Name, []tensor.Shape{gx}, gshape(sshape), func(r []T, in [][]T) {
+			for i := 0; i < N; i++ {
+				mu, inv := stats(in[0], i)
+				if which == 1 {
+					r[i] = T(mu)
+				} else {
+					r[i] = T(inv)
+				}
+			}
+		})
+		sv, err := b.mk(n, so, []bool{false}, x)
+		if err != nil {
+			return err
+		}
+		sv.shape, sv.bl = sshape, x.bl
+		b.set(n, k, sv)
+	}
 	return nil
 }
 

@@ -93,6 +93,39 @@ func extFDCases() []fdCase {
 			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
 			return b.output(b.op("ReduceL2", at("axes", ais(1), "keepdims", ai(0)), h))
 		}},
+		{"ReduceMax/axis1", 2, func() *ir.Model {
+			b := newModel(13, -1, 3, 4)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
+			return b.output(b.op("ReduceMax", at("axes", ais(1), "keepdims", ai(0)), h))
+		}},
+		{"ReduceMin/axis2", 2, func() *ir.Model {
+			b := newModel(13, -1, 3, 4)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
+			return b.output(b.op("ReduceMin", at("axes", ais(2), "keepdims", ai(0)), h))
+		}},
+		{"ReduceL1", 2, func() *ir.Model {
+			b := newModel(13, -1, 3, 4)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
+			return b.output(b.op("ReduceL1", at("axes", ais(2), "keepdims", ai(0)), h))
+		}},
+		{"ReduceLogSumExp", 2, func() *ir.Model {
+			b := newModel(13, -1, 3, 4)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
+			return b.output(b.op("ReduceLogSumExp", at("axes", ais(2), "keepdims", ai(0)), h))
+		}},
+		{"ReduceLogSum", 2, func() *ir.Model {
+			b := newModel(13, -1, 3, 4)
+			h := b.op("Exp", nil, b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4)))
+			return b.output(b.op("ReduceLogSum", at("axes", ais(2), "keepdims", ai(0)), h))
+		}},
+		{"LayerNormalization/mean_invstd_outputs", 2, func() *ir.Model {
+			b := newModel(17, -1, 3, 4)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
+			n := &ir.Node{Name: "ln", OpType: "LayerNormalization", Inputs: []string{h, b.param("s", 1, true, 4)}, Outputs: []string{"y", "mu", "inv"}}
+			b.m.Nodes = append(b.m.Nodes, n)
+			f := b.op("Flatten", nil, "y")
+			return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("w", 0.5, true, 3, 12)))
+		}},
 		{"LayerNorm/decomposed_opset13", 3, func() *ir.Model {
 			b := newModel(13, -1, 3, 4)
 			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
