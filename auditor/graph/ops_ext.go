@@ -22,21 +22,23 @@ import (
 var extAttrs = map[string][]string{
 	"Sqrt": {}, "Reciprocal": {}, "Exp": {}, "Log": {}, "Erf": {}, "Neg": {}, "Abs": {},
 	"Softplus": {}, "HardSigmoid": {"alpha", "beta"}, "HardSwish": {}, "Elu": {"alpha"},
-	"Pow":                {},
-	"ReduceMean":         {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceSum":          {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceSumSquare":    {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceL2":           {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceL1":           {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceLogSum":       {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceLogSumExp":    {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceMax":          {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceMin":          {"axes", "keepdims", "noop_with_empty_axes"},
-	"LayerNormalization": {"axis", "epsilon", "stash_type"},
-	"Expand":             {},
-	"Split":              {"axis", "split", "num_outputs"},
-	"Gather":             {"axis"},
-	"Cast":               {"to", "saturate"},
+	"Pow":                   {},
+	"ReduceMean":            {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceSum":             {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceSumSquare":       {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceL2":              {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceL1":              {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceLogSum":          {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceLogSumExp":       {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceMax":             {"axes", "keepdims", "noop_with_empty_axes"},
+	"ReduceMin":             {"axes", "keepdims", "noop_with_empty_axes"},
+	"LayerNormalization":    {"axis", "epsilon", "stash_type"},
+	"Expand":                {},
+	"Split":                 {"axis", "split", "num_outputs"},
+	"Gather":                {"axis"},
+	"Cast":                  {"to", "saturate"},
+	"Where":                 {},
+	"InstanceNormalization": {"epsilon"},
 }
 
 // isKnownOp reports whether the executor has a graph operator or a
@@ -74,6 +76,10 @@ func (b *builder[T]) extNode(n *ir.Node) (done bool, err error) {
 		return true, b.gatherData(n)
 	case "Cast":
 		return true, b.castData(n)
+	case "Where":
+		return true, b.where(n)
+	case "InstanceNormalization":
+		return true, b.instanceNorm(n)
 	}
 	f, ok := pointwiseFuncs(n)
 	if !ok {
@@ -1087,6 +1093,222 @@ func (b *builder[T]) castData(n *ir.Node) error {
 	if x.ints {
 		v.grad = false
 	}
+	b.set(n, 0, v)
+	return nil
+}
+
+// where builds Where(cond, x, y) with numpy broadcasting; cond is a
+// build-time constant or a graph value read as a mask (non-zero = true)
+// and is not differentiated.
+func (b *builder[T]) where(n *ir.Node) error {
+	if len(n.Inputs) != 3 {
+		return b.errNode(n, "want 3 inputs, got %d", len(n.Inputs))
+	}
+	var ins [3]*gval
+	for k := 0; k < 3; k++ {
+		if k == 0 && !b.isGraphValue(n.Inputs[0]) {
+			c, err := b.constIn(n, 0)
+			if err != nil {
+				return err
+			}
+			node, _, err := b.newInput("const:"+n.Inputs[0], c.shape, toT[T](c.floats()))
+			if err != nil {
+				return b.errNode(n, "condition %q: %v", n.Inputs[0], err)
+			}
+			ins[0] = &gval{node: node, shape: c.shape}
+			continue
+		}
+		v, err := b.data(n, k)
+		if err != nil {
+			return err
+		}
+		ins[k] = v
+	}
+	out := ins[0].shape
+	for _, v := range ins[1:] {
+		var err error
+		if out, err = broadcastShape(out, v.shape); err != nil {
+			return b.errNode(n, "%v", err)
+		}
+	}
+	bl := false
+	if b.track {
+		anyBL := ins[0].bl || ins[1].bl || ins[2].bl
+		for _, v := range ins {
+			switch {
+			case v.bl && len(v.shape) == len(out):
+				bl = true
+			case v.bl:
+				return b.refuse(n, fmt.Sprintf("a batch operand of shape %v is broadcast to %v", v.shape, out))
+			case len(v.shape) == len(out) && v.shape[0] != 1 && anyBL:
+				return b.refuse(n, fmt.Sprintf("operand of fixed shape %v lines up with the batch dimension", v.shape))
+			}
+		}
+	}
+	var idx [3][]int
+	var gs [3]tensor.Shape
+	for k, v := range ins {
+		idx[k], gs[k] = bcastIndex(v.shape, out), gshape(v.shape)
+	}
+	gout := gshape(out)
+	o := newKop[T]("Where", n.Name, gs[:], gout, func(r []T, in [][]T) {
+		for k := range r {
+			if in[0][idx[0][k]] != 0 {
+				r[k] = in[1][idx[1][k]]
+			} else {
+				r[k] = in[2][idx[2][k]]
+			}
+		}
+	})
+	o.diff = func(cs gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+		res := make(gorgonia.Nodes, 3)
+		for s := 1; s <= 2; s++ {
+			if !o.wrt[s] {
+				continue
+			}
+			side := s
+			nd, err := apply(newKop[T](fmt.Sprintf("WhereGrad%d", side), n.Name, []tensor.Shape{gs[0], gout}, gs[side], func(r []T, in [][]T) {
+				acc := make([]float64, len(r))
+				for k, g := range in[1] {
+					if (in[0][idx[0][k]] != 0) == (side == 1) {
+						acc[idx[side][k]] += float64(g)
+					}
+				}
+				for k, v := range acc {
+					r[k] = T(v)
+				}
+			}), cs[0], grad)
+			if err != nil {
+				return nil, err
+			}
+			res[s] = nd
+		}
+		return res, nil
+	}
+	v, err := b.mk(n, o, []bool{false, true, true}, ins[0], ins[1], ins[2])
+	if err != nil {
+		return err
+	}
+	v.shape, v.bl = out, bl
+	b.set(n, 0, v)
+	return nil
+}
+
+// instanceNorm builds InstanceNormalization: each (sample, channel) of x
+// [N, C, D…] normalised over D…, then scale[c] and bias[c].
+func (b *builder[T]) instanceNorm(n *ir.Node) error {
+	if len(n.Inputs) != 3 {
+		return b.errNode(n, "want 3 inputs (input, scale, B), got %d", len(n.Inputs))
+	}
+	x, err := b.data(n, 0)
+	if err != nil {
+		return err
+	}
+	if len(x.shape) < 3 {
+		return b.errNode(n, "input of shape %v: want [N, C, D…]", x.shape)
+	}
+	sc, err := b.data(n, 1)
+	if err != nil {
+		return err
+	}
+	bv, err := b.data(n, 2)
+	if err != nil {
+		return err
+	}
+	C := x.shape[1]
+	if prod(sc.shape) != C || prod(bv.shape) != C {
+		return b.errNode(n, "scale %v and bias %v for %d channels", sc.shape, bv.shape, C)
+	}
+	if b.track && (sc.bl || bv.bl) {
+		return b.refuse(n, "the scale or bias depends on the batch")
+	}
+	eps := attrFloat(n, "epsilon", 1e-5)
+	M := prod(x.shape[2:])
+	R := x.shape[0] * C
+	stats := func(x []T, i int) (mu, inv float64) {
+		row := x[i*M : (i+1)*M]
+		s := 0.0
+		for _, v := range row {
+			s += float64(v)
+		}
+		mu = s / float64(M)
+		q := 0.0
+		for _, v := range row {
+			d := float64(v) - mu
+			q += d * d
+		}
+		return mu, 1 / math.Sqrt(q/float64(M)+eps)
+	}
+	gx, gs, gb := gshape(x.shape), gshape(sc.shape), gshape(bv.shape)
+	o := newKop[T]("InstanceNormalization", n.Name, []tensor.Shape{gx, gs, gb}, gx, func(y []T, in [][]T) {
+		x, s, bb := in[0], in[1], in[2]
+		for i := 0; i < R; i++ {
+			mu, inv := stats(x, i)
+			c := i % C
+			for j := 0; j < M; j++ {
+				y[i*M+j] = T((float64(x[i*M+j])-mu)*inv*float64(s[c]) + float64(bb[c]))
+			}
+		}
+	})
+	o.diff = func(cs gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+		res := make(gorgonia.Nodes, 3)
+		shapes := []tensor.Shape{gx, gs, gx}
+		children := gorgonia.Nodes{cs[0], cs[1], grad}
+		var err error
+		if res[0], err = b.back(o.wrt[0], newKop[T]("InstanceNormGradX", n.Name, shapes, gx, func(dx []T, in [][]T) {
+			x, s, g := in[0], in[1], in[2]
+			for i := 0; i < R; i++ {
+				mu, inv := stats(x, i)
+				sc := float64(s[i%C])
+				m1, m2 := 0.0, 0.0
+				for j := 0; j < M; j++ {
+					gh := float64(g[i*M+j]) * sc
+					m1 += gh
+					m2 += gh * (float64(x[i*M+j]) - mu) * inv
+				}
+				m1 /= float64(M)
+				m2 /= float64(M)
+				for j := 0; j < M; j++ {
+					xh := (float64(x[i*M+j]) - mu) * inv
+					dx[i*M+j] = T(inv * (float64(g[i*M+j])*sc - m1 - xh*m2))
+				}
+			}
+		}), children...); err != nil {
+			return nil, err
+		}
+		for side := 1; side <= 2; side++ {
+			scale := side == 1
+			gsh := gs
+			if !scale {
+				gsh = gb
+			}
+			if res[side], err = b.back(o.wrt[side], newKop[T]("InstanceNormGradParam", n.Name, shapes, gsh, func(d []T, in [][]T) {
+				x, g := in[0], in[2]
+				acc := make([]float64, C)
+				for i := 0; i < R; i++ {
+					mu, inv := stats(x, i)
+					for j := 0; j < M; j++ {
+						v := float64(g[i*M+j])
+						if scale {
+							v *= (float64(x[i*M+j]) - mu) * inv
+						}
+						acc[i%C] += v
+					}
+				}
+				for c, v := range acc {
+					d[c] = T(v)
+				}
+			}), children...); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	}
+	v, err := b.mk(n, o, nil, x, sc, bv)
+	if err != nil {
+		return err
+	}
+	v.shape, v.bl = x.shape, x.bl
 	b.set(n, 0, v)
 	return nil
 }

@@ -126,6 +126,43 @@ func extFDCases() []fdCase {
 			f := b.op("Flatten", nil, "y")
 			return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("w", 0.5, true, 3, 12)))
 		}},
+		{"Where/const_mask", 2, func() *ir.Model {
+			// masked attention scores: Where(mask, s, −1e4) before Softmax
+			b := newModel(13, -1, 3, 4)
+			s := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
+			m := b.op("Greater", nil, b.ints("a", 0, 1, 1, 0), b.ints("z", 0))
+			w := b.op("Where", nil, m, s, b.paramVals("neg", []float32{-1e4}, false))
+			y := b.op("Softmax", at("axis", ai(-1)), w)
+			f := b.op("Flatten", nil, b.op("Mul", nil, y, b.param("q", 1, true, 3, 4)))
+			return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("w", 0.5, true, 3, 12)))
+		}},
+		{"Where/two_data_branches", 2, func() *ir.Model {
+			b := newModel(13, -1, 3, 4)
+			s := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
+			t := b.op("Tanh", nil, b.op("Add", nil, "x", b.param("q", 1, true, 4)))
+			m := b.op("Less", nil, b.ints("a", 0, 1, 2), b.ints("one", 1))
+			u := b.op("Unsqueeze", nil, m, b.ints("ax", 1))
+			return b.output(b.op("Flatten", nil, b.op("Where", nil, u, s, t)))
+		}},
+		{"InstanceNormalization", 3, func() *ir.Model {
+			b := newModel(13, -1, 2, 3, 3)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 2, 3, 3))
+			y := b.op("InstanceNormalization", at("epsilon", af(1e-3)), h, b.param("s", 1, true, 2), b.param("bb", 0.3, true, 2))
+			f := b.op("Flatten", nil, y)
+			return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("w", 0.5, true, 3, 18)))
+		}},
+		{"GroupNorm/decomposed", 3, func() *ir.Model {
+			// torch's GroupNorm(2, 4) export: Reshape to [N, 2, -1],
+			// InstanceNormalization with unit scale, Reshape back, Mul, Add.
+			b := newModel(13, -1, 4, 2, 2)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 4, 2, 2))
+			r := b.op("Reshape", nil, h, b.ints("g", 0, 2, -1))
+			in := b.op("InstanceNormalization", at("epsilon", af(1e-5)), r, b.paramVals("ones", []float32{1, 1}, false, 2), b.paramVals("zeros", []float32{0, 0}, false, 2))
+			back := b.op("Reshape", nil, in, b.op("Shape", nil, h))
+			y := b.op("Add", nil, b.op("Mul", nil, back, b.param("gw", 1, true, 4, 1, 1)), b.param("gb", 0.3, true, 4, 1, 1))
+			f := b.op("Flatten", nil, y)
+			return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("w", 0.5, true, 3, 16)))
+		}},
 		{"LayerNorm/decomposed_opset13", 3, func() *ir.Model {
 			b := newModel(13, -1, 3, 4)
 			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))

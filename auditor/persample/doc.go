@@ -24,7 +24,16 @@
 //   - BatchNormalization scale and shift: Σ_p δ_i x̂_i and Σ_p δ_i, x̂
 //     normalised with the running statistics ("batchnorm");
 //   - Add, Sub, Mul, Div between sample data and a parameter, broadcast
-//     both ways ("binary").
+//     both ways ("binary"): positional embeddings, layer scales;
+//   - LayerNormalization scale and bias: Σ over the sample's rows of δ x̂
+//     and δ ("layernorm", expand_ext.go);
+//   - an embedding table read by Gather with per-sample token ids:
+//     g_i[ids_i,t] += δ_i,t for every position t ("embedding");
+//   - a parameter broadcast to the batch by Expand (a class token): δ_i of
+//     the expanded value summed over the broadcast axes ("broadcast").
+//
+// MatMul and Gemm on 3-D (sequence) inputs use the matmul expansion,
+// ∂ℓ_i/∂W = Σ_t x_i,tᵀ δ_i,t.
 //
 // A parameter may reach its layer through Reshape, Flatten, Identity,
 // Squeeze, Unsqueeze, Dropout and Transpose (CNTK's parameter → Reshape →

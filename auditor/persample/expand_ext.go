@@ -36,6 +36,14 @@ func (a *analysis) classifyExt(u *use) (why string, ok bool) {
 			}
 		}
 		u.method = MethodLayerNorm
+	case "InstanceNormalization":
+		if !dep(0) || dep(1) || dep(2) {
+			return "only InstanceNormalization of sample data with fixed scale and bias is expanded", true
+		}
+		if slot != 1 && slot != 2 {
+			return "not a scale or bias slot", true
+		}
+		u.method = MethodLayerNorm
 	case "Gather":
 		if slot != 0 || !dep(1) || dep(0) {
 			return "only Gather of a parameter table with per-sample ids is expanded", true
@@ -111,6 +119,9 @@ func (e *lnExp) add(i int, dst []float64) {
 
 func newLayerNorm(ps *pass, u *use) (elemExp, error) {
 	n := u.node
+	if n.OpType == "InstanceNormalization" {
+		return newInstanceNorm(ps, u)
+	}
 	dy, err := ps.deriv(n.Outputs[0])
 	if err != nil {
 		return nil, err
@@ -221,4 +232,75 @@ func newEmbedding(ps *pass, u *use) (elemExp, error) {
 		return nil, fmt.Errorf("Gather %q: output %v does not match ids %v and table %v", n.Name, dy.shape, ids.shape, ts)
 	}
 	return &embExp{t: T, d: D, rows: ts[0], ids: ids.v, delta: dy.v}, nil
+}
+
+// inExp: InstanceNormalization of [batch, C, P…]: g[c] += Σ_p δ_i[c, p]·x̂_i[c, p]
+// (x̂ normalised per sample and channel) for the scale, Σ_p δ_i[c, p] for
+// the bias.
+type inExp struct {
+	c, p  int
+	delta []float64
+	xhat  []float64 // nil for the bias
+}
+
+func (e *inExp) add(i int, dst []float64) {
+	S := e.c * e.p
+	for c := 0; c < e.c; c++ {
+		s := 0.0
+		for k := i*S + c*e.p; k < i*S+(c+1)*e.p; k++ {
+			if e.xhat != nil {
+				s += e.delta[k] * e.xhat[k]
+			} else {
+				s += e.delta[k]
+			}
+		}
+		dst[c] += s
+	}
+}
+
+func newInstanceNorm(ps *pass, u *use) (elemExp, error) {
+	n := u.node
+	dy, err := ps.deriv(n.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	S, err := ps.batched(n.Outputs[0], dy)
+	if err != nil {
+		return nil, err
+	}
+	if len(dy.shape) < 3 {
+		return nil, fmt.Errorf("InstanceNormalization %q: output %v", n.Name, dy.shape)
+	}
+	C := dy.shape[1]
+	e := &inExp{c: C, p: S / C, delta: dy.v}
+	if u.slot == 2 {
+		return e, nil
+	}
+	x, err := ps.value(n.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	if len(x.v) != len(dy.v) {
+		return nil, fmt.Errorf("InstanceNormalization %q: input %v does not match output %v", n.Name, x.shape, dy.shape)
+	}
+	eps := attrFloat(n, "epsilon", 1e-5)
+	e.xhat = make([]float64, len(x.v))
+	P := e.p
+	for q := 0; q < len(x.v)/P; q++ {
+		row := x.v[q*P : (q+1)*P]
+		mu := 0.0
+		for _, v := range row {
+			mu += v
+		}
+		mu /= float64(P)
+		vr := 0.0
+		for _, v := range row {
+			vr += (v - mu) * (v - mu)
+		}
+		inv := 1 / math.Sqrt(vr/float64(P)+eps)
+		for j, v := range row {
+			e.xhat[q*P+j] = (v - mu) * inv
+		}
+	}
+	return e, nil
 }

@@ -23,7 +23,31 @@ func lnModel() *ir.Model {
 	return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("fc.W", 0.5, true, 3, 16), b.param("fc.b", 0.1, true, 3)))
 }
 
+// inModel: Conv → InstanceNormalization (learned scale and bias) → GroupNorm
+// as torch exports it (Reshape, InstanceNormalization with unit scale,
+// Reshape back, Mul, Add) → Flatten → Gemm.
+func inModel() *ir.Model {
+	b := newModel(13, -1, 2, 4, 4)
+	c := b.op("Conv", at("pads", ais(1, 1, 1, 1)), "x", b.param("conv.W", 0.5, true, 4, 2, 3, 3))
+	in := b.op("InstanceNormalization", nil, c, b.param("in.scale", 1, true, 4), b.param("in.bias", 0.3, true, 4))
+	r := b.op("Reshape", nil, in, b.ints("g", 0, 2, -1))
+	gn := b.op("InstanceNormalization", nil, r, b.ParamVals("ones", []float32{1, 1}, false, 2), b.ParamVals("zeros", []float32{0, 0}, false, 2))
+	back := b.op("Reshape", nil, gn, b.op("Shape", nil, in))
+	y := b.op("Add", nil, b.op("Mul", nil, back, b.param("gn.w", 1, true, 4, 1, 1)), b.param("gn.b", 0.3, true, 4, 1, 1))
+	f := b.op("Flatten", nil, b.op("Tanh", nil, y))
+	return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("fc.W", 0.3, true, 3, 64)))
+}
+
 func init() {
+	handModels = append(handModels, struct {
+		name    string
+		m       func() *ir.Model
+		in      []int
+		classes int
+		methods map[string]string
+	}{"instancenorm_groupnorm", inModel, []int{2, 4, 4}, 3, map[string]string{
+		"conv.W": MethodConv, "in.scale": MethodLayerNorm, "in.bias": MethodLayerNorm,
+		"gn.w": MethodBinary, "gn.b": MethodBinary, "fc.W": MethodGemm}})
 	handModels = append(handModels, struct {
 		name    string
 		m       func() *ir.Model
