@@ -19,6 +19,8 @@ type gval struct {
 	bl    bool  // the leading dimension is the batch
 	grad  bool  // depends differentiably on a differentiated input
 	ints  bool  // integer ids (an int64 data input): read only by Gather and Cast
+
+	bx *bLayout // the batch is not the leading axis (batchlayout.go)
 }
 
 // paramRec is a float initializer: its data, and its graph node once used.
@@ -277,6 +279,9 @@ func (b *builder[T]) data(n *ir.Node, k int) (*gval, error) {
 		if v.ints && n.OpType != "Gather" && n.OpType != "Cast" {
 			return nil, b.errNode(n, "input %q holds integer ids; only Gather (an embedding) and Cast read them", name)
 		}
+		if v.bx != nil && !bxOps[n.OpType] {
+			return nil, b.refuse(n, fmt.Sprintf("input %q holds the batch on axis %d of %v, not as leading axis", name, v.bx.axis, v.shape))
+		}
 		return v, nil
 	}
 	if p, ok := b.params[name]; ok {
@@ -353,7 +358,7 @@ func (b *builder[T]) setUnary(n *ir.Node, o *kop[T], x *gval, out []int) error {
 	if err != nil {
 		return err
 	}
-	v.shape, v.bl = out, x.bl
+	v.shape, v.bl, v.bx = out, x.bl, x.bx
 	b.set(n, 0, v)
 	return nil
 }
@@ -541,7 +546,14 @@ func (b *builder[T]) binary(n *ir.Node) error {
 		return b.errNode(n, "B %v does not broadcast to A %v", y.shape, x.shape)
 	}
 	bl := false
-	if b.track {
+	var lay *bLayout
+	if b.track && (x.bx != nil || y.bx != nil) {
+		l, err := b.broadcastLayout(n, out, x, y)
+		if err != nil {
+			return err
+		}
+		lay = &l
+	} else if b.track {
 		for _, v := range []*gval{x, y} {
 			switch {
 			case v.bl && len(v.shape) == len(out):
@@ -590,6 +602,9 @@ func (b *builder[T]) binary(n *ir.Node) error {
 		return err
 	}
 	v.shape, v.bl = out, bl
+	if lay != nil {
+		b.setLayout(v, out, *lay)
+	}
 	b.set(n, 0, v)
 	return nil
 }
@@ -1121,8 +1136,11 @@ func (b *builder[T]) gemmNode(n *ir.Node) error {
 	}
 	ga.n = nn
 	out := []int{ga.m, ga.n}
+	if b.track && a.bx != nil && (ga.transA || a.bx.axis != 0) {
+		return b.refuse(n, "the batch is on A's contracted axis")
+	}
 	if b.track {
-		if a.bl && ga.transA {
+		if (a.bl || a.bx != nil) && ga.transA {
 			return b.refuse(n, "transA=1 on the batch operand")
 		}
 		if bm.bl || (c != nil && c.bl && !a.bl) {
@@ -1179,7 +1197,7 @@ func (b *builder[T]) gemmNode(n *ir.Node) error {
 	if err != nil {
 		return err
 	}
-	v.shape, v.bl = out, a.bl
+	v.shape, v.bl, v.bx = out, a.bl, a.bx
 	b.set(n, 0, v)
 	return nil
 }
@@ -1223,7 +1241,14 @@ func (b *builder[T]) matmul(n *ir.Node) error {
 		out = out[:len(out)-1]
 	}
 	bl := false
-	if b.track {
+	var lay *bLayout
+	if b.track && (a.bx != nil || bm.bx != nil) {
+		l, err := b.matmulLayout(n, a, bm, out)
+		if err != nil {
+			return err
+		}
+		lay = &l
+	} else if b.track {
 		switch {
 		case a.bl && bm.bl && len(a.shape) == len(bm.shape) && len(a.shape) >= 3:
 			bl = true // both per sample, the batch a matrix-product batch dimension (attention)
@@ -1257,6 +1282,9 @@ func (b *builder[T]) matmul(n *ir.Node) error {
 		return err
 	}
 	v.shape, v.bl = out, bl
+	if lay != nil {
+		b.setLayout(v, out, *lay)
+	}
 	b.set(n, 0, v)
 	return nil
 }
@@ -1345,6 +1373,11 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 		}
 		t := append([]int64(nil), c.ints()...)
 		allowZero := attrInt(n, "allowzero", 0) != 0
+		if b.track && (x.bl || x.bx != nil) {
+			if done, err := b.reshapeMoved(n, x, t, allowZero); done {
+				return err
+			}
+		}
 		if b.track && x.bl {
 			if len(t) == 0 {
 				return b.refuse(n, "Reshape to a scalar")
@@ -1405,16 +1438,21 @@ func (b *builder[T]) transpose(n *ir.Node) error {
 		out[k] = x.shape[p]
 		inv[p] = k
 	}
-	if b.track && x.bl && perm[0] != 0 {
-		return b.refuse(n, fmt.Sprintf("Transpose perm %v moves the batch axis", perm))
-	}
+	lay, moved := b.layoutOf(x)
+	moved = moved && b.track && (x.bx != nil || perm[0] != 0)
 	xs := x.shape
 	gx, gout := gshape(xs), gshape(out)
 	o := newKop[T]("Transpose", n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) { transposeKern(r, in[0], xs, perm) })
 	o.diff = linearGrad(newKop[T]("TransposeGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
 		transposeKern(r, in[0], out, inv)
 	}))
-	return b.setUnary(n, o, x, out)
+	if err := b.setUnary(n, o, x, out); err != nil {
+		return err
+	}
+	if moved {
+		b.setLayout(b.vals[n.Outputs[0]], out, transposeLayout(lay, inv))
+	}
+	return nil
 }
 
 func (b *builder[T]) concat(n *ir.Node) error {
@@ -1579,6 +1617,9 @@ func (b *builder[T]) slice(n *ir.Node) error {
 	if b.track && x.bl && (sp.start[0] != 0 || sp.step[0] != 1 || out[0] != x.shape[0]) {
 		return b.refuse(n, "Slice along the batch axis")
 	}
+	if b.track && x.bx != nil && !sliceKeepsBatch(sp, x.shape, x.bx.axis) {
+		return b.refuse(n, "Slice along the axis that holds the batch")
+	}
 	base, st := sp.strides(x.shape)
 	it := newIter(out, contiguous(out), st)
 	gx, gout := gshape(x.shape), gshape(out)
@@ -1634,6 +1675,9 @@ func (b *builder[T]) softmax(n *ir.Node) error {
 	}
 	if b.track && x.bl && axis == 0 {
 		return b.refuse(n, fmt.Sprintf("%s along the batch axis", n.OpType))
+	}
+	if b.track && x.bx != nil && (axis == x.bx.axis || (b.opset < 13 && axis < x.bx.axis)) {
+		return b.refuse(n, fmt.Sprintf("%s along the axis that holds the batch", n.OpType))
 	}
 	gx := gshape(x.shape)
 	o := newKop[T](n.OpType, n.Name, []tensor.Shape{gx}, gx, func(rr []T, in [][]T) { softmaxFwd(rr, in[0], g) })

@@ -39,12 +39,16 @@ func TestRebatch(t *testing.T) {
 		}), 4, "does not keep the batch", ""},
 		{"reshape_2_minus1", fixed1(func(b *mb, h string) string {
 			return b.op("Reshape", nil, h, b.ints("s", 2, -1))
-		}), 4, "does not keep the batch", ""},
+		}), 4, "mixes the batch", ""},
 		{"transpose_batch", fixed1(func(b *mb, h string) string {
 			f := b.op("Flatten", nil, h)
 			tr := b.op("Transpose", at("perm", ais(1, 0)), f)
 			return b.op("Transpose", at("perm", ais(1, 0)), tr)
-		}), 2, "moves the batch axis", ""},
+		}), 2, "", "fixed batch of 1"}, // the batch moves and comes back: per-sample
+		{"transpose_batch_mixed", fixed1(func(b *mb, h string) string {
+			tr := b.op("Transpose", at("perm", ais(1, 0)), b.op("Flatten", nil, h))
+			return b.op("Flatten", nil, tr)
+		}), 2, "not as leading axis", ""},
 		{"concat_axis0", fixed1(func(b *mb, h string) string {
 			return b.op("Flatten", nil, b.op("Concat", at("axis", ai(0)), h, h))
 		}), 2, "Concat along the batch axis", ""},

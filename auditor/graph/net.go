@@ -272,6 +272,9 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 		net.notes = b.notes
 		return net, nil
 	}
+	if logits.bx != nil {
+		return nil, fmt.Errorf("output %q of shape %v does not keep the batch as leading dimension", b.outName, logits.shape)
+	}
 	if len(logits.shape) != 2 || logits.shape[0] != b.batch {
 		return nil, fmt.Errorf("output %q has shape %v; want logits [batch=%d, classes]", b.outName, logits.shape, b.batch)
 	}

@@ -207,6 +207,7 @@ func extFDCases() []fdCase {
 			g := b.op("Gather", at("axis", ai(1)), h, b.ints("i", 0, 2))
 			return b.output(b.op("Flatten", nil, g))
 		}},
+		{"Attention/sequence_first_mha", 4, seqFirstMHA},
 		{"Attention/MatMul_on_data", 2, func() *ir.Model {
 			b := newModel(13, -1, 3, 4)
 			q := b.op("MatMul", nil, "x", b.param("wq", 0.7, true, 4, 4))
@@ -275,5 +276,65 @@ func TestEmbeddingIDs(t *testing.T) {
 	_ = net.SetParam("emb", tab)
 	if _, err := net.Forward([]float64{0, 1, 2, 5, 0, 0, 0, 0, 0, 0, 0, 0}); err == nil || !strings.Contains(err.Error(), "not an integer id in [0, 5)") {
 		t.Errorf("id 5 of a 5-row table: error %v", err)
+	}
+}
+
+// seqFirstMHA is nn.MultiheadAttention as torch 1.13 exports it for
+// batch_first input x [B, T=3, D=4], 2 heads: the batch moves to axis 1
+// ([T, B, D]), merges with the heads ([T, B·H, d] → [B·H, T, d]), into the
+// rows of the output projection ([T·B, D]) and back to [B, T, D].
+func seqFirstMHA() *ir.Model {
+	b := newModel(13, -1, 3, 4)
+	bdim := b.op("Gather", nil, b.op("Shape", nil, "x"), b.ints("zero", 0)) // [B]
+	t := b.op("Transpose", at("perm", ais(1, 0, 2)), "x")                   // [T, B, D]
+	qkv := b.op("Add", nil, b.op("MatMul", nil, t, b.op("Transpose", at("perm", ais(1, 0)), b.param("in.W", 0.7, true, 12, 4))), b.param("in.b", 0.2, true, 12))
+	bh := b.op("Mul", nil, bdim, b.ints("heads", 2))
+	shp := b.op("Concat", at("axis", ai(0)), b.ints("T", 3), bh, b.ints("hd", 2)) // [T, B·H, d]
+	var qs [3]string
+	for k := range qs {
+		sl := b.op("Slice", nil, qkv, b.ints("st"+itoa(k), int64(4*k)), b.ints("en"+itoa(k), int64(4*k+4)), b.ints("ax"+itoa(k), 2))
+		qs[k] = b.op("Transpose", at("perm", ais(1, 0, 2)), b.op("Reshape", nil, sl, shp)) // [B·H, T, d]
+	}
+	sc := b.op("MatMul", nil, b.op("Div", nil, qs[0], b.paramVals("sq", []float32{1.4142135}, false)), b.op("Transpose", at("perm", ais(0, 2, 1)), qs[1]))
+	o := b.op("MatMul", nil, b.op("Softmax", at("axis", ai(-1)), sc), qs[2]) // [B·H, T, d]
+	rows := b.op("Reshape", nil, b.op("Transpose", at("perm", ais(1, 0, 2)), o), b.op("Concat", at("axis", ai(0)), b.op("Mul", nil, bdim, b.ints("T2", 3)), b.ints("D", 4)))
+	proj := b.op("Gemm", at("transB", ai(1)), rows, b.param("out.W", 0.7, true, 4, 4), b.param("out.b", 0.2, true, 4)) // [T·B, D]
+	back := b.op("Transpose", at("perm", ais(1, 0, 2)), b.op("Reshape", nil, proj, b.op("Concat", at("axis", ai(0)), b.ints("T3", 3), bdim, b.ints("D2", 4))))
+	y := b.op("Tanh", nil, b.op("Add", nil, back, "x"))
+	f := b.op("Flatten", nil, y)
+	return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("fc.W", 0.5, true, 3, 12)))
+}
+
+func itoa(k int) string { return string(rune('0' + k)) }
+
+// TestMovedBatchRefusals: with the batch off axis 0, operators that would
+// mix samples are refused, and the sequence-first attention builds.
+func TestMovedBatchRefusals(t *testing.T) {
+	if _, err := Build(seqFirstMHA(), Options{Batch: 4}); err != nil {
+		t.Fatalf("sequence-first attention: %v", err)
+	}
+	cases := []struct {
+		name string
+		tail func(b *mb, tr string) string
+		want string
+	}{
+		{"softmax_over_batch", func(b *mb, tr string) string { return b.op("Softmax", at("axis", ai(1)), tr) }, "Softmax along the axis that holds the batch"},
+		{"reduce_over_batch", func(b *mb, tr string) string { return b.op("ReduceMean", at("axes", ais(1)), tr) }, "not as leading axis"},
+		{"reshape_mixing", func(b *mb, tr string) string { return b.op("Reshape", nil, tr, b.ints("s", 2, -1)) }, "mixes the batch"},
+		{"fixed_operand_on_batch", func(b *mb, tr string) string {
+			return b.op("Add", nil, tr, b.param("c", 1, false, 1, 2, 1))
+		}, "lines up with the batch"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newModel(13, -1, 3, 4)
+			tr := b.op("Transpose", at("perm", ais(1, 0, 2)), "x") // [3, B, 4]
+			y := c.tail(b, tr)
+			m := b.output(b.op("Flatten", nil, b.op("Transpose", at("perm", ais(1, 0, 2)), y)))
+			_, err := Build(m, Options{Batch: 2})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
 	}
 }

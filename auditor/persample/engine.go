@@ -101,6 +101,7 @@ type Engine struct {
 	classes   int
 	logits    string
 	workers   int
+	moved     map[string]bool // values whose batch the executor tracks off axis 0 (expand_ext.go)
 }
 
 // New plans the per-sample gradients of m: it builds the executor for a
@@ -147,6 +148,10 @@ func New(m *ir.Model, opt Options) (*Engine, error) {
 				pl.info.Method, pl.info.Reason, pl.uses = MethodFallback, "Options.ForceFallback", nil
 			case e.main == nil:
 				pl.info.Method, pl.info.Reason, pl.uses = MethodFallback, "the model cannot be batched", nil
+			default:
+				if why := e.movedBatch(a, pl); why != "" {
+					pl.info.Method, pl.info.Reason, pl.uses = MethodFallback, why, nil
+				}
 			}
 		}
 		e.plans = append(e.plans, pl)
@@ -401,6 +406,9 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 		return err
 	}
 	ps := newPass(net, e.shapes)
+	if err := e.plainViews(ps); err != nil {
+		return err
+	}
 	if e.opt.Float64 {
 		err = runExpansions[float64](e, ps, req, res, off)
 	} else {
@@ -636,6 +644,8 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				mm, err = newConv[T](ps, u)
 			case MethodGemm:
 				mm, err = newGemm[T](ps, u)
+			case MethodGemmRows:
+				mm, err = newGemmRows[T](ps, u)
 			case MethodMatMul:
 				mm, err = newMatMul[T](ps, u)
 			case MethodBias:

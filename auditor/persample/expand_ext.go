@@ -3,6 +3,8 @@ package persample
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 )
 
 // Per-sample rules of the transformer-era layers: LayerNormalization scale
@@ -300,6 +302,160 @@ func newInstanceNorm(ps *pass, u *use) (elemExp, error) {
 		inv := 1 / math.Sqrt(vr/float64(P)+eps)
 		for j, v := range row {
 			e.xhat[q*P+j] = (v - mu) * inv
+		}
+	}
+	return e, nil
+}
+
+// MethodGemmRows: Gemm whose A holds several rows per sample (the batch
+// merged into the rows, [T·B, K]): g_i = α Σ_t a_{i,t} δ_{i,t}ᵀ.
+const MethodGemmRows = "gemm-rows"
+
+// movedBatch decides the parameters whose uses read values that the
+// executor holds with the batch off axis 0 (PyTorch's sequence-first
+// attention): MatMul, Gemm and elementwise uses are expanded on plain
+// [batch, …] copies of those values (plainViews); any other use takes the
+// fallback, whose reason this returns.
+func (e *Engine) movedBatch(a *analysis, pl *paramPlan) string {
+	for _, u := range pl.uses {
+		vals := []string{u.node.Outputs[0]}
+		for _, in := range u.node.Inputs {
+			if in != "" && a.dep[in] {
+				vals = append(vals, in)
+			}
+		}
+		var moved []string
+		for _, v := range vals {
+			if _, _, m := e.main.BatchLayout(v); m {
+				moved = append(moved, v)
+			} else if !e.main.BatchLeading(v) {
+				return fmt.Sprintf("%s %q: the executor does not hold %q as [batch, …]", u.node.OpType, u.node.Name, v)
+			}
+		}
+		if len(moved) == 0 {
+			continue
+		}
+		switch u.method {
+		case MethodMatMul, MethodBinary, MethodBias, MethodExpand:
+		case MethodGemm:
+			u.method = MethodGemmRows
+		default:
+			return fmt.Sprintf("%s %q: the batch is not the leading axis of %q (attention exported sequence-first)", u.node.OpType, u.node.Name, moved[0])
+		}
+		if e.moved == nil {
+			e.moved = map[string]bool{}
+		}
+		for _, v := range moved {
+			e.moved[v] = true
+		}
+	}
+	var ms []string
+	for _, u := range pl.uses {
+		if !slices.Contains(ms, u.method) {
+			ms = append(ms, u.method)
+		}
+	}
+	if len(ms) > 0 {
+		pl.info.Method = strings.Join(ms, "+")
+	}
+	return ""
+}
+
+// plainViews puts plain [batch, …] copies of the moved values of this pass
+// into its caches, so that the expansions, which read samples as rows,
+// see them as they expect: the value's batch factor moved to a new leading
+// axis, the elements of each sample in their order.
+func (e *Engine) plainViews(ps *pass) error {
+	for name := range e.moved {
+		axis, inner, moved := ps.net.BatchLayout(name)
+		if s, v, ok := ps.net.Value(name); ok {
+			p, err := plainOf(name, s, v, axis, inner, moved, ps.batch)
+			if err != nil {
+				return err
+			}
+			ps.vals[name] = p
+		}
+		if s, v, ok := ps.net.Deriv(name); ok {
+			p, err := plainOf(name, s, v, axis, inner, moved, ps.batch)
+			if err != nil {
+				return err
+			}
+			ps.ders[name] = p
+		}
+	}
+	return nil
+}
+
+// plainOf reorders a value of shape s whose batch index is
+// (idx[axis]/inner) mod B into [B, s[:axis]…, s[axis]/B, s[axis+1:]…]; an
+// unmoved value of a batch-1 net becomes [1, s…].
+func plainOf(name string, s []int, v []float64, axis, inner int, moved bool, B int) (arr, error) {
+	if !moved {
+		if B != 1 && (len(s) == 0 || s[0] != B) {
+			return arr{}, fmt.Errorf("value %q of shape %v: batch %d is not its leading axis", name, s, B)
+		}
+		if B == 1 && (len(s) == 0 || s[0] != 1) {
+			return arr{shape: append([]int{1}, s...), v: v}, nil
+		}
+		return arr{shape: s, v: v}, nil
+	}
+	if axis >= len(s) || s[axis]%(inner*B) != 0 {
+		return arr{}, fmt.Errorf("value %q of shape %v: no batch %d at axis %d (inner %d)", name, s, B, axis, inner)
+	}
+	pre, post := prod(s[:axis]), prod(s[axis+1:])
+	outer := s[axis] / (inner * B)
+	per := pre * outer * inner * post // elements per sample
+	r := make([]float64, len(v))
+	for p := 0; p < pre; p++ {
+		for o := 0; o < outer; o++ {
+			for b := 0; b < B; b++ {
+				for q := 0; q < inner; q++ {
+					src := ((p*s[axis] + (o*B+b)*inner + q) * post)
+					dst := b*per + (p*outer*inner+o*inner+q)*post
+					copy(r[dst:dst+post], v[src:src+post])
+				}
+			}
+		}
+	}
+	shape := append([]int{B}, s[:axis]...)
+	shape = append(shape, s[axis]/B)
+	shape = append(shape, s[axis+1:]...)
+	return arr{shape: shape, v: r}, nil
+}
+
+// newGemmRows: Gemm with P rows of A per sample (A plain [B, P, K]):
+// g_i = α A_iᵀ δ_i ([K, N]; its transpose with transB).
+func newGemmRows[T float](ps *pass, u *use) (*mmExp[T], error) {
+	n := u.node
+	a, err := ps.value(n.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	dy, err := ps.deriv(n.Outputs[0])
+	if err != nil {
+		return nil, err
+	}
+	ws, err := ps.shape(u.input)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.shape) != 3 || len(dy.shape) != 3 || a.shape[0] != ps.batch || dy.shape[1] != a.shape[1] || len(ws) != 2 {
+		return nil, fmt.Errorf("Gemm %q: A %v, B %v, Y %v: not rows per sample", n.Name, a.shape, ws, dy.shape)
+	}
+	P, K, N := a.shape[1], a.shape[2], dy.shape[2]
+	if prod(ws) != K*N {
+		return nil, fmt.Errorf("Gemm %q: B %v for A %v and Y %v", n.Name, ws, a.shape, dy.shape)
+	}
+	e := &mmExp[T]{groups: 1, rows: K, cols: N, p: P, alpha: attrFloat(n, "alpha", 1)}
+	left, right, lc, rc := a.v, dy.v, K, N
+	if attrInt(n, "transB", 0) != 0 {
+		e.rows, e.cols = N, K
+		left, right, lc, rc = dy.v, a.v, N, K
+	}
+	e.fill = func(i int, L, R []T) {
+		transposeInto(L, left[i*P*lc:(i+1)*P*lc], P, lc)
+		for k, v := range right[i*P*rc : (i+1)*P*rc] {
+			R[k] = T(v)
 		}
 	}
 	return e, nil

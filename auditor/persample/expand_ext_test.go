@@ -38,6 +38,58 @@ func inModel() *ir.Model {
 	return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("fc.W", 0.3, true, 3, 64)))
 }
 
+// seqFirstMHA: nn.MultiheadAttention as torch 1.13 exports it (see the
+// graph package's test of the same name): x [B, 3, 4] → [T, B, D] →
+// in-projection MatMul + bias → heads [B·H, T, d] → attention → [T·B, D]
+// rows → Gemm out-projection → back to [B, T, D].
+func seqFirstMHA() *ir.Model {
+	b := newModel(13, -1, 3, 4)
+	bdim := b.op("Gather", nil, b.op("Shape", nil, "x"), b.ints("zero", 0))
+	t := b.op("Transpose", at("perm", ais(1, 0, 2)), "x")
+	qkv := b.op("Add", nil, b.op("MatMul", nil, t, b.op("Transpose", at("perm", ais(1, 0)), b.param("in.W", 0.7, true, 12, 4))), b.param("in.b", 0.2, true, 12))
+	shp := b.op("Concat", at("axis", ai(0)), b.ints("T", 3), b.op("Mul", nil, bdim, b.ints("heads", 2)), b.ints("hd", 2))
+	var qs [3]string
+	for k, nm := range []string{"q", "k", "v"} {
+		sl := b.op("Slice", nil, qkv, b.ints("st"+nm, int64(4*k)), b.ints("en"+nm, int64(4*k+4)), b.ints("ax"+nm, 2))
+		qs[k] = b.op("Transpose", at("perm", ais(1, 0, 2)), b.op("Reshape", nil, sl, shp))
+	}
+	sc := b.op("MatMul", nil, qs[0], b.op("Transpose", at("perm", ais(0, 2, 1)), qs[1]))
+	o := b.op("MatMul", nil, b.op("Softmax", at("axis", ai(-1)), sc), qs[2])
+	rows := b.op("Reshape", nil, b.op("Transpose", at("perm", ais(1, 0, 2)), o), b.op("Concat", at("axis", ai(0)), b.op("Mul", nil, bdim, b.ints("T2", 3)), b.ints("D", 4)))
+	proj := b.op("Gemm", at("transB", ai(1)), rows, b.param("out.W", 0.7, true, 4, 4), b.param("out.b", 0.2, true, 4))
+	back := b.op("Transpose", at("perm", ais(1, 0, 2)), b.op("Reshape", nil, proj, b.op("Concat", at("axis", ai(0)), b.ints("T3", 3), bdim, b.ints("D2", 4))))
+	y := b.op("Mul", nil, b.op("Tanh", nil, b.op("Add", nil, back, "x")), b.param("ls", 1, true, 4))
+	f := b.op("Flatten", nil, y)
+	return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("fc.W", 0.5, true, 3, 12)))
+}
+
+// TestSeqFirstAttentionChunks: the sequence-first attention against
+// batch-1 passes with chunks leaving a remainder of 1 (a batch-1 net,
+// where nothing is moved) and of 2.
+func TestSeqFirstAttentionChunks(t *testing.T) {
+	m := seqFirstMHA()
+	for _, n := range []int{6, 7} {
+		x := randInput(4, n*12)
+		y := randLabels(5, n, 3)
+		ref := reference(t, m, x, y)
+		e, err := New(m, Options{Float64: true, Batch: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range e.Params() {
+			if p.Method == MethodFallback {
+				t.Errorf("%s: fallback (%s)", p.Name, p.Reason)
+			}
+		}
+		req := Request{Full: true, Norms: true, Coords: [][]int{{0, 7}, {3}, {1, 15}, {2}, {0}, {5, 35}}}
+		res, err := e.Compute(x, y, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAgainst(t, e.Params(), ref, res, req, 1e-9)
+	}
+}
+
 func init() {
 	handModels = append(handModels, struct {
 		name    string
@@ -48,6 +100,15 @@ func init() {
 	}{"instancenorm_groupnorm", inModel, []int{2, 4, 4}, 3, map[string]string{
 		"conv.W": MethodConv, "in.scale": MethodLayerNorm, "in.bias": MethodLayerNorm,
 		"gn.w": MethodBinary, "gn.b": MethodBinary, "fc.W": MethodGemm}})
+	handModels = append(handModels, struct {
+		name    string
+		m       func() *ir.Model
+		in      []int
+		classes int
+		methods map[string]string
+	}{"sequence_first_attention", seqFirstMHA, []int{3, 4}, 3, map[string]string{
+		"in.W": MethodMatMul, "in.b": MethodBinary, "out.W": MethodGemmRows, "out.b": MethodBias,
+		"ls": MethodBinary, "fc.W": MethodGemm}})
 	handModels = append(handModels, struct {
 		name    string
 		m       func() *ir.Model
