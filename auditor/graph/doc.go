@@ -93,6 +93,12 @@
 // or a fixed operand lined up with the batch axis): the per-sample
 // gradients of METHOD.md §2 require samples not to interact.
 //
+// PyTorch's sequence-first attention moves the batch off axis 0 and back;
+// such values carry a batch layout (axis and inner factor, batchlayout.go)
+// through Transpose, Reshape, MatMul, Gemm, elementwise operators, Softmax
+// and Slice, every other operator refuses them, and Net.BatchLayout /
+// Net.BatchLeading tell the per-sample expansion where the batch is.
+//
 // Check(m, batch) is the same build run to the end of the graph, collecting
 // every failing node into Problems grouped by operator and cause; it is the
 // verdict `gnaudit models inspect` prints, so inspect and the executor

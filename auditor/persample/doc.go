@@ -33,7 +33,11 @@
 //     the expanded value summed over the broadcast axes ("broadcast").
 //
 // MatMul and Gemm on 3-D (sequence) inputs use the matmul expansion,
-// ∂ℓ_i/∂W = Σ_t x_i,tᵀ δ_i,t.
+// ∂ℓ_i/∂W = Σ_t x_i,tᵀ δ_i,t. Where the executor holds the batch off axis 0
+// (PyTorch's sequence-first attention, graph.Net.BatchLayout), the
+// expansions read plain [batch, …] copies of those values, and a Gemm on
+// [T·B, K] rows uses "gemm-rows" (g_i = α Σ_t a_i,t δ_i,tᵀ); other layers on
+// such values take the fallback.
 //
 // A parameter may reach its layer through Reshape, Flatten, Identity,
 // Squeeze, Unsqueeze, Dropout and Transpose (CNTK's parameter → Reshape →
