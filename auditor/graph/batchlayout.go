@@ -27,7 +27,7 @@ var bxOps = map[string]bool{
 	"Mul": true, "Div": true, "Softmax": true, "Slice": true, "Identity": true, "Dropout": true,
 	"Relu": true, "LeakyRelu": true, "Sigmoid": true, "Tanh": true, "Erf": true, "Sqrt": true,
 	"Exp": true, "Neg": true, "Abs": true, "Reciprocal": true, "Log": true, "Softplus": true,
-	"Elu": true, "HardSigmoid": true, "HardSwish": true, "Cast": true,
+	"Elu": true, "HardSigmoid": true, "HardSwish": true, "Cast": true, "Gather": true,
 }
 
 // layoutOf returns where the batch is in v, if v depends on the batch.

@@ -1313,12 +1313,12 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 	case "Identity":
 		out = x.shape
 	case "Dropout":
-		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
+		if len(n.Outputs) > 1 && n.Outputs[1] != "" && b.used(n.Outputs[1]) {
 			return b.errNode(n, "the mask output is not supported")
 		}
 		if c, err := b.constIn(n, 2); err != nil {
 			return err
-		} else if c != nil && c.len() == 1 && c.floats()[0] != 0 {
+		} else if c != nil && c.len() == 1 && c.floats()[0] != 0 && !b.zeroRatio(n) {
 			return b.errNode(n, "training_mode=true is not supported")
 		}
 		out = x.shape

@@ -17,7 +17,8 @@ var extConstOps = map[string]bool{
 	"Equal": true, "Less": true, "Greater": true, "LessOrEqual": true, "GreaterOrEqual": true,
 	"Not": true, "And": true, "Or": true, "Where": true, "Expand": true, "Range": true,
 	"Neg": true, "Abs": true, "Sqrt": true, "Pow": true, "Max": true, "Min": true,
-	"ReduceProd": true, "Floor": true, "Ceil": true, "Transpose": true,
+	"ReduceProd": true, "Floor": true, "Ceil": true, "Transpose": true, "Mod": true,
+	"ScatterND": true,
 }
 
 // isConstEvalOp reports whether op has a build-time evaluation.
@@ -113,6 +114,62 @@ func evalConstExt(n *ir.Node, ins []*cval) (*cval, error) {
 		})
 	case "Pow":
 		return mapConst(ins, ins[0].typ, func(v []float64) float64 { return math.Pow(v[0], v[1]) })
+	case "ScatterND":
+		if len(ins) != 3 || attrString(n, "reduction", "none") != "none" {
+			return nil, fmt.Errorf("only ScatterND with 3 inputs and reduction none is evaluated")
+		}
+		data, ind, upd := ins[0], ins[1], ins[2]
+		if len(ind.shape) == 0 || data.isFloat() != upd.isFloat() {
+			return nil, fmt.Errorf("ScatterND: indices %v, data %v, updates %v", ind.shape, data, upd)
+		}
+		k := ind.shape[len(ind.shape)-1]
+		if k > len(data.shape) {
+			return nil, fmt.Errorf("ScatterND: index depth %d for rank %d", k, len(data.shape))
+		}
+		slice := prod(data.shape[k:])
+		r := &cval{typ: data.typ, shape: data.shape, f: append([]float64(nil), data.f...), i: append([]int64(nil), data.i...)}
+		st := contiguous(data.shape)
+		is := ind.ints()
+		nIdx := len(is) / max(k, 1)
+		if upd.len() != nIdx*slice {
+			return nil, fmt.Errorf("ScatterND: %d updates for %d indices of %d elements", upd.len(), nIdx, slice)
+		}
+		for q := 0; q < nIdx; q++ {
+			off := 0
+			for d := 0; d < k; d++ {
+				j := is[q*k+d]
+				if j < 0 {
+					j += int64(data.shape[d])
+				}
+				if j < 0 || j >= int64(data.shape[d]) {
+					return nil, fmt.Errorf("ScatterND index %d out of range for dimension %d", is[q*k+d], data.shape[d])
+				}
+				off += int(j) * st[d]
+			}
+			if r.isFloat() {
+				copy(r.f[off:off+slice], upd.f[q*slice:(q+1)*slice])
+			} else {
+				copy(r.i[off:off+slice], upd.i[q*slice:(q+1)*slice])
+			}
+		}
+		return r, nil
+	case "Mod":
+		if len(ins) != 2 {
+			return nil, fmt.Errorf("want 2 inputs")
+		}
+		fmod := attrInt(n, "fmod", 0) != 0
+		for _, d := range ins[1].floats() {
+			if d == 0 && !ins[1].isFloat() {
+				return nil, fmt.Errorf("integer Mod by zero")
+			}
+		}
+		return mapConst(ins, ins[0].typ, func(v []float64) float64 {
+			r := math.Mod(v[0], v[1])
+			if !fmod && r != 0 && (r < 0) != (v[1] < 0) {
+				r += v[1] // the sign of the divisor (integer Mod)
+			}
+			return r
+		})
 	case "Expand":
 		if len(ins) != 2 {
 			return nil, fmt.Errorf("want 2 inputs")

@@ -948,6 +948,9 @@ func (b *builder[T]) gatherData(n *ir.Node) error {
 		if b.track && x.bl && axis == 0 {
 			return b.refuse(n, "Gather along the batch axis")
 		}
+		if b.track && x.bx != nil && axis == x.bx.axis {
+			return b.refuse(n, "Gather along the axis that holds the batch")
+		}
 	}
 	out := append(append(append([]int{}, x.shape[:axis]...), ishape...), x.shape[axis+1:]...)
 	ni := prod(ishape)
@@ -1029,6 +1032,12 @@ func (b *builder[T]) gatherData(n *ir.Node) error {
 	switch {
 	case ids != nil:
 		v.bl = ids.bl && axis == 0
+	case x.bx != nil:
+		l := *x.bx
+		if axis < l.axis {
+			l.axis += len(ishape) - 1
+		}
+		b.setLayout(v, out, l)
 	default:
 		v.bl = x.bl
 	}
@@ -1311,4 +1320,12 @@ func (b *builder[T]) instanceNorm(n *ir.Node) error {
 	v.shape, v.bl = x.shape, x.bl
 	b.set(n, 0, v)
 	return nil
+}
+
+// zeroRatio reports whether Dropout node n has a constant ratio of 0 (an
+// identity even in training mode, e.g. torchvision's Swin attention
+// dropout exported with training_mode=true).
+func (b *builder[T]) zeroRatio(n *ir.Node) bool {
+	c, err := b.constIn(n, 1)
+	return err == nil && c != nil && c.len() == 1 && c.floats()[0] == 0
 }

@@ -208,6 +208,14 @@ func extFDCases() []fdCase {
 			return b.output(b.op("Flatten", nil, g))
 		}},
 		{"Attention/sequence_first_mha", 4, seqFirstMHA},
+		{"Gather/moved_batch", 3, func() *ir.Model {
+			b := newModel(13, -1, 3, 4)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 4))
+			tr := b.op("Transpose", at("perm", ais(1, 0, 2)), h)          // [3, B, 4]
+			g := b.op("Gather", at("axis", ai(0)), tr, b.ints("i", 2, 0)) // [2, B, 4]
+			s := b.op("Gather", at("axis", ai(2)), g, b.ints("j", 1, 3))  // [2, B, 2]
+			return b.output(b.op("Flatten", nil, b.op("Transpose", at("perm", ais(1, 0, 2)), s)))
+		}},
 		{"Attention/MatMul_on_data", 2, func() *ir.Model {
 			b := newModel(13, -1, 3, 4)
 			q := b.op("MatMul", nil, "x", b.param("wq", 0.7, true, 4, 4))
@@ -320,6 +328,7 @@ func TestMovedBatchRefusals(t *testing.T) {
 	}{
 		{"softmax_over_batch", func(b *mb, tr string) string { return b.op("Softmax", at("axis", ai(1)), tr) }, "Softmax along the axis that holds the batch"},
 		{"reduce_over_batch", func(b *mb, tr string) string { return b.op("ReduceMean", at("axes", ais(1)), tr) }, "not as leading axis"},
+		{"gather_on_batch", func(b *mb, tr string) string { return b.op("Gather", at("axis", ai(1)), tr, b.ints("g", 0)) }, "Gather along the axis that holds the batch"},
 		{"reshape_mixing", func(b *mb, tr string) string { return b.op("Reshape", nil, tr, b.ints("s", 2, -1)) }, "mixes the batch"},
 		{"fixed_operand_on_batch", func(b *mb, tr string) string {
 			return b.op("Add", nil, tr, b.param("c", 1, false, 1, 2, 1))
