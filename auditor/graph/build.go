@@ -1139,6 +1139,9 @@ func (b *builder[T]) gemmNode(n *ir.Node) error {
 	if b.track && a.bx != nil && (ga.transA || a.bx.axis != 0) {
 		return b.refuse(n, "the batch is on A's contracted axis")
 	}
+	if b.track && (bm.bx != nil || (c != nil && c.bx != nil)) {
+		return b.refuse(n, "B or C depends on the batch")
+	}
 	if b.track {
 		if (a.bl || a.bx != nil) && ga.transA {
 			return b.refuse(n, "transA=1 on the batch operand")
@@ -1403,7 +1406,7 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 	if err != nil {
 		return err
 	}
-	v.bl = bl
+	v.bl, v.bx = bl, x.bx // a moved batch reaches here only through Identity and Dropout
 	b.set(n, 0, v)
 	return nil
 }

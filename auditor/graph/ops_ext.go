@@ -927,7 +927,7 @@ func (b *builder[T]) gatherData(n *ir.Node) error {
 			b.idRows[n.Inputs[1]] = dim
 		}
 		ishape = ids.shape
-		if b.track && x.bl {
+		if b.track && (x.bl || x.bx != nil) {
 			return b.refuse(n, "both the table and the ids depend on the batch")
 		}
 	} else {
@@ -1097,7 +1097,7 @@ func (b *builder[T]) castData(n *ir.Node) error {
 	} else if v, err = b.copyOp(n, x, x.shape); err != nil {
 		return err
 	}
-	v.bl = x.bl
+	v.bl, v.bx = x.bl, x.bx
 	v.ints = x.ints && !isFloatType(to)
 	if x.ints {
 		v.grad = false

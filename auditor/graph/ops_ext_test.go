@@ -304,7 +304,8 @@ func seqFirstMHA() *ir.Model {
 		qs[k] = b.op("Transpose", at("perm", ais(1, 0, 2)), b.op("Reshape", nil, sl, shp)) // [B·H, T, d]
 	}
 	sc := b.op("MatMul", nil, b.op("Div", nil, qs[0], b.paramVals("sq", []float32{1.4142135}, false)), b.op("Transpose", at("perm", ais(0, 2, 1)), qs[1]))
-	o := b.op("MatMul", nil, b.op("Softmax", at("axis", ai(-1)), sc), qs[2]) // [B·H, T, d]
+	att := b.op("Identity", nil, b.op("Dropout", nil, b.op("Softmax", at("axis", ai(-1)), sc)))
+	o := b.op("MatMul", nil, att, qs[2]) // [B·H, T, d]
 	rows := b.op("Reshape", nil, b.op("Transpose", at("perm", ais(1, 0, 2)), o), b.op("Concat", at("axis", ai(0)), b.op("Mul", nil, bdim, b.ints("T2", 3)), b.ints("D", 4)))
 	proj := b.op("Gemm", at("transB", ai(1)), rows, b.param("out.W", 0.7, true, 4, 4), b.param("out.b", 0.2, true, 4)) // [T·B, D]
 	back := b.op("Transpose", at("perm", ais(1, 0, 2)), b.op("Reshape", nil, proj, b.op("Concat", at("axis", ai(0)), b.ints("T3", 3), bdim, b.ints("D2", 4))))
@@ -328,6 +329,10 @@ func TestMovedBatchRefusals(t *testing.T) {
 	}{
 		{"softmax_over_batch", func(b *mb, tr string) string { return b.op("Softmax", at("axis", ai(1)), tr) }, "Softmax along the axis that holds the batch"},
 		{"reduce_over_batch", func(b *mb, tr string) string { return b.op("ReduceMean", at("axes", ais(1)), tr) }, "not as leading axis"},
+		{"reduce_after_identity", func(b *mb, tr string) string {
+			d := b.op("Cast", at("to", ai(1)), b.op("Dropout", nil, b.op("Identity", nil, tr)))
+			return b.op("ReduceMean", at("axes", ais(1)), d)
+		}, "not as leading axis"},
 		{"gather_on_batch", func(b *mb, tr string) string { return b.op("Gather", at("axis", ai(1)), tr, b.ints("g", 0)) }, "Gather along the axis that holds the batch"},
 		{"reshape_mixing", func(b *mb, tr string) string { return b.op("Reshape", nil, tr, b.ints("s", 2, -1)) }, "mixes the batch"},
 		{"fixed_operand_on_batch", func(b *mb, tr string) string {
