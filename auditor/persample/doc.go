@@ -30,7 +30,10 @@
 //   - an embedding table read by Gather with per-sample token ids:
 //     g_i[ids_i,t] += δ_i,t for every position t ("embedding");
 //   - a parameter broadcast to the batch by Expand (a class token): δ_i of
-//     the expanded value summed over the broadcast axes ("broadcast").
+//     the expanded value summed over the broadcast axes ("broadcast");
+//   - a parameter read through a Gather with constant indices (Swin's
+//     relative-position bias): its elementwise use's expansion scattered
+//     back to the gathered rows.
 //
 // MatMul and Gemm on 3-D (sequence) inputs use the matmul expansion,
 // ∂ℓ_i/∂W = Σ_t x_i,tᵀ δ_i,t. Where the executor holds the batch off axis 0

@@ -621,6 +621,7 @@ type paramRun[T float] struct {
 	mmVidx [][]int32
 	els    []elemExp
 	elVidx [][]int32
+	elScat [][]int32 // per elementwise use: input index → parameter index (a gathered parameter), or nil
 }
 
 // runExpansions computes the expanded parameters of one pass.
@@ -670,7 +671,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				}
 				r.mms, r.mmVidx = append(r.mms, mm), append(r.mmVidx, u.vidx)
 			} else {
-				r.els, r.elVidx = append(r.els, el), append(r.elVidx, u.vidx)
+				r.els, r.elVidx, r.elScat = append(r.els, el), append(r.elVidx, u.vidx), append(r.elScat, u.scatter)
 			}
 		}
 		if len(r.mms) == 1 && len(r.els) == 0 {
@@ -894,6 +895,15 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 		}
 	}
 	for u, el := range r.els {
+		if sc := r.elScat[u]; sc != nil {
+			w.e = grow(w.e, len(sc))
+			clear(w.e)
+			el.add(i, w.e)
+			for k, j := range sc {
+				acc[j] += w.e[k]
+			}
+			continue
+		}
 		vi := r.elVidx[u]
 		if vi == nil {
 			el.add(i, acc)

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/gnaudit/gnaudit/auditor/ir"
 )
 
 // Per-sample rules of the transformer-era layers: LayerNormalization scale
@@ -459,4 +461,106 @@ func newGemmRows[T float](ps *pass, u *use) (*mmExp[T], error) {
 		}
 	}
 	return e, nil
+}
+
+// constGather reports whether n is a Gather whose indices are a constant
+// (an integer initializer or a Constant node): a parameter gathered by it
+// (a relative-position bias table, position embeddings indexed by a fixed
+// buffer) reaches its layer elementwise, many-to-one.
+func (a *analysis) constGather(n *ir.Node) bool {
+	if n.OpType != "Gather" || len(n.Inputs) != 2 {
+		return false
+	}
+	_, _, ok := a.constInts(n.Inputs[1])
+	return ok
+}
+
+// constInts returns the values and shape of an integer constant.
+func (a *analysis) constInts(name string) ([]int64, []int, bool) {
+	if t, ok := a.m.Initializers[name]; ok && t.I64 != nil || ok && t.Len() == 0 {
+		s := make([]int, len(t.Dims))
+		for k, d := range t.Dims {
+			s[k] = int(d)
+		}
+		return t.I64, s, t.Type != ir.Float && t.Type != ir.Double
+	}
+	for _, n := range a.m.Nodes {
+		if n.OpType == "Identity" && len(n.Outputs) == 1 && n.Outputs[0] == name && len(n.Inputs) == 1 {
+			return a.constInts(n.Inputs[0]) // torch's exporter shares equal buffers through Identity
+		}
+		if n.OpType == "Constant" && len(n.Outputs) == 1 && n.Outputs[0] == name {
+			if at, ok := n.Attrs["value"]; ok && at.Tensor != nil && at.Tensor.Type != ir.Float && at.Tensor.Type != ir.Double {
+				s := make([]int, len(at.Tensor.Dims))
+				for k, d := range at.Tensor.Dims {
+					s[k] = int(d)
+				}
+				return at.Tensor.I64, s, true
+			}
+			if at, ok := n.Attrs["value_ints"]; ok {
+				return at.Ints, []int{len(at.Ints)}, true
+			}
+			if at, ok := n.Attrs["value_int"]; ok {
+				return []int64{at.Int}, []int{}, true
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// throughSrc carries the map value index → parameter index (src; built
+// from vidx, parameter → value index, when the first Gather is passed)
+// through a copy operator or a Gather with constant indices.
+func (a *analysis) throughSrc(n *ir.Node, in string, vidx, src []int32) ([]int32, error) {
+	s, ok := a.shape(in)
+	if !ok {
+		return nil, fmt.Errorf("%s %q: the shape of its input %q is not known", n.OpType, n.Name, in)
+	}
+	if src == nil {
+		src = make([]int32, prod(s))
+		for j := range src {
+			src[j] = int32(j)
+		}
+		if vidx != nil {
+			for j, v := range vidx {
+				src[v] = int32(j)
+			}
+		}
+	}
+	switch n.OpType {
+	case "Gather":
+		idx, is, _ := a.constInts(n.Inputs[1])
+		axis := int(attrInt(n, "axis", 0))
+		if axis < 0 {
+			axis += len(s)
+		}
+		if axis < 0 || axis >= len(s) || len(idx) != prod(is) {
+			return nil, fmt.Errorf("Gather %q: axis %d of %v", n.Name, axis, s)
+		}
+		outer, dim, inner := prod(s[:axis]), s[axis], prod(s[axis+1:])
+		r := make([]int32, 0, outer*len(idx)*inner)
+		for o := 0; o < outer; o++ {
+			for _, j := range idx {
+				if j < 0 {
+					j += int64(dim)
+				}
+				if j < 0 || j >= int64(dim) {
+					return nil, fmt.Errorf("Gather %q: index %d out of range", n.Name, j)
+				}
+				base := (o*dim + int(j)) * inner
+				r = append(r, src[base:base+inner]...)
+			}
+		}
+		return r, nil
+	case "Transpose":
+		tvidx, err := a.through(n, in, nil)
+		if err != nil {
+			return nil, err
+		}
+		r := make([]int32, len(src))
+		for k, o := range tvidx { // input index k lands at output index o
+			r[o] = src[k]
+		}
+		return r, nil
+	}
+	return src, nil // Reshape, Flatten, Identity, Squeeze, Unsqueeze, Dropout
 }

@@ -90,6 +90,21 @@ func TestSeqFirstAttentionChunks(t *testing.T) {
 	}
 }
 
+// gatheredModel: a bias table read by Gather with constant indices (with
+// repeats, through an Identity, as torch shares equal buffers), transposed
+// and added to the data (Swin's relative-position bias; position
+// embeddings indexed by a fixed buffer), and a second table gathered along
+// axis 1 and multiplied.
+func gatheredModel() *ir.Model {
+	b := newModel(13, -1, 2, 4)
+	idx := b.op("Identity", nil, b.ints("idx", 0, 2, 2, -1))
+	g := b.op("Transpose", at("perm", ais(1, 0)), b.op("Gather", nil, b.param("table", 1, true, 5, 2), idx)) // [2, 4]
+	h := b.op("Add", nil, "x", g)
+	g2 := b.op("Gather", at("axis", ai(1)), b.param("scale", 1, true, 2, 3), b.ints("j", 1, 1, 0, 2)) // [2, 4]
+	y := b.op("Tanh", nil, b.op("Mul", nil, h, g2))
+	return b.output(b.op("Gemm", at("transB", ai(1)), b.op("Flatten", nil, y), b.param("fc.W", 0.5, true, 3, 8)))
+}
+
 func init() {
 	handModels = append(handModels, struct {
 		name    string
@@ -109,6 +124,14 @@ func init() {
 	}{"sequence_first_attention", seqFirstMHA, []int{3, 4}, 3, map[string]string{
 		"in.W": MethodMatMul, "in.b": MethodBinary, "out.W": MethodGemmRows, "out.b": MethodBias,
 		"ls": MethodBinary, "fc.W": MethodGemm}})
+	handModels = append(handModels, struct {
+		name    string
+		m       func() *ir.Model
+		in      []int
+		classes int
+		methods map[string]string
+	}{"gathered_tables", gatheredModel, []int{2, 4}, 3, map[string]string{
+		"table": MethodBinary, "scale": MethodBinary, "fc.W": MethodGemm}})
 	handModels = append(handModels, struct {
 		name    string
 		m       func() *ir.Model
