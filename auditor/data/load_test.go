@@ -354,8 +354,18 @@ func TestLoadNPY(t *testing.T) {
 		t.Fatal(err)
 	}
 	img2 := filepath.Join(dir, "img2.npy")
-	if err := npy.WriteFileFloat32(img2, []int{4, 6}, make([]float32, 24)); err != nil {
+	if err := npy.WriteFileFloat32(img2, []int{4, 1, 1, 2, 3}, make([]float32, 24)); err != nil {
 		t.Fatal(err)
+	}
+	// [N, T] int64 token ids load as samples of shape 1×1×T, exactly.
+	tok := filepath.Join(dir, "tok.npy")
+	if err := npy.WriteFileInt64(tok, []int{4, 3}, []int64{0, 1, 2, 39, 38, 0, 5, 5, 5, 7, 0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := LoadNPY(tok, "testdata/lab_i64.npy", 0); err != nil || d.Shape() != (Shape{1, 1, 3}) {
+		t.Errorf("token ids: %v %v", d.Shape(), err)
+	} else if x := d.Sample(1, nil); len(x) != 3 || x[0] != 39 || x[1] != 38 || x[2] != 0 {
+		t.Errorf("token ids of sample 1: %v", x)
 	}
 	neg := filepath.Join(dir, "neg.npy")
 	if err := npy.WriteFileInt64(neg, []int{4}, []int64{0, 1, -1, 2}); err != nil {
@@ -369,7 +379,7 @@ func TestLoadNPY(t *testing.T) {
 		{"testdata/img_f32.npy", "testdata/lab_u8.npy", 0, "has 4 images (shape [4 3 2 2]) but testdata/lab_u8.npy has 3 labels"},
 		{"testdata/img_f32.npy", flab, 0, "labels must have an integer dtype"},
 		{"testdata/img_f32.npy", "testdata/img_u8.npy", 0, "labels must have shape [N]"},
-		{img2, "testdata/lab_i64.npy", 0, "images must have shape [N, C, H, W] or [N, H, W]"},
+		{img2, "testdata/lab_i64.npy", 0, "samples must have shape [N, C, H, W], [N, H, W] or [N, T]"},
 		{"testdata/img_f32.npy", neg, 0, "label 2 is -1"},
 		{"testdata/img_f32.npy", "testdata/lab_i64.npy", 3, "label 0 is 3, outside the 3 classes"},
 		{"testdata/missing.npy", "testdata/lab_i64.npy", 0, "missing.npy"},

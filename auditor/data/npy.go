@@ -61,8 +61,10 @@ func LoadNPY(images, labels string, classes int) (Dataset, error) {
 		shape = Shape{ih.Shape[1], ih.Shape[2], ih.Shape[3]}
 	case 3:
 		shape = Shape{1, ih.Shape[1], ih.Shape[2]}
+	case 2:
+		shape = Shape{1, 1, ih.Shape[1]} // [N, T]: token ids or feature vectors
 	default:
-		return Dataset{}, fmt.Errorf("npy: %s: images must have shape [N, C, H, W] or [N, H, W], the file has %v", images, ih.Shape)
+		return Dataset{}, fmt.Errorf("npy: %s: samples must have shape [N, C, H, W], [N, H, W] or [N, T], the file has %v", images, ih.Shape)
 	}
 	if !shape.valid() {
 		return Dataset{}, fmt.Errorf("npy: %s: images have an empty dimension in shape %v", images, ih.Shape)

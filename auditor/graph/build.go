@@ -18,6 +18,9 @@ type gval struct {
 	shape []int // the ONNX shape (rank 0 is held as [1] in gorgonia)
 	bl    bool  // the leading dimension is the batch
 	grad  bool  // depends differentiably on a differentiated input
+	ints  bool  // integer ids (an int64 data input): read only by Gather and Cast
+
+	bx *bLayout // the batch is not the leading axis (batchlayout.go)
 }
 
 // paramRec is a float initializer: its data, and its graph node once used.
@@ -31,8 +34,9 @@ type paramRec struct {
 
 // buildConfig holds internal build switches (used by the conformance tests).
 type buildConfig struct {
-	forwardOnly bool // no loss, no backward; keep trailing softmax; any output shape
-	allInputs   bool // every graph input is a data input, with the file's shape
+	forwardOnly bool       // no loss, no backward; keep trailing softmax; any output shape
+	allInputs   bool       // every graph input is a data input, with the file's shape
+	collect     *collector // record node errors and go on (Check)
 }
 
 // edge records a differentiable use, for the reachability of parameters.
@@ -66,6 +70,9 @@ type builderBase struct {
 	convCols map[string]func() (data any, rows, cols int)
 	// bnTrain holds the train-mode BatchNormalization nodes (bn_train.go).
 	bnTrain []*bnTrainRec
+	// idRows gives, per integer data input read by Gather, the number of
+	// rows of the smallest table it indexes (Net.checkIDs).
+	idRows map[string]int
 }
 
 // inputSlot is a data input of the graph.
@@ -149,9 +156,14 @@ var knownAttrs = map[string][]string{
 // operators; constant subgraphs may also use Shape, Size, Gather, Cast,
 // Slice, ConstantOfShape and Constant (evaluated when the graph is built).
 func SupportedOps() []string {
-	ops := make([]string, 0, len(knownAttrs)+1)
+	ops := make([]string, 0, len(knownAttrs)+len(extAttrs)+1)
 	for k := range knownAttrs {
 		ops = append(ops, k)
+	}
+	for k := range extAttrs {
+		if _, dup := knownAttrs[k]; !dup {
+			ops = append(ops, k)
+		}
 	}
 	ops = append(ops, "Constant")
 	sort.Strings(ops)
@@ -268,6 +280,12 @@ func (b *builder[T]) data(n *ir.Node, k int) (*gval, error) {
 	}
 	name := n.Inputs[k]
 	if v, ok := b.vals[name]; ok {
+		if v.ints && n.OpType != "Gather" && n.OpType != "Cast" {
+			return nil, b.errNode(n, "input %q holds integer ids; only Gather (an embedding) and Cast read them", name)
+		}
+		if v.bx != nil && !bxOps[n.OpType] {
+			return nil, b.refuse(n, fmt.Sprintf("input %q holds the batch on axis %d of %v, not as leading axis", name, v.bx.axis, v.shape))
+		}
 		return v, nil
 	}
 	if p, ok := b.params[name]; ok {
@@ -342,7 +360,7 @@ func (b *builder[T]) setUnary(n *ir.Node, o *kop[T], x *gval, out []int) error {
 	if err != nil {
 		return err
 	}
-	v.shape, v.bl = out, x.bl
+	v.shape, v.bl, v.bx = out, x.bl, x.bx
 	b.set(n, 0, v)
 	return nil
 }
@@ -390,7 +408,7 @@ func (b *builder[T]) node(n *ir.Node) error {
 	if len(n.Outputs) == 0 {
 		return nil
 	}
-	if constEvalOps[n.OpType] && b.allConst(n) {
+	if isConstEvalOp(n.OpType) && b.allConst(n) {
 		ins := make([]*cval, len(n.Inputs))
 		for k, name := range n.Inputs {
 			if name == "" || n.OpType == "Shape" || n.OpType == "Size" {
@@ -409,8 +427,11 @@ func (b *builder[T]) node(n *ir.Node) error {
 		b.consts[n.Outputs[0]] = c
 		return nil
 	}
+	if done, err := b.extNode(n); done {
+		return err
+	}
 	if _, ok := knownAttrs[n.OpType]; !ok {
-		if constEvalOps[n.OpType] {
+		if isConstEvalOp(n.OpType) {
 			return b.errNode(n, "operator is only supported on build-time constants, but input(s) %v are computed by the graph", b.graphInputs(n))
 		}
 		return b.errNode(n, "operator not supported")
@@ -534,7 +555,14 @@ func (b *builder[T]) binary(n *ir.Node) error {
 		return b.errNode(n, "B %v does not broadcast to A %v", y.shape, x.shape)
 	}
 	bl := false
-	if b.track {
+	var lay *bLayout
+	if b.track && (x.bx != nil || y.bx != nil) {
+		l, err := b.broadcastLayout(n, out, x, y)
+		if err != nil {
+			return err
+		}
+		lay = &l
+	} else if b.track {
 		for _, v := range []*gval{x, y} {
 			switch {
 			case v.bl && len(v.shape) == len(out):
@@ -583,6 +611,9 @@ func (b *builder[T]) binary(n *ir.Node) error {
 		return err
 	}
 	v.shape, v.bl = out, bl
+	if lay != nil {
+		b.setLayout(v, out, *lay)
+	}
 	b.set(n, 0, v)
 	return nil
 }
@@ -1117,8 +1148,14 @@ func (b *builder[T]) gemmNode(n *ir.Node) error {
 	}
 	ga.n = nn
 	out := []int{ga.m, ga.n}
+	if b.track && a.bx != nil && (ga.transA || a.bx.axis != 0) {
+		return b.refuse(n, "the batch is on A's contracted axis")
+	}
+	if b.track && (bm.bx != nil || (c != nil && c.bx != nil)) {
+		return b.refuse(n, "B or C depends on the batch")
+	}
 	if b.track {
-		if a.bl && ga.transA {
+		if (a.bl || a.bx != nil) && ga.transA {
 			return b.refuse(n, "transA=1 on the batch operand")
 		}
 		if bm.bl || (c != nil && c.bl && !a.bl) {
@@ -1175,7 +1212,7 @@ func (b *builder[T]) gemmNode(n *ir.Node) error {
 	if err != nil {
 		return err
 	}
-	v.shape, v.bl = out, a.bl
+	v.shape, v.bl, v.bx = out, a.bl, a.bx
 	b.set(n, 0, v)
 	return nil
 }
@@ -1219,8 +1256,17 @@ func (b *builder[T]) matmul(n *ir.Node) error {
 		out = out[:len(out)-1]
 	}
 	bl := false
-	if b.track {
+	var lay *bLayout
+	if b.track && (a.bx != nil || bm.bx != nil) {
+		l, err := b.matmulLayout(n, a, bm, out)
+		if err != nil {
+			return err
+		}
+		lay = &l
+	} else if b.track {
 		switch {
+		case a.bl && bm.bl && len(a.shape) == len(bm.shape) && len(a.shape) >= 3:
+			bl = true // both per sample, the batch a matrix-product batch dimension (attention)
 		case bm.bl:
 			return b.refuse(n, "the second operand depends on the batch")
 		case a.bl && (len(a.shape) < 2 || len(a.shape) < len(out)):
@@ -1251,6 +1297,9 @@ func (b *builder[T]) matmul(n *ir.Node) error {
 		return err
 	}
 	v.shape, v.bl = out, bl
+	if lay != nil {
+		b.setLayout(v, out, *lay)
+	}
 	b.set(n, 0, v)
 	return nil
 }
@@ -1279,12 +1328,12 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 	case "Identity":
 		out = x.shape
 	case "Dropout":
-		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
+		if len(n.Outputs) > 1 && n.Outputs[1] != "" && b.used(n.Outputs[1]) {
 			return b.errNode(n, "the mask output is not supported")
 		}
 		if c, err := b.constIn(n, 2); err != nil {
 			return err
-		} else if c != nil && c.len() == 1 && c.floats()[0] != 0 {
+		} else if c != nil && c.len() == 1 && c.floats()[0] != 0 && !b.zeroRatio(n) {
 			return b.errNode(n, "training_mode=true is not supported")
 		}
 		out = x.shape
@@ -1339,6 +1388,11 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 		}
 		t := append([]int64(nil), c.ints()...)
 		allowZero := attrInt(n, "allowzero", 0) != 0
+		if b.track && (x.bl || x.bx != nil) {
+			if done, err := b.reshapeMoved(n, x, t, allowZero); done {
+				return err
+			}
+		}
 		if b.track && x.bl {
 			if len(t) == 0 {
 				return b.refuse(n, "Reshape to a scalar")
@@ -1364,7 +1418,7 @@ func (b *builder[T]) reshape(n *ir.Node) error {
 	if err != nil {
 		return err
 	}
-	v.bl = bl
+	v.bl, v.bx = bl, x.bx // a moved batch reaches here only through Identity and Dropout
 	b.set(n, 0, v)
 	return nil
 }
@@ -1399,16 +1453,21 @@ func (b *builder[T]) transpose(n *ir.Node) error {
 		out[k] = x.shape[p]
 		inv[p] = k
 	}
-	if b.track && x.bl && perm[0] != 0 {
-		return b.refuse(n, fmt.Sprintf("Transpose perm %v moves the batch axis", perm))
-	}
+	lay, moved := b.layoutOf(x)
+	moved = moved && b.track && (x.bx != nil || perm[0] != 0)
 	xs := x.shape
 	gx, gout := gshape(xs), gshape(out)
 	o := newKop[T]("Transpose", n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) { transposeKern(r, in[0], xs, perm) })
 	o.diff = linearGrad(newKop[T]("TransposeGrad", n.Name, []tensor.Shape{gout}, gx, func(r []T, in [][]T) {
 		transposeKern(r, in[0], out, inv)
 	}))
-	return b.setUnary(n, o, x, out)
+	if err := b.setUnary(n, o, x, out); err != nil {
+		return err
+	}
+	if moved {
+		b.setLayout(b.vals[n.Outputs[0]], out, transposeLayout(lay, inv))
+	}
+	return nil
 }
 
 func (b *builder[T]) concat(n *ir.Node) error {
@@ -1573,6 +1632,9 @@ func (b *builder[T]) slice(n *ir.Node) error {
 	if b.track && x.bl && (sp.start[0] != 0 || sp.step[0] != 1 || out[0] != x.shape[0]) {
 		return b.refuse(n, "Slice along the batch axis")
 	}
+	if b.track && x.bx != nil && !sliceKeepsBatch(sp, x.shape, x.bx.axis) {
+		return b.refuse(n, "Slice along the axis that holds the batch")
+	}
 	base, st := sp.strides(x.shape)
 	it := newIter(out, contiguous(out), st)
 	gx, gout := gshape(x.shape), gshape(out)
@@ -1628,6 +1690,9 @@ func (b *builder[T]) softmax(n *ir.Node) error {
 	}
 	if b.track && x.bl && axis == 0 {
 		return b.refuse(n, fmt.Sprintf("%s along the batch axis", n.OpType))
+	}
+	if b.track && x.bx != nil && (axis == x.bx.axis || (b.opset < 13 && axis < x.bx.axis)) {
+		return b.refuse(n, fmt.Sprintf("%s along the axis that holds the batch", n.OpType))
 	}
 	gx := gshape(x.shape)
 	o := newKop[T](n.OpType, n.Name, []tensor.Shape{gx}, gx, func(rr []T, in [][]T) { softmaxFwd(rr, in[0], g) })

@@ -39,12 +39,16 @@ func TestRebatch(t *testing.T) {
 		}), 4, "does not keep the batch", ""},
 		{"reshape_2_minus1", fixed1(func(b *mb, h string) string {
 			return b.op("Reshape", nil, h, b.ints("s", 2, -1))
-		}), 4, "does not keep the batch", ""},
+		}), 4, "mixes the batch", ""},
 		{"transpose_batch", fixed1(func(b *mb, h string) string {
 			f := b.op("Flatten", nil, h)
 			tr := b.op("Transpose", at("perm", ais(1, 0)), f)
 			return b.op("Transpose", at("perm", ais(1, 0)), tr)
-		}), 2, "moves the batch axis", ""},
+		}), 2, "", "fixed batch of 1"}, // the batch moves and comes back: per-sample
+		{"transpose_batch_mixed", fixed1(func(b *mb, h string) string {
+			tr := b.op("Transpose", at("perm", ais(1, 0)), b.op("Flatten", nil, h))
+			return b.op("Flatten", nil, tr)
+		}), 2, "not as leading axis", ""},
 		{"concat_axis0", fixed1(func(b *mb, h string) string {
 			return b.op("Flatten", nil, b.op("Concat", at("axis", ai(0)), h, h))
 		}), 2, "Concat along the batch axis", ""},
@@ -124,8 +128,8 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{"unsupported_op", func() *ir.Model {
 			b := newModel(13, -1, 4)
-			return b.output(b.op("Erf", nil, "x"))
-		}, []string{`"Erf_1"`, "Erf", "opset 13", "not supported"}},
+			return b.output(b.op("NonMaxSuppression", nil, "x"))
+		}, []string{`"NonMaxSuppression_1"`, "NonMaxSuppression", "opset 13", "not supported"}},
 		{"unsupported_attr", func() *ir.Model {
 			b := newModel(12, -1, 4)
 			return b.output(b.op("Relu", at("foo", ai(1)), "x"))
@@ -181,7 +185,7 @@ func TestBuildErrors(t *testing.T) {
 			b := newModel(13, -1, 4)
 			b.m.Inputs[0].Type = ir.Int64
 			return b.output(b.op("Relu", nil, "x"))
-		}, []string{`input "x" has dtype int64`}},
+		}, []string{`input "x" holds integer ids`, "Gather"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -154,7 +154,7 @@ func primaryOp(test string, m *ir.Model) string {
 // runConformanceCase runs one case; an errSkip error means skipped.
 func runConformanceCase(dir string, m *ir.Model) error {
 	for _, n := range m.Nodes {
-		if _, ok := knownAttrs[n.OpType]; !ok && !constEvalOps[n.OpType] {
+		if !isKnownOp(n.OpType) {
 			return errSkip{fmt.Sprintf("operator %s not supported", n.OpType)}
 		}
 	}
@@ -364,6 +364,9 @@ func writeCoverageDoc(path string, results []confResult) error {
 		supported[op] = true
 	}
 	for op := range constEvalOps {
+		supported[op] = true
+	}
+	for op := range extConstOps {
 		supported[op] = true
 	}
 	type row struct {

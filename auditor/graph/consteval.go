@@ -363,7 +363,7 @@ func (b *builderBase) evalConst(n *ir.Node, ins []*cval, shapeOf func(string) ([
 		}
 		return c, nil
 	}
-	return nil, fmt.Errorf("no build-time evaluation for %s", n.OpType)
+	return evalConstExt(n, ins)
 }
 
 func clampAxis(a int64, r int) int {

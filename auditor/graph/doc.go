@@ -57,9 +57,21 @@
 // allowzero), Squeeze/Unsqueeze (axes attribute before opset 13, input from
 // 13), Transpose, Concat, Slice (constant starts/ends/axes/steps), Pad
 // (constant mode), Dropout and Identity (copies), Softmax/LogSoftmax (the
-// coerced 2-D form before opset 13). Constant subgraphs (Constant, Shape,
+// coerced 2-D form before opset 13); and, for modern CNNs and transformers
+// (ops_ext.go), Sqrt, Reciprocal, Exp, Log, Erf, Neg, Abs, Softplus, Elu,
+// HardSigmoid, HardSwish, Pow (constant or computed exponent),
+// ReduceMean/ReduceSum/ReduceSumSquare/ReduceL2 (any axes, keepdims,
+// noop_with_empty_axes; axes attribute or input), LayerNormalization
+// (opset 17; the Mean/InvStdDev outputs unused), Expand (a parameter expanded
+// to the batch, e.g. a class token, becomes per-sample), Split, Gather on
+// data (constant indices, or integer ids into a table: an embedding), Cast
+// to float, and MatMul of two per-sample operands (attention scores).
+// The data input may be int64/int32 token ids read only by Gather or Cast
+// (checked to be in range before every pass). Constant subgraphs (Constant, Shape,
 // Size, Gather, Unsqueeze, Squeeze, Concat, Reshape, Flatten, Cast, Slice,
-// Add/Sub/Mul/Div, ConstantOfShape, Identity on constants) are evaluated when
+// Add/Sub/Mul/Div, ConstantOfShape, Identity, and Equal, Less, Greater, Not,
+// And, Or, Where, Expand, Range, Max, Min, Neg, Abs, Sqrt, Pow, Floor, Ceil,
+// Transpose, ReduceProd on constants) are evaluated when
 // the graph is built, with the shapes of the requested batch. Any other
 // operator, attribute, data type (graph values are float32, or float64 with
 // Options.Float64) or training-mode variant is an error naming the node, the
@@ -80,4 +92,15 @@
 // Flatten(axis 0), Concat, Pad, Slice or Softmax involving the batch axis,
 // or a fixed operand lined up with the batch axis): the per-sample
 // gradients of METHOD.md §2 require samples not to interact.
+//
+// PyTorch's sequence-first attention moves the batch off axis 0 and back;
+// such values carry a batch layout (axis and inner factor, batchlayout.go)
+// through Transpose, Reshape, MatMul, Gemm, elementwise operators, Softmax
+// and Slice, every other operator refuses them, and Net.BatchLayout /
+// Net.BatchLeading tell the per-sample expansion where the batch is.
+//
+// Check(m, batch) is the same build run to the end of the graph, collecting
+// every failing node into Problems grouped by operator and cause; it is the
+// verdict `gnaudit models inspect` prints, so inspect and the executor
+// cannot disagree.
 package graph

@@ -69,6 +69,7 @@ type Net struct {
 	ran        bool
 	convCols   map[string]func() (any, int, int)
 	bnTrain    []*bnTrainRec
+	idRows     map[string]int // integer inputs: rows of the tables they index
 }
 
 // Build builds the executor for model m. It returns an error naming the
@@ -169,8 +170,9 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 	// Data inputs and the batch.
 	net := &Net{model: m, dtype: dtypeOf[T]()}
 	for k, in := range m.Inputs {
-		if in.Type != ir.Float && in.Type != ir.Double {
-			return nil, fmt.Errorf("input %q has dtype %v; only float inputs are supported", in.Name, in.Type)
+		intIn := in.Type == ir.Int64 || in.Type == ir.Int32
+		if in.Type != ir.Float && in.Type != ir.Double && !intIn {
+			return nil, fmt.Errorf("input %q has dtype %v; only float inputs and int64/int32 ids are supported", in.Name, in.Type)
 		}
 		if len(in.Shape) == 0 {
 			if cfg.allInputs && in.Shape != nil {
@@ -207,7 +209,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 			}
 			shape[0] = b.batch
 			b.track = b.batch > 1
-			grad, bl = opt.InputGrad, true
+			grad, bl = opt.InputGrad && !intIn, true
 			net.inShape = append([]int(nil), shape[1:]...)
 		}
 		if err := b.account(fmt.Sprintf("input %q", in.Name), shape, elemSize[T]()); err != nil {
@@ -220,7 +222,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 		}
 		slot := &inputSlot{name: in.Name, shape: shape, node: node, data: dense}
 		b.inputs = append(b.inputs, slot)
-		b.vals[in.Name] = &gval{node: node, shape: shape, bl: bl, grad: grad}
+		b.vals[in.Name] = &gval{node: node, shape: shape, bl: bl, grad: grad, ints: intIn}
 	}
 	if cfg.allInputs {
 		b.batch = 1
@@ -231,12 +233,22 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 
 	for _, node := range m.Nodes {
 		b.cur = node
-		if err := b.node(node); err != nil {
-			return nil, err
+		if cfg.collect != nil && cfg.collect.skip(node) {
+			continue
 		}
+		if err := b.node(node); err != nil {
+			if cfg.collect == nil {
+				return nil, err
+			}
+			cfg.collect.fail(node, b.opset, err)
+		}
+	}
+	if cfg.collect != nil && len(cfg.collect.probs) > 0 {
+		return nil, errCollected
 	}
 
 	net.batch = b.batch
+	net.idRows = b.idRows
 	net.inputs = b.inputs
 	net.vals = b.vals
 	net.consts = b.consts
@@ -282,6 +294,9 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 		}
 		net.notes = b.notes
 		return net, nil
+	}
+	if logits.bx != nil {
+		return nil, fmt.Errorf("output %q of shape %v does not keep the batch as leading dimension", b.outName, logits.shape)
 	}
 	if len(logits.shape) != 2 || logits.shape[0] != b.batch {
 		return nil, fmt.Errorf("output %q has shape %v; want logits [batch=%d, classes]", b.outName, logits.shape, b.batch)
@@ -438,6 +453,9 @@ func (n *Net) run(vm gorgonia.VM) error {
 // Forward runs the forward pass on x (row-major [Batch, InputShape...]) and
 // returns the logits, row-major [Batch, Classes].
 func (n *Net) Forward(x []float64) ([]float64, error) {
+	if err := n.checkIDs(x); err != nil {
+		return nil, fmt.Errorf("graph: Forward: %w", err)
+	}
 	if err := setData(n.inputs[0], x); err != nil {
 		return nil, fmt.Errorf("graph: Forward: %w", err)
 	}
@@ -469,6 +487,9 @@ func (n *Net) LossGrad(x []float64, labels []int) (float64, error) {
 			return 0, fmt.Errorf("graph: LossGrad: label %d of sample %d outside [0, %d)", l, k, n.classes)
 		}
 		lab[k] = float64(l)
+	}
+	if err := n.checkIDs(x); err != nil {
+		return 0, fmt.Errorf("graph: LossGrad: %w", err)
 	}
 	if err := setData(n.inputs[0], x); err != nil {
 		return 0, fmt.Errorf("graph: LossGrad: %w", err)

@@ -31,6 +31,38 @@ type Summary struct {
 	// Supported is true when Check found nothing; Problems lists what it found.
 	Supported bool     `json:"supported"`
 	Problems  []string `json:"problems"`
+	// Notes say what runs, but slower or differently (InspectWith: the
+	// executor's batch-1 fallbacks).
+	Notes []string `json:"notes,omitempty"`
+	// Verdict names who judged Supported: "import check" (Check) or the
+	// executor (InspectWith).
+	Verdict string `json:"verdict,omitempty"`
+}
+
+// Verdict is an executor's judgement of a model, for InspectWith.
+type Verdict struct {
+	By       string   // who judged, e.g. "executor (auditor/graph, batch 1)"
+	Problems []string // what stops the model from running at all
+	Notes    []string // what runs slower or differently
+	// Supports reports whether the executor has an operator.
+	Supports func(op string) bool
+}
+
+// InspectWith is Inspect with the executor's verdict instead of Check's:
+// Supported, Problems and the operators' supported flags come from v, so
+// that `models inspect` says exactly what the executor will do.
+func InspectWith(m *ir.Model, v Verdict) Summary {
+	s := inspect(m, false)
+	s.Problems = v.Problems
+	s.Notes = v.Notes
+	s.Supported = len(v.Problems) == 0
+	s.Verdict = v.By
+	if v.Supports != nil {
+		for k := range s.Ops {
+			s.Ops[k].Supported = v.Supports(s.Ops[k].OpType)
+		}
+	}
+	return s
 }
 
 // ValueSummary is a graph input or output.
@@ -86,7 +118,9 @@ func FormatShape(s []ir.Dim) string {
 
 // Inspect summarises a decoded model: metadata, inputs and outputs, operator
 // counts, the layers with their parameters, and Check's verdict.
-func Inspect(m *ir.Model) Summary {
+func Inspect(m *ir.Model) Summary { return inspect(m, true) }
+
+func inspect(m *ir.Model, check bool) Summary {
 	s := Summary{Path: m.Path, Producer: m.Producer, IRVersion: m.IRVersion, Opset: m.Opset, Nodes: len(m.Nodes)}
 	for _, v := range m.Inputs {
 		s.Inputs = append(s.Inputs, ValueSummary{v.Name, v.Type.String(), FormatShape(v.Shape)})
@@ -132,6 +166,10 @@ func Inspect(m *ir.Model) Summary {
 		}
 		s.Layers = append(s.Layers, l)
 	}
+	if !check {
+		return s
+	}
+	s.Verdict = "import check"
 	for _, err := range Check(m) {
 		if ne, ok := err.(*NodeError); ok {
 			s.Problems = append(s.Problems, ne.Short())
@@ -238,12 +276,23 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 	}
 	if s.Supported {
-		_, err := fmt.Fprintln(w, "\nsupported: yes, every operator and attribute is supported")
-		return err
+		by := ""
+		if s.Verdict != "" && s.Verdict != "import check" {
+			by = " (" + s.Verdict + ")"
+		}
+		fmt.Fprintf(w, "\nsupported: yes, every operator and attribute is supported%s\n", by)
+		for _, nt := range s.Notes {
+			fmt.Fprintf(w, "  note: %s\n", nt)
+		}
+		return nil
 	}
 	fmt.Fprintf(w, "\nsupported: no, %d problem(s):\n", len(s.Problems))
 	for _, pr := range s.Problems {
 		fmt.Fprintf(w, "  - %s\n", pr)
+	}
+	if s.Verdict != "" && s.Verdict != "import check" {
+		_, err := fmt.Fprintf(w, "(verdict of the %s; docs/onnx-coverage.md lists the supported operators)\n", s.Verdict)
+		return err
 	}
 	_, err := fmt.Fprintf(w, "supported operators (opsets %d-%d): %s\n", MinOpset, MaxOpset, strings.Join(SupportedOpTypes(), ", "))
 	return err

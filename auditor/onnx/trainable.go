@@ -8,7 +8,7 @@ import "github.com/gnaudit/gnaudit/auditor/ir"
 // as weight -> Transpose -> MatMul).
 var layoutOps = map[string]bool{
 	"Reshape": true, "Identity": true, "Transpose": true, "Unsqueeze": true,
-	"Squeeze": true, "Flatten": true, "Cast": true,
+	"Squeeze": true, "Flatten": true, "Cast": true, "Expand": true,
 }
 
 // isParamSlot reports whether input i of a node of type op is a learnable
@@ -23,6 +23,10 @@ func isParamSlot(op string, i int, t *ir.Tensor) bool {
 		return i == 1 || i == 2 // scale, bias (not mean, var)
 	case "PRelu":
 		return i == 1 // slope
+	case "Gather":
+		return i == 0 // an embedding table
+	case "Concat":
+		return true // a learned token concatenated to the sequence (ViT's class token)
 	case "Add", "Mul":
 		return t.Len() > 1 // bias or scale; a one-element constant is fixed
 	}

@@ -101,6 +101,7 @@ type Engine struct {
 	classes   int
 	logits    string
 	workers   int
+	moved     map[string]bool // values whose batch the executor tracks off axis 0 (expand_ext.go)
 }
 
 // New plans the per-sample gradients of m: it builds the executor for a
@@ -147,6 +148,10 @@ func New(m *ir.Model, opt Options) (*Engine, error) {
 				pl.info.Method, pl.info.Reason, pl.uses = MethodFallback, "Options.ForceFallback", nil
 			case e.main == nil:
 				pl.info.Method, pl.info.Reason, pl.uses = MethodFallback, "the model cannot be batched", nil
+			default:
+				if why := e.movedBatch(a, pl); why != "" {
+					pl.info.Method, pl.info.Reason, pl.uses = MethodFallback, why, nil
+				}
 			}
 		}
 		e.plans = append(e.plans, pl)
@@ -401,6 +406,9 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 		return err
 	}
 	ps := newPass(net, e.shapes)
+	if err := e.plainViews(ps); err != nil {
+		return err
+	}
 	if e.opt.Float64 {
 		err = runExpansions[float64](e, ps, req, res, off)
 	} else {
@@ -613,6 +621,7 @@ type paramRun[T float] struct {
 	mmVidx [][]int32
 	els    []elemExp
 	elVidx [][]int32
+	elScat [][]int32 // per elementwise use: input index → parameter index (a gathered parameter), or nil
 }
 
 // runExpansions computes the expanded parameters of one pass.
@@ -636,6 +645,8 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				mm, err = newConv[T](ps, u)
 			case MethodGemm:
 				mm, err = newGemm[T](ps, u)
+			case MethodGemmRows:
+				mm, err = newGemmRows[T](ps, u)
 			case MethodMatMul:
 				mm, err = newMatMul[T](ps, u)
 			case MethodBias:
@@ -649,7 +660,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			case MethodBinary:
 				el, err = newBinary(ps, u)
 			default:
-				err = fmt.Errorf("unknown method %q", u.method)
+				el, err = newExt(ps, u)
 			}
 			if err != nil {
 				return fmt.Errorf("persample: parameter %q: %w", p.info.Name, err)
@@ -660,7 +671,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				}
 				r.mms, r.mmVidx = append(r.mms, mm), append(r.mmVidx, u.vidx)
 			} else {
-				r.els, r.elVidx = append(r.els, el), append(r.elVidx, u.vidx)
+				r.els, r.elVidx, r.elScat = append(r.els, el), append(r.elVidx, u.vidx), append(r.elScat, u.scatter)
 			}
 		}
 		if len(r.mms) == 1 && len(r.els) == 0 {
@@ -884,6 +895,15 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 		}
 	}
 	for u, el := range r.els {
+		if sc := r.elScat[u]; sc != nil {
+			w.e = grow(w.e, len(sc))
+			clear(w.e)
+			el.add(i, w.e)
+			for k, j := range sc {
+				acc[j] += w.e[k]
+			}
+			continue
+		}
 		vi := r.elVidx[u]
 		if vi == nil {
 			el.add(i, acc)

@@ -37,6 +37,9 @@ type use struct {
 	input  string  // the value node.Inputs[slot] (the parameter or a copy of it)
 	vidx   []int32 // parameter flat index → flat index in input; nil: identity
 	method string  // one of the Method constants (never zero/fallback)
+	// scatter, when the parameter reaches the input through a Gather with
+	// constant indices: input flat index → parameter flat index.
+	scatter []int32
 }
 
 // paramPlan says how the per-sample gradients of one parameter are computed.
@@ -124,6 +127,7 @@ func (a *analysis) plan(name string, shape []int) *paramPlan {
 		value string
 		vidx  []int32
 		via   []string
+		src   []int32 // after a Gather: value index → parameter index (expand_ext.go)
 	}
 	queue := []item{{value: name}}
 	for len(queue) > 0 {
@@ -137,6 +141,15 @@ func (a *analysis) plan(name string, shape []int) *paramPlan {
 				if in != it.value {
 					continue
 				}
+				if slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" && (it.src != nil || a.constGather(n)) && (copyOps[n.OpType] || n.OpType == "Gather") {
+					src, err := a.throughSrc(n, it.value, it.vidx, it.src)
+					if err != nil {
+						reasons = append(reasons, err.Error())
+						continue
+					}
+					queue = append(queue, item{value: n.Outputs[0], src: src, via: append(append([]string(nil), it.via...), n.OpType)})
+					continue
+				}
 				if copyOps[n.OpType] && slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" {
 					vidx, err := a.through(n, it.value, it.vidx)
 					if err != nil {
@@ -146,8 +159,11 @@ func (a *analysis) plan(name string, shape []int) *paramPlan {
 					queue = append(queue, item{value: n.Outputs[0], vidx: vidx, via: append(append([]string(nil), it.via...), n.OpType)})
 					continue
 				}
-				u := &use{node: n, slot: slot, input: in, vidx: it.vidx}
-				if why := a.classify(u); why != "" {
+				u := &use{node: n, slot: slot, input: in, vidx: it.vidx, scatter: it.src}
+				if why := a.classify(u); why == "" && u.scatter != nil && u.method != MethodBinary && u.method != MethodExpand {
+					reasons = append(reasons, fmt.Sprintf("%s %q input %d%s: a gathered parameter is expanded only elementwise", n.OpType, n.Name, slot, viaString(it.via)))
+					continue
+				} else if why != "" {
 					reasons = append(reasons, fmt.Sprintf("%s %q input %d%s: %s", n.OpType, n.Name, slot, viaString(it.via), why))
 					continue
 				}
@@ -378,6 +394,9 @@ func (a *analysis) classify(u *use) string {
 		}
 		u.method = MethodBinary
 	default:
+		if why, ok := a.classifyExt(u); ok {
+			return why
+		}
 		return "no per-sample expansion for this operator"
 	}
 	return ""

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/auditor/persample"
 )
 
 const modelsInspectUsage = `Usage: gnaudit models inspect [--json] [--report] FILE.onnx
@@ -47,7 +48,7 @@ func runModelsInspect(args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	s := onnx.Inspect(m)
+	s := persample.Inspect(m)
 	if *asJSON {
 		out := struct {
 			onnx.Summary

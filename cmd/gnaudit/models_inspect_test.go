@@ -57,14 +57,14 @@ func TestModelsInspectErrors(t *testing.T) {
 	}
 	// A model with an unsupported operator: summary printed, exit status 2
 	// (bad input), as gnaudit audit and gnaudit grads exit on it.
-	const erf = "/usr/share/libonnx-testdata/data/node/test_erf/model.onnx"
+	const erf = "/usr/share/libonnx-testdata/data/node/test_lrn/model.onnx"
 	if _, err := os.Stat(erf); err != nil {
 		t.Skip("libonnx-testdata not installed")
 	}
 	out.Reset()
 	err = runModelsInspect([]string{erf}, &out, &errb)
 	var ee exitError
-	if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(out.String(), `(Erf, opset 13): operator not supported`) {
+	if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(out.String(), `LRN: operator not supported`) {
 		t.Errorf("unsupported model: err %v, output:\n%s", err, out.String())
 	}
 }
