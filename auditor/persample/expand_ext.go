@@ -520,10 +520,8 @@ func (a *analysis) throughSrc(n *ir.Node, in string, vidx, src []int32) ([]int32
 		for j := range src {
 			src[j] = int32(j)
 		}
-		if vidx != nil {
-			for j, v := range vidx {
-				src[v] = int32(j)
-			}
+		for j, v := range vidx {
+			src[v] = int32(j)
 		}
 	}
 	switch n.OpType {

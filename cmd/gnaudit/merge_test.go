@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +23,7 @@ import (
 func buildGnaudit(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "gnaudit")
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("building gnaudit: %v\n%s", err, out)
 	}
