@@ -63,6 +63,7 @@ var docsSkip = []docsRule{
 	{file: "docs/performance.md", prefix: "go test -run '^$' -bench", reason: "a benchmark (minutes)"},
 	{file: "docs/performance.md", prefix: "./scripts/bench", reason: "a benchmark script (minutes, needs torch/scipy)"},
 	{file: "docs/performance.md", prefix: "scripts/bench", reason: "a benchmark script (minutes, needs torch/scipy)"},
+	{file: "docs/scale.md", prefix: "PREP=/shared/gnaudit/prep", reason: "needs a Slurm cluster (sbatch); the recipe is run with a stand-in sbatch by TestShardedAuditEqualsSingle"},
 	{file: "docs/statistics.md", prefix: "GNAUDIT_TAIL_BIAS=1 go test", reason: "the bias-table simulation (minutes)"},
 	{file: "docs/statistics.md", prefix: "/usr/bin/Rscript scripts/fixtures/", reason: "a fixture generator: rewrites committed fixtures (needs R)"},
 	{file: "docs/statistics.md", prefix: "/usr/bin/python3 scripts/fixtures/", reason: "a fixture generator: rewrites committed fixtures (needs scipy, R)"},

@@ -14,7 +14,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here" || exit 2
 fail=0
 gobin="$(go env GOPATH 2>/dev/null)/bin"
-tool() { command -v "$1" 2>/dev/null || { [ -x "$gobin/$1" ] && echo "$gobin/$1"; }; }
+repobin="$(cd "$here/../../.." && pwd)/bin" # make actionlint installs there
+tool() { command -v "$1" 2>/dev/null || { [ -x "$gobin/$1" ] && echo "$gobin/$1"; } || { [ -x "$repobin/$1" ] && echo "$repobin/$1"; }; }
 ok() { echo "ok    $*"; }
 bad() { echo "FAIL  $*"; fail=1; }
 skip() { echo "skip  $*"; }
