@@ -34,6 +34,7 @@ type evidence struct {
 	p     float64
 	bound func(level float64) float64
 	what  string // "upper" or "lower" (the bound's side)
+	note  string // what was measured, to prefix a failure's message ("" none)
 }
 
 // checkMethod validates the comparison settings of p.
@@ -285,6 +286,9 @@ func decide(p *Policy, checks []reports.GateCheck, evs []*evidence) string {
 		if !c.Pass {
 			c.Message = fmt.Sprintf("%s %.4g %% bound %s %s %s (p = %.3g ≤ level %.3g)", e.what,
 				100*(1-levels[j]), trim(b), map[string]string{">=": "<", "<=": ">"}[c.Op], trim(float64(c.Threshold)), e.p, levels[j])
+			if e.note != "" {
+				c.Message = e.note + ": " + c.Message
+			}
 		}
 	}
 	corr := "Holm's step-down correction"

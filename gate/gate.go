@@ -18,6 +18,14 @@
 //	compare: bound            # bound (default) or point
 //	correction: holm          # holm (default) or none
 //
+// A policy for a dynamics.json (gnaudit dynamics) names the dynamics gates
+// instead (EvaluateDynamics):
+//
+//	max_fdr_deviation: 0.1        # |FDR ratio − 1| of the main chain
+//	max_mode_fdr_deviation: 0.1   # |FDR_j − 1| of each top mode
+//	max_trace_law_deviation: 0.5  # |trace-law ratio − 1|
+//	max_stability_margin: 0.5     # ηλ_max/(2(1+μ))
+//
 // With compare: bound a check fails only when the confidence bound on the
 // favourable side of its measured value is beyond the threshold — the
 // one-sided test of "the true value meets the threshold" rejects — with
@@ -72,6 +80,14 @@ type Policy struct {
 	MaxBerryEsseenMedian []Rule `yaml:"max_berry_esseen_median"`
 	MinTailIndexMedian   []Rule `yaml:"min_tail_index_median"`
 	MaxNoiseScale        []Rule `yaml:"max_noise_scale"`
+
+	// Dynamics gates, for a dynamics.json (gnaudit dynamics): thresholds
+	// of |FDR − 1| (main chain), |FDR_j − 1| (each top mode), |trace-law
+	// ratio − 1| and the stability margin ηλ_max/(2(1+μ)).
+	MaxFDRDeviation      *float64 `yaml:"max_fdr_deviation"`
+	MaxModeFDRDeviation  *float64 `yaml:"max_mode_fdr_deviation"`
+	MaxTraceLawDeviation *float64 `yaml:"max_trace_law_deviation"`
+	MaxStabilityMargin   *float64 `yaml:"max_stability_margin"`
 
 	// Alpha is the family-wise false-failure rate (nil: DefaultAlpha);
 	// Compare is CompareBound (default) or ComparePoint; Correction is
@@ -178,7 +194,10 @@ func (p *Policy) check() error {
 			}
 		}
 	}
-	if n == 0 {
+	if err := p.checkDynamics(); err != nil {
+		return err
+	}
+	if n == 0 && len(p.dynamicsGates()) == 0 {
 		return errors.New("no gates")
 	}
 	return nil
@@ -256,6 +275,10 @@ func (r *Result) Report() *reports.Gates {
 // (no checkpoint, or the requested step absent); failing checks are in the
 // Result.
 func Evaluate(p *Policy, rep *reports.Report) (*Result, error) {
+	if dg := p.dynamicsNames(); len(dg) > 0 {
+		return nil, fmt.Errorf("policy %s: %s gate a dynamics.json (gnaudit dynamics), not a report.json; use a separate policy for report.json (docs/dynamics.md \"Gating\")",
+			p.Name, strings.Join(dg, ", "))
+	}
 	var cps []*reports.Checkpoint
 	switch p.Checkpoint {
 	case "", "last":

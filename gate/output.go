@@ -70,14 +70,16 @@ type junitFailure struct {
 }
 
 // CaseName is the JUnit test-case name of a check: layer, batch size,
-// step and, for tail-index checks, the estimator (WriteJUnit makes names
+// step (none for a dynamics.json's checks) and, for tail-index checks, the estimator (WriteJUnit makes names
 // unique within a gate by appending " #2", " #3" … to repeats).
 func CaseName(c reports.GateCheck) string {
 	s := c.Layer
 	if c.BatchSize > 0 {
 		s += " B=" + strconv.Itoa(c.BatchSize)
 	}
-	s += " step " + strconv.Itoa(c.Step)
+	if !IsDynamicsGate(c.Gate) {
+		s += " step " + strconv.Itoa(c.Step)
+	}
 	if c.Estimator != "" {
 		s += " (" + c.Estimator + ")"
 	}
@@ -85,7 +87,7 @@ func CaseName(c reports.GateCheck) string {
 }
 
 func describe(c reports.GateCheck) string {
-	s := fmt.Sprintf("%s of %s at step %d: measured %s, threshold %s %s", c.Gate, CaseName(c), c.Step,
+	s := fmt.Sprintf("%s of %s: measured %s, threshold %s %s", c.Gate, CaseName(c),
 		numStr(c.Measured), c.Op, numStr(c.Threshold))
 	if c.Bound.Set {
 		s += fmt.Sprintf("; confidence bound %s at one-sided level %.3g (Holm), p = %.3g", numStr(c.Bound.N), c.Level.Float(), c.PValue.Float())
@@ -199,7 +201,11 @@ func (r *Result) WriteText(w io.Writer) {
 		if c.Estimator != "" {
 			gname += "/" + c.Estimator
 		}
-		line := fmt.Sprintf("%-4s  %-24s  %-*s  %6s  %5d  %12s  %12s  %s %s", mark, gname, width, c.Layer, b, c.Step, numStr(c.Measured), bound, c.Op, numStr(c.Threshold))
+		step := strconv.Itoa(c.Step)
+		if IsDynamicsGate(c.Gate) {
+			step = "-"
+		}
+		line := fmt.Sprintf("%-4s  %-24s  %-*s  %6s  %5s  %12s  %12s  %s %s", mark, gname, width, c.Layer, b, step, numStr(c.Measured), bound, c.Op, numStr(c.Threshold))
 		if !c.Pass && c.Message != "" {
 			line += "  (" + c.Message + ")"
 		}
