@@ -146,6 +146,7 @@ func writeMarkdown(w io.Writer, dir string, r *Report, o RenderOptions) error {
 			p("## Training\n\n![training loss](%s)\n\n", name)
 		}
 	}
+	writeDynamicsLink(w, dir)
 	if len(r.Method.Notes) > 0 {
 		p("## Method\n\n")
 		for _, n := range r.Method.Notes {
