@@ -1,5 +1,5 @@
-// Package gate evaluates a YAML policy against a report (gnaudit.report/v1)
-// and turns the outcome into an exit code, a JUnit XML file and a Markdown
+// Package gate evaluates a YAML policy against a report (gnaudit.report/v1,
+// or a dynamics.json, gnaudit.dynamics/v1: see EvaluateDynamics) and turns the outcome into an exit code, a JUnit XML file and a Markdown
 // summary for CI.
 //
 // A policy:
