@@ -467,6 +467,24 @@ func ceilingOf(exps ...*Experiment) float64 {
 	return math.NaN()
 }
 
+// percentAxis sets a 0…100 % y axis with ticks every 10 and, on a log x
+// axis over the batch sizes bs, room right of the data for the legend (the
+// data keep the left ~70 %), so that the legend hides no point.
+func percentAxis(p *plot.Plot, bs []int) {
+	p.Y.Min, p.Y.Max = 0, 100
+	var yt plot.ConstantTicks
+	for y := 0; y <= 100; y += 10 {
+		yt = append(yt, plot.Tick{Value: float64(y), Label: strconv.Itoa(y)})
+	}
+	p.Y.Tick.Marker = yt
+	if len(bs) == 0 || bs[0] <= 0 {
+		return
+	}
+	lo, hi := math.Log10(float64(bs[0]))-0.06, math.Log10(float64(bs[len(bs)-1]))+0.06
+	p.X.Min, p.X.Max = math.Pow(10, lo), math.Pow(10, hi+0.45*(hi-lo))
+	p.Legend.Top, p.Legend.Left = false, false
+}
+
 // spread returns the factor that shifts line i of n sideways on a log
 // axis (±0.03 decades), so that error bars at one B do not hide each other.
 func spread(i, n int) float64 {
@@ -507,8 +525,7 @@ func plotGaussVsB(path string, e *Experiment) error {
 		}
 	}
 	addCeiling(p, e.Ceiling(), xs[0], xs[len(xs)-1])
-	p.Y.Min, p.Y.Max = 0, 100
-	p.Legend.Top, p.Legend.Left = false, false
+	percentAxis(p, bs)
 	p.Legend.XOffs = vg.Points(0)
 	return save(p, path, 7*vg.Inch, 5*vg.Inch)
 }
@@ -529,8 +546,7 @@ func plotModels(path string, exps []*Experiment) error {
 		}
 	}
 	addCeiling(p, ceilingOf(exps...), float64(bs[0]), float64(bs[len(bs)-1]))
-	p.Y.Min, p.Y.Max = 0, 100
-	p.Legend.Top, p.Legend.Left = false, false
+	percentAxis(p, bs)
 	return save(p, path, 6*vg.Inch, 4*vg.Inch)
 }
 
