@@ -276,13 +276,13 @@ func Write(dir string, exps []*Experiment, o Options) error {
 			for i, n := range names {
 				w("| %s |", n)
 				for _, v := range pct[i] {
-					w(" %.1f |", v)
+					w(" %s |", StatOf([]float64{v}).Format(1)) // "–" when undefined (every coordinate degenerate)
 				}
 				w("\n")
 			}
 			w("\n")
 			block(fmt.Sprintf("training-%s-B%d", e.Name, b), start)
-			tr[fmt.Sprintf("%s/B=%d", e.Name, b)] = map[string]any{"steps": steps, "layers": names, "percent": pct}
+			tr[fmt.Sprintf("%s/B=%d", e.Name, b)] = map[string]any{"steps": steps, "layers": names, "percent": nullNaN(pct)}
 			f := fmt.Sprintf("fig-training-%s-B%d.svg", e.Name, b)
 			if err := plotTraining(filepath.Join(dir, f), e.Name, b, steps, names, pct, e.Ceiling()); err != nil {
 				return err
@@ -314,6 +314,20 @@ func (s Stat) MarshalJSON() ([]byte, error) {
 		m["low"], m["high"] = s.Low, s.High
 	}
 	return json.Marshal(m)
+}
+
+// nullNaN is pct for JSON: null where undefined.
+func nullNaN(pct [][]float64) [][]any {
+	out := make([][]any, len(pct))
+	for i, row := range pct {
+		out[i] = make([]any, len(row))
+		for j, v := range row {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				out[i][j] = v
+			}
+		}
+	}
+	return out
 }
 
 func seedsOf(e *Experiment) []int {
