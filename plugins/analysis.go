@@ -55,8 +55,9 @@ type SetInfo struct {
 	BatchSizes []int  `json:"batch_sizes"`
 	Layers     int    `json:"layers"` // number of layers that will follow
 	// DataSize is M, the samples of the data set the pool was drawn from
-	// (0: not known, treated as infinite). It is not sent over the plugin
-	// protocol; subprocesses see 0.
+	// (0: not known, treated as infinite). It crosses the plugin protocol
+	// since revision 1 (grpcplugin.ProtocolRevision); a plugin served by an
+	// older host sees 0.
 	DataSize int `json:"data_size,omitempty"`
 }
 

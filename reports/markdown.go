@@ -278,6 +278,7 @@ func writeCheckpoint(w io.Writer, dir string, cp *Checkpoint, o RenderOptions) e
 				return err
 			}
 			p("\n![Gaussianity vs batch size](%s)\n%s\n", name, note)
+			p("\nThe figure draws the pass rate with its Wilson interval as error bars (layers shifted sideways a little at each B) and the ceiling 1 − α as a dashed line.\n")
 		}
 		p("\n")
 	}

@@ -44,14 +44,27 @@ func plotLayers(ls []Layer) ([]Layer, int) {
 	return sel, len(ls) - len(sel)
 }
 
-// style gives line i a colour and, past the palette, a dash pattern.
+// palette is a set of colours that stay apart from each other (Tableau
+// 10 and two darker ones): with 12 colours and plotutil's 7 glyph shapes,
+// lines 0…83 all differ in colour or shape, and past 12 lines they are
+// dashed as well.
+var palette = []color.Color{
+	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
+	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
+	color.RGBA{227, 119, 194, 255}, color.RGBA{127, 127, 127, 255}, color.RGBA{188, 189, 34, 255},
+	color.RGBA{23, 190, 207, 255}, color.RGBA{0, 0, 128, 255}, color.RGBA{0, 0, 0, 255},
+}
+
+// style gives line i a colour, a glyph shape and, past the palette, a dash
+// pattern: colour i mod 12 and shape i mod 7 (coprime), so no two of the
+// first 84 lines look alike.
 func style(i int) (color.Color, []vg.Length, draw.GlyphStyle) {
-	c := plotutil.Color(i)
+	c := palette[i%len(palette)]
 	var dashes []vg.Length
-	if i >= len(plotutil.DefaultColors) {
-		dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
+	if i >= len(palette) {
+		dashes = plotutil.Dashes(i / len(palette))
 	}
-	g := draw.GlyphStyle{Color: c, Radius: vg.Points(2.5), Shape: plotutil.Shape(i)}
+	g := draw.GlyphStyle{Color: c, Radius: vg.Points(2.5), Shape: plotutil.Shape(i % 7)}
 	return c, dashes, g
 }
 
@@ -63,23 +76,41 @@ func batchTicks(bs []int) plot.ConstantTicks {
 	return t
 }
 
-// gaussianityPlot draws Gaussianity % against the batch size (log scale),
-// one line per layer.
+// gaussianityPlot draws the primary Gaussianity number — the pass rate over
+// the non-degenerate coordinates — against the batch size (log scale), one
+// line per layer, with its confidence interval as error bars and the
+// ceiling 100·(1−α) that exactly Gaussian noise reaches as a dashed
+// reference line. Lines are shifted sideways a little so that the error
+// bars of different layers at one B do not hide each other. Reports
+// written before the pass rate was added show the old share (degenerate
+// coordinates counted Gaussian), without intervals, and say so.
 func gaussianityPlot(cp *Checkpoint, ls []Layer) (*plot.Plot, bool) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Gaussianity vs batch size (step %d)", cp.Step)
+	p.Title.Text = fmt.Sprintf("Shapiro–Wilk pass rate vs batch size (step %d)", cp.Step)
 	p.X.Label.Text = "batch size B"
-	p.Y.Label.Text = "Gaussian coordinates (%)"
+	p.Y.Label.Text = "pass rate, non-degenerate coordinates (%)"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = batchTicks(cp.BatchSizes)
 	p.Y.Min, p.Y.Max = 0, 100
 	p.Add(plotter.NewGrid())
-	any := false
+	any, old, ceiling := false, false, math.NaN()
+	bmin, bmax := math.Inf(1), math.Inf(-1)
+	// spread: lines occupy ±0.04 decades around each B.
+	shift := func(i int) float64 {
+		if len(ls) < 2 {
+			return 1
+		}
+		return math.Pow(10, 0.08*(float64(i)/float64(len(ls)-1)-0.5))
+	}
 	for i, l := range ls {
-		var xy plotter.XYs
+		xy, errs, ceil, o := passRateSeries(l, shift(i))
+		old = old || o
+		if !math.IsNaN(ceil) {
+			ceiling = ceil
+		}
 		for _, g := range l.Gaussianity {
-			if g.Percent.Defined() && g.BatchSize > 0 && plottable(float64(g.BatchSize)) {
-				xy = append(xy, plotter.XY{X: float64(g.BatchSize), Y: float64(g.Percent)})
+			if b := float64(g.BatchSize); b > 0 && plottable(b) {
+				bmin, bmax = min(bmin, b), max(bmax, b)
 			}
 		}
 		if len(xy) == 0 {
@@ -93,13 +124,68 @@ func gaussianityPlot(cp *Checkpoint, ls []Layer) (*plot.Plot, bool) {
 		line.Color, line.Dashes, line.Width = c, d, vg.Points(1.2)
 		pts.GlyphStyle = g
 		p.Add(line, pts)
+		if eb, err := plotter.NewYErrorBars(struct {
+			plotter.XYer
+			plotter.YErrorer
+		}{xy, errs}); err == nil {
+			eb.Color, eb.Width, eb.CapWidth = c, vg.Points(0.8), vg.Points(4)
+			p.Add(eb)
+		}
 		p.Legend.Add(l.Parameter, line, pts)
 		any = true
+	}
+	if any && !math.IsNaN(ceiling) && bmax >= bmin {
+		lo, hi := bmin/math.Pow(10, 0.06), bmax*math.Pow(10, 0.06)
+		if ref, err := plotter.NewLine(plotter.XYs{{X: lo, Y: ceiling}, {X: hi, Y: ceiling}}); err == nil {
+			ref.Color, ref.Width, ref.Dashes = color.Gray{Y: 60}, vg.Points(1.2), []vg.Length{vg.Points(6), vg.Points(3)}
+			p.Add(ref)
+			p.Legend.Add(fmt.Sprintf("ceiling 1−α = %s %%", strconv.FormatFloat(ceiling, 'f', -1, 64)), ref)
+		}
+	}
+	if any && bmax >= bmin {
+		// Room on the right for the legend, so it hides no data: the data
+		// keep the left ~70 % of the (log) axis.
+		lo, hi := math.Log10(bmin)-0.06, math.Log10(bmax)+0.06
+		p.X.Min, p.X.Max = math.Pow(10, lo), math.Pow(10, hi+0.45*(hi-lo))
+	}
+	var yt plot.ConstantTicks
+	for y := 0; y <= 100; y += 10 {
+		yt = append(yt, plot.Tick{Value: float64(y), Label: strconv.Itoa(y)})
+	}
+	p.Y.Tick.Marker = yt
+	if old {
+		p.Y.Label.Text = "Gaussian coordinates (%, old share: degenerate counted Gaussian)"
 	}
 	p.Legend.Top = false
 	p.Legend.Left = false
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	return p, any
+}
+
+// passRateSeries returns the points of layer l for gaussianityPlot (x: the
+// batch size times shift), their error bars (the distances from the pass
+// rate to its interval's bounds; 0 where there is no interval), the
+// ceiling in % (NaN when the report has none) and whether some point is the
+// old share.
+func passRateSeries(l Layer, shift float64) (xy plotter.XYs, errs plotter.YErrors, ceiling float64, old bool) {
+	ceiling = math.NaN()
+	for _, g := range l.Gaussianity {
+		r, lo, hi, primary := g.PassRate()
+		if math.IsNaN(r) || g.BatchSize <= 0 || !plottable(float64(g.BatchSize)) {
+			continue
+		}
+		old = old || !primary
+		if g.Ceiling.Defined() {
+			ceiling = g.Ceiling.Float()
+		}
+		xy = append(xy, plotter.XY{X: float64(g.BatchSize) * shift, Y: r})
+		e := struct{ Low, High float64 }{}
+		if !math.IsNaN(lo) && !math.IsNaN(hi) {
+			e.Low, e.High = max(0, r-lo), max(0, hi-r)
+		}
+		errs = append(errs, e)
+	}
+	return xy, errs, ceiling, old
 }
 
 // histPlot draws one pre-binned histogram.

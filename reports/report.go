@@ -246,6 +246,18 @@ type Gaussianity struct {
 	NonGaussianStorey Opt `json:"non_gaussian_storey,omitzero"`
 }
 
+// PassRate returns the primary Gaussianity number of g (METHOD.md §3): the
+// pass rate over the non-degenerate coordinates, in %, with its confidence
+// interval, and primary = true. A report written before that number was
+// added gives the old share (degenerate coordinates counted Gaussian) with
+// low = high = NaN and primary = false. Undefined values are NaN.
+func (g Gaussianity) PassRate() (rate, low, high float64, primary bool) {
+	if g.NonDegenerate.Set {
+		return g.NonDegenerate.Float(), g.Low.Float(), g.High.Float(), true
+	}
+	return float64(g.Percent), math.NaN(), math.NaN(), false
+}
+
 // Quantiles are the 5, 25, 50, 75 and 95 % quantiles of a quantity over a
 // layer's coordinates.
 type Quantiles struct {

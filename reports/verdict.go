@@ -25,11 +25,8 @@ func passRateOf(l *Layer, k int) (float64, bool) {
 	if k >= len(l.Gaussianity) {
 		return math.NaN(), false
 	}
-	g := l.Gaussianity[k]
-	if g.NonDegenerate.Set {
-		return g.NonDegenerate.Float(), g.NonDegenerate.Defined()
-	}
-	return float64(g.Percent), g.Percent.Defined()
+	r, _, _, _ := l.Gaussianity[k].PassRate()
+	return r, !math.IsNaN(r)
 }
 
 // trainingIndex returns the index of the audited batch size to read for a

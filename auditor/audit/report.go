@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +21,6 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/train"
 	"github.com/gnaudit/gnaudit/gate"
 	"github.com/gnaudit/gnaudit/plugins"
-	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/host"
 	"github.com/gnaudit/gnaudit/reports"
 )
@@ -242,22 +240,6 @@ func analyse(ctx context.Context, set *noise.Set, c AnalysesConfig, env *Env) ([
 		cands[i] = cd
 		if cd.Analysis != nil {
 			cands[i].Analysis = &barAnalysis{Analysis: cd.Analysis, name: cd.Name, tr: tr}
-		}
-	}
-	// The data-set size M travels in the set's metadata to in-process
-	// analyses but not over the plugin protocol: give it to an isolated
-	// noise-scale as its parameter (unless the user set one).
-	if set.Collection != nil && set.Collection.DataSize > 0 && o.Isolate && params[builtin.NoiseScaleName]["data_size"] == "" {
-		for _, cd := range ld.Candidates {
-			if cd.Analysis != nil && cd.Name == builtin.NoiseScaleName {
-				if params == nil {
-					params = map[string]map[string]string{}
-				}
-				if params[builtin.NoiseScaleName] == nil {
-					params[builtin.NoiseScaleName] = map[string]string{}
-				}
-				params[builtin.NoiseScaleName]["data_size"] = strconv.Itoa(set.Collection.DataSize)
-			}
 		}
 	}
 	r := &plugins.Runner{Timeout: o.Timeout, Params: params}

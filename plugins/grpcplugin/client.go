@@ -69,7 +69,7 @@ func (c *Client) Start(ctx context.Context, req *plugins.StartRequest) (plugins.
 			return err
 		}
 		if err := s.stream.Send(&pb.RunRequest{Msg: &pb.RunRequest_Start{Start: &pb.Start{
-			Set: setInfoToPB(req.Set), Params: req.Params, ChunkBytes: int64(c.chunkBytes)}}}); err != nil {
+			Set: setInfoToPB(req.Set), Params: req.Params, ChunkBytes: int64(c.chunkBytes), Revision: ProtocolRevision}}}); err != nil {
 			return err
 		}
 		msg, err := s.stream.Recv()

@@ -52,6 +52,7 @@ func setInfoToPB(s plugins.SetInfo) *pb.SetInfo {
 	return &pb.SetInfo{
 		Version: int64(s.Version), Model: s.Model, Step: int64(s.Step), Seed: s.Seed,
 		Pool: int64(s.Pool), Batches: int64(s.Batches), BatchSizes: toInt64s(s.BatchSizes), Layers: int64(s.Layers),
+		DataSize: int64(s.DataSize),
 	}
 }
 
@@ -62,6 +63,7 @@ func setInfoFromPB(s *pb.SetInfo) plugins.SetInfo {
 	return plugins.SetInfo{
 		Version: int(s.Version), Model: s.Model, Step: int(s.Step), Seed: s.Seed,
 		Pool: int(s.Pool), Batches: int(s.Batches), BatchSizes: toInts(s.BatchSizes), Layers: int(s.Layers),
+		DataSize: int(max(0, s.DataSize)),
 	}
 }
 

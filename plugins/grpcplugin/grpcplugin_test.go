@@ -33,8 +33,12 @@ func testSet(t testing.TB) *noise.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The pool is drawn from a data set of M = 2500 (revision 1 sends M).
+	set.Collection = &noise.Collection{DataSize: testDataSize, PoolSize: set.Pool, BatchesPerSize: set.Batches}
 	return set
 }
+
+const testDataSize = 2500
 
 // remote serves impl on a local gRPC connection and returns the client side.
 func remote(t *testing.T, impl plugins.Analysis, chunkBytes int) *grpcplugin.Client {

@@ -31,6 +31,14 @@ import (
 // the second field of go-plugin's handshake line.
 const ProtocolVersion = 1
 
+// ProtocolRevision is the revision of analysis.proto within ProtocolVersion:
+// it counts additive changes, which old plugins ignore and old hosts leave at
+// their zero value. The host sends it in Start.revision.
+//
+//	0  the first protocol
+//	1  SetInfo.data_size (M, for the finite-population factor)
+const ProtocolRevision = 1
+
 // PluginName is the name under which a plugin serves its analysis.
 const PluginName = "analysis"
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/plugins"
+	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/grpcplugin"
 	"github.com/gnaudit/gnaudit/plugins/host"
 	"github.com/gnaudit/gnaudit/plugins/synth"
@@ -62,8 +63,13 @@ func testSet(t testing.TB) *noise.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A pool of 3000 drawn from a data set of 5000: the noise scale's
+	// finite-population factor needs M, which must cross the protocol.
+	set.Collection = &noise.Collection{DataSize: testDataSize, PoolSize: set.Pool, BatchesPerSize: set.Batches}
 	return set
 }
+
+const testDataSize = 5000
 
 func opts() *host.Options {
 	return &host.Options{SelfExe: testPlugin, SelfArgs: []string{"builtin"}, Timeout: 20 * time.Second, PluginDir: "-none-"}
@@ -103,6 +109,13 @@ func TestIsolatedEqualsInProcess(t *testing.T) {
 		}
 		if !sameValues(local[i], iso[i]) {
 			t.Errorf("%s: isolated results differ from in-process", local[i].Description.Name)
+		}
+		if local[i].Description.Name == builtin.NoiseScaleName {
+			for _, r := range []*plugins.Result{local[i], iso[i]} {
+				if got := r.Layers[0].Number(builtin.KeyDataSize, 0); got != testDataSize {
+					t.Errorf("%s: noise-scale used data_size %v, want %d", r.Origin, got, testDataSize)
+				}
+			}
 		}
 	}
 }

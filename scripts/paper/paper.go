@@ -84,10 +84,13 @@ func Load(results string) ([]*Experiment, error) {
 }
 
 // Stat is a mean and a sample standard deviation over N values (NaN
-// values are left out; Std is NaN for N < 2).
+// values are left out; Std is NaN for N < 2). Low and High, when not NaN,
+// are a confidence interval that goes with the mean (for a pass rate: its
+// Wilson interval, see Experiment.Gaussianity); StatOf leaves them NaN.
 type Stat struct {
 	Mean, Std float64
 	N         int
+	Low, High float64
 }
 
 // StatOf summarises xs.
@@ -99,7 +102,7 @@ func StatOf(xs []float64) Stat {
 			n++
 		}
 	}
-	st := Stat{Mean: math.NaN(), Std: math.NaN(), N: int(n)}
+	st := Stat{Mean: math.NaN(), Std: math.NaN(), N: int(n), Low: math.NaN(), High: math.NaN()}
 	if n == 0 {
 		return st
 	}
@@ -117,15 +120,22 @@ func StatOf(xs []float64) Stat {
 }
 
 // Format writes "m ± s" with the given decimals ("m" alone for one value,
-// "–" for none).
+// "–" for none), followed by " [lo, hi]" when the Stat has an interval.
 func (s Stat) Format(dec int) string {
+	f := func(x float64) string { return strconv.FormatFloat(x, 'f', dec, 64) }
+	var out string
 	switch {
 	case s.N == 0 || math.IsNaN(s.Mean):
 		return "–"
 	case s.N == 1 || math.IsNaN(s.Std):
-		return strconv.FormatFloat(s.Mean, 'f', dec, 64)
+		out = f(s.Mean)
+	default:
+		out = f(s.Mean) + " ± " + f(s.Std)
 	}
-	return strconv.FormatFloat(s.Mean, 'f', dec, 64) + " ± " + strconv.FormatFloat(s.Std, 'f', dec, 64)
+	if !math.IsNaN(s.Low) && !math.IsNaN(s.High) {
+		out += " [" + f(s.Low) + ", " + f(s.High) + "]"
+	}
+	return out
 }
 
 // Spearman is the rank correlation of x and y (average ranks for ties;
@@ -208,11 +218,37 @@ func WeightLayers(c *reports.Checkpoint) []reports.Layer {
 	return out
 }
 
-// gaussAt is the Gaussianity percentage of l at batch size b (NaN if absent).
-func gaussAt(l reports.Layer, b int) float64 {
+// gaussAt is the primary Gaussianity number of l at batch size b — the
+// Shapiro–Wilk pass rate over the non-degenerate coordinates, in % — and
+// its confidence interval (NaN if absent). A report written before that
+// number was added gives the old share (degenerate coordinates counted
+// Gaussian) and no interval: reports.Gaussianity.PassRate decides.
+func gaussAt(l reports.Layer, b int) (rate, low, high float64) {
 	for _, g := range l.Gaussianity {
 		if g.BatchSize == b {
-			return float64(g.Percent)
+			rate, low, high, _ = g.PassRate()
+			return rate, low, high
+		}
+	}
+	return math.NaN(), math.NaN(), math.NaN()
+}
+
+func rateAt(l reports.Layer, b int) float64 { r, _, _ := gaussAt(l, b); return r }
+func lowAt(l reports.Layer, b int) float64  { _, lo, _ := gaussAt(l, b); return lo }
+func highAt(l reports.Layer, b int) float64 { _, _, hi := gaussAt(l, b); return hi }
+
+// Ceiling is the pass rate that exactly Gaussian noise reaches, 100·(1−α)
+// in %, as the experiment's reports give it (NaN when none does).
+func (e *Experiment) Ceiling() float64 {
+	for _, r := range e.Runs {
+		for _, c := range r.Report.Checkpoints {
+			for _, l := range c.Layers {
+				for _, g := range l.Gaussianity {
+					if g.Ceiling.Defined() {
+						return g.Ceiling.Float()
+					}
+				}
+			}
 		}
 	}
 	return math.NaN()
@@ -226,7 +262,10 @@ func boundAt(l reports.Layer, b int) (pred, meas float64) {
 	for _, p := range l.KurtosisBound.PerBatch {
 		if p.BatchSize == b {
 			pred = float64(p.PredictedPercent)
-			if p.MeasuredPercent != nil {
+			switch {
+			case p.MeasuredNonDegeneratePercent.Set: // the primary number
+				meas = p.MeasuredNonDegeneratePercent.Float()
+			case p.MeasuredPercent != nil: // reports before it
 				meas = float64(*p.MeasuredPercent)
 			}
 		}
@@ -323,16 +362,36 @@ func median(xs []float64) float64 {
 	return (a[len(a)/2-1] + a[len(a)/2]) / 2
 }
 
-// Gaussianity returns the mean ± std over seeds of the Gaussianity % of
-// weight parameter name at batch size b.
+// Gaussianity returns the mean ± std over seeds of the pass rate (%) of
+// weight parameter name at batch size b, over its non-degenerate
+// coordinates; Low and High are the means over seeds of the bounds of its
+// Wilson interval (the binomial uncertainty of one seed's rate).
 func (e *Experiment) Gaussianity(name string, b int) Stat {
-	return StatOf(e.perSeed(name, func(l reports.Layer) float64 { return gaussAt(l, b) }))
+	s := StatOf(e.perSeed(name, func(l reports.Layer) float64 { return rateAt(l, b) }))
+	s.Low, s.High = bounds(e.perSeed(name, func(l reports.Layer) float64 { return lowAt(l, b) }),
+		e.perSeed(name, func(l reports.Layer) float64 { return highAt(l, b) }))
+	return s
 }
 
-// ModelGaussianity is the mean over weight parameters of the Gaussianity %
-// at b, as mean ± std over seeds.
+// ModelGaussianity is the mean over weight parameters of the pass rate at
+// b, as mean ± std over seeds; Low and High are the means (over layers,
+// then seeds) of the layers' Wilson bounds: the typical interval of one
+// layer, not an interval for the mean.
 func (e *Experiment) ModelGaussianity(b int) Stat {
-	return StatOf(e.perSeedModel(func(l reports.Layer) float64 { return gaussAt(l, b) }, mean))
+	s := StatOf(e.perSeedModel(func(l reports.Layer) float64 { return rateAt(l, b) }, mean))
+	s.Low, s.High = bounds(e.perSeedModel(func(l reports.Layer) float64 { return lowAt(l, b) }, mean),
+		e.perSeedModel(func(l reports.Layer) float64 { return highAt(l, b) }, mean))
+	return s
+}
+
+// bounds averages interval bounds over seeds: NaN unless every seed has
+// both (reports before the pass rate have none).
+func bounds(lo, hi []float64) (float64, float64) {
+	l, h := StatOf(lo), StatOf(hi)
+	if l.N == 0 || l.N != len(lo) || h.N != len(hi) {
+		return math.NaN(), math.NaN()
+	}
+	return l.Mean, h.Mean
 }
 
 // RankCorrelation is, per seed, the Spearman correlation across weight
@@ -343,7 +402,7 @@ func (e *Experiment) RankCorrelation(b int) Stat {
 		var x, y []float64
 		for _, l := range WeightLayers(checkpoint(r.Report, -1)) {
 			x = append(x, medianRho(l))
-			y = append(y, gaussAt(l, b))
+			y = append(y, rateAt(l, b))
 		}
 		out = append(out, Spearman(x, y))
 	}
@@ -384,7 +443,7 @@ func (e *Experiment) TrainingCurve(b int) (steps []int, names []string, pct [][]
 			row[i] = math.NaN()
 			for _, m := range r.Checkpoints[i].Layers {
 				if m.Parameter == l.Parameter {
-					row[i] = gaussAt(m, b)
+					row[i] = rateAt(m, b)
 				}
 			}
 		}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -108,6 +110,12 @@ func Write(dir string, exps []*Experiment, o Options) error {
 
 	// Experiment 1: tables per model.
 	w("## Experiment 1: Gaussianity %% against batch size\n\n")
+	w("Gaussianity is the Shapiro–Wilk pass rate (p > α) over each layer's non-degenerate coordinates, in %%:\n")
+	w("mean ± std over seeds, and in brackets its Wilson interval (the bounds averaged over seeds; for the\n")
+	w("mean over layers, averaged over layers too: the typical interval of one layer). Exactly Gaussian\n")
+	w("noise passes at the ceiling 100·(1 − α) (95 %% at α = 0.05), not 100 %%: the figures draw it as a\n")
+	w("dashed line. Reports written before the pass rate show the old share (degenerate coordinates counted\n")
+	w("Gaussian), without interval.\n\n")
 	for _, e := range exp1 {
 		bs := e.BatchSizes()
 		w("### %s\n\n", e.Name)
@@ -176,11 +184,12 @@ func Write(dir string, exps []*Experiment, o Options) error {
 	// Experiment 3: Berry–Esseen link.
 	w("## Experiment 3: the Berry–Esseen link\n\n")
 	w("Spearman rank correlation, across weight layers, of the median ρ/σ³ (per-sample noise) with the\n")
-	w("Gaussianity %% at each B (the paper expects it negative), and the Gaussian share predicted by the\n")
+	w("pass rate at each B (the paper expects it negative), and the Gaussian share predicted by the\n")
 	w("Berry–Esseen bound (coordinates whose bound C·ρ/(σ³√B) is below the KS critical distance) against\n")
-	w("the share measured by Shapiro–Wilk, both averaged over weight layers.\n\n")
+	w("the pass rate measured by Shapiro–Wilk over the non-degenerate coordinates, both averaged over\n")
+	w("weight layers.\n\n")
 	start := md.Len()
-	w("| model | B | rank corr. (ρ/σ³ median, Gaussianity %%) | predicted %% | measured %% |\n|---|---:|---:|---:|---:|\n")
+	w("| model | B | rank corr. (ρ/σ³ median, pass rate) | predicted %% | measured %% |\n|---|---:|---:|---:|---:|\n")
 	be := map[string]any{}
 	for _, e := range exp1 {
 		rows := []map[string]any{}
@@ -257,7 +266,7 @@ func Write(dir string, exps []*Experiment, o Options) error {
 		}
 		for _, b := range e.BatchSizes() {
 			steps, names, pct := e.TrainingCurve(b)
-			w("B = %d, Gaussianity %% per checkpoint (seed %d):\n\n", b, e.Runs[0].Seed)
+			w("B = %d, pass rate %% (non-degenerate coordinates) per checkpoint (seed %d):\n\n", b, e.Runs[0].Seed)
 			start := md.Len()
 			w("| layer (weight) |")
 			for _, s := range steps {
@@ -267,15 +276,15 @@ func Write(dir string, exps []*Experiment, o Options) error {
 			for i, n := range names {
 				w("| %s |", n)
 				for _, v := range pct[i] {
-					w(" %.1f |", v)
+					w(" %s |", StatOf([]float64{v}).Format(1)) // "–" when undefined (every coordinate degenerate)
 				}
 				w("\n")
 			}
 			w("\n")
 			block(fmt.Sprintf("training-%s-B%d", e.Name, b), start)
-			tr[fmt.Sprintf("%s/B=%d", e.Name, b)] = map[string]any{"steps": steps, "layers": names, "percent": pct}
+			tr[fmt.Sprintf("%s/B=%d", e.Name, b)] = map[string]any{"steps": steps, "layers": names, "percent": nullNaN(pct)}
 			f := fmt.Sprintf("fig-training-%s-B%d.svg", e.Name, b)
-			if err := plotTraining(filepath.Join(dir, f), e.Name, b, steps, names, pct); err != nil {
+			if err := plotTraining(filepath.Join(dir, f), e.Name, b, steps, names, pct, e.Ceiling()); err != nil {
 				return err
 			}
 			w("![training %s B=%d](%s)\n\n", e.Name, b, f)
@@ -300,7 +309,25 @@ func (s Stat) MarshalJSON() ([]byte, error) {
 		}
 		return x
 	}
-	return json.Marshal(map[string]any{"mean": f(s.Mean), "std": f(s.Std), "n": s.N})
+	m := map[string]any{"mean": f(s.Mean), "std": f(s.Std), "n": s.N}
+	if !math.IsNaN(s.Low) && !math.IsNaN(s.High) {
+		m["low"], m["high"] = s.Low, s.High
+	}
+	return json.Marshal(m)
+}
+
+// nullNaN is pct for JSON: null where undefined.
+func nullNaN(pct [][]float64) [][]any {
+	out := make([][]any, len(pct))
+	for i, row := range pct {
+		out[i] = make([]any, len(row))
+		for j, v := range row {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				out[i][j] = v
+			}
+		}
+	}
+	return out
 }
 
 func seedsOf(e *Experiment) []int {
@@ -353,7 +380,26 @@ func logBTicks(p *plot.Plot, bs []int) {
 	p.X.Tick.Marker = t
 }
 
+// passRateLabel is the y axis of the Gaussianity figures.
+const passRateLabel = "pass rate, non-degenerate coordinates (%)"
+
+// addLine draws ys against xs with symmetric error bars ±errs (none when
+// errs is nil).
 func addLine(p *plot.Plot, i int, name string, xs, ys, errs []float64) error {
+	if errs == nil {
+		return addLineLH(p, i, name, xs, ys, nil, nil)
+	}
+	lo, hi := make([]float64, len(ys)), make([]float64, len(ys))
+	for k := range ys {
+		lo[k], hi[k] = ys[k]-errs[k], ys[k]+errs[k]
+	}
+	return addLineLH(p, i, name, xs, ys, lo, hi)
+}
+
+// addLineLH draws ys against xs with error bars from lo to hi (none when
+// lo is nil, or where a bound is NaN). Line i has colour i mod 12 and glyph
+// i mod 7, and past 12 lines a dash pattern, so many layers stay apart.
+func addLineLH(p *plot.Plot, i int, name string, xs, ys, lo, hi []float64) error {
 	var pts plotter.XYs
 	var yerr plotter.YErrors
 	for k := range xs {
@@ -361,11 +407,11 @@ func addLine(p *plot.Plot, i int, name string, xs, ys, errs []float64) error {
 			continue
 		}
 		pts = append(pts, plotter.XY{X: xs[k], Y: ys[k]})
-		e := 0.0
-		if errs != nil && !math.IsNaN(errs[k]) {
-			e = errs[k]
+		e := struct{ Low, High float64 }{}
+		if lo != nil && !math.IsNaN(lo[k]) && !math.IsNaN(hi[k]) {
+			e.Low, e.High = max(0, ys[k]-lo[k]), max(0, hi[k]-ys[k])
 		}
-		yerr = append(yerr, struct{ Low, High float64 }{e, e})
+		yerr = append(yerr, e)
 	}
 	if len(pts) == 0 {
 		return nil
@@ -374,16 +420,12 @@ func addLine(p *plot.Plot, i int, name string, xs, ys, errs []float64) error {
 	if err != nil {
 		return err
 	}
-	c := plotutil.Color(i)
-	l.Color = c
-	if i >= len(plotutil.DefaultColors) {
-		l.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
-	}
-	s.Color = c
-	s.Shape = plotutil.Shape(i)
+	c, dashes, g := lineStyle(i)
+	l.Color, l.Dashes = c, dashes
+	s.GlyphStyle = g
 	p.Add(l, s)
 	p.Legend.Add(name, l, s)
-	if errs != nil {
+	if lo != nil {
 		eb, err := plotter.NewYErrorBars(struct {
 			plotter.XYer
 			plotter.YErrorer
@@ -397,13 +439,82 @@ func addLine(p *plot.Plot, i int, name string, xs, ys, errs []float64) error {
 	return nil
 }
 
+// palette: Tableau 10 and two darker colours (as the report's plots).
+var palette = []color.Color{
+	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
+	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
+	color.RGBA{227, 119, 194, 255}, color.RGBA{127, 127, 127, 255}, color.RGBA{188, 189, 34, 255},
+	color.RGBA{23, 190, 207, 255}, color.RGBA{0, 0, 128, 255}, color.RGBA{0, 0, 0, 255},
+}
+
+func lineStyle(i int) (color.Color, []vg.Length, draw.GlyphStyle) {
+	c := palette[i%len(palette)]
+	var dashes []vg.Length
+	if i >= len(palette) {
+		dashes = plotutil.Dashes(i / len(palette))
+	}
+	return c, dashes, draw.GlyphStyle{Color: c, Radius: vg.Points(2.5), Shape: plotutil.Shape(i % 7)}
+}
+
+// addCeiling draws the pass rate of exactly Gaussian noise, 100·(1−α), as
+// a dashed grey reference line across [x0, x1] (nothing when NaN).
+func addCeiling(p *plot.Plot, ceiling, x0, x1 float64) {
+	if math.IsNaN(ceiling) {
+		return
+	}
+	ref, err := plotter.NewLine(plotter.XYs{{X: x0, Y: ceiling}, {X: x1, Y: ceiling}})
+	if err != nil {
+		return
+	}
+	ref.Color, ref.Width, ref.Dashes = color.Gray{Y: 60}, vg.Points(1.2), []vg.Length{vg.Points(6), vg.Points(3)}
+	p.Add(ref)
+	p.Legend.Add(fmt.Sprintf("ceiling 1−α = %s %%", strconv.FormatFloat(ceiling, 'f', -1, 64)), ref)
+}
+
+// ceilingOf is the first defined ceiling of exps.
+func ceilingOf(exps ...*Experiment) float64 {
+	for _, e := range exps {
+		if c := e.Ceiling(); !math.IsNaN(c) {
+			return c
+		}
+	}
+	return math.NaN()
+}
+
+// percentAxis sets a 0…100 % y axis with ticks every 10 and, on a log x
+// axis over the batch sizes bs, room right of the data for the legend (the
+// data keep the left ~70 %), so that the legend hides no point.
+func percentAxis(p *plot.Plot, bs []int) {
+	p.Y.Min, p.Y.Max = 0, 100
+	var yt plot.ConstantTicks
+	for y := 0; y <= 100; y += 10 {
+		yt = append(yt, plot.Tick{Value: float64(y), Label: strconv.Itoa(y)})
+	}
+	p.Y.Tick.Marker = yt
+	if len(bs) == 0 || bs[0] <= 0 {
+		return
+	}
+	lo, hi := math.Log10(float64(bs[0]))-0.06, math.Log10(float64(bs[len(bs)-1]))+0.06
+	p.X.Min, p.X.Max = math.Pow(10, lo), math.Pow(10, hi+0.45*(hi-lo))
+	p.Legend.Top, p.Legend.Left = false, false
+}
+
+// spread returns the factor that shifts line i of n sideways on a log
+// axis (±0.03 decades), so that error bars at one B do not hide each other.
+func spread(i, n int) float64 {
+	if n < 2 {
+		return 1
+	}
+	return math.Pow(10, 0.06*(float64(i)/float64(n-1)-0.5))
+}
+
 func save(p *plot.Plot, path string, w, h vg.Length) error {
 	return p.Save(w, h, path)
 }
 
 func plotGaussVsB(path string, e *Experiment) error {
 	bs := e.BatchSizes()
-	p := newPlot("Gaussianity vs batch size: "+e.Name, "batch size B", "Gaussian coordinates (%)")
+	p := newPlot("Gaussianity vs batch size: "+e.Name, "batch size B", passRateLabel)
 	logBTicks(p, bs)
 	xs := make([]float64, len(bs))
 	for i, b := range bs {
@@ -418,38 +529,38 @@ func plotGaussVsB(path string, e *Experiment) error {
 		names = append(sel, e.LayerNames()[len(e.LayerNames())-1])
 	}
 	for i, n := range names {
-		ys, es := make([]float64, len(bs)), make([]float64, len(bs))
+		x, ys, lo, hi := make([]float64, len(bs)), make([]float64, len(bs)), make([]float64, len(bs)), make([]float64, len(bs))
 		for k, b := range bs {
 			s := e.Gaussianity(n, b)
-			ys[k], es[k] = s.Mean, s.Std
+			x[k], ys[k], lo[k], hi[k] = xs[k]*spread(i, len(names)), s.Mean, s.Low, s.High
 		}
-		if err := addLine(p, i, n, xs, ys, es); err != nil {
+		if err := addLineLH(p, i, n, x, ys, lo, hi); err != nil {
 			return err
 		}
 	}
-	p.Y.Min, p.Y.Max = 0, 100
-	p.Legend.Top, p.Legend.Left = false, false
+	addCeiling(p, e.Ceiling(), xs[0], xs[len(xs)-1])
+	percentAxis(p, bs)
 	p.Legend.XOffs = vg.Points(0)
 	return save(p, path, 7*vg.Inch, 5*vg.Inch)
 }
 
 func plotModels(path string, exps []*Experiment) error {
 	bs := exps[0].BatchSizes()
-	p := newPlot("Mean Gaussianity over weight layers", "batch size B", "Gaussian coordinates (%)")
+	p := newPlot("Mean Gaussianity over weight layers", "batch size B", passRateLabel)
 	logBTicks(p, bs)
 	for i, e := range exps {
 		bs := e.BatchSizes()
-		xs, ys, es := make([]float64, len(bs)), make([]float64, len(bs)), make([]float64, len(bs))
+		xs, ys, lo, hi := make([]float64, len(bs)), make([]float64, len(bs)), make([]float64, len(bs)), make([]float64, len(bs))
 		for k, b := range bs {
 			s := e.ModelGaussianity(b)
-			xs[k], ys[k], es[k] = float64(b), s.Mean, s.Std
+			xs[k], ys[k], lo[k], hi[k] = float64(b)*spread(i, len(exps)), s.Mean, s.Low, s.High
 		}
-		if err := addLine(p, i, e.Name, xs, ys, es); err != nil {
+		if err := addLineLH(p, i, e.Name, xs, ys, lo, hi); err != nil {
 			return err
 		}
 	}
-	p.Y.Min, p.Y.Max = 0, 100
-	p.Legend.Top, p.Legend.Left = false, false
+	addCeiling(p, ceilingOf(exps...), float64(bs[0]), float64(bs[len(bs)-1]))
+	percentAxis(p, bs)
 	return save(p, path, 6*vg.Inch, 4*vg.Inch)
 }
 
@@ -469,6 +580,9 @@ func plotPredMeas(path string, exps []*Experiment) error {
 		if err := addLine(p, 2*i+1, e.Name+" predicted", xs, pm, ps); err != nil {
 			return err
 		}
+	}
+	if bs := exps[0].BatchSizes(); len(bs) > 0 {
+		addCeiling(p, ceilingOf(exps...), float64(bs[0]), float64(bs[len(bs)-1]))
 	}
 	p.Y.Min, p.Y.Max = 0, 100
 	p.Legend.Top, p.Legend.Left = true, true
@@ -548,13 +662,14 @@ func plotAlphaHist(path string, e *Experiment, layer string) error {
 
 func plotRhoScatter(path string, e *Experiment) error {
 	bs := e.BatchSizes()
-	p := newPlot("Median ρ/σ³ vs Gaussianity per weight layer: "+e.Name, "median ρ/σ³ (log scale)", "Gaussian coordinates (%)")
+	p := newPlot("Median ρ/σ³ vs Gaussianity per weight layer: "+e.Name, "median ρ/σ³ (log scale)", passRateLabel)
 	p.X.Scale = plot.LogScale{}
 	var ticks plot.ConstantTicks
 	for _, v := range []float64{1, 2, 3, 5, 10, 20, 30, 50, 100} {
 		ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprint(v)})
 	}
 	p.X.Tick.Marker = ticks
+	drawn := false
 	for i, b := range []int{bs[0], bs[len(bs)-1]} {
 		var pts plotter.XYs
 		for _, n := range e.LayerNames() {
@@ -574,14 +689,18 @@ func plotRhoScatter(path string, e *Experiment) error {
 		s.GlyphStyle = draw.GlyphStyle{Color: plotutil.Color(i), Radius: vg.Points(3), Shape: plotutil.Shape(i)}
 		p.Add(s)
 		p.Legend.Add(fmt.Sprintf("B = %d", b), s)
+		drawn = true
+	}
+	if !drawn { // no ρ/σ³ (no kurtosis-bound): a log axis over nothing panics
+		p.X.Scale, p.X.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
 	}
 	p.Y.Min, p.Y.Max = 0, 100
 	p.Legend.Top, p.Legend.Left = false, false
 	return save(p, path, 6*vg.Inch, 4*vg.Inch)
 }
 
-func plotTraining(path, name string, b int, steps []int, names []string, pct [][]float64) error {
-	p := newPlot(fmt.Sprintf("Gaussianity during training, %s, B = %d", name, b), "fine-tuning step", "Gaussian coordinates (%)")
+func plotTraining(path, name string, b int, steps []int, names []string, pct [][]float64, ceiling float64) error {
+	p := newPlot(fmt.Sprintf("Gaussianity during training, %s, B = %d", name, b), "fine-tuning step", passRateLabel)
 	xs := make([]float64, len(steps))
 	for i, s := range steps {
 		xs[i] = float64(s)
@@ -590,6 +709,9 @@ func plotTraining(path, name string, b int, steps []int, names []string, pct [][
 		if err := addLine(p, i, n, xs, pct[i], nil); err != nil {
 			return err
 		}
+	}
+	if len(xs) > 0 {
+		addCeiling(p, ceiling, xs[0], xs[len(xs)-1])
 	}
 	p.Y.Min, p.Y.Max = 0, 100
 	p.Legend.Top, p.Legend.Left = false, true

@@ -546,7 +546,11 @@ type Start struct {
 	Params map[string]string      `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Largest payload the host wants per response message, in bytes; the
 	// plugin splits arrays into chunks of at most this size.
-	ChunkBytes    int64 `protobuf:"varint,3,opt,name=chunk_bytes,json=chunkBytes,proto3" json:"chunk_bytes,omitempty"`
+	ChunkBytes int64 `protobuf:"varint,3,opt,name=chunk_bytes,json=chunkBytes,proto3" json:"chunk_bytes,omitempty"`
+	// Protocol revision of the host within version 1 (additive changes only):
+	// 0 for hosts before revision 1, 1 when SetInfo.data_size is sent. A
+	// plugin that needs a field of a later revision can refuse an older host.
+	Revision      int64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -602,16 +606,26 @@ func (x *Start) GetChunkBytes() int64 {
 	return 0
 }
 
+func (x *Start) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type SetInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       int64                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
-	Model         string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
-	Step          int64                  `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
-	Seed          int64                  `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
-	Pool          int64                  `protobuf:"varint,5,opt,name=pool,proto3" json:"pool,omitempty"`
-	Batches       int64                  `protobuf:"varint,6,opt,name=batches,proto3" json:"batches,omitempty"`
-	BatchSizes    []int64                `protobuf:"varint,7,rep,packed,name=batch_sizes,json=batchSizes,proto3" json:"batch_sizes,omitempty"`
-	Layers        int64                  `protobuf:"varint,8,opt,name=layers,proto3" json:"layers,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Version    int64                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Model      string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	Step       int64                  `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
+	Seed       int64                  `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
+	Pool       int64                  `protobuf:"varint,5,opt,name=pool,proto3" json:"pool,omitempty"`
+	Batches    int64                  `protobuf:"varint,6,opt,name=batches,proto3" json:"batches,omitempty"`
+	BatchSizes []int64                `protobuf:"varint,7,rep,packed,name=batch_sizes,json=batchSizes,proto3" json:"batch_sizes,omitempty"`
+	Layers     int64                  `protobuf:"varint,8,opt,name=layers,proto3" json:"layers,omitempty"`
+	// Revision 1: M, the samples of the data set the pool was drawn from
+	// (0: unknown or a host before revision 1; treat as infinite).
+	DataSize      int64 `protobuf:"varint,9,opt,name=data_size,json=dataSize,proto3" json:"data_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -698,6 +712,13 @@ func (x *SetInfo) GetBatchSizes() []int64 {
 func (x *SetInfo) GetLayers() int64 {
 	if x != nil {
 		return x.Layers
+	}
+	return 0
+}
+
+func (x *SetInfo) GetDataSize() int64 {
+	if x != nil {
+		return x.DataSize
 	}
 	return 0
 }
@@ -1470,15 +1491,16 @@ const file_analysis_proto_rawDesc = "" +
 	"\n" +
 	"layer_done\x18\x03 \x01(\v2\x1e.gnaudit.analysis.v1.LayerDoneH\x00R\tlayerDone\x12;\n" +
 	"\bfinished\x18\x04 \x01(\v2\x1d.gnaudit.analysis.v1.FinishedH\x00R\bfinishedB\x05\n" +
-	"\x03msg\"\xd3\x01\n" +
+	"\x03msg\"\xef\x01\n" +
 	"\x05Start\x12.\n" +
 	"\x03set\x18\x01 \x01(\v2\x1c.gnaudit.analysis.v1.SetInfoR\x03set\x12>\n" +
 	"\x06params\x18\x02 \x03(\v2&.gnaudit.analysis.v1.Start.ParamsEntryR\x06params\x12\x1f\n" +
 	"\vchunk_bytes\x18\x03 \x01(\x03R\n" +
-	"chunkBytes\x1a9\n" +
+	"chunkBytes\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe5\x01\n" +
 	"\aSetInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x12\n" +
@@ -1488,7 +1510,8 @@ const file_analysis_proto_rawDesc = "" +
 	"\abatches\x18\x06 \x01(\x03R\abatches\x12\x1f\n" +
 	"\vbatch_sizes\x18\a \x03(\x03R\n" +
 	"batchSizes\x12\x16\n" +
-	"\x06layers\x18\b \x01(\x03R\x06layers\"\t\n" +
+	"\x06layers\x18\b \x01(\x03R\x06layers\x12\x1b\n" +
+	"\tdata_size\x18\t \x01(\x03R\bdataSize\"\t\n" +
 	"\aStarted\"\x83\x02\n" +
 	"\n" +
 	"LayerBegin\x12\x14\n" +
