@@ -1,7 +1,7 @@
 // Package statsrun computes per-column statistics of an observation matrix
 // (Shapiro–Wilk, moments, Berry–Esseen bounds, tail indices) in parallel and
 // writes them as JSON (schema "gnaudit.stats/v1") or Markdown. It is the
-// engine of "gnaudit stats"; the statistics themselves are plugins/stats.
+// engine of "gnaudit stats"; the statistics themselves are auditor/stats.
 //
 // # Schema gnaudit.stats/v1
 //

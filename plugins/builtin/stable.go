@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 // Keys of the alpha-stable analysis.
