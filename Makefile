@@ -78,7 +78,7 @@ fixtures-torch: ; /usr/bin/python3 scripts/fixtures/gen_torch.py
 # Modern-family fixtures in testdata/modern (torch 1.13 + torchvision 0.14; not run by test).
 .PHONY: fixtures-modern
 fixtures-modern: ; /usr/bin/python3 scripts/fixtures/gen_modern.py
-# Normality-test fixtures in plugins/stats/testdata (R, r-cran-nortest, scipy, mpmath; not run by test).
+# Normality-test fixtures in auditor/stats/testdata (R, r-cran-nortest, scipy, mpmath; not run by test).
 fixtures-normality:
 	/usr/bin/Rscript scripts/fixtures/gen_swilk.R
 	/usr/bin/python3 scripts/fixtures/gen_swilk_scipy.py

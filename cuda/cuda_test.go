@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gnaudit/gnaudit/plugins/stats"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 )
 
 var dev *Device
@@ -450,7 +450,7 @@ func TestShapiroWilkW(t *testing.T) {
 }
 
 // TestShapiroWilkAgainstCPU compares the GPU test (W and p) with the CPU
-// implementation of plugins/stats (itself checked against R).
+// implementation of auditor/stats (itself checked against R).
 func TestShapiroWilkAgainstCPU(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, n := range []int{3, 5, 11, 12, 50, 200, 600, 2000, 4096} {

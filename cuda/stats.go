@@ -7,7 +7,7 @@ import (
 	"math"
 	"math/bits"
 
-	"github.com/gnaudit/gnaudit/plugins/stats"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 )
 
 // ColumnMoments returns, for each column j of the row-major matrix x
@@ -99,7 +99,7 @@ func (d *Device) ShapiroWilkW(x *Buffer, n, cols int, aHalf []float64) (w, rng [
 // matrix x [n × cols] on the device: the statistic on the GPU with the
 // coefficients of sw (computed once per n on the host), the p-value on the
 // host by sw.PValue (O(1) per column). Columns of zero range are degenerate
-// (W = 1, P = 1), as in plugins/stats.
+// (W = 1, P = 1), as in auditor/stats.
 func (d *Device) ShapiroWilk(x *Buffer, cols int, sw *stats.ShapiroWilk) ([]stats.SWResult, error) {
 	n := sw.N()
 	w, rng, err := d.ShapiroWilkW(x, n, cols, sw.Coefficients())

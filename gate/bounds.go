@@ -6,9 +6,9 @@ import (
 
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 	"github.com/gnaudit/gnaudit/reports"
 )
 

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 // New returns a report with the schema, tool and creation time set and the

@@ -11,9 +11,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strconv"
 
 	"github.com/gnaudit/gnaudit/auditor/atomicfile"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
 )
 
@@ -21,35 +21,10 @@ import (
 // changes of the format.
 const SchemaID = "gnaudit.report/v1"
 
-// Number is a float64 written as null in JSON when it is NaN or infinite
-// ("not defined": a ratio with a zero denominator, a median of nothing).
-type Number float64
-
-// MarshalJSON implements json.Marshaler.
-func (n Number) MarshalJSON() ([]byte, error) {
-	f := float64(n)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return []byte("null"), nil
-	}
-	return []byte(strconv.FormatFloat(f, 'g', -1, 64)), nil
-}
-
-// UnmarshalJSON implements json.Unmarshaler (null reads as NaN).
-func (n *Number) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*n = Number(math.NaN())
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	*n = Number(f)
-	return nil
-}
-
-// Defined reports whether n is a finite number.
-func (n Number) Defined() bool { return !math.IsNaN(float64(n)) && !math.IsInf(float64(n), 0) }
+// Number is [stats.Number]: a float64 written as null in JSON when it is NaN
+// or infinite ("not defined": a ratio with a zero denominator, a median of
+// nothing), the same type as statsrun.Number.
+type Number = stats.Number
 
 // Opt is an optional Number, for keys added to v1 after its first release:
 // the zero Opt is absent (omitted with the omitzero tag; reports written

@@ -21,7 +21,8 @@ import (
 )
 
 // Config is everything an audit needs. Start from [Defaults]; a YAML file
-// ([LoadConfig]) and the command-line flags ([ParseArgs]) override fields.
+// ([LoadConfig]) and the command-line flags (defined by cmd/gnaudit) override
+// fields; [Config.Validate] checks the result.
 // The YAML keys are the snake_case names given in the field tags; see
 // docs/examples/audit.yaml for a commented example.
 type Config struct {
@@ -565,7 +566,7 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // UnmarshalYAML reads "10m", "1h30m", or 0.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseDuration(n.Value)
+	v, err := ParseDuration(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
@@ -582,7 +583,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		s = string(b)
 	}
-	v, err := parseDuration(s)
+	v, err := ParseDuration(s)
 	if err != nil {
 		return err
 	}
@@ -590,7 +591,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func parseDuration(s string) (Duration, error) {
+// ParseDuration parses "90s", "10m", "1h30m" (Go durations) or 0.
+func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "0" || s == "" {
 		return 0, nil

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -113,13 +112,6 @@ func TestFaultsOutputDirectory(t *testing.T) {
 			t.Fatalf("rerun over a partial audit (resume): %v", err)
 		}
 	})
-}
-
-func TestParseArgsForce(t *testing.T) {
-	c, err := ParseArgs([]string{"--force", "--out", "x"}, io.Discard)
-	if err != nil || !c.Force {
-		t.Fatalf("%v %+v", err, c.Force)
-	}
 }
 
 // TestFaultsBrokenTestSplit: broken t10k files (count mismatch, truncated,
@@ -236,7 +228,7 @@ func TestFaultsConfigYAMLWords(t *testing.T) {
 		{"collect: {batch_sizes: {a: 1}}\n", "line 1: collect.batch_sizes: want a list, got a mapping"},
 	} {
 		p := writeFile(t, dir, "c.yaml", c.yaml)
-		_, err := ParseArgs([]string{"--config", p}, io.Discard)
+		_, err := LoadConfig(p, Defaults())
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p) {
 			t.Errorf("%q: %v\nwant %q", c.yaml, err, c.want)
 		} else if strings.Contains(err.Error(), "audit.") || strings.Contains(err.Error(), "!!") {

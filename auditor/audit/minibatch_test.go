@@ -110,15 +110,9 @@ func TestRunMiniBatchEngineOnly(t *testing.T) {
 	}
 }
 
-// The new keys: flags and YAML set them; bad values name the key.
+// The new keys: YAML sets them; bad values name the key (the flags are
+// cmd/gnaudit's TestAuditFlagsTrainingAndEngineKeys).
 func TestTrainingAndEngineKeys(t *testing.T) {
-	cfg, err := ParseArgs([]string{"--bn", "eval", "--optimizer", "adamw", "--warmup-steps", "50", "--engine", "both"}, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.FineTune.BN != "eval" || cfg.FineTune.Optimizer != "adamw" || cfg.FineTune.WarmupSteps != 50 || cfg.Collect.Engine != EngineBoth {
-		t.Errorf("parsed %+v %+v", cfg.FineTune, cfg.Collect)
-	}
 	y, err := ParseConfig([]byte("finetune:\n  bn: eval\n  optimizer: adamw\n  warmup_steps: 7\ncollect:\n  engine: mini-batch\n"), "t.yaml", Defaults())
 	if err != nil {
 		t.Fatal(err)
@@ -127,17 +121,18 @@ func TestTrainingAndEngineKeys(t *testing.T) {
 		t.Errorf("YAML %+v %+v", y.FineTune, y.Collect)
 	}
 	for _, c := range []struct {
-		args []string
-		key  string
+		set func(*Config)
+		key string
 	}{
-		{[]string{"--bn", "frozen"}, "finetune.bn"},
-		{[]string{"--optimizer", "adam"}, "finetune.optimizer"},
-		{[]string{"--warmup-steps", "-1"}, "finetune.warmup_steps"},
-		{[]string{"--engine", "gpu"}, "collect.engine"},
+		{func(c *Config) { c.FineTune.BN = "frozen" }, "finetune.bn"},
+		{func(c *Config) { c.FineTune.Optimizer = "adam" }, "finetune.optimizer"},
+		{func(c *Config) { c.FineTune.WarmupSteps = -1 }, "finetune.warmup_steps"},
+		{func(c *Config) { c.Collect.Engine = "gpu" }, "collect.engine"},
 	} {
-		_, err := ParseArgs(c.args, &bytes.Buffer{})
-		if err == nil || !strings.Contains(err.Error(), c.key) {
-			t.Errorf("%v: %v, want an error naming %s", c.args, err, c.key)
+		cfg := Defaults()
+		c.set(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.key) {
+			t.Errorf("%v: want an error naming %s", err, c.key)
 		}
 	}
 }

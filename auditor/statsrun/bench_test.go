@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/matrix"
-	"github.com/gnaudit/gnaudit/plugins/stats"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 )
 
 // BenchmarkSortColumn600 times the Shapiro–Wilk work of one float32 column of

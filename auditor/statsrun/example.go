@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gnaudit/gnaudit/auditor/matrix"
-	"github.com/gnaudit/gnaudit/plugins/stats"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 )
 
 // ExampleColumns names the columns of ExampleMatrix, in order.

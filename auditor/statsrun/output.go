@@ -205,7 +205,7 @@ func WriteMarkdown(w io.Writer, r *Report, opt MarkdownOptions) error {
 
 // mdNum formats a number for the Markdown table ("—" for null).
 func mdNum(x Number) string {
-	if !x.Valid() {
+	if !x.Defined() {
 		return "—"
 	}
 	return strconv.FormatFloat(float64(x), 'g', 4, 64)

@@ -1,7 +1,7 @@
 // Package statsrun computes per-column statistics of an observation matrix
 // (Shapiro–Wilk, moments, Berry–Esseen bounds, tail indices) in parallel and
 // writes them as JSON (schema "gnaudit.stats/v1") or Markdown. It is the
-// engine of "gnaudit stats"; the statistics themselves are plugins/stats.
+// engine of "gnaudit stats"; the statistics themselves are auditor/stats.
 //
 // # Schema gnaudit.stats/v1
 //
@@ -34,36 +34,17 @@ package statsrun
 
 import (
 	"encoding/json"
-	"math"
 	"strconv"
+
+	"github.com/gnaudit/gnaudit/auditor/stats"
 )
 
 // Schema is the value of the "schema" key.
 const Schema = "gnaudit.stats/v1"
 
-// Number is a float64 that encodes NaN and ±Inf as JSON null (and decodes
-// null as NaN).
-type Number float64
-
-// MarshalJSON implements json.Marshaler.
-func (x Number) MarshalJSON() ([]byte, error) { return appendNumber(nil, float64(x)), nil }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (x *Number) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*x = Number(math.NaN())
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	*x = Number(f)
-	return nil
-}
-
-// Valid reports whether x is a finite number (encoded as a JSON number).
-func (x Number) Valid() bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+// Number is [stats.Number]: a float64 that encodes NaN and ±Inf as JSON null
+// (and decodes null as NaN), the same type as reports.Number.
+type Number = stats.Number
 
 // Report is the whole output of one run.
 type Report struct {
@@ -133,28 +114,6 @@ type Stable struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// appendNumber appends x as encoding/json formats a float64 (the same
-// bytes), or null when x is NaN or infinite.
-func appendNumber(b []byte, x float64) []byte {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return append(b, "null"...)
-	}
-	abs := math.Abs(x)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, x, format, -1, 64)
-	if format == 'e' {
-		// Like encoding/json: e-09 becomes e-9.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
 // appendString appends s as a JSON string, exactly as encoding/json does.
 func appendString(b []byte, s string) []byte {
 	q, _ := json.Marshal(s) // cannot fail for a string
@@ -173,9 +132,9 @@ func appendColumn(b []byte, c *Column) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, `{"w":`...)
-		b = appendNumber(b, float64(s.W))
+		b = s.W.AppendJSON(b)
 		b = append(b, `,"p":`...)
-		b = appendNumber(b, float64(s.P))
+		b = s.P.AppendJSON(b)
 		b = append(b, `,"status":`...)
 		b = appendString(b, s.Status)
 		b = appendErr(b, "error", s.Error)
@@ -186,17 +145,17 @@ func appendColumn(b []byte, c *Column) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, `{"mean":`...)
-		b = appendNumber(b, float64(m.Mean))
+		b = m.Mean.AppendJSON(b)
 		b = append(b, `,"variance":`...)
-		b = appendNumber(b, float64(m.Variance))
+		b = m.Variance.AppendJSON(b)
 		b = append(b, `,"skewness":`...)
-		b = appendNumber(b, float64(m.Skewness))
+		b = m.Skewness.AppendJSON(b)
 		b = append(b, `,"excess_kurtosis":`...)
-		b = appendNumber(b, float64(m.ExcessKurtosis))
+		b = m.ExcessKurtosis.AppendJSON(b)
 		b = append(b, `,"abs3_standardized":`...)
-		b = appendNumber(b, float64(m.Abs3Standardized))
+		b = m.Abs3Standardized.AppendJSON(b)
 		b = append(b, `,"sqrt_kurtosis":`...)
-		b = appendNumber(b, float64(m.SqrtKurtosis))
+		b = m.SqrtKurtosis.AppendJSON(b)
 		b = appendErr(b, "error", m.Error)
 		b = append(b, '}')
 	}
@@ -212,7 +171,7 @@ func appendColumn(b []byte, c *Column) []byte {
 			b = append(b, `{"batch_size":`...)
 			b = strconv.AppendInt(b, int64(be.BatchSize), 10)
 			b = append(b, `,"bound":`...)
-			b = appendNumber(b, float64(be.Bound))
+			b = be.Bound.AppendJSON(b)
 			b = appendErr(b, "error", be.Error)
 			b = append(b, '}')
 		}
@@ -223,20 +182,20 @@ func appendColumn(b []byte, c *Column) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, `{"mohammadi":`...)
-		b = appendNumber(b, float64(t.Mohammadi))
+		b = t.Mohammadi.AppendJSON(b)
 		b = appendErr(b, "mohammadi_error", t.MohammadiError)
 		b = append(b, `,"mcculloch":`...)
 		if s := t.McCulloch; s == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, `{"alpha":`...)
-			b = appendNumber(b, float64(s.Alpha))
+			b = s.Alpha.AppendJSON(b)
 			b = append(b, `,"beta":`...)
-			b = appendNumber(b, float64(s.Beta))
+			b = s.Beta.AppendJSON(b)
 			b = append(b, `,"scale":`...)
-			b = appendNumber(b, float64(s.Scale))
+			b = s.Scale.AppendJSON(b)
 			b = append(b, `,"location":`...)
-			b = appendNumber(b, float64(s.Location))
+			b = s.Location.AppendJSON(b)
 			b = appendErr(b, "error", s.Error)
 			b = append(b, '}')
 		}

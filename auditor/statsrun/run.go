@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gnaudit/gnaudit/auditor/matrix"
-	"github.com/gnaudit/gnaudit/plugins/stats"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 )
 
 // Section selects parts of the per-column output.

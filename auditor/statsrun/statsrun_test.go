@@ -233,19 +233,19 @@ func TestErrorColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rep.Columns
-	if c[0].Shapiro.Status != StatusOK || !c[0].Shapiro.P.Valid() {
+	if c[0].Shapiro.Status != StatusOK || !c[0].Shapiro.P.Defined() {
 		t.Errorf("normal column: %+v", c[0].Shapiro)
 	}
 	if c[1].Shapiro.Status != StatusDegenerate || c[1].Shapiro.W != 1 || c[1].Shapiro.P != 1 {
 		t.Errorf("constant column: %+v", c[1].Shapiro)
 	}
-	if c[1].Moments.Mean != 3.25 || c[1].Moments.Variance != 0 || c[1].Moments.Skewness.Valid() || !strings.Contains(c[1].Moments.Error, "zero variance") {
+	if c[1].Moments.Mean != 3.25 || c[1].Moments.Variance != 0 || c[1].Moments.Skewness.Defined() || !strings.Contains(c[1].Moments.Error, "zero variance") {
 		t.Errorf("constant column moments: %+v", c[1].Moments)
 	}
-	if c[1].BerryEsseen[0].Bound.Valid() || !strings.Contains(c[1].BerryEsseen[0].Error, "zero variance") {
+	if c[1].BerryEsseen[0].Bound.Defined() || !strings.Contains(c[1].BerryEsseen[0].Error, "zero variance") {
 		t.Errorf("constant column Berry–Esseen: %+v", c[1].BerryEsseen)
 	}
-	if c[1].TailIndex.Mohammadi.Valid() || c[1].TailIndex.MohammadiError == "" || c[1].TailIndex.McCulloch.Error == "" {
+	if c[1].TailIndex.Mohammadi.Defined() || c[1].TailIndex.MohammadiError == "" || c[1].TailIndex.McCulloch.Error == "" {
 		t.Errorf("constant column tail index: %+v %+v", c[1].TailIndex, c[1].TailIndex.McCulloch)
 	}
 	nanCol := c[2]
@@ -348,7 +348,7 @@ func TestSectionsAndOptions(t *testing.T) {
 		t.Errorf("shapiro only: %+v", c)
 	}
 	rep, _ = Run(m, Options{Sections: SectionBerryEsseen})
-	if c := rep.Columns[0]; c.Moments != nil || len(c.BerryEsseen) != len(DefaultBatchSizes) || !c.BerryEsseen[0].Bound.Valid() {
+	if c := rep.Columns[0]; c.Moments != nil || len(c.BerryEsseen) != len(DefaultBatchSizes) || !c.BerryEsseen[0].Bound.Defined() {
 		t.Errorf("berry_esseen only: %+v", c)
 	}
 	for _, tc := range []struct {

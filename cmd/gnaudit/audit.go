@@ -23,7 +23,7 @@ func init() {
 }
 
 func runAudit(args []string, stdout, stderr io.Writer) error {
-	cfg, err := audit.ParseArgs(args, stdout)
+	cfg, err := parseAuditArgs(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 	"github.com/gnaudit/gnaudit/plugins/synth"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 // Keys of the kurtosis-bound analysis.

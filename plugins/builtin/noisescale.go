@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 // Keys of the noise-scale analysis (per layer summary and model values).

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 // Keys of the normality analysis. Values marked @B exist per audited batch
@@ -49,7 +49,7 @@ const (
 // Gaussian and reported apart as degenerate.
 type Normality struct {
 	// Tester, when set, runs the test on all columns of a batch size at once
-	// (e.g. on the GPU); nil runs plugins/stats on the CPU.
+	// (e.g. on the GPU); nil runs auditor/stats on the CPU.
 	Tester ColumnTester
 }
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
 // Keys of the alpha-stable analysis.
@@ -70,7 +70,7 @@ func (AlphaStable) Describe(context.Context) (plugins.Description, error) {
 // undefined reports whether err means "α not defined for this column"
 // rather than bad input.
 func undefined(err error) bool {
-	return errors.Is(err, stats.ErrAllZero) || errors.Is(err, stats.ErrDegenerateQuantiles) || errors.Is(err, stats.ErrTooFewValues)
+	return errors.Is(err, stats.ErrAllZero) || errors.Is(err, stats.ErrDegenerateQuantiles) || errors.Is(err, stats.ErrSampleSize)
 }
 
 // Start implements plugins.Analysis.

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gnaudit/gnaudit/auditor/stats"
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
-	"github.com/gnaudit/gnaudit/plugins/stats"
 )
 
-// hostTester is a ColumnTester that runs plugins/stats column by column on a
+// hostTester is a ColumnTester that runs auditor/stats column by column on a
 // row-major matrix, as an accelerator would see it: it checks the wiring and
 // the layout (rows = mini-batches, columns = coordinates).
 type hostTester struct{ calls int }

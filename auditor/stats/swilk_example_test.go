@@ -3,7 +3,7 @@ package stats_test
 import (
 	"fmt"
 
-	"github.com/gnaudit/gnaudit/plugins/stats"
+	"github.com/gnaudit/gnaudit/auditor/stats"
 )
 
 // Build the coefficients once per sample size, then test every column.

@@ -14,12 +14,12 @@ func TestDescribeErrors(t *testing.T) {
 		mean     float64 // NaN: expect NaN
 		variance float64
 	}{
-		{"empty", nil, ErrTooFewValues, math.NaN(), math.NaN()},
-		{"one", []float64{4.5}, ErrTooFewValues, 4.5, 0},
+		{"empty", nil, ErrSampleSize, math.NaN(), math.NaN()},
+		{"one", []float64{4.5}, ErrSampleSize, 4.5, 0},
 		{"constant", []float64{0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1}, ErrZeroVariance, 0.1, 0},
 		{"zeros", []float64{0, 0, 0}, ErrZeroVariance, 0, 0},
-		{"nan", []float64{1, math.NaN(), 3}, ErrNonFiniteValue, math.NaN(), math.NaN()},
-		{"inf", []float64{1, 2, math.Inf(-1)}, ErrNonFiniteValue, math.NaN(), math.NaN()},
+		{"nan", []float64{1, math.NaN(), 3}, ErrNonFinite, math.NaN(), math.NaN()},
+		{"inf", []float64{1, 2, math.Inf(-1)}, ErrNonFinite, math.NaN(), math.NaN()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,39 +1,8 @@
 package stats
 
 import (
-	"errors"
 	"fmt"
 	"math"
-)
-
-// Sentinel errors of the moment, Berry–Esseen and tail-index functions.
-// Errors returned by this file's functions wrap them, so callers can test
-// with errors.Is.
-var (
-	// ErrZeroVariance reports a sample whose variance is zero (to the
-	// resolution of float64 relative to its mean), so that standardized
-	// quantities (skewness, kurtosis, ρ/σ³) are undefined.
-	ErrZeroVariance = errors.New("zero variance")
-	// ErrTooFewValues reports a sample too small for the requested statistic.
-	// The errors that wrap it also match the package-wide ErrSampleSize.
-	ErrTooFewValues = errors.New("too few values")
-	// ErrNonFiniteValue reports a NaN or ±Inf in the input. The errors that
-	// wrap it also match the package-wide ErrNonFinite.
-	ErrNonFiniteValue = errors.New("non-finite value")
-)
-
-// dualErr is a sentinel of this file that also matches the package-wide
-// sentinel of the same meaning (ErrSampleSize, ErrNonFinite), so that
-// errors.Is works with either name; its message is the primary's.
-type dualErr struct{ primary, also error }
-
-func (e dualErr) Error() string   { return e.primary.Error() }
-func (e dualErr) Unwrap() []error { return []error{e.primary, e.also} }
-
-// Wrapped (with %w) by this file's errors in place of the bare sentinels.
-var (
-	errTooFew    error = dualErr{ErrTooFewValues, ErrSampleSize}
-	errNonFinite error = dualErr{ErrNonFiniteValue, ErrNonFinite}
 )
 
 // float64Resolution is numpy's finfo(float64).resolution (1e-15): scipy.stats
@@ -187,11 +156,11 @@ type Description struct {
 // half an ulp (6e-11) and that alone costs ~5e-9 relative in the skewness.
 //
 // Errors, and what is returned with them:
-//   - len(x) == 0: N = 0, every other field NaN, error wrapping ErrTooFewValues;
+//   - len(x) == 0: N = 0, every other field NaN, error wrapping ErrSampleSize;
 //   - a NaN or ±Inf in x: N set, every other field NaN, error wrapping
-//     ErrNonFiniteValue and naming the first offending index;
+//     ErrNonFinite and naming the first offending index;
 //   - len(x) == 1: Mean = x[0], Variance = 0, standardized fields NaN,
-//     error wrapping ErrTooFewValues;
+//     error wrapping ErrSampleSize;
 //   - zero variance (constant data, in scipy's sense: σ² ≤ (1e-15·mean)²):
 //     Mean and Variance set, the four standardized fields NaN, error
 //     wrapping ErrZeroVariance.
@@ -200,12 +169,12 @@ func Describe(x []float64) (Description, error) {
 	d := Description{N: len(x), Mean: nan, Variance: nan, Skewness: nan,
 		ExcessKurtosis: nan, Abs3Standardized: nan, SqrtKurtosis: nan}
 	if len(x) == 0 {
-		return d, fmt.Errorf("describe: empty sample: %w", errTooFew)
+		return d, fmt.Errorf("describe: empty sample: %w", ErrSampleSize)
 	}
 	sum := 0.0
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return d, fmt.Errorf("describe: value %d is %v: %w", i, v, errNonFinite)
+			return d, fmt.Errorf("describe: value %d is %v: %w", i, v, ErrNonFinite)
 		}
 		sum += v
 	}
@@ -237,7 +206,7 @@ func Describe(x []float64) (Description, error) {
 	d.Variance = s2 / n
 	if len(x) == 1 {
 		d.Variance = 0
-		return d, fmt.Errorf("describe: one value, standardized moments undefined: %w", errTooFew)
+		return d, fmt.Errorf("describe: one value, standardized moments undefined: %w", ErrSampleSize)
 	}
 	if zeroVariance(d.Variance, mean) {
 		return d, fmt.Errorf("describe: %d values with mean %g: %w", len(x), mean, ErrZeroVariance)

@@ -1,14 +1,9 @@
 package stats
 
 import (
-	"errors"
 	"fmt"
 	"math"
 )
-
-// ErrAllZero reports a sample with too few non-zero values for the
-// log-moment tail-index estimator.
-var ErrAllZero = errors.New("too few non-zero values")
 
 // mohammadiMinNonZero is the least number of non-zero values that
 // TailIndexMohammadi accepts: K1 ≥ 2 and K2 ≥ 2 need K ≥ 4.
@@ -67,14 +62,14 @@ func MohammadiSplit(k int) (k1, k2, used int) {
 // zero-inflated stable law such as the gradient of a sometimes-inactive
 // ReLU unit; a block sum that is exactly zero (only possible for discrete
 // data) is left out of the Y average. An error wrapping ErrAllZero is
-// returned when fewer than 4 values (it then matches ErrSampleSize as well),
-// or no block sum, are non-zero, and one wrapping ErrNonFiniteValue (and
-// ErrNonFinite) for NaN/Inf input; α̂ is NaN then.
+// returned when fewer than 4 values (it then wraps ErrSampleSize as well),
+// or no block sum, are non-zero, and one wrapping ErrNonFinite for NaN/Inf
+// input; α̂ is NaN then.
 func TailIndexMohammadi(x []float64) (float64, error) {
 	zeros := 0
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return math.NaN(), fmt.Errorf("tail index (Mohammadi): value %d is %v: %w", i, v, errNonFinite)
+			return math.NaN(), fmt.Errorf("tail index (Mohammadi): value %d is %v: %w", i, v, ErrNonFinite)
 		}
 		if v == 0 {
 			zeros++
@@ -91,8 +86,8 @@ func TailIndexMohammadi(x []float64) (float64, error) {
 	}
 	k1, k2, used := MohammadiSplit(len(nz))
 	if used == 0 {
-		return math.NaN(), fmt.Errorf("tail index (Mohammadi): %d non-zero of %d values, need %d: %w",
-			len(nz), len(x), mohammadiMinNonZero, dualErr{ErrAllZero, ErrSampleSize})
+		return math.NaN(), fmt.Errorf("tail index (Mohammadi): %d non-zero of %d values, need %d: %w (%w)",
+			len(nz), len(x), mohammadiMinNonZero, ErrAllZero, ErrSampleSize)
 	}
 	nz = nz[:used]
 	sumLogX := 0.0

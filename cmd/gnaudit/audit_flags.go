@@ -1,4 +1,4 @@
-package audit
+package main
 
 import (
 	"errors"
@@ -9,12 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gnaudit/gnaudit/auditor/audit"
 	"github.com/gnaudit/gnaudit/auditor/cliflag"
 	"github.com/gnaudit/gnaudit/plugins/host"
 )
 
-// Usage is the synopsis of gnaudit audit.
-const Usage = `Usage: gnaudit audit [--config audit.yaml] [flags]
+// auditUsage is the synopsis of gnaudit audit.
+const auditUsage = `Usage: gnaudit audit [--config audit.yaml] [flags]
 
 Fine-tunes a model, collects its stochastic gradient noise at chosen steps
 (per-sample gradients at a fixed θ), runs the analyses (Shapiro–Wilk
@@ -36,28 +37,29 @@ A large audit runs as jobs (docs/scale.md): --prepare --out PREP once, then
 Flags:
 `
 
-// ParseArgs builds the configuration of gnaudit audit from its arguments:
-// Defaults, then the YAML file of --config (if any), then the other flags.
+// parseAuditArgs builds the configuration of gnaudit audit from its
+// arguments: audit.Defaults, then the YAML file of --config (if any,
+// audit.LoadConfig), then the other flags, checked by Config.Validate.
 // Errors are usage errors, one line each; for -h/--help the usage (flags in
 // GNU style, --name) is written to help and flag.ErrHelp is returned.
-func ParseArgs(args []string, help io.Writer) (Config, error) {
-	cfg := Defaults()
+func parseAuditArgs(args []string, help io.Writer) (audit.Config, error) {
+	cfg := audit.Defaults()
 	path, err := configArg(args)
 	if err != nil {
 		return cfg, err
 	}
 	if path != "" {
-		if cfg, err = LoadConfig(path, cfg); err != nil {
+		if cfg, err = audit.LoadConfig(path, cfg); err != nil {
 			return cfg, err
 		}
 	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, the help printed below
 	fs.Usage = func() {}
-	bindFlags(fs, &cfg)
+	bindAuditFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(help, Usage)
+			fmt.Fprint(help, auditUsage)
 			cliflag.PrintDefaults(help, fs)
 		}
 		return cfg, err
@@ -93,9 +95,9 @@ func configArg(args []string) (string, error) {
 	return "", nil
 }
 
-// bindFlags registers every flag on fs, with the current values of cfg
-// (defaults and config file) as defaults.
-func bindFlags(fs *flag.FlagSet, c *Config) {
+// bindAuditFlags registers every flag of gnaudit audit on fs, with the
+// current values of c (defaults and config file) as defaults.
+func bindAuditFlags(fs *flag.FlagSet, c *audit.Config) {
 	fs.String("config", "", "YAML configuration `file` (flags override its settings); see docs/examples/audit.yaml")
 	fs.StringVar(&c.Model, "model", c.Model, "ONNX `file` or zoo model name (default: alexnet-cifar built for the data)")
 	fs.StringVar(&c.Data.Dir, "data", c.Data.Dir, "data `directory`: MNIST layout (*-idx3-ubyte[.gz]), CIFAR-10 binary, or images.npy + labels.npy (default: Debian's Fashion-MNIST)")
@@ -175,18 +177,18 @@ func (f *intListFlag) Set(s string) error {
 	return nil
 }
 
-// stepListFlag is a StepList flag.
-type stepListFlag StepList
+// stepListFlag is an audit.StepList flag.
+type stepListFlag audit.StepList
 
 func (f *stepListFlag) String() string {
 	if f == nil {
 		return ""
 	}
-	return StepList(*f).String()
+	return audit.StepList(*f).String()
 }
 
 func (f *stepListFlag) Set(s string) error {
-	v, err := ParseStepList(s)
+	v, err := audit.ParseStepList(s)
 	if err != nil {
 		return err
 	}
@@ -213,18 +215,18 @@ func (f plotFormatFlag) Set(s string) error {
 	return fmt.Errorf("%q: want svg or png", s)
 }
 
-// byteSizeFlag is a ByteSize flag.
-type byteSizeFlag ByteSize
+// byteSizeFlag is an audit.ByteSize flag.
+type byteSizeFlag audit.ByteSize
 
 func (f *byteSizeFlag) String() string {
 	if f == nil {
 		return "0"
 	}
-	return ByteSize(*f).String()
+	return audit.ByteSize(*f).String()
 }
 
 func (f *byteSizeFlag) Set(s string) error {
-	v, err := ParseByteSize(s)
+	v, err := audit.ParseByteSize(s)
 	if err != nil {
 		return err
 	}
@@ -232,8 +234,8 @@ func (f *byteSizeFlag) Set(s string) error {
 	return nil
 }
 
-// durationFlag is a Duration flag.
-type durationFlag Duration
+// durationFlag is an audit.Duration flag.
+type durationFlag audit.Duration
 
 func (f *durationFlag) String() string {
 	if f == nil {
@@ -243,7 +245,7 @@ func (f *durationFlag) String() string {
 }
 
 func (f *durationFlag) Set(s string) error {
-	v, err := parseDuration(s)
+	v, err := audit.ParseDuration(s)
 	if err != nil {
 		return err
 	}

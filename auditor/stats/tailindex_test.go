@@ -168,8 +168,8 @@ func TestTailIndexErrors(t *testing.T) {
 		{"zeros", make([]float64, 100), ErrAllZero},
 		{"mostly zeros", append(make([]float64, 100), 1, 2, 3), ErrAllZero},
 		{"cancelling blocks", []float64{1, -1, 2, -2, 3, -3}, ErrAllZero},
-		{"nan", []float64{1, 2, math.NaN(), 4, 5}, ErrNonFiniteValue},
-		{"inf", []float64{1, 2, 3, 4, math.Inf(1)}, ErrNonFiniteValue},
+		{"nan", []float64{1, 2, math.NaN(), 4, 5}, ErrNonFinite},
+		{"inf", []float64{1, 2, 3, 4, math.Inf(1)}, ErrNonFinite},
 	}
 	for _, c := range cases {
 		t.Run("mohammadi/"+c.name, func(t *testing.T) {
@@ -184,8 +184,8 @@ func TestTailIndexErrors(t *testing.T) {
 		x    []float64
 		want error
 	}{
-		{"four", []float64{1, 2, 3, 4}, ErrTooFewValues},
-		{"nan", []float64{1, 2, math.NaN(), 4, 5}, ErrNonFiniteValue},
+		{"four", []float64{1, 2, 3, 4}, ErrSampleSize},
+		{"nan", []float64{1, 2, math.NaN(), 4, 5}, ErrNonFinite},
 		{"iqr zero", []float64{0, 0, 0, 0, 0, 0, 0, 5, -5}, ErrDegenerateQuantiles},
 	}
 	for _, c := range mc {

@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -20,19 +19,6 @@ const (
 	SWMaxN = 5000
 )
 
-var (
-	// ErrSampleSize is wrapped by the errors reporting a sample size outside a
-	// test's valid range, or a sample whose length does not match the size a
-	// [ShapiroWilk] was built for.
-	ErrSampleSize = errors.New("sample size out of range")
-	// ErrNonFinite is wrapped by the errors reporting a NaN or ±Inf input
-	// (they match ErrNonFiniteValue too).
-	ErrNonFinite = errors.New("non-finite value")
-	// ErrNotSorted is wrapped by the error of [ShapiroWilk.TestSorted] when its
-	// input is not in ascending order.
-	ErrNotSorted = errors.New("values not in ascending order")
-)
-
 // swSizeError reports a sample size outside [min, max] (max 0: no upper bound).
 type swSizeError struct {
 	test     string
@@ -47,11 +33,8 @@ func (e *swSizeError) Error() string {
 	return fmt.Sprintf("%s: n=%d: need n ≥ %d", e.test, e.n, e.min)
 }
 
-// Is makes the error match ErrSampleSize, and also the moment functions'
-// ErrTooFewValues when the sample is too small.
-func (e *swSizeError) Is(target error) bool {
-	return target == ErrSampleSize || (target == ErrTooFewValues && e.n < e.min)
-}
+// Is makes the error match ErrSampleSize.
+func (e *swSizeError) Is(target error) bool { return target == ErrSampleSize }
 
 // swNonFiniteError reports the first NaN or ±Inf value of an input.
 type swNonFiniteError struct {
@@ -64,11 +47,8 @@ func (e *swNonFiniteError) Error() string {
 	return fmt.Sprintf("%s: x[%d]=%v: non-finite value", e.test, e.index, e.value)
 }
 
-// Is makes the error match ErrNonFinite, and also the moment functions'
-// ErrNonFiniteValue.
-func (e *swNonFiniteError) Is(target error) bool {
-	return target == ErrNonFinite || target == ErrNonFiniteValue
-}
+// Is makes the error match ErrNonFinite.
+func (e *swNonFiniteError) Is(target error) bool { return target == ErrNonFinite }
 
 // swCheckFinite returns a swNonFiniteError for the first NaN or ±Inf of x.
 func swCheckFinite(test string, x []float64) error {

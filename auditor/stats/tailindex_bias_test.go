@@ -14,7 +14,7 @@ import (
 // 200 seeds, for Gaussian data and SαS(1.5) data, at n = 200, 600, 2000.
 // It is not part of the default run (it takes a few seconds); run it with
 //
-//	GNAUDIT_TAIL_BIAS=1 go test -run TestTailIndexBiasTable -v ./plugins/stats
+//	GNAUDIT_TAIL_BIAS=1 go test -run TestTailIndexBiasTable -v ./auditor/stats
 func TestTailIndexBiasTable(t *testing.T) {
 	if os.Getenv("GNAUDIT_TAIL_BIAS") == "" {
 		t.Skip("set GNAUDIT_TAIL_BIAS=1 to compute the bias table")

@@ -167,9 +167,9 @@ func TestMcCullochSorted(t *testing.T) {
 		want error
 	}{
 		{"unsorted", []float64{1, 2, 4, 3, 5, 6}, ErrNotSorted},
-		{"short", []float64{1, 2, 3, 4}, ErrTooFewValues},
-		{"nan", []float64{1, 2, 3, math.NaN(), 5}, ErrNonFiniteValue},
-		{"inf", []float64{1, 2, 3, 4, math.Inf(1)}, ErrNonFiniteValue},
+		{"short", []float64{1, 2, 3, 4}, ErrSampleSize},
+		{"nan", []float64{1, 2, 3, math.NaN(), 5}, ErrNonFinite},
+		{"inf", []float64{1, 2, 3, 4, math.Inf(1)}, ErrNonFinite},
 		{"degenerate", []float64{0, 1, 1, 1, 1, 1, 2}, ErrDegenerateQuantiles},
 	} {
 		p, err := McCullochSorted(tc.x)

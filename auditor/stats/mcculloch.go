@@ -1,15 +1,9 @@
 package stats
 
 import (
-	"errors"
 	"fmt"
 	"math"
 )
-
-// ErrDegenerateQuantiles reports a sample whose interquartile range (or
-// 5–95 % range) is zero, so that McCulloch's quantile ratios are undefined
-// (for example a coordinate that is exactly zero for most samples).
-var ErrDegenerateQuantiles = errors.New("degenerate quantiles")
 
 // McCulloch's (1986) tables, exactly as in scipy.stats._levy_stable
 // (_fitstart_S1, scipy 1.10). (pylevy's fit_levy is a maximum-likelihood
@@ -198,8 +192,8 @@ func percentileSorted(s []float64, q float64) float64 {
 // recycled scratch memory (SortFloat64). At α = 2 the tables give
 // γ = IQR/1.908 = σ/√2 for N(μ, σ²) data, as for S1(2, ·, γ) = N(δ, 2γ²).
 //
-// Errors: fewer than 5 values (ErrTooFewValues), a NaN/Inf
-// (ErrNonFiniteValue), or q75 == q25 (ErrDegenerateQuantiles).
+// Errors: fewer than 5 values (ErrSampleSize), a NaN/Inf
+// (ErrNonFinite), or q75 == q25 (ErrDegenerateQuantiles).
 func McCulloch(x []float64) (StableParams, error) {
 	if err := mcCheck(x); err != nil {
 		return mcBad(), err
@@ -236,11 +230,11 @@ func mcBad() StableParams {
 // mcCheck returns McCulloch's error for too few or non-finite values.
 func mcCheck(x []float64) error {
 	if len(x) < 5 {
-		return fmt.Errorf("mcculloch: %d values, need at least 5: %w", len(x), errTooFew)
+		return fmt.Errorf("mcculloch: %d values, need at least 5: %w", len(x), ErrSampleSize)
 	}
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("mcculloch: value %d is %v: %w", i, v, errNonFinite)
+			return fmt.Errorf("mcculloch: value %d is %v: %w", i, v, ErrNonFinite)
 		}
 	}
 	return nil
