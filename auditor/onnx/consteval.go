@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gnaudit/gnaudit/auditor/float16"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 )
 
@@ -173,53 +174,11 @@ func roundTo(v float64, dt ir.DataType) float64 {
 	case ir.Float:
 		return float64(float32(v))
 	case ir.Float16:
-		return float64(halfToFloat(floatToHalf(float32(v))))
+		return float64(float16.ToFloat32(float16.FromFloat32(float32(v))))
 	case ir.Bfloat16:
-		b := math.Float32bits(float32(v))
-		if math.IsNaN(v) {
-			return v
-		}
-		b += 0x7fff + (b>>16)&1
-		return float64(math.Float32frombits(b &^ 0xffff))
+		return float64(float16.BFloat16ToFloat32(float16.BFloat16FromFloat32(float32(v))))
 	}
 	return v
-}
-
-// floatToHalf converts float32 to IEEE 754 binary16, rounding to nearest
-// even; overflow gives infinity.
-func floatToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23)&0xff - 127 + 15
-	frac := b & 0x7fffff
-	switch {
-	case int32(b>>23)&0xff == 0xff: // Inf, NaN
-		if frac != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	case exp >= 0x1f:
-		return sign | 0x7c00
-	case exp <= 0: // subnormal or zero
-		if exp < -10 {
-			return sign
-		}
-		frac |= 0x800000
-		shift := uint32(14 - exp)
-		h := frac >> shift
-		rem := frac & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || (rem == half && h&1 == 1) {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(exp)<<10 | frac>>13
-	rem := frac & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++ // may carry into the exponent, up to infinity: correct
-	}
-	return sign | uint16(h)
 }
 
 // wrapInts reduces integers to the range of a narrower type.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gnaudit/gnaudit/auditor/float16"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 	"gorgonia.org/tensor"
@@ -123,13 +124,13 @@ func tensorFromProto(tp *onnxpb.TensorProto) (*ir.Tensor, error) {
 			case raw != nil && dt == ir.Float:
 				t.F32[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
 			case raw != nil && dt == ir.Float16:
-				t.F32[i] = halfToFloat(le.Uint16(raw[2*i:]))
+				t.F32[i] = float16.ToFloat32(le.Uint16(raw[2*i:]))
 			case raw != nil:
 				t.F32[i] = math.Float32frombits(uint32(le.Uint16(raw[2*i:])) << 16)
 			case dt == ir.Float:
 				t.F32[i] = tp.GetFloatData()[i]
 			case dt == ir.Float16:
-				t.F32[i] = halfToFloat(uint16(tp.GetInt32Data()[i]))
+				t.F32[i] = float16.ToFloat32(uint16(tp.GetInt32Data()[i]))
 			default:
 				t.F32[i] = math.Float32frombits(uint32(uint16(tp.GetInt32Data()[i])) << 16)
 			}
@@ -188,27 +189,6 @@ func tensorFromProto(tp *onnxpb.TensorProto) (*ir.Tensor, error) {
 		}
 	}
 	return t, nil
-}
-
-// halfToFloat converts an IEEE 754 binary16 value to float32.
-func halfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := int32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
-	case exp == 0 && frac == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal: normalise
-		for frac&0x400 == 0 {
-			frac <<= 1
-			exp--
-		}
-		exp++
-		frac &= 0x3ff
-	}
-	return math.Float32frombits(sign | uint32(exp+127-15)<<23 | frac<<13)
 }
 
 // onnxGoReads reports whether onnx-go v0.5.0 decodes this tensor correctly:

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gnaudit/gnaudit/auditor/atomicfile"
+	"github.com/gnaudit/gnaudit/auditor/float16"
 	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 )
 
@@ -141,9 +142,9 @@ func encodeTensor(t *onnxpb.TensorProto, p Param) (*onnxpb.TensorProto, error) {
 			out.DoubleData = slices.Clone(p.Value)
 		}
 	case onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_BFLOAT16:
-		conv := floatToHalf
+		conv := float16.FromFloat32
 		if dt == onnxpb.TensorProto_BFLOAT16 {
-			conv = floatToBfloat16
+			conv = float16.BFloat16FromFloat32
 		}
 		if raw {
 			out.RawData = make([]byte, 2*n)
@@ -163,52 +164,4 @@ func encodeTensor(t *onnxpb.TensorProto, p Param) (*onnxpb.TensorProto, error) {
 		out.RawData = []byte{}
 	}
 	return out, nil
-}
-
-// floatToHalf rounds f to IEEE 754 binary16 (to nearest, ties to even;
-// overflow gives ±Inf).
-func floatToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 { // subnormal half (or zero)
-		if e < -10 {
-			return sign
-		}
-		m := mant | 0x800000
-		shift := uint32(14 - e)
-		h := m >> shift
-		rem := m & (1<<shift - 1)
-		mid := uint32(1) << (shift - 1)
-		if rem > mid || (rem == mid && h&1 == 1) {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(e)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++ // a carry into the exponent is the correct rounding (up to Inf)
-	}
-	return sign | uint16(h)
-}
-
-// floatToBfloat16 rounds f to bfloat16 (to nearest, ties to even).
-func floatToBfloat16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 { // NaN
-		return uint16(b>>16) | 0x40
-	}
-	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/float16"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
@@ -303,9 +304,9 @@ func TestHalfPrecisionRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		dec := m.Initializers["w"].F32
-		conv := floatToHalf
+		conv := float16.FromFloat32
 		if c.dt == onnxpb.TensorProto_BFLOAT16 {
-			conv = floatToBfloat16
+			conv = float16.BFloat16FromFloat32
 		}
 		for i := 0; i+1 < len(bits) && bits[i+1] < 0x8000; i++ {
 			if bits[i+1] != bits[i]+1 {
@@ -326,15 +327,15 @@ func TestHalfPrecisionRoundTrip(t *testing.T) {
 		f    float32
 		want uint16
 	}{{65504, 0x7bff}, {65519, 0x7bff}, {65520, 0x7c00}, {1e10, 0x7c00}, {-1e10, 0xfc00}, {0x1p-25, 0}, {0x1.8p-25, 1}, {0x1p-26, 0}, {float32(math.Inf(1)), 0x7c00}} {
-		if got := floatToHalf(c.f); got != c.want {
-			t.Errorf("floatToHalf(%v) = %#04x, want %#04x", c.f, got, c.want)
+		if got := float16.FromFloat32(c.f); got != c.want {
+			t.Errorf("float16.FromFloat32(%v) = %#04x, want %#04x", c.f, got, c.want)
 		}
 	}
-	if h := floatToHalf(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
-		t.Errorf("floatToHalf(NaN) = %#04x", h)
+	if h := float16.FromFloat32(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
+		t.Errorf("float16.FromFloat32(NaN) = %#04x", h)
 	}
-	if h := floatToBfloat16(float32(math.NaN())); h&0x7f80 != 0x7f80 || h&0x7f == 0 {
-		t.Errorf("floatToBfloat16(NaN) = %#04x", h)
+	if h := float16.BFloat16FromFloat32(float32(math.NaN())); h&0x7f80 != 0x7f80 || h&0x7f == 0 {
+		t.Errorf("float16.BFloat16FromFloat32(NaN) = %#04x", h)
 	}
 }
 
