@@ -72,7 +72,7 @@ func blasGemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 // machine runs one op at a time, so two buffers that grow to the largest
 // need suffice.
 type scratch[T float] struct {
-	bufs [3][]T // 0: column matrices, 1: products, 2: a padded plane
+	bufs [4][]T // 0: column matrices, 1: products, 2: a padded plane, 3: flipped weights
 	acc  []float64
 }
 
@@ -108,6 +108,35 @@ type geom struct {
 	includePad     bool // AveragePool count_include_pad
 
 	tab *colTable // im2col's gather table (conv), built on first use
+
+	tr *geom // the transposed convolution's geometry (convGradX), built on first use
+}
+
+// transposed returns the geometry of the convolution that computes the
+// input gradient of g directly, or nil where there is none: for stride 1,
+// dilation 1 and one group, dx = gy ⋆ flip(W)ᵀ with the pads k − 1 − p (a
+// "full" correlation), which gives dx the shape of x. It replaces the
+// product Wᵀ·gy, whose inner dimension is only M, and the scatter-add of
+// col2im by the forward pass's product shape and a gather (im2col).
+func (g *geom) transposed() *geom {
+	if g.tr != nil {
+		return g.tr
+	}
+	if g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.group != 1 {
+		return nil
+	}
+	t := &geom{
+		n: g.n, c: g.m, h: g.oh, w: g.ow, m: g.c, group: 1,
+		kh: g.kh, kw: g.kw, sh: 1, sw: 1, dh: 1, dw: 1,
+		pt: g.kh - 1 - g.pt, pb: g.kh - 1 - g.pb, pl: g.kw - 1 - g.pl, pr: g.kw - 1 - g.pr,
+		oh: g.h, ow: g.w,
+	}
+	if t.pt < 0 || t.pb < 0 || t.pl < 0 || t.pr < 0 ||
+		t.h+t.pt+t.pb-t.kh+1 != g.h || t.w+t.pl+t.pr-t.kw+1 != g.w {
+		return nil
+	}
+	g.tr = t
+	return t
 }
 
 // colTable is im2col's gather table for one convolution geometry: row
@@ -444,6 +473,9 @@ func nmpToMnp[T float](dst, gy []T, n, m, p int) {
 	})
 }
 
+// convGradXRef forces convGradX onto the product-and-col2im path (tests).
+var convGradXRef = false
+
 // convGradW computes dW = Σ_n,p gy[n, m, p] · U(x)[:, (n, p)] per group,
 // with the column matrix U(x) of the forward pass when cc holds it.
 func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T], cc *colCache[T]) {
@@ -466,8 +498,26 @@ func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T], cc *colCache[T])
 	}
 }
 
-// convGradX computes dx = col2im(Wᵀ · gy) per group.
+// convGradX computes dx = col2im(Wᵀ · gy) per group, or, where g has a
+// transposed geometry, as the convolution of gy with the flipped, transposed
+// weights (same sums, in another order).
 func convGradX[T float](dx, w, gy []T, g *geom, sc *scratch[T]) {
+	if t := g.transposed(); t != nil && !convGradXRef {
+		KK := g.kh * g.kw
+		wt := sc.get(3, g.c*g.m*KK)
+		// wt[c, m, i, j] = w[m, c, kh−1−i, kw−1−j]
+		for m := 0; m < g.m; m++ {
+			for c := 0; c < g.c; c++ {
+				src := w[(m*g.c+c)*KK:][:KK]
+				dst := wt[(c*g.m+m)*KK:][:KK]
+				for ij := range dst {
+					dst[ij] = src[KK-1-ij]
+				}
+			}
+		}
+		convFwd(dx, gy, wt, nil, t, sc, nil)
+		return
+	}
 	P := g.oh * g.ow
 	NP := g.n * P
 	cg := g.c / g.group

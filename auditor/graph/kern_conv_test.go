@@ -325,3 +325,59 @@ func TestIm2colRowsParallel(t *testing.T) {
 		t.Fatal("col2im: split and single row sweeps differ")
 	}
 }
+
+// TestConvGradXTransposed checks the input gradient computed as the
+// transposed convolution against the product-and-col2im path, on stride-1
+// geometries with symmetric, asymmetric and no padding (table and row-sweep
+// im2col both), and that geometries without a transposed form keep the
+// reference path.
+func TestConvGradXTransposed(t *testing.T) {
+	cases := []struct {
+		g    geom
+		want bool // has a transposed form
+	}{
+		{geom{n: 3, c: 4, m: 5, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, true},
+		{geom{n: 2, c: 3, m: 2, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, true},
+		{geom{n: 2, c: 3, m: 4, h: 7, w: 6, kh: 3, kw: 2, pt: 0, pl: 1, pb: 2, pr: 0}, true},
+		{geom{n: 2, c: 2, m: 3, h: 5, w: 20, kh: 5, kw: 5}, true},
+		{geom{n: 2, c: 6, m: 3, h: 4, w: 4, kh: 1, kw: 1}, true},
+		{geom{n: 1, c: 2, m: 2, h: 1, w: 9, kh: 1, kw: 3, pl: 2, pr: 2}, true},
+		{geom{n: 2, c: 2, m: 2, h: 6, w: 6, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1}, false},
+		{geom{n: 2, c: 2, m: 2, h: 6, w: 6, kh: 3, kw: 3, dh: 2, dw: 2}, false},
+		{geom{n: 2, c: 2, m: 2, h: 4, w: 4, kh: 3, kw: 3, pt: 3, pl: 1, pb: 0, pr: 1}, false},
+	}
+	rng := rand.New(rand.NewSource(11))
+	for k, tc := range cases {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			g := tc.g
+			g.group = 1
+			g.sh, g.sw = max(g.sh, 1), max(g.sw, 1)
+			g.dh, g.dw = max(g.dh, 1), max(g.dw, 1)
+			g.oh = (g.h+g.pt+g.pb-(g.kh-1)*g.dh-1)/g.sh + 1
+			g.ow = (g.w+g.pl+g.pr-(g.kw-1)*g.dw-1)/g.sw + 1
+			if got := g.transposed() != nil; got != tc.want {
+				t.Fatalf("transposed() != nil is %v, want %v", got, tc.want)
+			}
+			w := make([]float64, g.m*g.c*g.kh*g.kw)
+			gy := make([]float64, g.n*g.m*g.oh*g.ow)
+			for _, s := range [][]float64{w, gy} {
+				for i := range s {
+					s[i] = rng.NormFloat64()
+				}
+			}
+			want, got := make([]float64, g.n*g.c*g.h*g.w), make([]float64, g.n*g.c*g.h*g.w)
+			convGradXRef = true
+			convGradX(want, w, gy, &g, &scratch[float64]{})
+			convGradXRef = false
+			for i := range got {
+				got[i] = 7 // every element must be written
+			}
+			convGradX(got, w, gy, &g, &scratch[float64]{})
+			for i := range got {
+				if d := math.Abs(got[i] - want[i]); d > 1e-12*(1+math.Abs(want[i])) {
+					t.Fatalf("dx[%d] = %v, want %v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
