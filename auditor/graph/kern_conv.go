@@ -74,6 +74,18 @@ func blasGemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 type scratch[T float] struct {
 	bufs [4][]T // 0: column matrices, 1: products, 2: a padded plane, 3: flipped weights
 	acc  []float64
+	wb   [][3][]T // per worker of the blocked convolution: columns, products, padded planes
+}
+
+// worker returns buffer i (as scratch.get) of worker w.
+func (s *scratch[T]) worker(w, i, n int) []T {
+	for len(s.wb) <= w {
+		s.wb = append(s.wb, [3][]T{})
+	}
+	if cap(s.wb[w][i]) < n {
+		s.wb[w][i] = make([]T, n)
+	}
+	return s.wb[w][i][:n]
 }
 
 func (s *scratch[T]) get(i, n int) []T {
@@ -432,6 +444,10 @@ func (cc *colCache[T]) cols(n int, sc *scratch[T]) []T {
 // and one matrix product per group over the whole batch; cc (may be nil)
 // keeps the column matrix for convGradW.
 func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
+	if cc == nil && convBlockCols > 0 {
+		convFwdBlocked(out, x, w, b, g, sc)
+		return
+	}
 	P := g.oh * g.ow
 	NP := g.n * P
 	cg := g.c / g.group
@@ -455,6 +471,136 @@ func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]
 					bv := b[m]
 					for p := range dst {
 						dst[p] += bv
+					}
+				}
+			}
+		}
+	})
+}
+
+// convBlockCols is the number of output positions (samples × OH·OW) one
+// block of the blocked convolution covers: its column matrix (C·kh·kw rows)
+// then stays in a core's cache between im2col and the product, where the
+// whole batch's column matrix (75 MB for a 16-channel 32×32 layer at batch
+// 128) makes both passes memory-bound. A variable for tests.
+var convBlockCols = 1024
+
+// convBlock returns the samples per block of the blocked convolution.
+func convBlock(g *geom) int {
+	return max(1, convBlockCols/(g.oh*g.ow))
+}
+
+// im2colSerial is im2col on the calling goroutine, with pp as the padded
+// planes' buffer of the table path; for blocks of the blocked convolution.
+func im2colSerial[T float](cols, x []T, g *geom, pp []T) {
+	if !g.useTable() {
+		im2colRowsCh(cols, x, g, 0, g.c)
+		return
+	}
+	t := g.tab
+	P := g.oh * g.ow
+	NP := g.n * P
+	KK := g.kh * g.kw
+	hw := g.h * g.w
+	ns, cs := g.c, 1
+	if t.padded {
+		hpwp := t.hp * t.wp
+		pp = pp[:g.n*g.c*hpwp]
+		clear(pp)
+		for c := 0; c < g.c; c++ {
+			for n := 0; n < g.n; n++ {
+				src := x[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
+				dst := pp[(c*g.n+n)*hpwp:][:hpwp]
+				for y := 0; y < g.h; y++ {
+					copy(dst[(y+g.pt)*t.wp+g.pl:][:g.w], src[y*g.w:][:g.w])
+				}
+			}
+		}
+		x, hw, ns, cs = pp, hpwp, 1, g.n
+	}
+	for c := 0; c < g.c; c++ {
+		for ij := 0; ij < KK; ij++ {
+			row := cols[(c*KK+ij)*NP:][:NP]
+			src := t.src[ij*P:][:P]
+			for n := 0; n < g.n; n++ {
+				plane := x[(n*ns+c*cs)*hw:][:hw]
+				dst := row[n*P:][:P]
+				for p, s := range src {
+					dst[p] = plane[s]
+				}
+			}
+		}
+	}
+}
+
+// blockGeom returns g for blocks of nb samples (the gather table shared).
+func blockGeom(g *geom, nb int) *geom {
+	if g.useTable() {
+		g.table()
+	}
+	b := *g
+	b.n = nb
+	b.tr = nil
+	return &b
+}
+
+// convFwdBlocked is convFwd without a kept column matrix: im2col and the
+// product run block by block of samples, each block on one goroutine with
+// its own buffers, the product written into out directly.
+func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
+	P := g.oh * g.ow
+	cg := g.c / g.group
+	mg := g.m / g.group
+	K := cg * g.kh * g.kw
+	nb := min(convBlock(g), g.n)
+	bg := blockGeom(g, nb)
+	var ppn int
+	if bg.tab != nil && bg.tab.padded {
+		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
+	}
+	nblk := (g.n + nb - 1) / nb
+	// allocate the workers' buffers before the goroutines start
+	for wi := 0; wi < workers(nblk*g.m*K*nb*P); wi++ {
+		sc.worker(wi, 0, g.c*g.kh*g.kw*nb*P)
+		sc.worker(wi, 1, g.m*nb*P)
+		sc.worker(wi, 2, ppn)
+	}
+	parallelW(nblk, g.m*K*nb*P, 1, func(wi, b0, b1 int) {
+		cols := sc.wb[wi][0]
+		tmp := sc.wb[wi][1]
+		pp := sc.wb[wi][2]
+		for blk := b0; blk < b1; blk++ {
+			n0 := blk * nb
+			bgi := bg
+			if n := min(nb, g.n-n0); n != nb {
+				c := *bg
+				c.n = n
+				bgi = &c
+			}
+			n := bgi.n
+			NP := n * P
+			xs := x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w]
+			cl := cols[:g.c*g.kh*g.kw*NP]
+			im2colSerial(cl, xs, bgi, pp)
+			os := out[n0*g.m*P:][:n*g.m*P]
+			for gi := 0; gi < g.group; gi++ {
+				if n == 1 {
+					blasGemm(false, false, mg, P, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, os[gi*mg*P:], P)
+				} else {
+					blasGemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
+				}
+			}
+			for s := 0; s < n; s++ {
+				for m := 0; m < g.m; m++ {
+					dst := os[(s*g.m+m)*P:][:P]
+					if n > 1 {
+						copy(dst, tmp[m*NP+s*P:][:P])
+					}
+					if b != nil {
+						bv := b[m]
+						for p := range dst {
+							dst[p] += bv
+						}
 					}
 				}
 			}
