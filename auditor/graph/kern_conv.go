@@ -74,13 +74,13 @@ func blasGemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 type scratch[T float] struct {
 	bufs [4][]T // 0: column matrices, 1: products, 2: a padded plane, 3: flipped weights
 	acc  []float64
-	wb   [][3][]T // per worker of the blocked convolution: columns, products, padded planes
+	wb   [][4][]T // per worker of the blocked convolution: columns, products, padded planes, dW
 }
 
 // worker returns buffer i (as scratch.get) of worker w.
 func (s *scratch[T]) worker(w, i, n int) []T {
 	for len(s.wb) <= w {
-		s.wb = append(s.wb, [3][]T{})
+		s.wb = append(s.wb, [4][]T{})
 	}
 	if cap(s.wb[w][i]) < n {
 		s.wb[w][i] = make([]T, n)
@@ -608,6 +608,67 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 	})
 }
 
+// convGradWBlocked is convGradW without a kept column matrix, block by
+// block of samples as convFwdBlocked: each worker accumulates the products
+// of its blocks, and the workers' sums are added in worker order.
+func convGradWBlocked[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
+	P := g.oh * g.ow
+	cg := g.c / g.group
+	mg := g.m / g.group
+	K := cg * g.kh * g.kw
+	nb := min(convBlock(g), g.n)
+	bg := blockGeom(g, nb)
+	var ppn int
+	if bg.tab != nil && bg.tab.padded {
+		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
+	}
+	nblk := (g.n + nb - 1) / nb
+	for wi := 0; wi < workers(nblk*g.m*K*nb*P); wi++ {
+		sc.worker(wi, 0, g.c*g.kh*g.kw*nb*P)
+		sc.worker(wi, 1, g.m*nb*P)
+		sc.worker(wi, 2, ppn)
+		sc.worker(wi, 3, g.m*K)
+	}
+	nw := parallelW(nblk, g.m*K*nb*P, 1, func(wi, b0, b1 int) {
+		cols, tmp, pp, acc := sc.wb[wi][0], sc.wb[wi][1], sc.wb[wi][2], sc.wb[wi][3]
+		for blk := b0; blk < b1; blk++ {
+			n0 := blk * nb
+			bgi := bg
+			if n := min(nb, g.n-n0); n != nb {
+				c := *bg
+				c.n = n
+				bgi = &c
+			}
+			n := bgi.n
+			NP := n * P
+			cl := cols[:g.c*g.kh*g.kw*NP]
+			im2colSerial(cl, x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w], bgi, pp)
+			gs := gy[n0*g.m*P:][:n*g.m*P]
+			if n > 1 {
+				for s := 0; s < n; s++ {
+					for m := 0; m < g.m; m++ {
+						copy(tmp[m*NP+s*P:][:P], gs[(s*g.m+m)*P:][:P])
+					}
+				}
+				gs = tmp[:g.m*NP]
+			}
+			beta := T(1)
+			if blk == b0 {
+				beta = 0
+			}
+			for gi := 0; gi < g.group; gi++ {
+				blasGemm(false, true, mg, K, NP, 1, gs[gi*mg*NP:], NP, cl[gi*K*NP:], NP, beta, acc[gi*mg*K:], K)
+			}
+		}
+	})
+	copy(dw, sc.wb[0][3][:g.m*K])
+	for wi := 1; wi < nw; wi++ {
+		for k, v := range sc.wb[wi][3][:g.m*K] {
+			dw[k] += v
+		}
+	}
+}
+
 // nmpToMnp permutes gy [N, M, P] into dst [M, N·P].
 func nmpToMnp[T float](dst, gy []T, n, m, p int) {
 	parallel(m, n*p, 1, func(j0, j1 int) {
@@ -633,6 +694,9 @@ func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T], cc *colCache[T])
 	var cols []T
 	if cc != nil && cc.valid {
 		cols = cc.buf
+	} else if convBlockCols > 0 {
+		convGradWBlocked(dw, x, gy, g, sc)
+		return
 	} else {
 		cols = sc.get(0, g.c*g.kh*g.kw*NP)
 		im2col(cols, x, g, sc)

@@ -428,3 +428,49 @@ func TestConvFwdBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestConvGradWBlocked checks the blocked weight gradient (no kept column
+// matrix) against the whole-batch product, on the geometries of
+// TestConvFwdBlocked.
+func TestConvGradWBlocked(t *testing.T) {
+	cases := []geom{
+		{n: 9, c: 4, m: 6, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 2},
+		{n: 7, c: 3, m: 4, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 1},
+		{n: 3, c: 2, m: 3, h: 7, w: 6, kh: 3, kw: 2, sh: 2, sw: 3, dh: 2, dw: 1, pl: 1, pb: 2, group: 1},
+		{n: 4, c: 6, m: 3, h: 4, w: 4, kh: 1, kw: 1, group: 3},
+	}
+	defer func(v int) { convBlockCols = v }(convBlockCols)
+	rng := rand.New(rand.NewSource(13))
+	for k, g0 := range cases {
+		g := g0
+		g.sh, g.sw = max(g.sh, 1), max(g.sw, 1)
+		g.dh, g.dw = max(g.dh, 1), max(g.dw, 1)
+		g.oh = (g.h+g.pt+g.pb-(g.kh-1)*g.dh-1)/g.sh + 1
+		g.ow = (g.w+g.pl+g.pr-(g.kw-1)*g.dw-1)/g.sw + 1
+		x := make([]float64, g.n*g.c*g.h*g.w)
+		gy := make([]float64, g.n*g.m*g.oh*g.ow)
+		for _, s := range [][]float64{x, gy} {
+			for i := range s {
+				s[i] = rng.NormFloat64()
+			}
+		}
+		want := make([]float64, g.m*g.c/g.group*g.kh*g.kw)
+		convBlockCols = 0
+		convGradW(want, x, gy, &g, &scratch[float64]{}, nil)
+		for _, bc := range []int{1, 2 * g.oh * g.ow, 3 * g.oh * g.ow, 1024} {
+			t.Run(fmt.Sprint(k, "/", bc), func(t *testing.T) {
+				convBlockCols = bc
+				got := make([]float64, len(want))
+				for i := range got {
+					got[i] = 7
+				}
+				convGradW(got, x, gy, &g, &scratch[float64]{}, nil)
+				for i := range got {
+					if d := math.Abs(got[i] - want[i]); d > 1e-11*(1+math.Abs(want[i])) {
+						t.Fatalf("dw[%d] = %v, want %v", i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
