@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math"
+	"runtime"
 
 	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/gorgonia"
@@ -134,7 +135,8 @@ func (g *geom) transposed() *geom {
 	if g.tr != nil {
 		return g.tr
 	}
-	if g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.group != 1 {
+	if g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.group != 1 ||
+		g.m > transposedMaxM || g.h*g.w < transposedMinHW {
 		return nil
 	}
 	t := &geom{
@@ -444,7 +446,7 @@ func (cc *colCache[T]) cols(n int, sc *scratch[T]) []T {
 // and one matrix product per group over the whole batch; cc (may be nil)
 // keeps the column matrix for convGradW.
 func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
-	if cc == nil && convBlockCols > 0 {
+	if cc == nil && convBlocked(g) {
 		convFwdBlocked(out, x, w, b, g, sc)
 		return
 	}
@@ -488,6 +490,22 @@ var convBlockCols = 1024
 // convBlock returns the samples per block of the blocked convolution.
 func convBlock(g *geom) int {
 	return max(1, convBlockCols/(g.oh*g.ow))
+}
+
+// convBlocked reports whether a convolution without a kept column matrix
+// runs blocked: when the column block (C/group·kh·kw rows) stays small
+// enough for a core's cache and there are enough blocks to keep every
+// goroutine busy; else the whole-batch product, split over goroutines,
+// is faster (alexnet-cifar's 192–384-channel layers on 2×2 maps).
+func convBlocked(g *geom) bool {
+	if convBlockCols <= 0 {
+		return false
+	}
+	if convBlockCols < 1024 { // tests force small blocks
+		return true
+	}
+	nblk := (g.n + convBlock(g) - 1) / convBlock(g)
+	return g.c/g.group*g.kh*g.kw <= 576 && nblk >= 2*runtime.GOMAXPROCS(0)
 }
 
 // im2colSerial is im2col on the calling goroutine, with pp as the padded
@@ -680,6 +698,15 @@ func nmpToMnp[T float](dst, gy []T, n, m, p int) {
 	})
 }
 
+// transposedMaxM and transposedMinHW bound where convGradX takes the
+// transposed convolution: few output channels (the inner dimension of
+// Wᵀ·gy, which makes that product slow) and maps of at least 8×8 (on
+// smaller maps the padding of the full correlation costs more than the
+// scatter-add). Measured: faster on resnet20's 16–64-channel 32×32–8×8
+// layers, slower on alexnet-cifar's 192–384 channels on 4×4 and 2×2 maps.
+// Variables for tests.
+var transposedMaxM, transposedMinHW = 64, 64
+
 // convGradXRef forces convGradX onto the product-and-col2im path (tests).
 var convGradXRef = false
 
@@ -694,7 +721,7 @@ func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T], cc *colCache[T])
 	var cols []T
 	if cc != nil && cc.valid {
 		cols = cc.buf
-	} else if convBlockCols > 0 {
+	} else if convBlocked(g) {
 		convGradWBlocked(dw, x, gy, g, sc)
 		return
 	} else {

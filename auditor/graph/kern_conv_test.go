@@ -346,6 +346,9 @@ func TestConvGradXTransposed(t *testing.T) {
 		{geom{n: 2, c: 2, m: 2, h: 6, w: 6, kh: 3, kw: 3, dh: 2, dw: 2}, false},
 		{geom{n: 2, c: 2, m: 2, h: 4, w: 4, kh: 3, kw: 3, pt: 3, pl: 1, pb: 0, pr: 1}, false},
 	}
+	// the geometric conditions alone; the speed thresholds are checked below
+	defer func(m, hw int) { transposedMaxM, transposedMinHW = m, hw }(transposedMaxM, transposedMinHW)
+	transposedMaxM, transposedMinHW = 1<<30, 0
 	rng := rand.New(rand.NewSource(11))
 	for k, tc := range cases {
 		t.Run(fmt.Sprint(k), func(t *testing.T) {
@@ -379,6 +382,22 @@ func TestConvGradXTransposed(t *testing.T) {
 				}
 			}
 		})
+	}
+	transposedMaxM, transposedMinHW = 64, 64
+	for _, tc := range []struct {
+		g    geom
+		want bool
+	}{
+		{geom{m: 64, h: 8, w: 8, oh: 8, ow: 8}, true},
+		{geom{m: 65, h: 8, w: 8, oh: 8, ow: 8}, false},
+		{geom{m: 16, h: 7, w: 8, oh: 7, ow: 8}, false},
+	} {
+		g := tc.g
+		g.n, g.c, g.group, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw = 1, 1, 1, 3, 3, 1, 1, 1, 1
+		g.pt, g.pl, g.pb, g.pr = 1, 1, 1, 1
+		if got := g.transposed() != nil; got != tc.want {
+			t.Errorf("m %d, %d×%d: transposed() != nil is %v, want %v", g.m, g.h, g.w, got, tc.want)
+		}
 	}
 }
 
