@@ -317,3 +317,40 @@ func TestNetAPI(t *testing.T) {
 		t.Errorf("Value(input) = %v %v %v", s, v, ok)
 	}
 }
+
+// TestGradInto checks GradInto against Grad: the same values, written into
+// the given slice when it is large enough (no new allocation), a new slice
+// otherwise, zeros for a parameter without influence, nil for an unknown
+// name.
+func TestGradInto(t *testing.T) {
+	b := newModel(13, -1, 4)
+	m := b.output(b.op("Gemm", nil, "x", b.param("w", 1, true, 4, 3), b.param("c", 1, true, 3)))
+	b.param("unused", 1, true, 2)
+	net, err := Build(m, Options{Batch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if net.GradInto("w", nil) != nil {
+		t.Errorf("GradInto before LossGrad")
+	}
+	if _, err := net.LossGrad([]float64{1, -2, 3, 4, 5, 6, -7, 8}, []int{0, 2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"w", "c", "unused"} {
+		want := net.Grad(name)
+		buf := make([]float64, len(want)+3)
+		for i := range buf {
+			buf[i] = 9
+		}
+		got := net.GradInto(name, buf)
+		if !slices.Equal(got, want) || &got[0] != &buf[0] {
+			t.Errorf("GradInto(%q, buf) = %v (same array %v), want %v", name, got, &got[0] == &buf[0], want)
+		}
+		if got := net.GradInto(name, nil); !slices.Equal(got, want) {
+			t.Errorf("GradInto(%q, nil) = %v, want %v", name, got, want)
+		}
+	}
+	if net.GradInto("nope", nil) != nil {
+		t.Errorf("GradInto(unknown) is not nil")
+	}
+}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math"
+	"runtime"
 
 	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/gorgonia"
@@ -72,8 +73,20 @@ func blasGemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 // machine runs one op at a time, so two buffers that grow to the largest
 // need suffice.
 type scratch[T float] struct {
-	bufs [3][]T // 0: column matrices, 1: products, 2: a padded plane
+	bufs [4][]T // 0: column matrices, 1: products, 2: a padded plane, 3: flipped weights
 	acc  []float64
+	wb   [][4][]T // per worker of the blocked convolution: columns, products, padded planes, dW
+}
+
+// worker returns buffer i (as scratch.get) of worker w.
+func (s *scratch[T]) worker(w, i, n int) []T {
+	for len(s.wb) <= w {
+		s.wb = append(s.wb, [4][]T{})
+	}
+	if cap(s.wb[w][i]) < n {
+		s.wb[w][i] = make([]T, n)
+	}
+	return s.wb[w][i][:n]
 }
 
 func (s *scratch[T]) get(i, n int) []T {
@@ -108,6 +121,36 @@ type geom struct {
 	includePad     bool // AveragePool count_include_pad
 
 	tab *colTable // im2col's gather table (conv), built on first use
+
+	tr *geom // the transposed convolution's geometry (convGradX), built on first use
+}
+
+// transposed returns the geometry of the convolution that computes the
+// input gradient of g directly, or nil where there is none: for stride 1,
+// dilation 1 and one group, dx = gy ⋆ flip(W)ᵀ with the pads k − 1 − p (a
+// "full" correlation), which gives dx the shape of x. It replaces the
+// product Wᵀ·gy, whose inner dimension is only M, and the scatter-add of
+// col2im by the forward pass's product shape and a gather (im2col).
+func (g *geom) transposed() *geom {
+	if g.tr != nil {
+		return g.tr
+	}
+	if g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.group != 1 ||
+		g.m > transposedMaxM || g.h*g.w < transposedMinHW {
+		return nil
+	}
+	t := &geom{
+		n: g.n, c: g.m, h: g.oh, w: g.ow, m: g.c, group: 1,
+		kh: g.kh, kw: g.kw, sh: 1, sw: 1, dh: 1, dw: 1,
+		pt: g.kh - 1 - g.pt, pb: g.kh - 1 - g.pb, pl: g.kw - 1 - g.pl, pr: g.kw - 1 - g.pr,
+		oh: g.h, ow: g.w,
+	}
+	if t.pt < 0 || t.pb < 0 || t.pl < 0 || t.pr < 0 ||
+		t.h+t.pt+t.pb-t.kh+1 != g.h || t.w+t.pl+t.pr-t.kw+1 != g.w {
+		return nil
+	}
+	g.tr = t
+	return t
 }
 
 // colTable is im2col's gather table for one convolution geometry: row
@@ -403,6 +446,10 @@ func (cc *colCache[T]) cols(n int, sc *scratch[T]) []T {
 // and one matrix product per group over the whole batch; cc (may be nil)
 // keeps the column matrix for convGradW.
 func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
+	if cc == nil && convBlocked(g) {
+		convFwdBlocked(out, x, w, b, g, sc)
+		return
+	}
 	P := g.oh * g.ow
 	NP := g.n * P
 	cg := g.c / g.group
@@ -433,6 +480,213 @@ func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]
 	})
 }
 
+// convBlockCols is the number of output positions (samples × OH·OW) one
+// block of the blocked convolution covers: its column matrix (C·kh·kw rows)
+// then stays in a core's cache between im2col and the product, where the
+// whole batch's column matrix (75 MB for a 16-channel 32×32 layer at batch
+// 128) makes both passes memory-bound. A variable for tests.
+var convBlockCols = 1024
+
+// convBlock returns the samples per block of the blocked convolution.
+func convBlock(g *geom) int {
+	return max(1, convBlockCols/(g.oh*g.ow))
+}
+
+// convBlocked reports whether a convolution without a kept column matrix
+// runs blocked: when the column block (C/group·kh·kw rows) stays small
+// enough for a core's cache and there are enough blocks to keep every
+// goroutine busy; else the whole-batch product, split over goroutines,
+// is faster (alexnet-cifar's 192–384-channel layers on 2×2 maps).
+func convBlocked(g *geom) bool {
+	if convBlockCols <= 0 {
+		return false
+	}
+	if convBlockCols < 1024 { // tests force small blocks
+		return true
+	}
+	nblk := (g.n + convBlock(g) - 1) / convBlock(g)
+	return g.c/g.group*g.kh*g.kw <= 576 && nblk >= 2*runtime.GOMAXPROCS(0)
+}
+
+// im2colSerial is im2col on the calling goroutine, with pp as the padded
+// planes' buffer of the table path; for blocks of the blocked convolution.
+func im2colSerial[T float](cols, x []T, g *geom, pp []T) {
+	if !g.useTable() {
+		im2colRowsCh(cols, x, g, 0, g.c)
+		return
+	}
+	t := g.tab
+	P := g.oh * g.ow
+	NP := g.n * P
+	KK := g.kh * g.kw
+	hw := g.h * g.w
+	ns, cs := g.c, 1
+	if t.padded {
+		hpwp := t.hp * t.wp
+		pp = pp[:g.n*g.c*hpwp]
+		clear(pp)
+		for c := 0; c < g.c; c++ {
+			for n := 0; n < g.n; n++ {
+				src := x[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
+				dst := pp[(c*g.n+n)*hpwp:][:hpwp]
+				for y := 0; y < g.h; y++ {
+					copy(dst[(y+g.pt)*t.wp+g.pl:][:g.w], src[y*g.w:][:g.w])
+				}
+			}
+		}
+		x, hw, ns, cs = pp, hpwp, 1, g.n
+	}
+	for c := 0; c < g.c; c++ {
+		for ij := 0; ij < KK; ij++ {
+			row := cols[(c*KK+ij)*NP:][:NP]
+			src := t.src[ij*P:][:P]
+			for n := 0; n < g.n; n++ {
+				plane := x[(n*ns+c*cs)*hw:][:hw]
+				dst := row[n*P:][:P]
+				for p, s := range src {
+					dst[p] = plane[s]
+				}
+			}
+		}
+	}
+}
+
+// blockGeom returns g for blocks of nb samples (the gather table shared).
+func blockGeom(g *geom, nb int) *geom {
+	if g.useTable() {
+		g.table()
+	}
+	b := *g
+	b.n = nb
+	b.tr = nil
+	return &b
+}
+
+// convFwdBlocked is convFwd without a kept column matrix: im2col and the
+// product run block by block of samples, each block on one goroutine with
+// its own buffers, the product written into out directly.
+func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
+	P := g.oh * g.ow
+	cg := g.c / g.group
+	mg := g.m / g.group
+	K := cg * g.kh * g.kw
+	nb := min(convBlock(g), g.n)
+	bg := blockGeom(g, nb)
+	var ppn int
+	if bg.tab != nil && bg.tab.padded {
+		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
+	}
+	nblk := (g.n + nb - 1) / nb
+	// allocate the workers' buffers before the goroutines start
+	for wi := 0; wi < workers(nblk*g.m*K*nb*P); wi++ {
+		sc.worker(wi, 0, g.c*g.kh*g.kw*nb*P)
+		sc.worker(wi, 1, g.m*nb*P)
+		sc.worker(wi, 2, ppn)
+	}
+	parallelW(nblk, g.m*K*nb*P, 1, func(wi, b0, b1 int) {
+		cols := sc.wb[wi][0]
+		tmp := sc.wb[wi][1]
+		pp := sc.wb[wi][2]
+		for blk := b0; blk < b1; blk++ {
+			n0 := blk * nb
+			bgi := bg
+			if n := min(nb, g.n-n0); n != nb {
+				c := *bg
+				c.n = n
+				bgi = &c
+			}
+			n := bgi.n
+			NP := n * P
+			xs := x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w]
+			cl := cols[:g.c*g.kh*g.kw*NP]
+			im2colSerial(cl, xs, bgi, pp)
+			os := out[n0*g.m*P:][:n*g.m*P]
+			for gi := 0; gi < g.group; gi++ {
+				if n == 1 {
+					blasGemm(false, false, mg, P, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, os[gi*mg*P:], P)
+				} else {
+					blasGemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
+				}
+			}
+			for s := 0; s < n; s++ {
+				for m := 0; m < g.m; m++ {
+					dst := os[(s*g.m+m)*P:][:P]
+					if n > 1 {
+						copy(dst, tmp[m*NP+s*P:][:P])
+					}
+					if b != nil {
+						bv := b[m]
+						for p := range dst {
+							dst[p] += bv
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// convGradWBlocked is convGradW without a kept column matrix, block by
+// block of samples as convFwdBlocked: each worker accumulates the products
+// of its blocks, and the workers' sums are added in worker order.
+func convGradWBlocked[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
+	P := g.oh * g.ow
+	cg := g.c / g.group
+	mg := g.m / g.group
+	K := cg * g.kh * g.kw
+	nb := min(convBlock(g), g.n)
+	bg := blockGeom(g, nb)
+	var ppn int
+	if bg.tab != nil && bg.tab.padded {
+		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
+	}
+	nblk := (g.n + nb - 1) / nb
+	for wi := 0; wi < workers(nblk*g.m*K*nb*P); wi++ {
+		sc.worker(wi, 0, g.c*g.kh*g.kw*nb*P)
+		sc.worker(wi, 1, g.m*nb*P)
+		sc.worker(wi, 2, ppn)
+		sc.worker(wi, 3, g.m*K)
+	}
+	nw := parallelW(nblk, g.m*K*nb*P, 1, func(wi, b0, b1 int) {
+		cols, tmp, pp, acc := sc.wb[wi][0], sc.wb[wi][1], sc.wb[wi][2], sc.wb[wi][3]
+		for blk := b0; blk < b1; blk++ {
+			n0 := blk * nb
+			bgi := bg
+			if n := min(nb, g.n-n0); n != nb {
+				c := *bg
+				c.n = n
+				bgi = &c
+			}
+			n := bgi.n
+			NP := n * P
+			cl := cols[:g.c*g.kh*g.kw*NP]
+			im2colSerial(cl, x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w], bgi, pp)
+			gs := gy[n0*g.m*P:][:n*g.m*P]
+			if n > 1 {
+				for s := 0; s < n; s++ {
+					for m := 0; m < g.m; m++ {
+						copy(tmp[m*NP+s*P:][:P], gs[(s*g.m+m)*P:][:P])
+					}
+				}
+				gs = tmp[:g.m*NP]
+			}
+			beta := T(1)
+			if blk == b0 {
+				beta = 0
+			}
+			for gi := 0; gi < g.group; gi++ {
+				blasGemm(false, true, mg, K, NP, 1, gs[gi*mg*NP:], NP, cl[gi*K*NP:], NP, beta, acc[gi*mg*K:], K)
+			}
+		}
+	})
+	copy(dw, sc.wb[0][3][:g.m*K])
+	for wi := 1; wi < nw; wi++ {
+		for k, v := range sc.wb[wi][3][:g.m*K] {
+			dw[k] += v
+		}
+	}
+}
+
 // nmpToMnp permutes gy [N, M, P] into dst [M, N·P].
 func nmpToMnp[T float](dst, gy []T, n, m, p int) {
 	parallel(m, n*p, 1, func(j0, j1 int) {
@@ -443,6 +697,18 @@ func nmpToMnp[T float](dst, gy []T, n, m, p int) {
 		}
 	})
 }
+
+// transposedMaxM and transposedMinHW bound where convGradX takes the
+// transposed convolution: few output channels (the inner dimension of
+// Wᵀ·gy, which makes that product slow) and maps of at least 8×8 (on
+// smaller maps the padding of the full correlation costs more than the
+// scatter-add). Measured: faster on resnet20's 16–64-channel 32×32–8×8
+// layers, slower on alexnet-cifar's 192–384 channels on 4×4 and 2×2 maps.
+// Variables for tests.
+var transposedMaxM, transposedMinHW = 64, 64
+
+// convGradXRef forces convGradX onto the product-and-col2im path (tests).
+var convGradXRef = false
 
 // convGradW computes dW = Σ_n,p gy[n, m, p] · U(x)[:, (n, p)] per group,
 // with the column matrix U(x) of the forward pass when cc holds it.
@@ -455,6 +721,9 @@ func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T], cc *colCache[T])
 	var cols []T
 	if cc != nil && cc.valid {
 		cols = cc.buf
+	} else if convBlocked(g) {
+		convGradWBlocked(dw, x, gy, g, sc)
+		return
 	} else {
 		cols = sc.get(0, g.c*g.kh*g.kw*NP)
 		im2col(cols, x, g, sc)
@@ -466,8 +735,26 @@ func convGradW[T float](dw, x, gy []T, g *geom, sc *scratch[T], cc *colCache[T])
 	}
 }
 
-// convGradX computes dx = col2im(Wᵀ · gy) per group.
+// convGradX computes dx = col2im(Wᵀ · gy) per group, or, where g has a
+// transposed geometry, as the convolution of gy with the flipped, transposed
+// weights (same sums, in another order).
 func convGradX[T float](dx, w, gy []T, g *geom, sc *scratch[T]) {
+	if t := g.transposed(); t != nil && !convGradXRef {
+		KK := g.kh * g.kw
+		wt := sc.get(3, g.c*g.m*KK)
+		// wt[c, m, i, j] = w[m, c, kh−1−i, kw−1−j]
+		for m := 0; m < g.m; m++ {
+			for c := 0; c < g.c; c++ {
+				src := w[(m*g.c+c)*KK:][:KK]
+				dst := wt[(c*g.m+m)*KK:][:KK]
+				for ij := range dst {
+					dst[ij] = src[KK-1-ij]
+				}
+			}
+		}
+		convFwd(dx, gy, wt, nil, t, sc, nil)
+		return
+	}
 	P := g.oh * g.ow
 	NP := g.n * P
 	cg := g.c / g.group

@@ -325,3 +325,171 @@ func TestIm2colRowsParallel(t *testing.T) {
 		t.Fatal("col2im: split and single row sweeps differ")
 	}
 }
+
+// TestConvGradXTransposed checks the input gradient computed as the
+// transposed convolution against the product-and-col2im path, on stride-1
+// geometries with symmetric, asymmetric and no padding (table and row-sweep
+// im2col both), and that geometries without a transposed form keep the
+// reference path.
+func TestConvGradXTransposed(t *testing.T) {
+	cases := []struct {
+		g    geom
+		want bool // has a transposed form
+	}{
+		{geom{n: 3, c: 4, m: 5, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, true},
+		{geom{n: 2, c: 3, m: 2, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, true},
+		{geom{n: 2, c: 3, m: 4, h: 7, w: 6, kh: 3, kw: 2, pt: 0, pl: 1, pb: 2, pr: 0}, true},
+		{geom{n: 2, c: 2, m: 3, h: 5, w: 20, kh: 5, kw: 5}, true},
+		{geom{n: 2, c: 6, m: 3, h: 4, w: 4, kh: 1, kw: 1}, true},
+		{geom{n: 1, c: 2, m: 2, h: 1, w: 9, kh: 1, kw: 3, pl: 2, pr: 2}, true},
+		{geom{n: 2, c: 2, m: 2, h: 6, w: 6, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1}, false},
+		{geom{n: 2, c: 2, m: 2, h: 6, w: 6, kh: 3, kw: 3, dh: 2, dw: 2}, false},
+		{geom{n: 2, c: 2, m: 2, h: 4, w: 4, kh: 3, kw: 3, pt: 3, pl: 1, pb: 0, pr: 1}, false},
+	}
+	// the geometric conditions alone; the speed thresholds are checked below
+	defer func(m, hw int) { transposedMaxM, transposedMinHW = m, hw }(transposedMaxM, transposedMinHW)
+	transposedMaxM, transposedMinHW = 1<<30, 0
+	rng := rand.New(rand.NewSource(11))
+	for k, tc := range cases {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			g := tc.g
+			g.group = 1
+			g.sh, g.sw = max(g.sh, 1), max(g.sw, 1)
+			g.dh, g.dw = max(g.dh, 1), max(g.dw, 1)
+			g.oh = (g.h+g.pt+g.pb-(g.kh-1)*g.dh-1)/g.sh + 1
+			g.ow = (g.w+g.pl+g.pr-(g.kw-1)*g.dw-1)/g.sw + 1
+			if got := g.transposed() != nil; got != tc.want {
+				t.Fatalf("transposed() != nil is %v, want %v", got, tc.want)
+			}
+			w := make([]float64, g.m*g.c*g.kh*g.kw)
+			gy := make([]float64, g.n*g.m*g.oh*g.ow)
+			for _, s := range [][]float64{w, gy} {
+				for i := range s {
+					s[i] = rng.NormFloat64()
+				}
+			}
+			want, got := make([]float64, g.n*g.c*g.h*g.w), make([]float64, g.n*g.c*g.h*g.w)
+			convGradXRef = true
+			convGradX(want, w, gy, &g, &scratch[float64]{})
+			convGradXRef = false
+			for i := range got {
+				got[i] = 7 // every element must be written
+			}
+			convGradX(got, w, gy, &g, &scratch[float64]{})
+			for i := range got {
+				if d := math.Abs(got[i] - want[i]); d > 1e-12*(1+math.Abs(want[i])) {
+					t.Fatalf("dx[%d] = %v, want %v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+	transposedMaxM, transposedMinHW = 64, 64
+	for _, tc := range []struct {
+		g    geom
+		want bool
+	}{
+		{geom{m: 64, h: 8, w: 8, oh: 8, ow: 8}, true},
+		{geom{m: 65, h: 8, w: 8, oh: 8, ow: 8}, false},
+		{geom{m: 16, h: 7, w: 8, oh: 7, ow: 8}, false},
+	} {
+		g := tc.g
+		g.n, g.c, g.group, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw = 1, 1, 1, 3, 3, 1, 1, 1, 1
+		g.pt, g.pl, g.pb, g.pr = 1, 1, 1, 1
+		if got := g.transposed() != nil; got != tc.want {
+			t.Errorf("m %d, %d×%d: transposed() != nil is %v, want %v", g.m, g.h, g.w, got, tc.want)
+		}
+	}
+}
+
+// TestConvFwdBlocked checks the blocked convolution (blocks of one sample
+// and of several, with a short last block; table and row-sweep im2col;
+// groups and bias) against the whole-batch product.
+func TestConvFwdBlocked(t *testing.T) {
+	cases := []geom{
+		{n: 5, c: 4, m: 6, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 2},
+		{n: 7, c: 3, m: 4, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 1},
+		{n: 3, c: 2, m: 3, h: 7, w: 6, kh: 3, kw: 2, sh: 2, sw: 3, dh: 2, dw: 1, pl: 1, pb: 2, group: 1},
+		{n: 4, c: 6, m: 3, h: 4, w: 4, kh: 1, kw: 1, group: 3},
+	}
+	defer func(v int) { convBlockCols = v }(convBlockCols)
+	rng := rand.New(rand.NewSource(12))
+	for k, g0 := range cases {
+		g := g0
+		g.sh, g.sw = max(g.sh, 1), max(g.sw, 1)
+		g.dh, g.dw = max(g.dh, 1), max(g.dw, 1)
+		g.oh = (g.h+g.pt+g.pb-(g.kh-1)*g.dh-1)/g.sh + 1
+		g.ow = (g.w+g.pl+g.pr-(g.kw-1)*g.dw-1)/g.sw + 1
+		x := make([]float64, g.n*g.c*g.h*g.w)
+		w := make([]float64, g.m*g.c/g.group*g.kh*g.kw)
+		b := make([]float64, g.m)
+		for _, s := range [][]float64{x, w, b} {
+			for i := range s {
+				s[i] = rng.NormFloat64()
+			}
+		}
+		want := make([]float64, g.n*g.m*g.oh*g.ow)
+		convBlockCols = 0
+		convFwd(want, x, w, b, &g, &scratch[float64]{}, nil)
+		for _, bc := range []int{1, 2 * g.oh * g.ow, 3 * g.oh * g.ow, 1024} {
+			t.Run(fmt.Sprint(k, "/", bc), func(t *testing.T) {
+				convBlockCols = bc
+				got := make([]float64, len(want))
+				for i := range got {
+					got[i] = 7
+				}
+				convFwd(got, x, w, b, &g, &scratch[float64]{}, nil)
+				for i := range got {
+					if d := math.Abs(got[i] - want[i]); d > 1e-12*(1+math.Abs(want[i])) {
+						t.Fatalf("out[%d] = %v, want %v", i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestConvGradWBlocked checks the blocked weight gradient (no kept column
+// matrix) against the whole-batch product, on the geometries of
+// TestConvFwdBlocked.
+func TestConvGradWBlocked(t *testing.T) {
+	cases := []geom{
+		{n: 9, c: 4, m: 6, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 2},
+		{n: 7, c: 3, m: 4, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 1},
+		{n: 3, c: 2, m: 3, h: 7, w: 6, kh: 3, kw: 2, sh: 2, sw: 3, dh: 2, dw: 1, pl: 1, pb: 2, group: 1},
+		{n: 4, c: 6, m: 3, h: 4, w: 4, kh: 1, kw: 1, group: 3},
+	}
+	defer func(v int) { convBlockCols = v }(convBlockCols)
+	rng := rand.New(rand.NewSource(13))
+	for k, g0 := range cases {
+		g := g0
+		g.sh, g.sw = max(g.sh, 1), max(g.sw, 1)
+		g.dh, g.dw = max(g.dh, 1), max(g.dw, 1)
+		g.oh = (g.h+g.pt+g.pb-(g.kh-1)*g.dh-1)/g.sh + 1
+		g.ow = (g.w+g.pl+g.pr-(g.kw-1)*g.dw-1)/g.sw + 1
+		x := make([]float64, g.n*g.c*g.h*g.w)
+		gy := make([]float64, g.n*g.m*g.oh*g.ow)
+		for _, s := range [][]float64{x, gy} {
+			for i := range s {
+				s[i] = rng.NormFloat64()
+			}
+		}
+		want := make([]float64, g.m*g.c/g.group*g.kh*g.kw)
+		convBlockCols = 0
+		convGradW(want, x, gy, &g, &scratch[float64]{}, nil)
+		for _, bc := range []int{1, 2 * g.oh * g.ow, 3 * g.oh * g.ow, 1024} {
+			t.Run(fmt.Sprint(k, "/", bc), func(t *testing.T) {
+				convBlockCols = bc
+				got := make([]float64, len(want))
+				for i := range got {
+					got[i] = 7
+				}
+				convGradW(got, x, gy, &g, &scratch[float64]{}, nil)
+				for i := range got {
+					if d := math.Abs(got[i] - want[i]); d > 1e-11*(1+math.Abs(want[i])) {
+						t.Fatalf("dw[%d] = %v, want %v", i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}

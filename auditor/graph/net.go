@@ -526,6 +526,50 @@ func (n *Net) Grad(param string) []float64 {
 	return r
 }
 
+// GradInto is Grad written into dst when its capacity suffices (a new
+// slice otherwise), for callers that read every gradient every step
+// (fine-tuning) and would otherwise allocate them anew each time.
+func (n *Net) GradInto(param string, dst []float64) []float64 {
+	p, ok := n.byName[param]
+	if !ok || !n.lastFull {
+		return nil
+	}
+	size := prod(p.shape)
+	if cap(dst) < size {
+		dst = make([]float64, size)
+	}
+	dst = dst[:size]
+	g, ok := n.grads[param]
+	if !ok {
+		clear(dst)
+		return dst
+	}
+	t, isDense := g.Value().(*tensor.Dense)
+	if !isDense {
+		r, _ := toF64(g.Value())
+		return r
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		if len(d) != size {
+			r, _ := toF64(g.Value())
+			return r
+		}
+		for k, x := range d {
+			dst[k] = float64(x)
+		}
+	case []float64:
+		if len(d) != size {
+			return append([]float64(nil), d...)
+		}
+		copy(dst, d)
+	default:
+		r, _ := toF64(g.Value())
+		return r
+	}
+	return dst
+}
+
 // Params lists the float initializers in file order.
 func (n *Net) Params() []Param {
 	r := make([]Param, len(n.params))

@@ -47,3 +47,29 @@ func parallel(n, perItem, align int, fn func(lo, hi int)) {
 	fn(0, min(step, n))
 	wg.Wait()
 }
+
+// parallelW is parallel with the worker's index w (0 ≤ w < nw, nw ≤
+// GOMAXPROCS) passed to fn, for kernels that keep per-worker buffers; it
+// returns nw.
+func parallelW(n, perItem, align int, fn func(w, lo, hi int)) int {
+	nw := min(workers(n*max(perItem, 1)), (n+align-1)/align)
+	if nw <= 1 {
+		fn(0, 0, n)
+		return 1
+	}
+	step := (n + nw - 1) / nw
+	step = (step + align - 1) / align * align
+	var wg sync.WaitGroup
+	w := 1
+	for lo := step; lo < n; lo += step {
+		wg.Add(1)
+		go func(w, lo, hi int) {
+			defer wg.Done()
+			fn(w, lo, hi)
+		}(w, lo, min(lo+step, n))
+		w++
+	}
+	fn(0, 0, min(step, n))
+	wg.Wait()
+	return w
+}

@@ -418,17 +418,18 @@ func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
 // matrix the executor does not keep.
 func newConvIm2row[T float](ps *pass, u *use) (*mmExp[T], error) {
 	n := u.node
-	x, err := ps.value(n.Inputs[0])
-	if err != nil {
-		return nil, err
-	}
 	ws, err := ps.shape(u.input)
 	if err != nil {
 		return nil, err
 	}
-	dy, err := ps.deriv(n.Outputs[0])
-	if err != nil {
-		return nil, err
+	xv, dv, x, dy, ok := convViews[T](ps, n)
+	if !ok {
+		if x, err = ps.value(n.Inputs[0]); err != nil {
+			return nil, err
+		}
+		if dy, err = ps.deriv(n.Outputs[0]); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := ps.batched(n.Inputs[0], x); err != nil {
 		return nil, err
@@ -446,6 +447,17 @@ func newConvIm2row[T float](ps *pass, u *use) (*mmExp[T], error) {
 	CK := Cg * cg.kh * cg.kw
 	xs := cg.c * cg.h * cg.w
 	e := &mmExp[T]{groups: G, rows: Og, cols: CK, p: P, alpha: 1}
+	if ok {
+		// the executor's own buffers: the same values, no float64 copies
+		e.fill = func(i int, L, R []T) {
+			copy(L, dv[i*cg.m*P:(i+1)*cg.m*P])
+			xi := xv[i*xs : (i+1)*xs]
+			for g := 0; g < G; g++ {
+				im2row(R[g*CK*P:(g+1)*CK*P], xi[g*Cg*cg.h*cg.w:(g+1)*Cg*cg.h*cg.w], Cg, cg)
+			}
+		}
+		return e, nil
+	}
 	e.fill = func(i int, L, R []T) {
 		d := dy.v[i*cg.m*P : (i+1)*cg.m*P]
 		for k, v := range d {
@@ -457,6 +469,29 @@ func newConvIm2row[T float](ps *pass, u *use) (*mmExp[T], error) {
 		}
 	}
 	return e, nil
+}
+
+// convViews returns the executor's own buffers of a Conv node's input and
+// output derivative when their element type is T, with their shapes in x
+// and dy (x.v, dy.v nil).
+func convViews[T float](ps *pass, n *ir.Node) (xv, dv []T, x, dy arr, ok bool) {
+	if ps.net == nil {
+		return nil, nil, arr{}, arr{}, false
+	}
+	xs, xd, ok := ps.net.ValueView(n.Inputs[0])
+	if !ok {
+		return nil, nil, arr{}, arr{}, false
+	}
+	ds, dd, ok := ps.net.DerivView(n.Outputs[0])
+	if !ok {
+		return nil, nil, arr{}, arr{}, false
+	}
+	xv, ok1 := xd.([]T)
+	dv, ok2 := dd.([]T)
+	if !ok1 || !ok2 || len(xv) < prod(xs) || len(dv) < prod(ds) {
+		return nil, nil, arr{}, arr{}, false
+	}
+	return xv[:prod(xs)], dv[:prod(ds)], arr{shape: xs}, arr{shape: ds}, true
 }
 
 // newConvView builds a Conv weight's expansion on the executor's own
@@ -613,7 +648,7 @@ func convGeom(n *ir.Node, x, w, y []int) (*geom, error) {
 // im2row writes the (oh·ow) × (C·kh·kw) patch matrix of one sample's
 // channels x [C, h, w] into rows: row p holds the input window of output
 // position p (zero where it reaches into the padding).
-func im2row[T float](rows []T, x []float64, C int, g *geom) {
+func im2row[T, S float](rows []T, x []S, C int, g *geom) {
 	CK := C * g.kh * g.kw
 	for oy := 0; oy < g.oh; oy++ {
 		for ox := 0; ox < g.ow; ox++ {
@@ -890,6 +925,9 @@ func newConvBias[T float](ps *pass, u *use) (elemExp, error) {
 // x̂ normalised with the running statistics (inference mode).
 func newBatchNorm(ps *pass, u *use) (elemExp, error) {
 	n := u.node
+	if e, ok, err := newBatchNormView(ps, u); ok || err != nil {
+		return e, err
+	}
 	dy, err := ps.deriv(n.Outputs[0])
 	if err != nil {
 		return nil, err
@@ -927,6 +965,105 @@ func newBatchNorm(ps *pass, u *use) (elemExp, error) {
 		e.inv[c] = 1 / math.Sqrt(vr.v[c]+eps)
 	}
 	return e, nil
+}
+
+// newBatchNormView is newBatchNorm on the executor's own buffers of x and
+// δ (graph.Net.ValueView, DerivView) instead of float64 copies: the same
+// float64 sums of the same values. ok is false when the executor does not
+// expose them.
+func newBatchNormView(ps *pass, u *use) (elemExp, bool, error) {
+	n := u.node
+	if ps.net == nil {
+		return nil, false, nil
+	}
+	ds, d, ok := ps.net.DerivView(n.Outputs[0])
+	if !ok || len(ds) < 2 || ds[0] != ps.batch {
+		return nil, false, nil
+	}
+	C, S := ds[1], prod(ds) // S: the whole batch's elements
+	if C <= 0 || prod(ds[2:])*C*ps.batch != S {
+		return nil, false, nil
+	}
+	var xd any
+	if u.slot != 2 {
+		xs, x, ok := ps.net.ValueView(n.Inputs[0])
+		if !ok || prod(xs) != S {
+			return nil, false, nil
+		}
+		xd = x
+	}
+	var mean, inv []float64
+	if u.slot != 2 {
+		m, err := ps.value(n.Inputs[3])
+		if err != nil {
+			return nil, false, err
+		}
+		vr, err := ps.value(n.Inputs[4])
+		if err != nil {
+			return nil, false, err
+		}
+		if len(m.v) != C || len(vr.v) != C {
+			return nil, false, fmt.Errorf("BatchNormalization %q: mean %v, var %v do not match output %v", n.Name, m.shape, vr.shape, ds)
+		}
+		eps := attrFloat(n, "epsilon", 1e-5)
+		mean, inv = m.v, make([]float64, C)
+		for c := range inv {
+			inv[c] = 1 / math.Sqrt(vr.v[c]+eps)
+		}
+	}
+	switch d := d.(type) {
+	case []float32:
+		return newChanX(C, S, ps.batch, d, xd, mean, inv)
+	case []float64:
+		return newChanX(C, S, ps.batch, d, xd, mean, inv)
+	}
+	return nil, false, nil
+}
+
+// newChanX builds a chanX over C channels and S elements of the whole batch.
+func newChanX[T float](C, S, batch int, d []T, xd any, mean, inv []float64) (elemExp, bool, error) {
+	if len(d) < S {
+		return nil, false, nil
+	}
+	e := &chanX[T]{c: C, p: S / (batch * C), delta: d[:S], mean: mean, inv: inv}
+	if xd != nil {
+		x, ok := xd.([]T)
+		if !ok || len(x) < S {
+			return nil, false, nil
+		}
+		e.x = x[:S]
+	}
+	return e, true, nil
+}
+
+// chanX is chanExp on the executor's own buffers (element type T): the
+// same float64 sums.
+type chanX[T float] struct {
+	c, p      int
+	delta, x  []T
+	mean, inv []float64
+}
+
+func (e *chanX[T]) add(i int, dst []float64) {
+	S := e.c * e.p
+	d := e.delta[i*S : (i+1)*S]
+	for c := 0; c < e.c; c++ {
+		dc := d[c*e.p : (c+1)*e.p]
+		s := 0.0
+		if e.x == nil {
+			for _, v := range dc {
+				s += float64(v)
+			}
+		} else {
+			xc := e.x[i*S+c*e.p : i*S+(c+1)*e.p]
+			m := e.mean[c]
+			for k, v := range dc {
+				s += float64(v) * (float64(xc[k]) - m)
+			}
+			s *= e.inv[c]
+		}
+		dst[c] += s
+	}
 }
 
 // bcastExp: out [batch, S…] computed elementwise from the parameter p

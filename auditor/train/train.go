@@ -601,7 +601,7 @@ func (t *trainer) update(step int) (StepRecord, error) {
 	}
 	norm2 := 0.0
 	for i, p := range t.params {
-		g := t.net.Grad(p.Name)
+		g := t.net.GradInto(p.Name, t.grads[i]) // reuses last step's slice
 		if len(g) != len(p.Value) {
 			return StepRecord{}, fmt.Errorf("update %d: gradient of %q has %d values, want %d", step, p.Name, len(g), len(p.Value))
 		}
