@@ -71,30 +71,11 @@ func (b *builder[T]) batchNormTrain(n *ir.Node) error {
 			return b.errNode(n, "training-mode outputs (running mean/var, saved statistics) are not supported as graph values")
 		}
 	}
-	if attrInt(n, "spatial", 1) != 1 {
-		return b.errNode(n, "spatial=0 is not supported")
+	ins, err := b.batchNormOperands(n)
+	if err != nil {
+		return err
 	}
-	if len(n.Inputs) != 5 {
-		return b.errNode(n, "want 5 inputs, got %d", len(n.Inputs))
-	}
-	ins := make([]*gval, 5)
-	for k := range ins {
-		v, err := b.data(n, k)
-		if err != nil {
-			return err
-		}
-		ins[k] = v
-	}
-	x := ins[0]
-	if len(x.shape) < 2 {
-		return b.errNode(n, "input shape %v has no channel dim", x.shape)
-	}
-	C := x.shape[1]
-	for k := 1; k < 5; k++ {
-		if len(ins[k].shape) != 1 || ins[k].shape[0] != C {
-			return b.errNode(n, "input %q has shape %v, want [%d]", n.Inputs[k], ins[k].shape, C)
-		}
-	}
+	x, C := ins[0], ins[0].shape[1]
 	g := &bnGeom{n: x.shape[0], c: C, p: prod(x.shape[2:]), eps: attrDecimal(n, "epsilon", 1e-5)}
 	m := g.n * g.p
 	if m < 2 {
@@ -394,4 +375,35 @@ func (n *Net) ValueBytes() int64 {
 		elems += 2 * int64(prod(v.shape))
 	}
 	return elems * size
+}
+
+// batchNormOperands checks a BatchNormalization node's attributes and
+// operands (X with a channel axis; scale, B, mean and var of shape [C]) and
+// returns them, in train and inference mode alike.
+func (b *builder[T]) batchNormOperands(n *ir.Node) ([]*gval, error) {
+	if attrInt(n, "spatial", 1) != 1 {
+		return nil, b.errNode(n, "spatial=0 is not supported")
+	}
+	if len(n.Inputs) != 5 {
+		return nil, b.errNode(n, "want 5 inputs, got %d", len(n.Inputs))
+	}
+	ins := make([]*gval, 5)
+	for k := range ins {
+		v, err := b.data(n, k)
+		if err != nil {
+			return nil, err
+		}
+		ins[k] = v
+	}
+	x := ins[0]
+	if len(x.shape) < 2 {
+		return nil, b.errNode(n, "input shape %v has no channel dim", x.shape)
+	}
+	C := x.shape[1]
+	for k := 1; k < 5; k++ {
+		if len(ins[k].shape) != 1 || ins[k].shape[0] != C {
+			return nil, b.errNode(n, "input %q has shape %v, want [%d]", n.Inputs[k], ins[k].shape, C)
+		}
+	}
+	return ins, nil
 }

@@ -1056,30 +1056,11 @@ func (b *builder[T]) batchNorm(n *ir.Node) error {
 	if attrInt(n, "is_test", 1) == 0 && b.opset < 7 {
 		return b.errNode(n, "is_test=0 (training mode) is not supported; only inference BatchNormalization")
 	}
-	if attrInt(n, "spatial", 1) != 1 {
-		return b.errNode(n, "spatial=0 is not supported")
+	ins, err := b.batchNormOperands(n)
+	if err != nil {
+		return err
 	}
-	if len(n.Inputs) != 5 {
-		return b.errNode(n, "want 5 inputs, got %d", len(n.Inputs))
-	}
-	ins := make([]*gval, 5)
-	for k := range ins {
-		v, err := b.data(n, k)
-		if err != nil {
-			return err
-		}
-		ins[k] = v
-	}
-	x := ins[0]
-	if len(x.shape) < 2 {
-		return b.errNode(n, "input shape %v has no channel dim", x.shape)
-	}
-	C := x.shape[1]
-	for k := 1; k < 5; k++ {
-		if len(ins[k].shape) != 1 || ins[k].shape[0] != C {
-			return b.errNode(n, "input %q has shape %v, want [%d]", n.Inputs[k], ins[k].shape, C)
-		}
-	}
+	x, C := ins[0], ins[0].shape[1]
 	g := &bnGeom{n: x.shape[0], c: C, p: prod(x.shape[2:]), eps: attrFloat(n, "epsilon", 1e-5)}
 	gx, gc := gshape(x.shape), gshape([]int{C})
 	o := newKop[T]("BatchNormalization", n.Name, []tensor.Shape{gx, gc, gc, gc, gc}, gx, func(r []T, in [][]T) {
