@@ -18,9 +18,6 @@ import (
 // per-sample squared norms and block sums reach the collector.
 func init() { RegisterEngine("cuda", openGPUEngine) }
 
-// gpuDefaultBatch is the number of samples of one batched pass on the GPU.
-const gpuDefaultBatch = 256
-
 type gpuEngine struct {
 	dev    *cuda.Device
 	m      *ir.Model // the model at the current θ
@@ -36,11 +33,12 @@ func openGPUEngine(m *ir.Model, opt EngineOptions) (Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--device cuda: %w", err)
 	}
-	batch, per, fixed, free, err := planGPUBatch(dev, m, opt.Batch)
+	plan, err := dev.PlanBatch(m, opt.Batch) // device memory planning: cuda/plan.go
 	if err != nil {
 		dev.Close()
 		return nil, fmt.Errorf("--device cuda: %s: %w", modelLabel(m), err)
 	}
+	batch := plan.Batch
 	g := &gpuEngine{dev: dev, m: m, batch: batch}
 	probe, err := dev.NewNet(m, 1)
 	if err != nil {
@@ -52,50 +50,9 @@ func openGPUEngine(m *ir.Model, opt EngineOptions) (Engine, error) {
 	info := dev.Info()
 	g.notes = append(g.notes,
 		fmt.Sprintf("per-sample gradients on %s (compute capability %s) in batches of %d", info.Name, info.ComputeCapability, batch),
-		fmt.Sprintf("device memory: %s + %d × %s per sample = %s of %s free",
-			gib(fixed), batch, gib(per), gib(fixed+int64(batch)*per), gib(free)))
+		plan.String())
 	return g, nil
 }
-
-// gpuMemoryShare is the share of the free device memory an engine may plan for.
-const gpuMemoryShare = 0.8
-
-// planGPUBatch measures the device memory of the net at batch sizes 1 and 2
-// (after a warm-up pass, so that scratch buffers are counted) and returns the
-// batch size to use: the requested one (gpuDefaultBatch if 0), lowered to what
-// fits in gpuMemoryShare of the free memory. It fails when not even one
-// sample fits.
-func planGPUBatch(dev *cuda.Device, m *ir.Model, want int) (batch int, per, fixed, free int64, err error) {
-	var bytes [2]int64
-	for i, b := range []int{1, 2} {
-		net, err := dev.NewNet(m, b)
-		if err != nil {
-			return 0, 0, 0, 0, err
-		}
-		err = net.Warm()
-		bytes[i] = net.DeviceBytes()
-		net.Close()
-		if err != nil {
-			return 0, 0, 0, 0, err
-		}
-	}
-	per = max(bytes[1]-bytes[0], 1)
-	fixed = max(bytes[0]-per, 0)
-	if free, err = dev.FreeMemory(); err != nil {
-		return 0, 0, 0, 0, err
-	}
-	fit := int((float64(free)*gpuMemoryShare - float64(fixed)) / float64(per))
-	if fit < 1 {
-		return 0, 0, 0, 0, fmt.Errorf("the model needs %s + %s per sample on the device, %s is free", gib(fixed), gib(per), gib(free))
-	}
-	batch = want
-	if batch <= 0 {
-		batch = gpuDefaultBatch
-	}
-	return min(batch, fit), per, fixed, free, nil
-}
-
-func gib(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }
 
 func (g *gpuEngine) Name() string {
 	return fmt.Sprintf("cuda (%s, batch %d)", g.dev.Info().Name, g.batch)

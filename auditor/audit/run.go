@@ -109,11 +109,6 @@ func (o *Outcome) GateFailed() bool {
 	return o != nil && o.Rendered != nil && o.Rendered.Gate != nil && !o.Rendered.Gate.Passed()
 }
 
-// perOpSeconds is the time of one coordinate update of the collector
-// (moments and mini-batch sums), measured by go test -bench Aggregate
-// ./auditor/collect on the 2-core development machine (docs/collection.md).
-const perOpSeconds = 0.82e-9
-
 // Run runs the audit of cfg: load and adapt the data and the model, print
 // the plan (memory and time) and refuse it when over budget, fine-tune,
 // collect a noise set at every audit step (saved under
@@ -449,7 +444,7 @@ func (r *runner) plan(ctx context.Context) error {
 	steps := cfg.auditSteps()
 	collectSecs := 0.0
 	if cfg.Collect.Engine != EngineMiniBatch {
-		collectSecs = est.Seconds(perSample, perOpSeconds)
+		collectSecs = est.Seconds(perSample, collect.PerOpSeconds)
 	}
 	mbSecs, err := r.planMiniBatch(ctx, layers) // the mini-batch engine (minibatch.go), 0 when not used
 	if err != nil {

@@ -290,9 +290,15 @@ func Plan(cfg Config, layers []LayerSpec) (Estimate, error) {
 	return e, nil
 }
 
+// PerOpSeconds is the time of one coordinate update of the collector
+// (moments and mini-batch sums), measured by go test -bench Aggregate
+// ./auditor/collect on the 2-core development machine (docs/collection.md):
+// the perOp of Seconds when it is not measured on the machine at hand.
+const PerOpSeconds = 0.82e-9
+
 // Seconds estimates the run time from a per-sample gradient time and a time
-// per coordinate update (moment or mini-batch addition), both measured on
-// the machine (see docs/collection.md).
+// per coordinate update (moment or mini-batch addition; PerOpSeconds unless
+// measured), see docs/collection.md.
 func (e Estimate) Seconds(perSample, perOp float64) float64 {
 	return float64(e.GradientSamples)*perSample + float64(e.MomentOps+e.BatchOps)*perOp
 }
