@@ -20,6 +20,9 @@ import (
 type RenderOptions struct {
 	// Format of the plots: "svg" (default) or "png".
 	Format string
+	// Partial, when not empty, puts a "Partial audit" banner with this
+	// reason under the title.
+	Partial string
 }
 
 // Render writes dir/report.md and its plots (dir/plots/*.svg) for r, with
@@ -93,6 +96,9 @@ func writeMarkdown(w io.Writer, dir string, r *Report, o RenderOptions) error {
 		title = "model"
 	}
 	p("# gnaudit report: %s\n\n", strings.ReplaceAll(md(filepath.Base(title)), `\|`, "|"))
+	if o.Partial != "" {
+		p("%s", partialBanner(o.Partial))
+	}
 	writeVerdict(w, r)
 
 	// Overview.

@@ -22,8 +22,12 @@
 //	OUT/checkpoints/step-N/analyses.json  the analyses' results (per-layer summaries)
 //	OUT/report.json, OUT/report.md, OUT/plots/
 //
-// Render rebuilds report.json and report.md from these files alone, without
-// computing a gradient; with saved results it writes the same bytes again.
+// Rerender (gnaudit report DIR) re-renders report.md and its plots from the
+// stored report.json: no analysis runs, no gate is evaluated, report.json is
+// left as it was. Render rebuilds report.json and report.md from these files
+// alone, without computing a gradient (analyses run only where their results
+// are missing, or with Reanalyze); with saved results it writes the same
+// bytes again. Writing the directory is reports.WriteDir's job.
 //
 // # Defaults
 //

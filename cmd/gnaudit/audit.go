@@ -96,7 +96,7 @@ func runReportDir(fs *flag.FlagSet, dir, out, format, policy string, f *reportDi
 		ac.Params = append(append([]string(nil), ac.Params...), f.params...)
 		o.Analyses = &ac
 	}
-	rd, err := audit.Render(context.Background(), dir, o, &audit.Env{Stdout: stdout, Stderr: stderr, ToolVersion: version})
+	rd, err := audit.Rerender(context.Background(), dir, o, &audit.Env{Stdout: stdout, Stderr: stderr, ToolVersion: version})
 	if err != nil {
 		return auditExit(nil, err)
 	}

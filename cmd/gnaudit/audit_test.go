@@ -105,6 +105,20 @@ func TestReportDirCLI(t *testing.T) {
 	if !bytes.Equal(j1, j2) || !bytes.Equal(m1, m2) {
 		t.Errorf("gnaudit report DIR did not re-render identically")
 	}
+	// --format png is remembered: the next plain report DIR keeps PNG.
+	for _, args := range [][]string{{"report", "--format", "png", out}, {"report", out}} {
+		if code, _, stderr := runCLI(args...); code != exitOK {
+			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
+		}
+		png, _ := filepath.Glob(filepath.Join(out, "plots", "*.png"))
+		svg, _ := filepath.Glob(filepath.Join(out, "plots", "*.svg"))
+		if len(png) == 0 || len(svg) != 0 {
+			t.Errorf("%v: %d PNG and %d SVG plots, want PNG only", args, len(png), len(svg))
+		}
+		if j, _ := os.ReadFile(filepath.Join(out, "report.json")); !bytes.Equal(j, j1) {
+			t.Errorf("%v changed report.json", args)
+		}
+	}
 	// Re-analysis with another level: the normality runs record it.
 	code, _, stderr = runCLI("report", "--reanalyze", "--param", "normality.alpha=0.2", out)
 	if code != exitOK {

@@ -22,11 +22,14 @@ DIR/report.md with its plots in DIR/plots/ (relative links: the directory
 renders on GitHub as is). With --policy the gate outcome is evaluated and
 shown first (the exit status stays 0: use gnaudit gate to fail a build).
 
-Given the output directory of gnaudit audit instead, it rebuilds report.json
-and report.md there from the saved noise sets, analysis results and metadata
-(no gradient is computed; --reanalyze re-runs the analyses on the noise sets,
-e.g. with other --param values). The audit's own gate policy is applied again
-unless --policy replaces it.
+Given the output directory of gnaudit audit instead, it re-renders report.md
+and its plots there from the stored report.json, which it leaves as it was (no
+analysis runs, no gate is evaluated; a --format is recorded in audit.json for
+the next re-render). With --policy or --reanalyze it rebuilds report.json from
+the saved noise sets, analysis results and metadata (no gradient is computed;
+--reanalyze re-runs the analyses on the noise sets, e.g. with other --param
+values; --policy replaces the audit's gate policy). A missing report.json is
+rebuilt the same way.
 `
 
 func runReport(args []string, stdout, stderr io.Writer) error {
