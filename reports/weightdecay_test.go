@@ -1,11 +1,11 @@
 package reports_test
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/reports"
 )
 
@@ -45,12 +45,9 @@ func TestAddWeightDecay(t *testing.T) {
 	if err := reports.AddWeightDecay(cp, set, map[string][]float32{"w": theta}, lambda); err != nil {
 		t.Fatal(err)
 	}
-	if got := cp.Layers[0].NoiseScale.BSimpleWeightDecay.Float(); math.Abs(got-want) > 1e-12*want {
-		t.Errorf("all coordinates: %v, want %v", got, want)
-	}
-	if got := cp.NoiseScale.BSimpleWeightDecay.Float(); math.Abs(got-want) > 1e-12*want || cp.NoiseScale.WeightDecay.Float() != lambda {
-		t.Errorf("model: %v, want %v", got, want)
-	}
+	approx.Rel(t, "layer B_simple with weight decay, all coordinates", cp.Layers[0].NoiseScale.BSimpleWeightDecay.Float(), want, approx.Float64)
+	approx.Rel(t, "model B_simple with weight decay", cp.NoiseScale.BSimpleWeightDecay.Float(), want, approx.Float64)
+	approx.Same(t, "model weight decay", cp.NoiseScale.WeightDecay.Float(), lambda)
 	// 50 of 400: the denominator is unbiased.
 	wantDen := g2u + 2*lambda*dot + lambda*lambda*th2
 	sum := 0.0
@@ -63,9 +60,7 @@ func TestAddWeightDecay(t *testing.T) {
 		}
 		sum += tr / cp.Layers[0].NoiseScale.BSimpleWeightDecay.Float()
 	}
-	if m := sum / reps; math.Abs(m-wantDen)/wantDen > 0.01 {
-		t.Errorf("sampled coordinates: mean |G+λθ|² %v, want %v", m, wantDen)
-	}
+	approx.Rel(t, "sampled coordinates: mean |G+λθ|²", sum/reps, wantDen, 0.01)
 	// Wrong size: an error naming the parameter.
 	if err := reports.AddWeightDecay(cp, set, map[string][]float32{"w": theta[:3]}, lambda); err == nil {
 		t.Error("no error for a parameter of the wrong size")

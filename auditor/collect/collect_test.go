@@ -3,13 +3,13 @@ package collect
 import (
 	"context"
 	"errors"
-	"math"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // specs are three layers: a small conv-like weight tested in full, a larger
@@ -30,11 +30,6 @@ func baseConfig() Config {
 		BatchSizes: []int{4, 12, 20}, CoordsPerLayer: 10, Workers: 3}
 }
 
-// near compares with a tolerance relative to scale.
-func near(got, want, scale, tol float64) bool {
-	return math.Abs(got-want) <= tol*(scale+math.Abs(want))
-}
-
 // checkAgainst compares a set's per-sample quantities with a reference.
 func checkAgainst(t *testing.T, set *noise.Set, ref *reference, n int, exactTrace bool) {
 	t.Helper()
@@ -43,26 +38,26 @@ func checkAgainst(t *testing.T, set *noise.Set, ref *reference, n int, exactTrac
 	}
 	for l, ly := range set.Layers {
 		for c, j := range ly.Coords {
-			if !near(ly.Mean[c], ref.mean[l][j], 1, 1e-13) {
+			if !approx.Close(ly.Mean[c], ref.mean[l][j], 1e-13, 1e-13) {
 				t.Errorf("%s[%d]: mean %v, direct %v", ly.Parameter, j, ly.Mean[c], ref.mean[l][j])
 			}
 			for _, m := range []struct {
 				name      string
 				got, want float64
 			}{{"S2", ly.S2[c], ref.s2[l][j]}, {"S3", ly.S3[c], ref.s3[l][j]}, {"S4", ly.S4[c], ref.s4[l][j]}, {"A3", ly.A3[c], ref.a3[l][j]}} {
-				if !near(m.got, m.want, ref.s2[l][j]+1e-300, 1e-12) {
+				if !approx.Close(m.got, m.want, 1e-12*(ref.s2[l][j]+1e-300), 1e-12) {
 					t.Errorf("%s[%d]: %s %v, direct %v", ly.Parameter, j, m.name, m.got, m.want)
 				}
 			}
 		}
-		if !near(ly.GradNormSq, ref.normSq[l], 1, 1e-12) || !near(ly.SumNormSq, ref.sumNormSq[l], 0, 1e-12) {
+		if !approx.Close(ly.GradNormSq, ref.normSq[l], approx.Float64, approx.Float64) || !approx.Close(ly.SumNormSq, ref.sumNormSq[l], 0, approx.Float64) {
 			t.Errorf("%s: |ḡ|² %v (direct %v), Σ|g|² %v (direct %v)", ly.Parameter, ly.GradNormSq, ref.normSq[l], ly.SumNormSq, ref.sumNormSq[l])
 		}
 		want := ref.trace[l]
 		if !exactTrace { // around a foreign centre: E|g|² − |c|²
 			want = ref.sumNormSq[l]/float64(n) - ref.normSq[l]
 		}
-		if !near(ly.TraceCov, want, 0, 1e-11) {
+		if !approx.Close(ly.TraceCov, want, 0, 1e-11) {
 			t.Errorf("%s: trace %v, direct %v", ly.Parameter, ly.TraceCov, want)
 		}
 	}
@@ -101,7 +96,7 @@ func checkMiniBatches(t *testing.T, f *fake, set *noise.Set, cfg Config, pool []
 					}
 					want := float32(s/float64(b) - ly.Mean[c])
 					got := ly.MiniBatch[ki][r*nc+c]
-					if math.Abs(float64(got-want)) > 1e-6*(1+math.Abs(float64(want))) {
+					if !approx.Close(float64(got), float64(want), approx.Float32, approx.Float32) {
 						t.Fatalf("%s B=%d row %d coord %d: ξ_S %v, direct %v", ly.Parameter, b, row, j, got, want)
 					}
 				}
@@ -347,12 +342,12 @@ func TestShardsMerge(t *testing.T) {
 		}
 		for c := range a.Coords {
 			for _, m := range [][2]float64{{a.S2[c], b.S2[c]}, {a.S3[c], b.S3[c]}, {a.S4[c], b.S4[c]}, {a.A3[c], b.A3[c]}} {
-				if !near(m[1], m[0], a.S2[c]+1e-300, 1e-13) {
+				if !approx.Close(m[1], m[0], 1e-13*(a.S2[c]+1e-300), 1e-13) {
 					t.Errorf("%s coord %d: merged sum %v, whole %v", a.Parameter, a.Coords[c], m[1], m[0])
 				}
 			}
 		}
-		if !near(b.TraceCov, a.TraceCov, 0, 1e-12) || !near(b.SumNormSq, a.SumNormSq, 0, 1e-13) {
+		if !approx.Close(b.TraceCov, a.TraceCov, 0, approx.Float64) || !approx.Close(b.SumNormSq, a.SumNormSq, 0, 1e-13) {
 			t.Errorf("%s: merged trace %v, whole %v", a.Parameter, b.TraceCov, a.TraceCov)
 		}
 	}

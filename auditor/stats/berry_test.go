@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 func TestBerryEsseenBound(t *testing.T) {
@@ -34,7 +36,7 @@ func TestBerryEsseenBound(t *testing.T) {
 				}
 				return
 			}
-			checkRel(t, "bound", got, c.want, 1e-15)
+			approx.Rel(t, "bound", got, c.want, 1e-15)
 		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 func TestNoncentralChi2SF2AgainstScipy(t *testing.T) {
@@ -21,23 +23,17 @@ func TestNoncentralChi2SF2AgainstScipy(t *testing.T) {
 		{crit, 300, 1},
 	} {
 		got := NoncentralChi2SF2(c.x, c.lambda)
-		if math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("NoncentralChi2SF2(%v, %v) = %.16g, scipy %.16g", c.x, c.lambda, got, c.want)
-		}
+		approx.Abs(t, fmt.Sprintf("NoncentralChi2SF2(%v, %v) against scipy", c.x, c.lambda), got, c.want, approx.Float64)
 	}
 	if !math.IsNaN(NoncentralChi2SF2(1, -1)) || NoncentralChi2SF2(0, 3) != 1 {
 		t.Error("edge cases")
 	}
 	// Large arguments (e^{−x/2} underflows): the mean is 2+λ, the median
 	// near it; and across the shortcut √λ − √x = 9.
-	if a := NoncentralChi2SF2(1500, 1498); math.Abs(a-0.5) > 0.02 {
-		t.Errorf("SF(1500; 1498) = %v, want ≈ 0.5", a)
-	}
+	approx.Abs(t, "SF(1500; 1498)", NoncentralChi2SF2(1500, 1498), 0.5, 0.02)
 	x := 4.0
 	l9 := (9 + math.Sqrt(x)) * (9 + math.Sqrt(x))
-	if a, b := NoncentralChi2SF2(x, l9-1e-9), NoncentralChi2SF2(x, l9+1e-9); math.Abs(a-b) > 1e-15 {
-		t.Errorf("jump at the shortcut: %v vs %v", a, b)
-	}
+	approx.Abs(t, "SF across the shortcut", NoncentralChi2SF2(x, l9-1e-9), NoncentralChi2SF2(x, l9+1e-9), approx.Rounding)
 }
 
 func TestWilson(t *testing.T) {
@@ -53,9 +49,8 @@ func TestWilson(t *testing.T) {
 		{50, 50, 0.9286524008666414, 1},
 	} {
 		lo, hi := Wilson(c.k, c.n, 0.05)
-		if math.Abs(lo-c.lo) > 1e-9 || math.Abs(hi-c.hi) > 1e-9 {
-			t.Errorf("Wilson(%d, %d) = [%v, %v], want [%v, %v]", c.k, c.n, lo, hi, c.lo, c.hi)
-		}
+		approx.Abs(t, fmt.Sprintf("Wilson(%d, %d) lower", c.k, c.n), lo, c.lo, approx.Reference)
+		approx.Abs(t, fmt.Sprintf("Wilson(%d, %d) upper", c.k, c.n), hi, c.hi, approx.Reference)
 	}
 	// Coverage by simulation: p = 0.9, n = 256, 2000 seeds.
 	r := rand.New(rand.NewPCG(1, 2))
@@ -86,9 +81,8 @@ func TestHolm(t *testing.T) {
 			t.Errorf("Holm reject[%d] = %v, want %v (levels %v)", i, rej[i], want[i], lev)
 		}
 	}
-	if math.Abs(lev[3]-0.0125) > 1e-15 || math.Abs(lev[0]-0.05) > 1e-15 {
-		t.Errorf("levels %v", lev)
-	}
+	approx.Abs(t, "Holm level of the smallest p", lev[3], 0.0125, approx.Rounding)
+	approx.Abs(t, "Holm level of the largest p", lev[0], 0.05, approx.Rounding)
 	// Family-wise error under the global null: 16 independent uniform
 	// p-values, 4000 families: rate ≤ α (it is ≈ 0.049).
 	r := rand.New(rand.NewPCG(3, 4))
@@ -122,18 +116,14 @@ func TestStoreyPi0AndNonNullShare(t *testing.T) {
 			ps[i] = r.Float64() * 1e-4
 		}
 	}
-	if pi0 := StoreyPi0(ps, 0.5); math.Abs(pi0-0.7) > 0.02 {
-		t.Errorf("Storey π̂0 = %v, want 0.7", pi0)
-	}
+	approx.Abs(t, "Storey π̂0", StoreyPi0(ps, 0.5), 0.7, 0.02)
 	rej := 0
 	for _, p := range ps {
 		if p <= 0.05 {
 			rej++
 		}
 	}
-	if s := NonNullShare(float64(rej)/float64(len(ps)), 0.05); math.Abs(s-0.3) > 0.02 {
-		t.Errorf("(R−α)/(1−α) = %v, want 0.3", s)
-	}
+	approx.Abs(t, "(R−α)/(1−α)", NonNullShare(float64(rej)/float64(len(ps)), 0.05), 0.3, 0.02)
 }
 
 func TestPoolSkewFactor(t *testing.T) {
@@ -170,9 +160,7 @@ func TestPoolSkewFactor(t *testing.T) {
 	s3 /= float64(cnt)
 	got := s3 / math.Pow(s2, 1.5)
 	want := g1 / math.Sqrt(float64(B)) * PoolSkewFactor(B, N)
-	if math.Abs(got-want) > 1e-12 {
-		t.Errorf("skewness of the without-replacement mean %v, formula %v", got, want)
-	}
+	approx.Abs(t, "skewness of the without-replacement mean against the formula", got, want, approx.Float64)
 	if PoolSkewFactor(10, 0) != 1 || PoolSkewFactor(50, 100) != 0 {
 		t.Error("edge cases")
 	}
@@ -267,7 +255,7 @@ func TestPredictedRejectionAgainstShapiroWilk(t *testing.T) {
 				sim := simRejection(t, r, l.draw, bs, n, reps, alpha)
 				in := !lattice && bs >= 16
 				fmt.Fprintf(&b, "| %s | %.2f | %.2f | %d | %d | %.3f | %.3f | %s |\n", l.name, l.g1, l.g2, n, bs, pred, sim, map[bool]string{true: "yes", false: "no"}[in])
-				d := math.Abs(pred - sim)
+				d := approx.Diff(pred, sim)
 				switch {
 				case in:
 					sumErr += d
@@ -333,9 +321,7 @@ func TestPredictedRejectionPool(t *testing.T) {
 	sim, pred := float64(rej)/reps, predSum/reps
 	iid := PredictedRejection(l.g1, l.g2, b, n, 0, alpha)
 	t.Logf("N=%d B=%d: simulated %.3f, predicted with pool factor %.3f, i.i.d. prediction %.3f", N, b, sim, pred, iid)
-	if math.Abs(sim-pred) > 0.10 {
-		t.Errorf("pool: simulated %.3f, predicted %.3f", sim, pred)
-	}
+	approx.Abs(t, "pool: simulated rejection rate against the prediction", sim, pred, 0.10)
 	if !(pred < iid) {
 		t.Errorf("pool prediction %.3f not below i.i.d. %.3f", pred, iid)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 func TestDescribeErrors(t *testing.T) {
@@ -30,8 +32,8 @@ func TestDescribeErrors(t *testing.T) {
 			if d.N != len(c.x) {
 				t.Errorf("N = %d, want %d", d.N, len(c.x))
 			}
-			sameFloat(t, "Mean", d.Mean, c.mean)
-			sameFloat(t, "Variance", d.Variance, c.variance)
+			approx.Same(t, "Mean", d.Mean, c.mean)
+			approx.Same(t, "Variance", d.Variance, c.variance)
 			for name, v := range map[string]float64{"Skewness": d.Skewness, "ExcessKurtosis": d.ExcessKurtosis,
 				"Abs3Standardized": d.Abs3Standardized, "SqrtKurtosis": d.SqrtKurtosis} {
 				if !math.IsNaN(v) {
@@ -39,14 +41,6 @@ func TestDescribeErrors(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// sameFloat checks equality, with NaN equal to NaN.
-func sameFloat(t *testing.T, what string, got, want float64) {
-	t.Helper()
-	if math.IsNaN(want) != math.IsNaN(got) || (!math.IsNaN(want) && got != want) {
-		t.Errorf("%s = %v, want %v", what, got, want)
 	}
 }
 
@@ -69,12 +63,12 @@ func TestDescribeKnownValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := 27.0 / 16
-	checkRel(t, "mean", d.Mean, 0.75, 1e-15)
-	checkRel(t, "var", d.Variance, m2, 1e-15)
-	checkRel(t, "skew", d.Skewness, (81.0/32)/math.Pow(m2, 1.5), 1e-15)
-	checkRel(t, "excess kurtosis", d.ExcessKurtosis, 7.0/3-3, 1e-14)
-	checkRel(t, "abs3", d.Abs3Standardized, (810.0/256)/math.Pow(m2, 1.5), 1e-15)
-	checkRel(t, "sqrt kurtosis", d.SqrtKurtosis, math.Sqrt(7.0/3), 1e-15)
+	approx.Rel(t, "mean", d.Mean, 0.75, 1e-15)
+	approx.Rel(t, "var", d.Variance, m2, 1e-15)
+	approx.Rel(t, "skew", d.Skewness, (81.0/32)/math.Pow(m2, 1.5), 1e-15)
+	approx.Rel(t, "excess kurtosis", d.ExcessKurtosis, 7.0/3-3, 1e-14)
+	approx.Rel(t, "abs3", d.Abs3Standardized, (810.0/256)/math.Pow(m2, 1.5), 1e-15)
+	approx.Rel(t, "sqrt kurtosis", d.SqrtKurtosis, math.Sqrt(7.0/3), 1e-15)
 	if !(d.Abs3Standardized <= d.SqrtKurtosis) {
 		t.Errorf("Cauchy–Schwarz violated: ρ/σ³ = %g > √κ = %g", d.Abs3Standardized, d.SqrtKurtosis)
 	}
@@ -134,8 +128,8 @@ func TestCentredSumsEdgeCases(t *testing.T) {
 	if want := (CentredSums{N: 3, S2: 6, S3: -6, S4: 18, A3: 10}); s != want {
 		t.Fatalf("sums = %+v, want %+v", s, want)
 	}
-	checkRel(t, "Variance", s.Variance(), 2, 0)
-	checkRel(t, "Abs3Standardized", s.Abs3Standardized(), (10.0/3)/math.Pow(2, 1.5), 1e-15)
-	checkRel(t, "Kurtosis", s.Kurtosis(), 6.0/4, 1e-15)
-	checkRel(t, "SqrtKurtosis", s.SqrtKurtosis(), math.Sqrt(1.5), 1e-15)
+	approx.Rel(t, "Variance", s.Variance(), 2, 0)
+	approx.Rel(t, "Abs3Standardized", s.Abs3Standardized(), (10.0/3)/math.Pow(2, 1.5), 1e-15)
+	approx.Rel(t, "Kurtosis", s.Kurtosis(), 6.0/4, 1e-15)
+	approx.Rel(t, "SqrtKurtosis", s.SqrtKurtosis(), math.Sqrt(1.5), 1e-15)
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // ntRefVector is one vector of testdata/normtest_scipy.json
@@ -47,11 +49,6 @@ func loadNTRef(t *testing.T) []ntRefVector {
 	return f.Vectors
 }
 
-// ntRel is |got−want| / max(|want|, floor).
-func ntRel(got, want, floor float64) float64 {
-	return math.Abs(got-want) / math.Max(math.Abs(want), floor)
-}
-
 // TestNormalityTestsAgainstScipy compares each statistic with scipy 1.10
 // and with the same formulas in 50-digit arithmetic (the fixture's "exact"):
 // within 1e-12 relative of the exact value (z-scores relative to
@@ -68,17 +65,14 @@ func TestNormalityTestsAgainstScipy(t *testing.T) {
 		orig := slices.Clone(v.X)
 		check := func(name string, got, want, floor, tol float64) {
 			t.Helper()
-			r := ntRel(got, want, floor)
-			worst[name] = max(worst[name], r)
-			if !(r <= tol) {
-				t.Errorf("%s %s: %.17g, reference %.17g (rel %.3g > %.3g)", v.ID, name, got, want, r, tol)
-			}
+			worst[name] = max(worst[name], approx.RelErrFloor(got, want, floor))
+			approx.RelFloor(t, v.ID+" "+name, got, want, tol, floor)
 		}
 		// stat checks a statistic against the exact value and scipy.
 		stat := func(name string, got, scipy, exact, floor float64) {
 			t.Helper()
-			check(name+" vs exact", got, exact, floor, 1e-12)
-			check(name+" vs scipy", got, scipy, floor, max(1e-9, 3*ntRel(scipy, exact, floor)))
+			check(name+" vs exact", got, exact, floor, approx.Float64)
+			check(name+" vs scipy", got, scipy, floor, max(approx.Reference, 3*approx.RelErrFloor(scipy, exact, floor)))
 		}
 		const pfloor, ptol = 1e-6, 1e-9
 		symmetric := v.Kind == "symmetric"
@@ -100,7 +94,7 @@ func TestNormalityTestsAgainstScipy(t *testing.T) {
 			}
 		} else {
 			stat("skewtest z", z, v.SkewTest[0], v.Exact.SkewTest, 1)
-			check("skewtest p vs scipy", p, v.SkewTest[1], pfloor, max(ptol, 3*ntRel(v.SkewTest[0], v.Exact.SkewTest, 1)))
+			check("skewtest p vs scipy", p, v.SkewTest[1], pfloor, max(ptol, 3*approx.RelErrFloor(v.SkewTest[0], v.Exact.SkewTest, 1)))
 		}
 
 		zk, pk, err := KurtosisTest(v.X)
@@ -108,7 +102,7 @@ func TestNormalityTestsAgainstScipy(t *testing.T) {
 			t.Fatalf("%s: %v", v.ID, err)
 		}
 		stat("kurtosistest z", zk, v.KurtosisTest[0], v.Exact.KurtosisTest, 1)
-		check("kurtosistest p vs scipy", pk, v.KurtosisTest[1], pfloor, max(ptol, 3*ntRel(v.KurtosisTest[0], v.Exact.KurtosisTest, 1)))
+		check("kurtosistest p vs scipy", pk, v.KurtosisTest[1], pfloor, max(ptol, 3*approx.RelErrFloor(v.KurtosisTest[0], v.Exact.KurtosisTest, 1)))
 
 		k2, p, err := DAgostinoPearson(v.X)
 		if err != nil {
@@ -119,7 +113,7 @@ func TestNormalityTestsAgainstScipy(t *testing.T) {
 			check("normaltest vs exact", k2, v.Exact.NormalTest, 1e-300, 1e-12)
 		} else {
 			stat("normaltest K²", k2, v.NormalTest[0], v.Exact.NormalTest, 1e-300)
-			check("normaltest p vs scipy", p, v.NormalTest[1], pfloor, max(ptol, 3*ntRel(v.NormalTest[0], v.Exact.NormalTest, 1e-300)))
+			check("normaltest p vs scipy", p, v.NormalTest[1], pfloor, max(ptol, 3*approx.RelErrFloor(v.NormalTest[0], v.Exact.NormalTest, 1e-300)))
 		}
 
 		a2, pa, err := AndersonDarling(v.X)
@@ -209,9 +203,11 @@ func TestNormalityTestsKnownValues(t *testing.T) {
 	// Two-point sample: skewness 0, kurtosis 1 → JB = n/6·(4/4) = n/6.
 	x := []float64{-1, 1, -1, 1, -1, 1}
 	s, p, err := JarqueBera(x)
-	if err != nil || math.Abs(s-1) > 1e-15 || math.Abs(p-math.Exp(-0.5)) > 1e-15 {
-		t.Errorf("JarqueBera two-point: %g %g %v", s, p, err)
+	if err != nil {
+		t.Errorf("JarqueBera two-point: %v", err)
 	}
+	approx.Abs(t, "JarqueBera two-point statistic", s, 1, approx.Rounding)
+	approx.Abs(t, "JarqueBera two-point p", p, math.Exp(-0.5), approx.Rounding)
 	// log Φ against values from R's pnorm(z, log.p = TRUE).
 	for _, c := range []struct{ z, want float64 }{
 		{0, -0.69314718055994529},
@@ -221,7 +217,7 @@ func TestNormalityTestsKnownValues(t *testing.T) {
 		{-37.1, -692.73828071562332},
 		{-100, -5005.5242086942053},
 	} {
-		if got := ntLogNdtr(c.z); ntRel(got, c.want, 1e-300) > 1e-13 {
+		if got := ntLogNdtr(c.z); approx.RelErrFloor(got, c.want, 1e-300) > 1e-13 {
 			t.Errorf("log Φ(%g) = %.17g, R %.17g", c.z, got, c.want)
 		}
 	}
@@ -236,7 +232,7 @@ func TestNormalityTestsKnownValues(t *testing.T) {
 		// n large: the modification factor is ~1.
 		n := 1 << 30
 		a2 := c.aa / (1 + 0.75/float64(n) + 2.25/float64(n)/float64(n))
-		if got := ntADPValue(a2, n); ntRel(got, c.want, 1e-300) > 1e-12 {
+		if got := ntADPValue(a2, n); approx.RelErrFloor(got, c.want, 1e-300) > 1e-12 {
 			t.Errorf("AD p(A*²=%g) = %g, want %g", c.aa, got, c.want)
 		}
 	}
@@ -267,7 +263,7 @@ func TestNormalityTestsScaleInvariance(t *testing.T) {
 			if c < 0 && name == "skew" {
 				s = -s // mirrored data: the skewness changes sign
 			}
-			if ntRel(s, s0, 1) > 1e-12 || ntRel(p, p0, 1e-300) > 1e-10 {
+			if approx.RelErrFloor(s, s0, 1) > 1e-12 || approx.RelErrFloor(p, p0, 1e-300) > 1e-10 {
 				t.Errorf("%s ×%g: %g %g, unscaled %g %g", name, c, s, p, s0, p0)
 			}
 		}

@@ -3,6 +3,7 @@ package stats
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // swRefVector is one vector of testdata/swilk_r.json (scripts/fixtures/gen_swilk.R).
@@ -46,9 +49,9 @@ func loadSWRef(t testing.TB) []swRefVector {
 // relative 1e-3 when the reference is below 1e-3.
 func swPClose(got, want float64) bool {
 	if want < 1e-3 {
-		return math.Abs(got-want) <= 1e-3*want
+		return approx.Close(got, want, 0, 1e-3)
 	}
-	return math.Abs(got-want) <= 1e-5
+	return approx.Close(got, want, 1e-5, 0)
 }
 
 // TestShapiroWilkAgainstR checks W and p against R's shapiro.test on every
@@ -71,7 +74,7 @@ func TestShapiroWilkAgainstR(t *testing.T) {
 		if r.Degenerate {
 			t.Errorf("%s: degenerate, R computed W=%g", v.ID, v.W)
 		}
-		dw, dp := math.Abs(r.W-v.W), math.Abs(r.P-v.P)
+		dw, dp := approx.Diff(r.W, v.W), approx.Diff(r.P, v.P)
 		maxDW = max(maxDW, dw)
 		if !strings.HasPrefix(v.Kind, "offset") {
 			maxDWClean = max(maxDWClean, dw)
@@ -134,14 +137,14 @@ func TestShapiroWilkAgainstScipy(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", v.ID, err)
 		}
-		if dw := math.Abs(r.W - s.W); dw > maxDW {
+		if dw := approx.Diff(r.W, s.W); dw > maxDW {
 			maxDW, worstW = dw, v.ID
 		}
-		if dp := math.Abs(r.P - s.P); dp > maxDP {
+		if dp := approx.Diff(r.P, s.P); dp > maxDP {
 			maxDP, worstP = dp, v.ID
 		}
-		maxRDW = max(maxRDW, math.Abs(v.W-s.W))
-		maxRDP = max(maxRDP, math.Abs(v.P-s.P))
+		maxRDW = max(maxRDW, approx.Diff(v.W, s.W))
+		maxRDP = max(maxRDP, approx.Diff(v.P, s.P))
 	}
 	t.Logf("scipy %s, %d vectors: max |ΔW| = %.3g (%s), max |Δp| = %.3g (%s); R vs scipy: %.3g, %.3g",
 		f.Scipy, len(f.Results), maxDW, worstW, maxDP, worstP, maxRDW, maxRDP)
@@ -312,13 +315,12 @@ func TestShapiroWilkInvariance(t *testing.T) {
 		if err != nil {
 			t.Fatalf("a=%g b=%g: %v", tc.a, tc.b, err)
 		}
-		tol := 1e-12
+		tol := approx.Float64
 		if tc.b == 1e-310 { // subnormal: the data themselves are rounded
-			tol = 1e-6
+			tol = approx.Float32
 		}
-		if math.Abs(r.W-ref.W) > tol || math.Abs(r.P-ref.P) > tol*10 {
-			t.Errorf("a=%g b=%g: %+v, want %+v", tc.a, tc.b, r, ref)
-		}
+		approx.Abs(t, fmt.Sprintf("W of a=%g b=%g", tc.a, tc.b), r.W, ref.W, tol)
+		approx.Abs(t, fmt.Sprintf("p of a=%g b=%g", tc.a, tc.b), r.P, ref.P, tol*10)
 	}
 }
 
@@ -339,9 +341,7 @@ func TestShapiroWilkCoefficients(t *testing.T) {
 		got := s.Coefficients()
 		for i := range want {
 			// AS R94 approximates the exact values to about 1e-3.
-			if math.Abs(got[i]-want[i]) > 2e-3 {
-				t.Errorf("n=%d a_%d = %.5f, exact %.4f", n, i+1, got[i], want[i])
-			}
+			approx.Abs(t, fmt.Sprintf("n=%d a_%d against the exact table", n, i+1), got[i], want[i], 2e-3)
 		}
 	}
 	for _, n := range []int{3, 4, 5, 6, 11, 12, 600, 5000} {
@@ -354,9 +354,7 @@ func TestShapiroWilkCoefficients(t *testing.T) {
 				t.Errorf("n=%d: a not positive decreasing at %d: %v", n, i, a[:min(len(a), 4)])
 			}
 		}
-		if math.Abs(ss-1) > 1e-12 {
-			t.Errorf("n=%d: 2Σa² = %.17g", n, ss)
-		}
+		approx.Abs(t, fmt.Sprintf("n=%d: 2Σa²", n), ss, 1, approx.Float64)
 		a[0] = 42 // a copy
 		if s.Coefficients()[0] == 42 {
 			t.Errorf("Coefficients returned internal storage")
@@ -398,9 +396,7 @@ func TestNormQuantile(t *testing.T) {
 		{0.00012499375031248437, -3.6622727355848306},
 		{1e-300, -37.047096299361201},
 	} {
-		if got := swNormQuantile(c.p); math.Abs(got-c.z) > 4e-15*max(1, math.Abs(c.z)) {
-			t.Errorf("qnorm(%g) = %.17g, R %.17g", c.p, got, c.z)
-		}
+		approx.RelFloor(t, fmt.Sprintf("qnorm(%g) against R", c.p), swNormQuantile(c.p), c.z, 4e-15, 1)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // readTailFixture decodes testdata/<name> (written by
@@ -74,11 +76,8 @@ func TestMcCullochMatchesScipy(t *testing.T) {
 				{"alpha", p.Alpha, c.Alpha}, {"beta", p.Beta, c.Beta}, {"scale", p.Scale, c.Scale},
 				{"location S1", p.Location, c.LocationS1}, {"location S0", p.LocationS0(), c.LocationS0},
 			} {
-				e := math.Abs(q.got-q.want) / max(1, math.Abs(q.want))
-				worst = max(worst, e)
-				if !(e <= tol) {
-					t.Errorf("%s = %.17g, scipy %.17g (err %.3g)", q.what, q.got, q.want, e)
-				}
+				worst = max(worst, approx.RelErrFloor(q.got, q.want, 1))
+				approx.RelFloor(t, q.what+" against scipy", q.got, q.want, tol, 1)
 			}
 		})
 	}
@@ -93,7 +92,7 @@ func TestMcCullochMatchesScipy(t *testing.T) {
 			t.Fatalf("grid case %d: %v", i, err)
 		}
 		for _, q := range [][2]float64{{p.Alpha, c.Alpha}, {p.Beta, c.Beta}, {p.Scale, c.Scale}, {p.Location, c.LocationS1}} {
-			e := math.Abs(q[0]-q[1]) / max(1, math.Abs(q[1]))
+			e := approx.RelErrFloor(q[0], q[1], 1)
 			worst = max(worst, e)
 			if !(e <= tol) {
 				t.Errorf("grid case %d: got %+v, scipy α=%.17g β=%.17g γ=%.17g δ=%.17g",
@@ -134,7 +133,7 @@ func TestMohammadiMatchesPython(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkRel(t, "alpha", a, c.Alpha, 1e-12)
+			approx.Rel(t, "alpha", a, c.Alpha, 1e-12)
 		})
 	}
 }
@@ -219,7 +218,7 @@ func TestMohammadiProperties(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRel(t, "alpha(-1e-4·x)", a1, a0, 1e-10)
+	approx.Rel(t, "alpha(-1e-4·x)", a1, a0, 1e-10)
 	var zi []float64
 	for i, v := range x {
 		zi = append(zi, v)
@@ -295,9 +294,8 @@ func TestSampleStableCharacteristicFunction(t *testing.T) {
 				}
 				emp := complex(re/n, im/n)
 				want := stableCF(tt, c.alpha, c.beta, c.scale, c.loc)
-				if d := emp - want; math.Abs(real(d)) > tol || math.Abs(imag(d)) > tol {
-					t.Errorf("t=%g: empirical CF %.4f, exact %.4f (tol %.3f)", tt, emp, want, tol)
-				}
+				approx.Abs(t, fmt.Sprintf("t=%g: real part of the empirical CF", tt), real(emp), real(want), tol)
+				approx.Abs(t, fmt.Sprintf("t=%g: imaginary part of the empirical CF", tt), imag(emp), imag(want), tol)
 			}
 		})
 	}
@@ -335,17 +333,14 @@ func TestSampleStableQuantiles(t *testing.T) {
 					}
 				}
 				got := float64(below) / n
-				if tol := 5 * math.Sqrt(p*(1-p)/n); math.Abs(got-p) > tol {
-					t.Errorf("P(X ≤ q_%g = %.4f) = %.5f, want %g ± %.4f", p, c.Quantiles[k], got, p, tol)
-				}
+				approx.SE(t, fmt.Sprintf("P(X ≤ q_%g = %.4f)", p, c.Quantiles[k]), got, p, math.Sqrt(p*(1-p)/n), 5)
 			}
 			est, err := McCulloch(x)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if math.Abs(est.Alpha-c.Alpha) > 0.05 || math.Abs(est.Beta-c.Beta) > 0.1 {
-				t.Errorf("McCulloch on %d draws: %+v, want α=%g β=%g", n, est, c.Alpha, c.Beta)
-			}
+			approx.Abs(t, fmt.Sprintf("McCulloch α on %d draws", n), est.Alpha, c.Alpha, 0.05)
+			approx.Abs(t, fmt.Sprintf("McCulloch β on %d draws", n), est.Beta, c.Beta, 0.1)
 		})
 	}
 }
@@ -388,11 +383,7 @@ func TestTailIndexRecoversAlpha(t *testing.T) {
 		}
 		mo, mc := sumMo/seeds, sumMc/seeds
 		t.Logf("α=%.1f: Mohammadi %.4f, McCulloch %.4f (mean of %d seeds, n=%d)", alpha, mo, mc, seeds, n)
-		if math.Abs(mo-alpha) > tol {
-			t.Errorf("α=%g: Mohammadi mean %.4f off by more than %g", alpha, mo, tol)
-		}
-		if math.Abs(mc-alpha) > tol {
-			t.Errorf("α=%g: McCulloch mean %.4f off by more than %g", alpha, mc, tol)
-		}
+		approx.Abs(t, fmt.Sprintf("α=%g: Mohammadi mean", alpha), mo, alpha, tol)
+		approx.Abs(t, fmt.Sprintf("α=%g: McCulloch mean", alpha), mc, alpha, tol)
 	}
 }

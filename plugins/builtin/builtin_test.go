@@ -2,11 +2,13 @@ package builtin_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/stats"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/synth"
@@ -144,22 +146,16 @@ func TestKurtosisBound(t *testing.T) {
 	q, _ := g.Get(builtin.KeyRhoSigma3Quantiles, 0)
 	// E|Z|³ = 2√(2/π) = 1.5958 for a Gaussian; median over 400 coordinates
 	// of pools of 6400 samples.
-	if med := q.Array[2]; math.Abs(med-2*math.Sqrt(2/math.Pi)) > 0.02 {
-		t.Errorf("Gaussian ρ/σ³ median %v, want 1.596", med)
-	}
+	approx.Abs(t, "Gaussian ρ/σ³ median", q.Array[2], 2*math.Sqrt(2/math.Pi), 0.02)
 	k, _ := g.Get(builtin.KeySqrtKappaQuantiles, 0)
-	if med := k.Array[2]; math.Abs(med-math.Sqrt(3)) > 0.03 {
-		t.Errorf("Gaussian √κ median %v, want 1.732", med)
-	}
+	approx.Abs(t, "Gaussian √κ median", k.Array[2], math.Sqrt(3), 0.03)
 	// Bernoulli(p): ρ/σ³ = ((1−p)² + p²)/√(p(1−p)) = 6.864 at p = 0.02 (the
 	// sample p varies: ±15 %).
 	b := res.Layer("bern.weight")
 	q, _ = b.Get(builtin.KeyRhoSigma3Quantiles, 0)
 	pp := 0.02
 	want := ((1-pp)*(1-pp) + pp*pp) / math.Sqrt(pp*(1-pp))
-	if med := q.Array[2]; math.Abs(med-want)/want > 0.15 {
-		t.Errorf("Bernoulli ρ/σ³ median %v, want ≈ %v", med, want)
-	}
+	approx.Rel(t, "Bernoulli ρ/σ³ median", q.Array[2], want, 0.15)
 	// Per coordinate: exactly CentredSums on the layer's sums; √κ ≥ ρ/σ³.
 	s := set(t)
 	rho, _ := b.Coord(builtin.KeyRhoSigma3, 0)
@@ -175,9 +171,7 @@ func TestKurtosisBound(t *testing.T) {
 		}
 	}
 	// Auto threshold c(0.05)/√200 = 1.3581/14.142 = 0.09603.
-	if thr := g.Number(builtin.KeyThreshold, 0); math.Abs(thr-0.09603) > 1e-4 {
-		t.Errorf("threshold %v, want 0.09603", thr)
-	}
+	approx.Abs(t, "auto threshold", g.Number(builtin.KeyThreshold, 0), 0.09603, 1e-4)
 	// Gaussian: bound 0.4748·1.596/√B = 0.268 (B=8), 0.134 (B=32): above
 	// the threshold, predicted 0 %. Dead layer: zero variance, predicted 100 %.
 	for _, bs := range s.BatchSizes {
@@ -193,9 +187,7 @@ func TestKurtosisBound(t *testing.T) {
 			t.Errorf("measured %v, normality says %v", m, want)
 		}
 		bq, _ := g.Get(builtin.KeyBoundQuantiles, bs)
-		if want := stats.BerryEsseenBound(q0(t, g), bs); math.Abs(bq.Array[2]-want) > 1e-12 {
-			t.Errorf("bound median %v, want %v", bq.Array[2], want)
-		}
+		approx.Abs(t, fmt.Sprintf("B=%d: bound median", bs), bq.Array[2], stats.BerryEsseenBound(q0(t, g), bs), approx.Float64)
 	}
 	// With threshold 0.2 the Gaussian layer is predicted Gaussian at B=32
 	// (0.134 < 0.2) and not at B=8 (0.268).
@@ -231,14 +223,7 @@ func TestAlphaStable(t *testing.T) {
 	} {
 		l := res.Layer(tc.param)
 		for _, b := range []int{8, 32} {
-			got := l.Number(tc.key, b)
-			if math.IsNaN(tc.want) {
-				if !math.IsNaN(got) {
-					t.Errorf("%s %s B=%d: %v, want NaN", tc.param, tc.key, b, got)
-				}
-			} else if math.Abs(got-tc.want) > tc.tol {
-				t.Errorf("%s %s B=%d: %v, want %v ± %v", tc.param, tc.key, b, got, tc.want, tc.tol)
-			}
+			approx.Abs(t, fmt.Sprintf("%s %s B=%d", tc.param, tc.key, b), l.Number(tc.key, b), tc.want, tc.tol)
 			if u := l.Number(builtin.KeyUndefinedMcCulloch, b); u != tc.undefined {
 				t.Errorf("%s B=%d: %v undefined, want %v", tc.param, b, u, tc.undefined)
 			}
@@ -289,12 +274,8 @@ func TestNoiseScale(t *testing.T) {
 	for j := 1; j <= nCoords; j++ {
 		want += 1e-4 * float64(j*j)
 	}
-	if got := g.Number(builtin.KeyGradNormSq, 0); math.Abs(got-want) > 1e-9*want {
-		t.Errorf("|ḡ|² %v, want %v", got, want)
-	}
-	if got := g.Number(builtin.KeyTraceCov, 0); math.Abs(got-nCoords) > 0.05*nCoords {
-		t.Errorf("tr Σ %v, want ≈ %d", got, nCoords)
-	}
+	approx.Rel(t, "|ḡ|²", g.Number(builtin.KeyGradNormSq, 0), want, approx.Reference)
+	approx.Rel(t, "tr Σ", g.Number(builtin.KeyTraceCov, 0), nCoords, 0.05)
 	if !math.IsNaN(builtin.BSimple(1, 0)) {
 		t.Error("B_simple with zero gradient should be NaN")
 	}

@@ -1,10 +1,12 @@
 package builtin_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/synth"
 )
@@ -54,9 +56,7 @@ func TestCalibratedShareAndSpine(t *testing.T) {
 		spine, ratio := kb.Number(builtin.KeySpine, b), kb.Number(builtin.KeySpineOverSqrtB, b)
 		t.Logf("B=%d: calibrated %.1f%% (i.i.d. %.1f%%), measured %.1f%%, Berry–Esseen share %.0f%%, spine t_B %.2f, t_B/√B %.3f",
 			b, cal, kb.Number(builtin.KeyCalibratedIIDPercent, b), meas, kb.Number(builtin.KeyPredictedPercent, b), spine, ratio)
-		if math.Abs(cal-meas) > 8 {
-			t.Errorf("B=%d: calibrated %.1f%%, measured %.1f%%", b, cal, meas)
-		}
+		approx.Abs(t, fmt.Sprintf("B=%d: calibrated Gaussian %% against the measured one", b), cal, meas, 8)
 		if p := kb.Number(builtin.KeyPredictedPercent, b); b == 16 && p != 0 {
 			t.Errorf("B=%d: Berry–Esseen predicted share %v, want its structural 0", b, p)
 		}
@@ -100,16 +100,12 @@ func TestTailNullShare(t *testing.T) {
 	}
 	res := runAll(t, set, nil)[builtin.AlphaStableName]
 	g, m := res.Layer("gauss.weight"), res.Layer("mix.weight")
-	if p := g.Number(builtin.KeyNullMohammadiP05, 0); math.Abs(p-1.50) > 0.04 {
-		t.Errorf("null Mohammadi 5 %% quantile %v, want 1.50", p)
-	}
+	approx.Abs(t, "null Mohammadi 5 % quantile", g.Number(builtin.KeyNullMohammadiP05, 0), 1.50, 0.04)
 	for _, k := range []string{builtin.KeyBelowNullMohammadi, builtin.KeyBelowNullMcCulloch} {
 		if s := g.Number(k, 8); s < 2 || s > 9 {
 			t.Errorf("Gaussian layer: %s = %.1f%%, want ≈ 5", k, s)
 		}
-		if s := m.Number(k, 8); math.Abs(s-28.75) > 7 {
-			t.Errorf("mixed layer: %s = %.1f%%, want ≈ 28.75", k, s)
-		}
+		approx.Abs(t, "mixed layer: "+k, m.Number(k, 8), 28.75, 7)
 	}
 	if med := m.Number(builtin.KeyAlphaMohammadiMedian, 8); med < 1.8 {
 		t.Errorf("mixed layer median %.2f; the test expects it to look Gaussian", med)

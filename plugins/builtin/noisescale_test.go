@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 )
@@ -187,12 +188,8 @@ func TestNoiseScaleUnbiasedKnownAnswer(t *testing.T) {
 	ss, _ := meanSD(seSub)
 	t.Logf("true %.0f: unbiased %.1f ± %.1f (sd over seeds), plug-in %.1f (predicted %.1f); mean SE all coords %.1f, 100 of 300 coords %.1f",
 		bTrue, m, sd, pm, bTrue*n/(n+bTrue), sa, ss)
-	if math.Abs(m-bTrue) > 3*sd/math.Sqrt(reps) {
-		t.Errorf("unbiased B_simple mean %.1f, want %.0f ± %.1f", m, bTrue, 3*sd/math.Sqrt(reps))
-	}
-	if math.Abs(pm-bTrue*n/(n+bTrue)) > 0.05*bTrue {
-		t.Errorf("plug-in mean %.1f, want ≈ B·N/(N+B) = %.1f", pm, bTrue*n/(n+bTrue))
-	}
+	approx.SE(t, "unbiased B_simple mean over seeds", m, bTrue, sd/math.Sqrt(reps), 3)
+	approx.Abs(t, "plug-in B_simple mean against B·N/(N+B)", pm, bTrue*n/(n+bTrue), 0.05*bTrue)
 	t.Logf("95 %% interval covers the true B in %d of %d seeds", covered, reps)
 	if covered < reps*85/100 {
 		t.Errorf("95 %% interval covers the true B in only %d of %d seeds", covered, reps)
@@ -255,9 +252,7 @@ func TestNoiseScaleFinitePopulation(t *testing.T) {
 	mf, sf := meanSD(fpc)
 	mi, _ := meanSD(inf)
 	t.Logf("data set B = %.1f: with M %.1f ± %.1f, treating M as infinite %.1f", target, mf, sf, mi)
-	if math.Abs(mf-target) > 3*sf/math.Sqrt(reps)+1e-9*target {
-		t.Errorf("finite-population estimate %.1f, want %.1f", mf, target)
-	}
+	approx.Within(t, "finite-population B_simple mean over seeds", mf, target, 3*sf/math.Sqrt(reps), approx.Reference)
 	if !(mi > target*1.2) {
 		t.Errorf("infinite-population estimate %.1f not biased high against %.1f", mi, target)
 	}
@@ -265,9 +260,7 @@ func TestNoiseScaleFinitePopulation(t *testing.T) {
 	l := poolLayer(r, data, coords, []int{10}, 20)
 	set := &noise.Set{Version: noise.Version, Pool: M, Batches: 20, BatchSizes: []int{10}, Layers: []noise.Layer{l},
 		Collection: &noise.Collection{DataSize: M}}
-	if b := noiseScaleOf(t, set, nil).Number(builtin.KeyBSimple, 0); math.Abs(b-target) > 1e-9*target {
-		t.Errorf("N = M: %v, want %v", b, target)
-	}
+	approx.Rel(t, "B_simple with N = M (exact)", noiseScaleOf(t, set, nil).Number(builtin.KeyBSimple, 0), target, approx.Reference)
 }
 
 // TestNoiseScaleNoSignal: at a minimum (G = 0) the plug-in ratio is ≈ N

@@ -1,9 +1,10 @@
 package builtin_test
 
 import (
-	"math"
+	"fmt"
 	"testing"
 
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/synth"
 )
@@ -36,9 +37,11 @@ func TestPassRateKnownAnswer(t *testing.T) {
 		}
 		ng, st := l.Number(builtin.KeyNonGaussianPercent, b), l.Number(builtin.KeyNonGaussianStorey, b)
 		ngLo, ngHi := l.Number(builtin.KeyNonGaussianLow, b), l.Number(builtin.KeyNonGaussianHigh, b)
-		if want := 100 * 80.0 / 260; math.Abs(ng-want) > 6 || math.Abs(st-want) > 12 || // Storey: SE ≈ 5 points here
-			!(ngLo <= want && want <= ngHi) {
-			t.Errorf("B=%d: non-Gaussian share %.1f%% [%.1f, %.1f], Storey %.1f%%, want ≈ %.1f%%", b, ng, ngLo, ngHi, st, want)
+		want = 100 * 80.0 / 260
+		approx.Abs(t, fmt.Sprintf("B=%d: non-Gaussian share", b), ng, want, 6)
+		approx.Abs(t, fmt.Sprintf("B=%d: Storey's non-Gaussian share", b), st, want, 12) // SE ≈ 5 points here
+		if !(ngLo <= want && want <= ngHi) {
+			t.Errorf("B=%d: non-Gaussian share %.1f%% [%.1f, %.1f] does not cover %.1f%%", b, ng, ngLo, ngHi, want)
 		}
 	}
 }
@@ -69,9 +72,7 @@ func TestPassRateCoverage(t *testing.T) {
 	}
 	mean := sum / seeds
 	t.Logf("Gaussian noise: mean pass rate %.2f%%, Wilson coverage %d/%d, non-Gaussian interval from 0 in %d/%d", mean, cover, seeds, zero, seeds)
-	if math.Abs(mean-95) > 0.8 {
-		t.Errorf("mean pass rate %.2f%%, want 95 ± 0.8", mean)
-	}
+	approx.Abs(t, "mean pass rate of Gaussian noise", mean, 95, 0.8)
 	if cover < seeds*88/100 || zero < seeds*88/100 {
 		t.Errorf("coverage %d/%d, zero in interval %d/%d", cover, seeds, zero, seeds)
 	}

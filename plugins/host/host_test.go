@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/plugins"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/grpcplugin"
@@ -138,11 +138,11 @@ func sameList(a, b []plugins.Value) bool {
 	}
 	for i := range a {
 		x, y := a[i], b[i]
-		if x.Key != y.Key || x.BatchSize != y.BatchSize || x.Kind != y.Kind || !sameF(x.Number, y.Number) || len(x.Array) != len(y.Array) {
+		if x.Key != y.Key || x.BatchSize != y.BatchSize || x.Kind != y.Kind || !approx.SameNumber(x.Number, y.Number) || len(x.Array) != len(y.Array) {
 			return false
 		}
 		for j := range x.Array {
-			if !sameF(x.Array[j], y.Array[j]) {
+			if !approx.SameNumber(x.Array[j], y.Array[j]) {
 				return false
 			}
 		}
@@ -152,8 +152,6 @@ func sameList(a, b []plugins.Value) bool {
 	}
 	return true
 }
-
-func sameF(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
 
 func sha(t *testing.T, path string) string {
 	s, err := grpcplugin.FileSHA256(path)
