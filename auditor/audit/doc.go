@@ -7,8 +7,8 @@
 //	plan (auditor/collect.Plan): memory and time, printed before any work,
 //	    refused over --max-memory / --max-time
 //	fine-tuning (auditor/train) with a checkpoint at every audit step:
-//	    per-sample gradients (Engine: auditor/persample on the CPU, a GPU
-//	    engine through RegisterEngine) → collect.Collect → noise.Save
+//	    per-sample gradients (Engine: auditor/persample on the CPU, package
+//	    cuda in a gnaudit_cuda build) → collect.Collect → noise.Save
 //	analyses (plugins/host: built-ins, plugins, --isolate)
 //	report (reports: report.json, report.md, plots) → gate (package gate)
 //

@@ -59,8 +59,10 @@ var (
 	}
 )
 
-// RegisterEngine installs (or replaces) the engine factory of a device:
-// the seam through which a GPU collect.Source is plugged into the audit.
+// RegisterEngine installs (or replaces) the engine factory of a device (a
+// seam for tests and other devices). "cpu" is OpenCPUEngine; "cuda" is the
+// GPU engine of a gnaudit_cuda build (engine_cuda.go) and ErrNoCUDA
+// otherwise (engine_nocuda.go).
 func RegisterEngine(device string, f EngineFactory) {
 	enginesMu.Lock()
 	defer enginesMu.Unlock()
@@ -97,21 +99,6 @@ func SelectEngine(device string) (EngineFactory, error) {
 var ErrNoCUDA = errors.New("--device cuda: this gnaudit was built without CUDA support " +
 	"(build it with `make build-cuda`, i.e. go build -tags gnaudit_cuda, on a machine with the CUDA toolkit), " +
 	"or use --device cpu")
-
-// openCUDAEngine opens the GPU. The GPU per-sample source is plugged in
-// with RegisterEngine("cuda", …); until then a CUDA build reports that the
-// audit cannot use it yet.
-func openCUDAEngine(m *ir.Model, opt EngineOptions) (Engine, error) {
-	dev, err := cuda.Open(0)
-	if err != nil {
-		if errors.Is(err, cuda.ErrNotBuilt) {
-			return nil, ErrNoCUDA
-		}
-		return nil, fmt.Errorf("--device cuda: %w", err)
-	}
-	_ = dev.Close()
-	return nil, errors.New("--device cuda: the GPU per-sample source is not available to the audit in this build; use --device cpu")
-}
 
 // cpuEngine is the CPU engine: auditor/persample on the gorgonia executor.
 type cpuEngine struct {

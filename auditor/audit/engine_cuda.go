@@ -13,11 +13,7 @@ import (
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 )
 
-// In a cuda build, --device cuda computes per-sample gradients on the GPU
-// (package cuda): they stay on the device, and only the tested coordinates,
-// per-sample squared norms and block sums reach the collector.
-func init() { RegisterEngine("cuda", openGPUEngine) }
-
+// gpuEngine is the GPU engine of a gnaudit_cuda build.
 type gpuEngine struct {
 	dev    *cuda.Device
 	m      *ir.Model // the model at the current θ
@@ -28,7 +24,12 @@ type gpuEngine struct {
 	notes  []string
 }
 
-func openGPUEngine(m *ir.Model, opt EngineOptions) (Engine, error) {
+// openCUDAEngine is --device cuda in a gnaudit_cuda build: per-sample
+// gradients on the GPU (package cuda). They stay on the device; only the
+// tested coordinates, per-sample squared norms and block sums reach the
+// collector. The batch is planned from the device memory (cuda's
+// Device.PlanBatch).
+func openCUDAEngine(m *ir.Model, opt EngineOptions) (Engine, error) {
 	dev, err := cuda.Open(0)
 	if err != nil {
 		return nil, fmt.Errorf("--device cuda: %w", err)
