@@ -174,7 +174,7 @@ func Run(ctx context.Context, o Options) (*dynamics.Result, error) {
 	}
 	printf("dynamics%s: %s\n          %s\n", state, mp, jp)
 	g := res.Gates
-	printf("FDR ratio %s; stability margin %.3g; commutator %.3g", pmv(g.FDRRatio), g.StabilityMargin, g.Commutator)
+	printf("FDR ratio %s; stability margin %.3g; commutator %s", pmv(g.FDRRatio), g.StabilityMargin, pmv(g.Commutator))
 	if g.TraceLawRatio != nil {
 		printf("; trace-law ratio %s", pmv(*g.TraceLawRatio))
 	}
