@@ -163,7 +163,6 @@ func TestUpperCheckPValueAndBound(t *testing.T) {
 	}
 }
 
-
 // max_commutator at a true commutator equal to the tolerance, measured
 // with t_9 errors (10 groups), fails about alpha of the time; a true value
 // 3 se inside almost never.

@@ -178,8 +178,8 @@ type SGDComp struct {
 	// RatioToPred is Ratios[j]/Predicted[j] (1 when the linear theory
 	// holds; NaN where there is no prediction).
 	RatioToPred []Value `json:"ratio_to_predicted"`
-	LossDiff  Value   `json:"loss_diff"` // E[L]_mom − E[L]_SGD
-	Skipped   string  `json:"skipped,omitempty"`
+	LossDiff    Value   `json:"loss_diff"` // E[L]_mom − E[L]_SGD
+	Skipped     string  `json:"skipped,omitempty"`
 	// Unstable counts the modes beyond plain SGD's stability edge; Note
 	// says what that means.
 	Unstable int    `json:"unstable_modes"`
