@@ -433,6 +433,7 @@ func Render(ctx context.Context, dir string, o RenderOptions, env *Env) (*Render
 	if partial {
 		rep.Status = "partial"
 	}
+	addDynamics(rep, dir, func(s string) { fmt.Fprintf(env.Stderr, "warning: %s\n", s) }) // dynamics.go
 
 	policy := meta.Config.Gate
 	if o.Gate != "" {

@@ -43,6 +43,9 @@ type Result struct {
 	Model    string   `json:"model,omitempty"`
 	Data     string   `json:"data,omitempty"`
 	Samples  int      `json:"samples"`
+	// Step is the checkpoint's fine-tuning step when gnaudit audit
+	// --dynamics ran the analysis (absent for gnaudit dynamics).
+	Step *int `json:"step,omitempty"`
 	Config   Config   `json:"config"`
 	Plan     Plan     `json:"plan"`
 	Static   Static   `json:"static"`

@@ -38,47 +38,16 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (out *Re
 			out.Gates = gates(out)
 		}
 	}()
-	var decay func(string, []int) bool
-	if cfg.DecayWeightsOnly {
-		decay = func(_ string, shape []int) bool { return len(shape) >= 2 }
-	}
-	rng := data.NewRand(cfg.Seed, "dynamics/hessian-samples")
-	hIdx := rng.Sample(ds.Len(), min(cfg.HessianSamples, ds.Len()))
-	nIdx := data.NewRand(cfg.Seed, "dynamics/noise-samples").Sample(ds.Len(), min(cfg.NoiseSamples, ds.Len()))
-	obj, err := hessian.New(m, ds, hIdx, hessian.Options{WeightDecay: cfg.WeightDecay, Decay: decay, Batch: min(cfg.Batch, 128)})
-	if err != nil {
-		return nil, fmt.Errorf("dynamics: %w", err)
-	}
-	res.Plan = PlanFor(cfg, obj.Dim(), ds.Len())
-	st := &res.Static
-	st.HessianSamples, st.NoiseSamples = len(hIdx), len(nIdx)
-	theta0 := obj.Theta()
-	g0 := make([]float64, obj.Dim())
-	t0 := time.Now()
-	if st.Loss, err = obj.Grad(theta0, g0); err != nil {
-		return nil, fmt.Errorf("dynamics: at the checkpoint: %w", err)
-	}
-	gradSecs := time.Since(t0).Seconds()
-	st.GradNorm = math.Sqrt(dot(g0, g0))
-
-	// the chains' executor, timed on two updates' gradients
-	cr, err := newChainRunner(m, &obj.Layout, theta0, nil, ds, cfg)
+	su, err := setUp(m, ds, cfg)
 	if err != nil {
 		return nil, err
 	}
-	var stepSecs float64
-	for i := 0; i < 2; i++ {
-		t1 := time.Now()
-		if _, err := cr.grad(theta0, data.NewRand(cfg.Seed, "dynamics/timing")); err != nil {
-			return nil, fmt.Errorf("dynamics: a batch gradient at the checkpoint: %w", err)
-		}
-		stepSecs = time.Since(t1).Seconds()
-	}
+	obj, nIdx, cr := su.obj, su.nIdx, su.cr
+	res.Plan = su.plan
+	st := &res.Static
+	st.HessianSamples, st.NoiseSamples = len(su.hIdx), len(nIdx)
+	st.Loss, st.GradNorm = su.loss, su.gradNorm
 	pl := &res.Plan
-	pl.GradPassSeconds, pl.StepSeconds = gradSecs, stepSecs
-	// a per-sample gradient costs about 3 samples of a batched backward pass
-	pl.EstimatedSeconds = float64(pl.GradPasses)*gradSecs + float64(pl.ChainSteps)*stepSecs +
-		3*float64(pl.NoiseSamples)*stepSecs/float64(cfg.Batch)
 	if cfg.OnPlan != nil {
 		if err := cfg.OnPlan(*pl); err != nil {
 			return res, err
@@ -185,6 +154,81 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (out *Re
 	res.Gates = gates(res)
 	res.Complete = true
 	return res, nil
+}
+
+// setup is what Run prepares before its plan: the samples, the float64
+// objective, the chains' executor, and the measured pass times.
+type setup struct {
+	obj            *hessian.Objective
+	hIdx, nIdx     []int
+	cr             *chainRunner
+	theta0         []float64
+	loss, gradNorm float64
+	plan           Plan
+}
+
+func setUp(m *ir.Model, ds data.Dataset, cfg Config) (*setup, error) {
+	var decay func(string, []int) bool
+	if cfg.DecayWeightsOnly {
+		decay = func(_ string, shape []int) bool { return len(shape) >= 2 }
+	}
+	su := &setup{}
+	rng := data.NewRand(cfg.Seed, "dynamics/hessian-samples")
+	su.hIdx = rng.Sample(ds.Len(), min(cfg.HessianSamples, ds.Len()))
+	su.nIdx = data.NewRand(cfg.Seed, "dynamics/noise-samples").Sample(ds.Len(), min(cfg.NoiseSamples, ds.Len()))
+	obj, err := hessian.New(m, ds, su.hIdx, hessian.Options{WeightDecay: cfg.WeightDecay, Decay: decay, Batch: min(cfg.Batch, 128)})
+	if err != nil {
+		return nil, fmt.Errorf("dynamics: %w", err)
+	}
+	su.obj = obj
+	su.plan = PlanFor(cfg, obj.Dim(), ds.Len())
+	su.theta0 = obj.Theta()
+	g0 := make([]float64, obj.Dim())
+	t0 := time.Now()
+	if su.loss, err = obj.Grad(su.theta0, g0); err != nil {
+		return nil, fmt.Errorf("dynamics: at the checkpoint: %w", err)
+	}
+	gradSecs := time.Since(t0).Seconds()
+	su.gradNorm = math.Sqrt(dot(g0, g0))
+
+	// the chains' executor, timed on two updates' gradients
+	if su.cr, err = newChainRunner(m, &obj.Layout, su.theta0, nil, ds, cfg); err != nil {
+		return nil, err
+	}
+	var stepSecs float64
+	for i := 0; i < 2; i++ {
+		t1 := time.Now()
+		if _, err := su.cr.grad(su.theta0, data.NewRand(cfg.Seed, "dynamics/timing")); err != nil {
+			return nil, fmt.Errorf("dynamics: a batch gradient at the checkpoint: %w", err)
+		}
+		stepSecs = time.Since(t1).Seconds()
+	}
+	pl := &su.plan
+	pl.GradPassSeconds, pl.StepSeconds = gradSecs, stepSecs
+	// a per-sample gradient costs about 3 samples of a batched backward pass
+	pl.EstimatedSeconds = float64(pl.GradPasses)*gradSecs + float64(pl.ChainSteps)*stepSecs +
+		3*float64(pl.NoiseSamples)*stepSecs/float64(cfg.Batch)
+	pl.Loss, pl.GradNorm = su.loss, su.gradNorm
+	return su, nil
+}
+
+// Estimate returns the plan of Run(ctx, m, ds, cfg) with its pass times
+// measured on this machine (one float64 gradient pass over the Hessian
+// samples and two chain updates' gradients: a few seconds), without
+// running it.
+func Estimate(m *ir.Model, ds data.Dataset, cfg Config) (Plan, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Plan{}, fmt.Errorf("dynamics: %w", err)
+	}
+	if ds.Len() < 2 {
+		return Plan{}, errors.New("dynamics: need at least 2 training samples")
+	}
+	su, err := setUp(m, ds, cfg)
+	if err != nil {
+		return Plan{}, err
+	}
+	return su.plan, nil
 }
 
 type countingOp struct {
