@@ -13,7 +13,9 @@ import (
 // chain's null figures and an unstable mode's null ratios.
 func dynamicsSection() *reports.Dynamics {
 	nan := reports.Number(math.NaN())
-	e := func(v, se float64) reports.Estimate { return reports.Estimate{Value: reports.Number(v), SE: reports.Number(se)} }
+	e := func(v, se float64) reports.Estimate {
+		return reports.Estimate{Value: reports.Number(v), SE: reports.Number(se)}
+	}
 	null := reports.Estimate{Value: nan, SE: nan}
 	step := 1200
 	return &reports.Dynamics{File: "dynamics.json", Schema: "gnaudit.dynamics/v1", Complete: true, Model: "checkpoints/step-1200/model.onnx",

@@ -227,4 +227,3 @@ func addDynamics(rep *reports.Report, dir string, warn func(string)) {
 		rep.Method.Notes = append(rep.Method.Notes, "The SGD-dynamics analysis (dynamics.json) is partial: it stopped before the end.")
 	}
 }
-

@@ -179,10 +179,10 @@ func TestDynamicsConfig(t *testing.T) {
 	base.FineTune.Momentum, base.FineTune.WeightDecay = 0.8, 1e-3
 	mu, wd := 0.5, 0.0
 	for _, tc := range []struct {
-		name string
-		d    *DynamicsConfig
-		mod  func(c *Config)
-		want string // error substring ("" none)
+		name  string
+		d     *DynamicsConfig
+		mod   func(c *Config)
+		want  string // error substring ("" none)
 		check func(t *testing.T, dc dynamics.Config)
 	}{
 		{"defaults follow the fine-tuning", &DynamicsConfig{}, nil, "", func(t *testing.T, dc dynamics.Config) {

@@ -39,13 +39,13 @@ func (n *Num) UnmarshalJSON(b []byte) error {
 
 // Result is everything a run measured (dynamics.json).
 type Result struct {
-	Schema   string   `json:"schema"`
-	Model    string   `json:"model,omitempty"`
-	Data     string   `json:"data,omitempty"`
-	Samples  int      `json:"samples"`
+	Schema  string `json:"schema"`
+	Model   string `json:"model,omitempty"`
+	Data    string `json:"data,omitempty"`
+	Samples int    `json:"samples"`
 	// Step is the checkpoint's fine-tuning step when gnaudit audit
 	// --dynamics ran the analysis (absent for gnaudit dynamics).
-	Step *int `json:"step,omitempty"`
+	Step     *int     `json:"step,omitempty"`
 	Config   Config   `json:"config"`
 	Plan     Plan     `json:"plan"`
 	Static   Static   `json:"static"`

@@ -248,7 +248,6 @@ func fineTune(ctx context.Context, m *ir.Model, ds data.Dataset, src string, o O
 	return res.Model()
 }
 
-
 // Machine describes where the times were measured: the CPU model, the
 // executor's BLAS and GOMAXPROCS.
 func Machine() string {
