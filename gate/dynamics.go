@@ -30,6 +30,25 @@ const (
 	MaxTraceLawDeviation = "max_trace_law_deviation"
 	// MaxStabilityMargin bounds ηλ_max/(2(1+μ)) (gates.stability_margin).
 	MaxStabilityMargin = "max_stability_margin"
+	// MaxModeRatioDeviation, MaxModeRatioSmallEtaDeviation and
+	// MaxModeRatioIsotropicDeviation bound |Var(u_jᵀθ)/prediction − 1|
+	// of every top mode j of the main chain, for the exact discrete, the
+	// small-η (Ornstein–Uhlenbeck) and the C = τH (τT) prediction
+	// (chains[main].modes[j].ratio_exact, ratio_small_eta,
+	// ratio_isotropic: one check per mode).
+	MaxModeRatioDeviation          = "max_mode_ratio_deviation"
+	MaxModeRatioSmallEtaDeviation  = "max_mode_ratio_small_eta_deviation"
+	MaxModeRatioIsotropicDeviation = "max_mode_ratio_isotropic_deviation"
+	// MaxMomentumSGDDeviation bounds |(Var_mom/Var_SGD)/predicted − 1| of
+	// every top mode: momentum (η, μ) against plain SGD at the same
+	// effective rate η/(1−μ) (momentum_vs_sgd.ratio_to_predicted).
+	MaxMomentumSGDDeviation = "max_momentum_sgd_deviation"
+	// MaxCommutator bounds ‖[H_U, C_U]‖/(‖H_U‖‖C_U‖) (gates.commutator):
+	// 0 is the precondition of detailed balance.
+	MaxCommutator = "max_commutator"
+	// MaxLag1Antisym bounds the normalised lag-1 antisymmetry of the main
+	// chain (gates.lag1_antisym): 0 at detailed balance.
+	MaxLag1Antisym = "max_lag1_antisym"
 	// DynamicsComplete is the check added when the dynamics run stopped
 	// early (dynamics.json "complete": false).
 	DynamicsComplete = "dynamics_complete"
@@ -52,6 +71,12 @@ func (p *Policy) dynamicsGates() []dynGate {
 		{MaxModeFDRDeviation, p.MaxModeFDRDeviation},
 		{MaxTraceLawDeviation, p.MaxTraceLawDeviation},
 		{MaxStabilityMargin, p.MaxStabilityMargin},
+		{MaxModeRatioDeviation, p.MaxModeRatioDeviation},
+		{MaxModeRatioSmallEtaDeviation, p.MaxModeRatioSmallEtaDeviation},
+		{MaxModeRatioIsotropicDeviation, p.MaxModeRatioIsotropicDev},
+		{MaxMomentumSGDDeviation, p.MaxMomentumSGDDeviation},
+		{MaxCommutator, p.MaxCommutator},
+		{MaxLag1Antisym, p.MaxLag1Antisym},
 	} {
 		if g.v != nil {
 			out = append(out, dynGate{g.name, *g.v})
@@ -95,7 +120,9 @@ func (p *Policy) checkDynamics() error {
 // IsDynamicsGate reports whether gate is a dynamics.json gate.
 func IsDynamicsGate(gate string) bool {
 	switch gate {
-	case MaxFDRDeviation, MaxModeFDRDeviation, MaxTraceLawDeviation, MaxStabilityMargin, DynamicsComplete:
+	case MaxFDRDeviation, MaxModeFDRDeviation, MaxTraceLawDeviation, MaxStabilityMargin, DynamicsComplete,
+		MaxModeRatioDeviation, MaxModeRatioSmallEtaDeviation, MaxModeRatioIsotropicDeviation, MaxMomentumSGDDeviation,
+		MaxCommutator, MaxLag1Antisym:
 		return true
 	}
 	return false
@@ -176,8 +203,7 @@ func EvaluateDynamics(p *Policy, res *dynamics.Result) (*Result, error) {
 	}
 	dg := p.dynamicsGates()
 	if len(dg) == 0 {
-		return nil, fmt.Errorf("policy %s: no dynamics gate (%s, %s, %s or %s) for a dynamics.json", p.Name,
-			MaxFDRDeviation, MaxModeFDRDeviation, MaxTraceLawDeviation, MaxStabilityMargin)
+		return nil, fmt.Errorf("policy %s: no dynamics gate (%s) for a dynamics.json", p.Name, strings.Join(DynamicsGateNames(), ", "))
 	}
 	df := math.Inf(1)
 	if nb := res.Config.Blocks; nb >= 2 {
@@ -237,6 +263,58 @@ func EvaluateDynamics(p *Policy, res *dynamics.Result) (*Result, error) {
 				continue
 			}
 			add(deviationCheck(g.name, "trace_law_ratio", *v, g.tol, df))
+		case MaxModeRatioDeviation, MaxModeRatioSmallEtaDeviation, MaxModeRatioIsotropicDeviation:
+			if main == nil || len(main.Modes) == 0 {
+				add(missingCheck(g.name, "mode", g.tol, diverged(main, "mode variance ratios"), p.AllowMissing), nil)
+				continue
+			}
+			for j, m := range main.Modes {
+				layer := "mode " + strconv.Itoa(j+1)
+				v, form := m.RatioExact, "exact"
+				switch g.name {
+				case MaxModeRatioSmallEtaDeviation:
+					v, form = m.RatioSmall, "small-η"
+				case MaxModeRatioIsotropicDeviation:
+					v, form = m.RatioIso, "C = τH"
+				}
+				if math.IsNaN(v.Est) {
+					msg := fmt.Sprintf("no %s prediction for mode %d (h = %.4g: unstable or not positive", form, j+1, m.H)
+					if g.name == MaxModeRatioIsotropicDeviation {
+						msg += ", or no positive τ"
+					}
+					add(missingCheck(g.name, layer, g.tol, msg+")", p.AllowMissing), nil)
+					continue
+				}
+				add(deviationCheck(g.name, layer, v, g.tol, df))
+			}
+		case MaxMomentumSGDDeviation:
+			s := res.SGD
+			switch {
+			case s == nil:
+				add(missingCheck(g.name, "momentum_vs_sgd", g.tol, "momentum vs plain SGD not measured (μ = 0, --no-sgd, or a chain missing)", p.AllowMissing), nil)
+				continue
+			case s.Skipped != "":
+				add(missingCheck(g.name, "momentum_vs_sgd", g.tol, s.Skipped, p.AllowMissing), nil)
+				continue
+			}
+			for j, v := range s.RatioToPred {
+				layer := "mode " + strconv.Itoa(j+1)
+				if math.IsNaN(v.Est) {
+					add(missingCheck(g.name, layer, g.tol, fmt.Sprintf("no prediction for mode %d: plain SGD at η/(1−μ) is beyond its linear stability edge", j+1), p.AllowMissing), nil)
+					continue
+				}
+				add(deviationCheck(g.name, layer, v, g.tol, df))
+			}
+		case MaxCommutator, MaxLag1Antisym:
+			v, key := res.Gates.Commutator, "commutator"
+			if g.name == MaxLag1Antisym {
+				v, key = res.Gates.Lag1Antisym, "lag1_antisym"
+			}
+			if math.IsNaN(v.Est) {
+				add(missingCheck(g.name, key, g.tol, key+" not measured (needs ≥ 2 eigenpairs; lag1_antisym also a main chain)", p.AllowMissing), nil)
+				continue
+			}
+			add(upperCheck(g.name, key, v, g.tol, df))
 		case MaxStabilityMargin:
 			m := res.Gates.StabilityMargin
 			c := reports.GateCheck{Gate: g.name, Layer: "stability_margin", Measured: reports.Number(m), Op: "<=", Threshold: reports.Number(g.tol)}
@@ -263,6 +341,44 @@ func EvaluateDynamics(p *Policy, res *dynamics.Result) (*Result, error) {
 		out.Method = decide(p, out.Checks, evs)
 	}
 	return out, nil
+}
+
+// DynamicsGateNames lists the policy keys that gate a dynamics.json.
+func DynamicsGateNames() []string {
+	return []string{MaxFDRDeviation, MaxModeFDRDeviation, MaxTraceLawDeviation, MaxStabilityMargin,
+		MaxModeRatioDeviation, MaxModeRatioSmallEtaDeviation, MaxModeRatioIsotropicDeviation, MaxMomentumSGDDeviation,
+		MaxCommutator, MaxLag1Antisym}
+}
+
+// upperCheck is the check x ≤ tol of a non-negative estimate v ± se (a
+// norm, a largest absolute value), and its evidence: the one-sided test of
+// "the true x is at most tol", p = P(T ≥ (x̂ − tol)/se) with Student t of
+// df degrees of freedom, and the lower confidence bound x̂ − t_level·se
+// (at least 0). Without a usable standard error: a point comparison.
+func upperCheck(gate, layer string, v dynamics.Value, tol, df float64) (reports.GateCheck, *evidence) {
+	c := reports.GateCheck{Gate: gate, Layer: layer, Measured: reports.Number(v.Est), Op: "<=", Threshold: reports.Number(tol)}
+	c.Pass = v.Est <= tol
+	note := fmt.Sprintf("%s = %.4g", layer, v.Est)
+	if !math.IsNaN(v.SE) {
+		note += fmt.Sprintf(" ± %.2g", v.SE)
+	}
+	if !c.Pass {
+		c.Message = fmt.Sprintf("%s > %s", note, trim(tol))
+	}
+	if !(v.SE > 0) || math.IsInf(v.SE, 0) {
+		return c, nil
+	}
+	var dist interface {
+		Survival(float64) float64
+		Quantile(float64) float64
+	} = distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}
+	if math.IsInf(df, 1) {
+		dist = distuv.UnitNormal
+	}
+	x, se := v.Est, v.SE
+	return c, &evidence{p: dist.Survival((x - tol) / se), what: "lower", note: note, bound: func(a float64) float64 {
+		return math.Max(0, x-dist.Quantile(1-a)*se)
+	}}
 }
 
 func missingCheck(gate, layer string, tol float64, msg string, pass bool) reports.GateCheck {

@@ -88,6 +88,16 @@ type Policy struct {
 	MaxModeFDRDeviation  *float64 `yaml:"max_mode_fdr_deviation"`
 	MaxTraceLawDeviation *float64 `yaml:"max_trace_law_deviation"`
 	MaxStabilityMargin   *float64 `yaml:"max_stability_margin"`
+	// Per-mode |Var/prediction − 1| of the exact, small-η and C = τH
+	// forms, per-mode |measured/predicted Var_mom/Var_SGD − 1|, and the
+	// upper bounds of ‖[H, C]‖ (normalised) and the lag-1 antisymmetry
+	// (gate/dynamics.go).
+	MaxModeRatioDeviation         *float64 `yaml:"max_mode_ratio_deviation"`
+	MaxModeRatioSmallEtaDeviation *float64 `yaml:"max_mode_ratio_small_eta_deviation"`
+	MaxModeRatioIsotropicDev      *float64 `yaml:"max_mode_ratio_isotropic_deviation"`
+	MaxMomentumSGDDeviation       *float64 `yaml:"max_momentum_sgd_deviation"`
+	MaxCommutator                 *float64 `yaml:"max_commutator"`
+	MaxLag1Antisym                *float64 `yaml:"max_lag1_antisym"`
 
 	// Alpha is the family-wise false-failure rate (nil: DefaultAlpha);
 	// Compare is CompareBound (default) or ComparePoint; Correction is

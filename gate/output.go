@@ -179,11 +179,12 @@ func (r *Result) AppendStepSummary(reportName string) (bool, error) {
 
 // WriteText writes a plain-text table of the checks (for a terminal).
 func (r *Result) WriteText(w io.Writer) {
-	width := len("LAYER")
+	width, gwidth := len("LAYER"), 24
 	for _, c := range r.Checks {
 		width = max(width, len(c.Layer))
+		gwidth = max(gwidth, len(c.Gate)+len(c.Estimator)+min(1, len(c.Estimator)))
 	}
-	fmt.Fprintf(w, "%-4s  %-24s  %-*s  %6s  %5s  %12s  %12s  %s\n", "", "GATE", width, "LAYER", "B", "STEP", "MEASURED", "BOUND", "THRESHOLD")
+	fmt.Fprintf(w, "%-4s  %-*s  %-*s  %6s  %5s  %12s  %12s  %s\n", "", gwidth, "GATE", width, "LAYER", "B", "STEP", "MEASURED", "BOUND", "THRESHOLD")
 	for _, c := range r.Checks {
 		mark := "PASS"
 		if !c.Pass {
@@ -205,7 +206,7 @@ func (r *Result) WriteText(w io.Writer) {
 		if IsDynamicsGate(c.Gate) {
 			step = "-"
 		}
-		line := fmt.Sprintf("%-4s  %-24s  %-*s  %6s  %5s  %12s  %12s  %s %s", mark, gname, width, c.Layer, b, step, numStr(c.Measured), bound, c.Op, numStr(c.Threshold))
+		line := fmt.Sprintf("%-4s  %-*s  %-*s  %6s  %5s  %12s  %12s  %s %s", mark, gwidth, gname, width, c.Layer, b, step, numStr(c.Measured), bound, c.Op, numStr(c.Threshold))
 		if !c.Pass && c.Message != "" {
 			line += "  (" + c.Message + ")"
 		}

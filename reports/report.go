@@ -73,6 +73,10 @@ type Report struct {
 	// Method records the choices behind the numbers (METHOD.md).
 	Method      Method       `json:"method"`
 	Checkpoints []Checkpoint `json:"checkpoints"`
+	// Dynamics is the SGD-dynamics analysis, when the audit ran one
+	// (audit --dynamics) or a dynamics.json sits in its directory
+	// (reports/dynamics.go).
+	Dynamics *Dynamics `json:"dynamics,omitempty"`
 	// Gates holds the outcome of a policy, when one was applied.
 	Gates *Gates `json:"gates,omitempty"`
 	// Status is "complete", or "partial" when the audit was stopped early

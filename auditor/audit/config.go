@@ -45,6 +45,9 @@ type Config struct {
 	Collect CollectConfig `yaml:"collect" json:"collect"`
 	// Analyses selects the analyses (built-ins and plugins).
 	Analyses AnalysesConfig `yaml:"analyses" json:"analyses"`
+	// Dynamics, when set, runs the SGD-dynamics stage at the last
+	// checkpoint (dynamics.go; --dynamics).
+	Dynamics *DynamicsConfig `yaml:"dynamics" json:"dynamics,omitempty"`
 	// Device computes the per-sample gradients: "cpu" or "cuda".
 	Device string `yaml:"device" json:"device"`
 	// Seed fixes everything random: the zoo model's initialisation, the
@@ -411,7 +414,7 @@ func (c *Config) Validate() error {
 	if c.JUnit != "" && c.Gate == "" {
 		return bad("junit (--junit)", "needs a gate policy (--gate)")
 	}
-	return nil
+	return c.validateDynamics() // dynamics.go
 }
 
 // zooModel reports whether the model is a zoo name (or the default).

@@ -222,6 +222,7 @@ func assemble(ctx context.Context, dir string, meta *Meta, ac AnalysesConfig, re
 	if partial {
 		rep.Status = reports.StatusPartial
 	}
+	addDynamics(rep, dir, func(s string) { fmt.Fprintf(env.Stderr, "warning: %s\n", s) }) // dynamics.go
 	return rep, nil
 }
 

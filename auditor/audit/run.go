@@ -18,6 +18,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/collect"
 	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/dynamics"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/minibatch"
 	"github.com/gnaudit/gnaudit/auditor/noise"
@@ -237,6 +238,9 @@ func (r *runner) run(ctx context.Context) error {
 	if cfg.Prepare {
 		return r.finishPrepare(workErr)
 	}
+	if workErr == nil {
+		workErr = r.runDynamics(ctx) // dynamics.go: nothing without --dynamics
+	}
 	status, reason := StatusComplete, ""
 	switch {
 	case workErr == nil:
@@ -297,7 +301,7 @@ func prepareOut(dir string) error {
 		return fmt.Errorf("output directory: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, MetaName)); err == nil {
-		for _, name := range []string{CheckpointDir, "plots", ReportJSON, ReportMD, ModelName, MetaName} {
+		for _, name := range []string{CheckpointDir, "plots", ReportJSON, ReportMD, ModelName, MetaName, dynamics.JSONName, dynamics.MDName} {
 			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 				return fmt.Errorf("cleaning the earlier audit in %s: %w", dir, err)
 			}
@@ -456,6 +460,11 @@ func (r *runner) plan(ctx context.Context) error {
 		ft += 2 * math.Ceil(float64(n)/float64(cfg.FineTune.BatchSize)) * stepSecs / 2 // forward only, before and after
 	}
 	total := ft + float64(len(steps))*collectSecs
+	dynSecs, err := r.planDynamics() // dynamics.go: 0 without --dynamics
+	if err != nil {
+		return err
+	}
+	total += dynSecs
 	r.out.Plan = &PlanInfo{Scheme: string(est.Scheme), Pool: est.Pool, Tested: est.Tested, MemoryBytes: est.Memory.Total,
 		MaxMemoryBytes: budget, PerSampleSecs: perSample, StepSecs: stepSecs, CollectSecs: collectSecs, TotalSecs: total,
 		GradientSamples: est.GradientSamples}

@@ -7,6 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/gnaudit/gnaudit/auditor/dynamics/hessian"
 	"github.com/gnaudit/gnaudit/auditor/dynamics/linear"
 )
 
@@ -56,7 +57,7 @@ func TestAnalyseLinearTrace(t *testing.T) {
 		}
 	}
 	cfg := Config{Batch: p.Batch, Blocks: 20, Burn: burn}
-	got, err := analyse(chainSpec{Name: "main", LR: p.LR, Momentum: p.Momentum}, p, cfg, tr, h, c, 0.5)
+	got, err := analyse(chainSpec{Name: "main", LR: p.LR, Momentum: p.Momentum}, p, cfg, tr, h, &hessian.Noise{Cov: c}, 0.5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestAnalyseLinearTrace(t *testing.T) {
 	for i := range tr.P[0] {
 		tr.P[0][i] += 10 * sd * float64(i) / n
 	}
-	drifted, err := analyse(chainSpec{Name: "main", LR: p.LR, Momentum: p.Momentum}, p, cfg, tr, h, c, 0.5)
+	drifted, err := analyse(chainSpec{Name: "main", LR: p.LR, Momentum: p.Momentum}, p, cfg, tr, h, &hessian.Noise{Cov: c}, 0.5)
 	if err != nil {
 		t.Fatal(err)
 	}

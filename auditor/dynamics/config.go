@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
+	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/dynamics/linear"
 	"github.com/gnaudit/gnaudit/auditor/progress"
@@ -176,6 +178,29 @@ type Plan struct {
 	GradPassSeconds  float64 `json:"grad_pass_seconds"`
 	StepSeconds      float64 `json:"step_seconds"`
 	EstimatedSeconds float64 `json:"estimated_seconds"`
+	// Loss and GradNorm are L(θ₀) and |∇L(θ₀)| on the Hessian samples,
+	// measured with the pass times: how near a stationary point θ₀ is,
+	// known before the run.
+	Loss     float64 `json:"loss"`
+	GradNorm float64 `json:"grad_norm"`
+}
+
+// Describe is the plan as printed before a run (gnaudit dynamics, gnaudit
+// audit --dynamics): cost in passes, memory and the time estimate, for
+// the configuration cfg the plan was made for.
+func (p Plan) Describe(cfg Config) string {
+	cfg = cfg.WithDefaults()
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan: %d trainable parameters; K = %d eigenpairs (≤ %d Lanczos HVPs), %d Hutchinson probes, %d float64 gradient passes over the Hessian samples (%.3g s each)\n",
+		p.Params, cfg.K, cfg.LanczosIter, cfg.Probes, p.GradPasses, p.GradPassSeconds)
+	fmt.Fprintf(&b, "      %d per-sample gradients; %d chains × (%d burn-in + %d recorded) updates of B = %d (%.3g s each)\n",
+		p.NoiseSamples, p.Chains, cfg.Burn, cfg.Steps, cfg.Batch, p.StepSeconds)
+	if p.GradPassSeconds > 0 {
+		fmt.Fprintf(&b, "      at θ₀: L = %.6g, |∇L| = %.4g (on the Hessian samples)\n", p.Loss, p.GradNorm)
+	}
+	fmt.Fprintf(&b, "      memory ≈ %.0f MiB of float64 vectors; estimated time %s\n", float64(p.MemoryBytes)/(1<<20),
+		progress.Duration(time.Duration(p.EstimatedSeconds*float64(time.Second))))
+	return b.String()
 }
 
 // PlanFor returns the cost of cfg on a model of params trainable

@@ -100,7 +100,7 @@ func Markdown(res *Result) string {
 	w("| tr H (Hutchinson) | %s |\n", pm(st.TraceH))
 	w("| tr C (per-sample gradient covariance, %d samples) | %s |\n", st.NoiseSamples, pm(st.TraceC))
 	w("| τ = tr C / tr H | %s |\n", pm(st.Tau))
-	w("| ‖[H,C]‖/(‖H‖‖C‖) on the eigenvectors | %.3g |\n", st.Alignment.Commutator)
+	w("| ‖[H,C]‖/(‖H‖‖C‖) on the eigenvectors | %s |\n", pm(Value{Est: st.Alignment.Commutator, SE: float64(st.Alignment.CommutatorSE)}))
 	w("| off-diagonal share of C_U | %.3g |\n", st.Alignment.OffDiagonal)
 	w("| cos(diag C_U, h) (1: C ∝ H) | %.4g |\n", st.Alignment.Cosine)
 	w("| stability margin ηλ_max/(2(1+μ)) | %.4g |\n\n", st.StabilityMargin)
@@ -154,9 +154,13 @@ func Markdown(res *Result) string {
 		if s.Skipped != "" {
 			w("%s.\n\n", s.Skipped)
 		} else {
-			w("| mode | Var_mom/Var_SGD | predicted (2 − ηh/(1−μ))/(2 − ηh/(1+μ)) |\n|---|---|---|\n")
+			w("| mode | Var_mom/Var_SGD | predicted (2 − ηh/(1−μ))/(2 − ηh/(1+μ)) | measured/predicted |\n|---|---|---|---|\n")
 			for j, r := range s.Ratios {
-				w("| %d | %s | %s |\n", j+1, pm(r), num(s.Predicted[j]))
+				rp := "—"
+				if j < len(s.RatioToPred) {
+					rp = pm(s.RatioToPred[j])
+				}
+				w("| %d | %s | %s | %s |\n", j+1, pm(r), num(s.Predicted[j]), rp)
 			}
 			if s.Note != "" {
 				w("\n%s.\n", s.Note)
@@ -172,11 +176,14 @@ func Markdown(res *Result) string {
 		w("| mode_ratio_median | %.4g |\n", *g.ModeRatioMedian)
 	}
 	w("| mode_ratio_worst | %s |\n", pm(g.ModeRatioWorst))
+	w("| mode_ratio_small_eta_worst | %s |\n", pm(g.ModeRatioSmallWorst))
+	w("| mode_ratio_isotropic_worst | %s |\n", pm(g.ModeRatioIsoWorst))
+	w("| momentum_sgd_worst | %s |\n", pm(g.MomentumSGDWorst))
 	if g.TraceLawRatio != nil {
 		w("| trace_law_ratio | %s |\n", pm(*g.TraceLawRatio))
 	}
-	w("| stability_margin | %.4g |\n| commutator | %.3g |\n| lag1_antisym | %s |\n| hvp_symmetry | %.2g |\n| tau | %s |\n| isotropy_cosine | %.4g |\n\n",
-		g.StabilityMargin, g.Commutator, pm(g.Lag1Antisym), g.HVPSymmetry, pm(g.Tau), g.IsotropyCosine)
+	w("| stability_margin | %.4g |\n| commutator | %s |\n| lag1_antisym | %s |\n| hvp_symmetry | %.2g |\n| tau | %s |\n| isotropy_cosine | %.4g |\n\n",
+		g.StabilityMargin, pm(g.Commutator), pm(g.Lag1Antisym), g.HVPSymmetry, pm(g.Tau), g.IsotropyCosine)
 	p := res.Plan
 	w("## Cost\n\n%d trainable parameters; %d float64 gradient passes over %d samples (%.3g s each); %d per-sample gradients; "+
 		"%d chain updates (%.3g s each); estimated %.0f s.\n", p.Params, p.GradPasses, st.HessianSamples, p.GradPassSeconds,

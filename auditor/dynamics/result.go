@@ -39,10 +39,13 @@ func (n *Num) UnmarshalJSON(b []byte) error {
 
 // Result is everything a run measured (dynamics.json).
 type Result struct {
-	Schema   string   `json:"schema"`
-	Model    string   `json:"model,omitempty"`
-	Data     string   `json:"data,omitempty"`
-	Samples  int      `json:"samples"`
+	Schema  string `json:"schema"`
+	Model   string `json:"model,omitempty"`
+	Data    string `json:"data,omitempty"`
+	Samples int    `json:"samples"`
+	// Step is the checkpoint's fine-tuning step when gnaudit audit
+	// --dynamics ran the analysis (absent for gnaudit dynamics).
+	Step     *int     `json:"step,omitempty"`
 	Config   Config   `json:"config"`
 	Plan     Plan     `json:"plan"`
 	Static   Static   `json:"static"`
@@ -84,12 +87,14 @@ type EigenPair struct {
 	Residual float64 `json:"residual"`
 }
 
-// Align is hessian.Alignment.
+// Align is hessian.Alignment, with the commutator's standard error
+// (jackknife over groups of the noise samples, hessian.CommutatorSE).
 type Align struct {
-	Commutator  float64 `json:"commutator"`
-	OffDiagonal float64 `json:"off_diagonal"`
-	Tau         float64 `json:"tau"`
-	Cosine      float64 `json:"cosine"`
+	Commutator   float64 `json:"commutator"`
+	CommutatorSE Num     `json:"commutator_se"`
+	OffDiagonal  float64 `json:"off_diagonal"`
+	Tau          float64 `json:"tau"`
+	Cosine       float64 `json:"cosine"`
 }
 
 // Chain is one constant-(η, μ, B) run and its stationary figures.
@@ -173,8 +178,11 @@ type Law struct {
 type SGDComp struct {
 	Ratios    []Value `json:"ratios"`
 	Predicted []Num   `json:"predicted"`
-	LossDiff  Value   `json:"loss_diff"` // E[L]_mom − E[L]_SGD
-	Skipped   string  `json:"skipped,omitempty"`
+	// RatioToPred is Ratios[j]/Predicted[j] (1 when the linear theory
+	// holds; NaN where there is no prediction).
+	RatioToPred []Value `json:"ratio_to_predicted"`
+	LossDiff    Value   `json:"loss_diff"` // E[L]_mom − E[L]_SGD
+	Skipped     string  `json:"skipped,omitempty"`
 	// Unstable counts the modes beyond plain SGD's stability edge; Note
 	// says what that means.
 	Unstable int    `json:"unstable_modes"`
@@ -187,12 +195,20 @@ type Gates struct {
 	FDRRatio        Value    `json:"fdr_ratio"`
 	ModeFDRWorst    Value    `json:"mode_fdr_worst"`
 	ModeRatioMedian *float64 `json:"mode_ratio_median"`
-	ModeRatioWorst  Value    `json:"mode_ratio_worst"`
-	TraceLawRatio   *Value   `json:"trace_law_ratio,omitempty"`
-	StabilityMargin float64  `json:"stability_margin"`
-	Commutator      float64  `json:"commutator"`
-	Lag1Antisym     Value    `json:"lag1_antisym"`
-	HVPSymmetry     float64  `json:"hvp_symmetry"`
-	Tau             Value    `json:"tau"`
-	IsotropyCosine  float64  `json:"isotropy_cosine"`
+	// ModeRatioWorst, ModeRatioSmallWorst and ModeRatioIsoWorst are the
+	// mode ratios Var/prediction farthest from 1 (in log) of the exact,
+	// small-η and C = τH forms.
+	ModeRatioWorst      Value  `json:"mode_ratio_worst"`
+	ModeRatioSmallWorst Value  `json:"mode_ratio_small_eta_worst"`
+	ModeRatioIsoWorst   Value  `json:"mode_ratio_isotropic_worst"`
+	TraceLawRatio       *Value `json:"trace_law_ratio,omitempty"`
+	// MomentumSGDWorst is the measured/predicted Var_mom/Var_SGD farthest
+	// from 1 (in log) over the modes with a prediction.
+	MomentumSGDWorst Value   `json:"momentum_sgd_worst"`
+	StabilityMargin  float64 `json:"stability_margin"`
+	Commutator       Value   `json:"commutator"`
+	Lag1Antisym      Value   `json:"lag1_antisym"`
+	HVPSymmetry      float64 `json:"hvp_symmetry"`
+	Tau              Value   `json:"tau"`
+	IsotropyCosine   float64 `json:"isotropy_cosine"`
 }

@@ -38,47 +38,16 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (out *Re
 			out.Gates = gates(out)
 		}
 	}()
-	var decay func(string, []int) bool
-	if cfg.DecayWeightsOnly {
-		decay = func(_ string, shape []int) bool { return len(shape) >= 2 }
-	}
-	rng := data.NewRand(cfg.Seed, "dynamics/hessian-samples")
-	hIdx := rng.Sample(ds.Len(), min(cfg.HessianSamples, ds.Len()))
-	nIdx := data.NewRand(cfg.Seed, "dynamics/noise-samples").Sample(ds.Len(), min(cfg.NoiseSamples, ds.Len()))
-	obj, err := hessian.New(m, ds, hIdx, hessian.Options{WeightDecay: cfg.WeightDecay, Decay: decay, Batch: min(cfg.Batch, 128)})
-	if err != nil {
-		return nil, fmt.Errorf("dynamics: %w", err)
-	}
-	res.Plan = PlanFor(cfg, obj.Dim(), ds.Len())
-	st := &res.Static
-	st.HessianSamples, st.NoiseSamples = len(hIdx), len(nIdx)
-	theta0 := obj.Theta()
-	g0 := make([]float64, obj.Dim())
-	t0 := time.Now()
-	if st.Loss, err = obj.Grad(theta0, g0); err != nil {
-		return nil, fmt.Errorf("dynamics: at the checkpoint: %w", err)
-	}
-	gradSecs := time.Since(t0).Seconds()
-	st.GradNorm = math.Sqrt(dot(g0, g0))
-
-	// the chains' executor, timed on two updates' gradients
-	cr, err := newChainRunner(m, &obj.Layout, theta0, nil, ds, cfg)
+	su, err := setUp(m, ds, cfg)
 	if err != nil {
 		return nil, err
 	}
-	var stepSecs float64
-	for i := 0; i < 2; i++ {
-		t1 := time.Now()
-		if _, err := cr.grad(theta0, data.NewRand(cfg.Seed, "dynamics/timing")); err != nil {
-			return nil, fmt.Errorf("dynamics: a batch gradient at the checkpoint: %w", err)
-		}
-		stepSecs = time.Since(t1).Seconds()
-	}
+	obj, nIdx, cr := su.obj, su.nIdx, su.cr
+	res.Plan = su.plan
+	st := &res.Static
+	st.HessianSamples, st.NoiseSamples = len(su.hIdx), len(nIdx)
+	st.Loss, st.GradNorm = su.loss, su.gradNorm
 	pl := &res.Plan
-	pl.GradPassSeconds, pl.StepSeconds = gradSecs, stepSecs
-	// a per-sample gradient costs about 3 samples of a batched backward pass
-	pl.EstimatedSeconds = float64(pl.GradPasses)*gradSecs + float64(pl.ChainSteps)*stepSecs +
-		3*float64(pl.NoiseSamples)*stepSecs/float64(cfg.Batch)
 	if cfg.OnPlan != nil {
 		if err := cfg.OnPlan(*pl); err != nil {
 			return res, err
@@ -137,7 +106,10 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (out *Re
 		}
 	}
 	al := hessian.Align(eig.Values, nz.Cov)
-	st.Alignment = Align(al)
+	st.Alignment = Align{Commutator: al.Commutator, CommutatorSE: Num(math.NaN()), OffDiagonal: al.OffDiagonal, Tau: al.Tau, Cosine: al.Cosine}
+	if se, err := hessian.CommutatorSE(eig.Values, nz.Proj, min(cfg.Blocks, len(nz.Proj)/2)); err == nil {
+		st.Alignment.CommutatorSE = Num(se)
+	}
 	if !(trH > 0) {
 		res.Notes = append(res.Notes, fmt.Sprintf("tr H = %.4g ± %.2g is not positive: θ₀ is not near a minimum (or the finite differences cross many ReLU kinks); τ = tr C/tr H is meaningless here, the isotropic form uses the top modes' τ = %.4g", trH, trHSE, al.Tau))
 	}
@@ -170,7 +142,7 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (out *Re
 			return res, fmt.Errorf("dynamics: chain %s: %w", sp.Name, err)
 		}
 		traces[sp.Name] = tr
-		ch, err := analyse(sp, p, cfg, tr, eig.Values, nz.Cov, al.Tau)
+		ch, err := analyse(sp, p, cfg, tr, eig.Values, nz, al.Tau)
 		if err != nil {
 			return res, fmt.Errorf("dynamics: chain %s: %w", sp.Name, err)
 		}
@@ -182,6 +154,81 @@ func Run(ctx context.Context, m *ir.Model, ds data.Dataset, cfg Config) (out *Re
 	res.Gates = gates(res)
 	res.Complete = true
 	return res, nil
+}
+
+// setup is what Run prepares before its plan: the samples, the float64
+// objective, the chains' executor, and the measured pass times.
+type setup struct {
+	obj            *hessian.Objective
+	hIdx, nIdx     []int
+	cr             *chainRunner
+	theta0         []float64
+	loss, gradNorm float64
+	plan           Plan
+}
+
+func setUp(m *ir.Model, ds data.Dataset, cfg Config) (*setup, error) {
+	var decay func(string, []int) bool
+	if cfg.DecayWeightsOnly {
+		decay = func(_ string, shape []int) bool { return len(shape) >= 2 }
+	}
+	su := &setup{}
+	rng := data.NewRand(cfg.Seed, "dynamics/hessian-samples")
+	su.hIdx = rng.Sample(ds.Len(), min(cfg.HessianSamples, ds.Len()))
+	su.nIdx = data.NewRand(cfg.Seed, "dynamics/noise-samples").Sample(ds.Len(), min(cfg.NoiseSamples, ds.Len()))
+	obj, err := hessian.New(m, ds, su.hIdx, hessian.Options{WeightDecay: cfg.WeightDecay, Decay: decay, Batch: min(cfg.Batch, 128)})
+	if err != nil {
+		return nil, fmt.Errorf("dynamics: %w", err)
+	}
+	su.obj = obj
+	su.plan = PlanFor(cfg, obj.Dim(), ds.Len())
+	su.theta0 = obj.Theta()
+	g0 := make([]float64, obj.Dim())
+	t0 := time.Now()
+	if su.loss, err = obj.Grad(su.theta0, g0); err != nil {
+		return nil, fmt.Errorf("dynamics: at the checkpoint: %w", err)
+	}
+	gradSecs := time.Since(t0).Seconds()
+	su.gradNorm = math.Sqrt(dot(g0, g0))
+
+	// the chains' executor, timed on two updates' gradients
+	if su.cr, err = newChainRunner(m, &obj.Layout, su.theta0, nil, ds, cfg); err != nil {
+		return nil, err
+	}
+	var stepSecs float64
+	for i := 0; i < 2; i++ {
+		t1 := time.Now()
+		if _, err := su.cr.grad(su.theta0, data.NewRand(cfg.Seed, "dynamics/timing")); err != nil {
+			return nil, fmt.Errorf("dynamics: a batch gradient at the checkpoint: %w", err)
+		}
+		stepSecs = time.Since(t1).Seconds()
+	}
+	pl := &su.plan
+	pl.GradPassSeconds, pl.StepSeconds = gradSecs, stepSecs
+	// a per-sample gradient costs about 3 samples of a batched backward pass
+	pl.EstimatedSeconds = float64(pl.GradPasses)*gradSecs + float64(pl.ChainSteps)*stepSecs +
+		3*float64(pl.NoiseSamples)*stepSecs/float64(cfg.Batch)
+	pl.Loss, pl.GradNorm = su.loss, su.gradNorm
+	return su, nil
+}
+
+// Estimate returns the plan of Run(ctx, m, ds, cfg) with its pass times
+// measured on this machine (one float64 gradient pass over the Hessian
+// samples and two chain updates' gradients: a few seconds), without
+// running it.
+func Estimate(m *ir.Model, ds data.Dataset, cfg Config) (Plan, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Plan{}, fmt.Errorf("dynamics: %w", err)
+	}
+	if ds.Len() < 2 {
+		return Plan{}, errors.New("dynamics: need at least 2 training samples")
+	}
+	su, err := setUp(m, ds, cfg)
+	if err != nil {
+		return Plan{}, err
+	}
+	return su.plan, nil
 }
 
 type countingOp struct {
@@ -197,7 +244,8 @@ func (c countingOp) HVP(x, y []float64) error {
 }
 
 // analyse turns a chain's trace into its stationary figures.
-func analyse(sp chainSpec, p linear.Params, cfg Config, tr *trace, h []float64, c *mat.SymDense, tau float64) (*Chain, error) {
+func analyse(sp chainSpec, p linear.Params, cfg Config, tr *trace, h []float64, nz *hessian.Noise, tau float64) (*Chain, error) {
+	c := nz.Cov
 	ch := &Chain{Name: sp.Name, LR: sp.LR, Momentum: sp.Momentum, Burn: cfg.Burn, Steps: len(tr.XG), Diverged: tr.Diverged,
 		StabilityMargin: p.StabilityMargin(h[0]), Temperature: p.Temperature()}
 	nb := cfg.Blocks
@@ -256,8 +304,13 @@ func analyse(sp chainSpec, p linear.Params, cfg Config, tr *trace, h []float64, 
 			pe, ps := linear.ModeVarX(h[j], md.C, p), linear.ModeVarSmallEta(h[j], md.C, p)
 			md.PredExact, md.PredSmallEta = Num(pe), Num(ps)
 			md.PredVarV = Num(linear.ModeVarV(h[j], md.C, p))
-			md.RatioExact, md.RatioSmall = ratio(md.Var, pe), ratio(md.Var, ps)
-			md.RatioDetrended = ratio(md.VarDetrended, pe)
+			// both forms are ∝ c_jj: its relative standard error enters
+			cRel := 0.0
+			if nz.CovSE != nil && md.C != 0 {
+				cRel = nz.CovSE.At(j, j) / math.Abs(md.C)
+			}
+			md.RatioExact, md.RatioSmall = ratioRel(md.Var, pe, cRel), ratioRel(md.Var, ps, cRel)
+			md.RatioDetrended = ratioRel(md.VarDetrended, pe, cRel)
 			if tau > 0 {
 				md.PredIso = Num(linear.Isotropic(tau, p))
 				md.RatioIso = ratio(md.Var, float64(md.PredIso))
@@ -357,11 +410,17 @@ func modeFDR(nb int, p linear.Params, x, q []float64) (Value, error) {
 	return series.Estimate(nb, func(m []float64) float64 { return (m[2] - m[0]*m[1]) / (f * m[3]) }, x[:n], g, xg, vv)
 }
 
-func ratio(v Value, pred float64) Value {
+func ratio(v Value, pred float64) Value { return ratioRel(v, pred, 0) }
+
+// ratioRel is v/pred with the standard errors of v and of pred (relative
+// standard error predRel) combined: independent estimates (the chain's
+// batches and the noise samples are drawn independently).
+func ratioRel(v Value, pred, predRel float64) Value {
 	if pred == 0 || math.IsNaN(pred) {
 		return nan()
 	}
-	return Value{Est: v.Est / pred, SE: v.SE / math.Abs(pred)}
+	r := v.Est / pred
+	return Value{Est: r, SE: math.Hypot(v.SE/math.Abs(pred), math.Abs(r)*predRel)}
 }
 
 func chainNamed(res *Result, name string) *Chain {
@@ -422,6 +481,7 @@ func sgdComp(res *Result, cfg Config) *SGDComp {
 			out.Unstable++
 		}
 		out.Predicted = append(out.Predicted, pred)
+		out.RatioToPred = append(out.RatioToPred, ratio(out.Ratios[j], float64(pred)))
 	}
 	if out.Unstable > 0 {
 		out.Note = fmt.Sprintf("plain SGD at η/(1−μ) = %.4g is beyond the linear stability edge ηh < 2 in %d of the %d modes (margin %.3g) yet ran for %d updates without diverging: the loss is not quadratic there (edge of stability); no prediction for those modes", s.LR, out.Unstable, len(a.Modes), s.StabilityMargin, s.Steps)
@@ -432,30 +492,36 @@ func sgdComp(res *Result, cfg Config) *SGDComp {
 
 // gates collects the gateable figures of the main chain.
 func gates(res *Result) Gates {
-	g := Gates{StabilityMargin: res.Static.StabilityMargin, Commutator: res.Static.Alignment.Commutator,
-		HVPSymmetry: res.Static.Symmetry, Tau: res.Static.Tau, IsotropyCosine: res.Static.Alignment.Cosine}
-	g.FDRRatio = Value{Est: math.NaN(), SE: math.NaN()}
-	g.ModeRatioWorst = nan()
+	al := res.Static.Alignment
+	g := Gates{StabilityMargin: res.Static.StabilityMargin, Commutator: Value{Est: al.Commutator, SE: float64(al.CommutatorSE)},
+		HVPSymmetry: res.Static.Symmetry, Tau: res.Static.Tau, IsotropyCosine: al.Cosine}
+	if len(res.Static.Eigen) == 0 {
+		g.Commutator = nan()
+	}
+	g.FDRRatio = nan()
+	g.ModeRatioWorst, g.ModeRatioSmallWorst, g.ModeRatioIsoWorst = nan(), nan(), nan()
 	g.ModeFDRWorst = nan()
+	g.Lag1Antisym = nan()
+	g.MomentumSGDWorst = nan()
 	if a := chainNamed(res, "main"); a != nil {
 		g.FDRRatio = a.FDR
-		g.Lag1Antisym = a.Lag1Antisym
+		if len(a.Modes) > 1 {
+			g.Lag1Antisym = a.Lag1Antisym
+		}
 		var rs []float64
-		worst, worstFDR := -1.0, -1.0
+		worstFDR := -1.0
 		for _, m := range a.Modes {
 			if d := math.Abs(m.FDR.Est - 1); d > worstFDR && !math.IsNaN(d) {
 				worstFDR = d
 				g.ModeFDRWorst = m.FDR
 			}
-			if math.IsNaN(m.RatioExact.Est) {
-				continue
-			}
-			rs = append(rs, m.RatioExact.Est)
-			if d := math.Abs(math.Log(m.RatioExact.Est)); d > worst {
-				worst = d
-				g.ModeRatioWorst = m.RatioExact
+			if !math.IsNaN(m.RatioExact.Est) {
+				rs = append(rs, m.RatioExact.Est)
 			}
 		}
+		g.ModeRatioWorst = worstLog(a.Modes, func(m Mode) Value { return m.RatioExact })
+		g.ModeRatioSmallWorst = worstLog(a.Modes, func(m Mode) Value { return m.RatioSmall })
+		g.ModeRatioIsoWorst = worstLog(a.Modes, func(m Mode) Value { return m.RatioIso })
 		if len(rs) > 0 {
 			sort.Float64s(rs)
 			med := rs[len(rs)/2]
@@ -469,7 +535,31 @@ func gates(res *Result) Gates {
 		v := res.Trace.Ratio
 		g.TraceLawRatio = &v
 	}
+	if s := res.SGD; s != nil {
+		worst := -1.0
+		for _, v := range s.RatioToPred {
+			if d := math.Abs(math.Log(v.Est)); v.Est > 0 && d > worst {
+				worst, g.MomentumSGDWorst = d, v
+			}
+		}
+	}
 	return g
+}
+
+// worstLog returns the value of f over the modes farthest from 1 in
+// |log|, NaN when none is positive.
+func worstLog(modes []Mode, f func(Mode) Value) Value {
+	out, worst := nan(), -1.0
+	for _, m := range modes {
+		v := f(m)
+		if !(v.Est > 0) {
+			continue
+		}
+		if d := math.Abs(math.Log(v.Est)); d > worst {
+			worst, out = d, v
+		}
+	}
+	return out
 }
 
 func dot(a, b []float64) float64 {

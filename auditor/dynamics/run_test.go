@@ -127,6 +127,18 @@ func TestSoftmaxRegressionStationary(t *testing.T) {
 			t.Errorf("mode %d: Var_mom/Var_SGD %v, predicted %.4f", j, r, res.SGD.Predicted[j])
 		}
 	}
+	// the gate figures of the new keys: momentum vs SGD against its
+	// prediction, the commutator with its jackknife SE, the mode ratios
+	g := res.Gates
+	if v := g.MomentumSGDWorst; math.Abs(v.Est-1) > 4*v.SE+0.1 || !(v.SE > 0) {
+		t.Errorf("momentum_sgd_worst %v, want 1", v)
+	}
+	if v := g.Commutator; !(v.SE > 0) || v.Est != res.Static.Alignment.Commutator || float64(res.Static.Alignment.CommutatorSE) != v.SE {
+		t.Errorf("commutator %v (static %+v)", v, res.Static.Alignment)
+	}
+	if v := g.ModeRatioWorst; !(v.SE > 0) || math.IsNaN(g.ModeRatioSmallWorst.Est) || math.IsNaN(g.ModeRatioIsoWorst.Est) {
+		t.Errorf("mode ratio gates %v %v %v", v, g.ModeRatioSmallWorst, g.ModeRatioIsoWorst)
+	}
 	if _, err := json.Marshal(res); err != nil {
 		t.Errorf("json: %v", err)
 	}

@@ -144,6 +144,7 @@ func bindAuditFlags(fs *flag.FlagSet, c *audit.Config) {
 	fs.StringVar(&c.Shard, "shard", c.Shard, "sharded audit, step 2: collect shard `k/K` (k = 0…K−1) of the audit prepared in --from; \"env\" reads k/K from GNAUDIT_SHARD, JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")
 	fs.StringVar(&c.From, "from", c.From, "with --shard: the prepared audit `directory` (gnaudit audit --prepare --out DIR)")
 	fs.BoolVar(&c.Force, "force", c.Force, "replace a complete audit already in --out (refused without it)")
+	fs.Var(audit.DynamicsFlag(&c.Dynamics), "dynamics", "after the collection, run the SGD-dynamics analysis at the last checkpoint (settings: the config file's dynamics key; docs/dynamics.md)")
 }
 
 // intListFlag is a comma-separated list of integers.

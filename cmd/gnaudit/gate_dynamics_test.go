@@ -38,7 +38,7 @@ func TestGateDynamicsCLI(t *testing.T) {
 		code           int
 		stdout, stderr string
 	}{
-		{[]string{"gate", "--policy", policy, "--junit", junit, example}, 1, "FAIL  max_fdr_deviation", "1 of 5 gate checks failed"},
+		{[]string{"gate", "--policy", policy, "--junit", junit, example}, 1, "FAIL  max_fdr_deviation", "1 of 15 gate checks failed"},
 		{[]string{"gate", "--policy", modes, example}, 0, "PASS: 3 checks", ""},
 		{[]string{"gate", "--policy", "../../docs/examples/gates.yaml", example}, 2, "", "gate a report.json (gnaudit audit), not a dynamics.json"},
 		{[]string{"gate", "--policy", policy, rep}, 2, "", "gate a dynamics.json (gnaudit dynamics), not a report.json"},
@@ -59,7 +59,7 @@ func TestGateDynamicsCLI(t *testing.T) {
 		}
 	}
 	s, err := os.ReadFile(summary)
-	if err != nil || !strings.Contains(string(s), "1 of 5 checks") || !strings.Contains(string(s), "All 3 checks") {
+	if err != nil || !strings.Contains(string(s), "1 of 15 checks") || !strings.Contains(string(s), "All 3 checks") {
 		t.Errorf("step summary: %v\n%s", err, s)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/audit"
 	"github.com/gnaudit/gnaudit/auditor/data"
@@ -144,7 +143,7 @@ func Run(ctx context.Context, o Options) (*dynamics.Result, error) {
 	}
 	cfg = cfg.WithDefaults()
 	cfg.OnPlan = func(p dynamics.Plan) error {
-		printPlan(o.Stdout, p, cfg)
+		fmt.Fprint(o.Stdout, p.Describe(cfg))
 		printf("      (times measured on %s)\n", Machine())
 		if o.PlanOnly {
 			return errPlanOnly
@@ -174,7 +173,7 @@ func Run(ctx context.Context, o Options) (*dynamics.Result, error) {
 	}
 	printf("dynamics%s: %s\n          %s\n", state, mp, jp)
 	g := res.Gates
-	printf("FDR ratio %s; stability margin %.3g; commutator %.3g", pmv(g.FDRRatio), g.StabilityMargin, g.Commutator)
+	printf("FDR ratio %s; stability margin %.3g; commutator %s", pmv(g.FDRRatio), g.StabilityMargin, pmv(g.Commutator))
 	if g.TraceLawRatio != nil {
 		printf("; trace-law ratio %s", pmv(*g.TraceLawRatio))
 	}
@@ -247,14 +246,6 @@ func fineTune(ctx context.Context, m *ir.Model, ds data.Dataset, src string, o O
 	}
 	printf("  weights written to %s (the checkpoint θ₀ of the dynamics)\n", dst)
 	return res.Model()
-}
-
-func printPlan(w io.Writer, p dynamics.Plan, cfg dynamics.Config) {
-	fmt.Fprintf(w, "plan: %d trainable parameters; K = %d eigenpairs (≤ %d Lanczos HVPs), %d Hutchinson probes, %d float64 gradient passes over the Hessian samples (%.3g s each)\n",
-		p.Params, cfg.K, cfg.LanczosIter, cfg.Probes, p.GradPasses, p.GradPassSeconds)
-	fmt.Fprintf(w, "      %d per-sample gradients; %d chains × (%d burn-in + %d recorded) updates of B = %d (%.3g s each)\n",
-		p.NoiseSamples, p.Chains, cfg.Burn, cfg.Steps, cfg.Batch, p.StepSeconds)
-	fmt.Fprintf(w, "      memory ≈ %.0f MiB of float64 vectors; estimated time %s\n", float64(p.MemoryBytes)/(1<<20), progress.Duration(time.Duration(p.EstimatedSeconds*float64(time.Second))))
 }
 
 // Machine describes where the times were measured: the CPU model, the

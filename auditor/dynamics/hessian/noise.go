@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/series"
 	"github.com/gnaudit/gnaudit/auditor/persample"
 )
 
@@ -23,6 +24,9 @@ type Noise struct {
 	TraceC    float64       // tr C = (1/(N−1)) Σ_i |g_i − ḡ|²
 	TraceSE   float64       // its standard error
 	GradNorm2 float64       // |ḡ|², the mean gradient of the samples
+	// Proj are the projections Uᵀ g_i of every sample (N × K), for
+	// resampling (CommutatorSE).
+	Proj [][]float64
 }
 
 // ProjectNoise computes the per-sample gradients of the samples idx of ds
@@ -87,7 +91,7 @@ func ProjectNoise(eng *persample.Engine, l *Layout, ds data.Dataset, idx []int, 
 		}
 	}
 	nf := float64(n)
-	nz := &Noise{N: n, Mean: make([]float64, k), Cov: mat.NewSymDense(k, nil), CovSE: mat.NewDense(k, k, nil)}
+	nz := &Noise{N: n, Mean: make([]float64, k), Cov: mat.NewSymDense(k, nil), CovSE: mat.NewDense(k, k, nil), Proj: proj}
 	for _, p := range proj {
 		axpy(1/nf, p, nz.Mean)
 	}
@@ -163,4 +167,54 @@ func Align(h []float64, c mat.Symmetric) Alignment {
 		a.Cosine = hcd / math.Sqrt(hh*cc)
 	}
 	return a
+}
+
+// CommutatorSE is the standard error of Align(h, C_U).Commutator, C_U the
+// sample covariance of the projections proj (N × K, one row per sample):
+// the jackknife over groups consecutive groups of samples (leave one
+// group out; the samples are independent, so any grouping is honest).
+// The commutator is a norm, biased upward by the sampling noise of C_U by
+// about this standard error when the true value is 0.
+func CommutatorSE(h []float64, proj [][]float64, groups int) (float64, error) {
+	k := len(h)
+	if len(proj) < 2*groups {
+		return math.NaN(), fmt.Errorf("commutator: %d samples for %d groups: need at least 2 per group", len(proj), groups)
+	}
+	// the series: x_a (K of them), then x_a x_b for a ≤ b
+	var xs [][]float64
+	for a := 0; a < k; a++ {
+		col := make([]float64, len(proj))
+		for i, p := range proj {
+			if len(p) != k {
+				return math.NaN(), fmt.Errorf("commutator: sample %d has %d projections, want %d", i, len(p), k)
+			}
+			col[i] = p[a]
+		}
+		xs = append(xs, col)
+	}
+	for a := 0; a < k; a++ {
+		for b := a; b < k; b++ {
+			col := make([]float64, len(proj))
+			for i, p := range proj {
+				col[i] = p[a] * p[b]
+			}
+			xs = append(xs, col)
+		}
+	}
+	c := mat.NewSymDense(k, nil)
+	f := func(m []float64) float64 {
+		o := k
+		for a := 0; a < k; a++ {
+			for b := a; b < k; b++ {
+				c.SetSym(a, b, m[o]-m[a]*m[b])
+				o++
+			}
+		}
+		return Align(h, c).Commutator
+	}
+	v, err := series.Estimate(groups, f, xs...)
+	if err != nil {
+		return math.NaN(), fmt.Errorf("commutator: %w", err)
+	}
+	return v.SE, nil
 }

@@ -30,8 +30,17 @@ func (v Value) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, `{"value":%s,"se":%s}`, num(v.Est), num(v.SE)), nil
 }
 
-// UnmarshalJSON reads MarshalJSON's form (null as NaN).
+// UnmarshalJSON reads MarshalJSON's form (null as NaN), or a bare number
+// (an estimate written without its standard error: SE NaN).
 func (v *Value) UnmarshalJSON(b []byte) error {
+	var bare *float64
+	if err := json.Unmarshal(b, &bare); err == nil {
+		v.Est, v.SE = math.NaN(), math.NaN()
+		if bare != nil {
+			v.Est = *bare
+		}
+		return nil
+	}
 	var raw struct{ Value, SE *float64 }
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err

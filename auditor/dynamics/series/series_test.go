@@ -1,6 +1,7 @@
 package series
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -87,5 +88,32 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := Estimate(4, nil); err == nil {
 		t.Error("no series accepted")
+	}
+}
+
+// Value reads its own form, nulls and a bare number (an older file's
+// estimate without its standard error).
+func TestValueUnmarshal(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		est, se float64 // NaN: null
+	}{
+		{`{"value": 1.5, "se": 0.25}`, 1.5, 0.25},
+		{`{"value": null, "se": null}`, math.NaN(), math.NaN()},
+		{`0.04`, 0.04, math.NaN()},
+		{`null`, math.NaN(), math.NaN()},
+	} {
+		var v Value
+		if err := json.Unmarshal([]byte(tc.in), &v); err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		same := func(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
+		if !same(v.Est, tc.est) || !same(v.SE, tc.se) {
+			t.Errorf("%s: %+v, want %v ± %v", tc.in, v, tc.est, tc.se)
+		}
+	}
+	var v Value
+	if err := json.Unmarshal([]byte(`"x"`), &v); err == nil {
+		t.Error("a string read as a Value")
 	}
 }
