@@ -39,10 +39,6 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// IsSupportedOp reports whether the executor runs op as a graph operator
-// or evaluates it at build time (on constants and shapes).
-func IsSupportedOp(op string) bool { return isKnownOp(op) }
-
 // errCollected ends a collecting build that found problems.
 var errCollected = errors.New("problems collected")
 
