@@ -21,7 +21,7 @@ func init() {
 			build: with((*builder[float32]).globalAvgPool, (*builder[float64]).globalAvgPool)},
 		OpSpec{Op: "BatchNormalization", Family: "nn", Attrs: []string{"epsilon", "momentum", "spatial", "training_mode", "is_test"},
 			Shape: "the input's", PerSample: RuleBatchNorm, GPU: true,
-			Note: "eval mode in the audit (train mode only for mini-batch noise); running statistics are not differentiated",
+			Note:  "eval mode in the audit (train mode only for mini-batch noise); running statistics are not differentiated",
 			build: with((*builder[float32]).batchNorm, (*builder[float64]).batchNorm)},
 		OpSpec{Op: "Gemm", Family: "nn", Attrs: []string{"alpha", "beta", "transA", "transB", "broadcast"},
 			Shape: "[M, N] from A (transA) and B (transB)", PerSample: RuleGemm, GPU: true, MovedBatch: true,
