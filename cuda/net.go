@@ -4,7 +4,9 @@ package cuda
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 )
 
@@ -13,10 +15,11 @@ import (
 // per-sample gradient expansion of METHOD.md §2, with per-sample gradients
 // kept on the device.
 //
-// Supported operators: Conv (group 1), Gemm (transA 0), MatMul (2-D), Add
+// Supported operators are those auditor/graph's operator registry marks GPU
+// (graph.GPUOps: Conv (group 1), Gemm (transA 0), MatMul (2-D), Add
 // (residual or per-channel bias), Relu, MaxPool, AveragePool,
 // GlobalAveragePool, BatchNormalization (inference), Flatten, Reshape to
-// [batch, −1], Dropout, Identity, and a trailing Softmax/LogSoftmax (removed:
+// [batch, −1], Dropout, Identity), and a trailing Softmax/LogSoftmax (removed:
 // the loss is taken on the logits). Integer shape computations that only feed
 // a Reshape's shape are skipped. Anything else is an error naming the node.
 type Net struct {
@@ -246,6 +249,9 @@ func (n *Net) addLayer(nd *ir.Node) error {
 	if len(nd.Inputs) == 0 || len(nd.Outputs) == 0 {
 		return fmt.Errorf("operator %s without inputs or outputs is not supported on the GPU path", nd.OpType)
 	}
+	if s, ok := graph.Lookup(nd.OpType); !ok || !s.GPU {
+		return fmt.Errorf("operator %s is not supported on the GPU path (it runs %s; use --device cpu)", nd.OpType, strings.Join(graph.GPUOps(), ", "))
+	}
 	l := &layer{node: nd, kind: nd.OpType, out: nd.Outputs[0]}
 	for _, v := range nd.Inputs {
 		if v != "" {
@@ -432,7 +438,7 @@ func (n *Net) addLayer(nd *ir.Node) error {
 		l.in = l.in[:1]
 		n.vals[l.out] = nil // aliased at run time
 	default:
-		return fmt.Errorf("operator %s is not supported on the GPU path", nd.OpType)
+		return fmt.Errorf("internal error: the operator registry marks %s as run on the GPU, but cuda.Net has no layer for it", nd.OpType)
 	}
 	n.layers = append(n.layers, l)
 	return nil

@@ -333,6 +333,9 @@ func (b *builder[T]) back(wrt bool, o *kop[T], children ...*gorgonia.Node) (*gor
 }
 
 func (b *builder[T]) node(n *ir.Node) error {
+	if c := b.cfg.collect; c != nil && c.vals == nil {
+		c.vals, c.consts = b.vals, b.consts // Analyze reads the shapes
+	}
 	if n.Domain != "" && n.Domain != "ai.onnx" {
 		return b.errNode(n, "operator domain %q is not supported", n.Domain)
 	}

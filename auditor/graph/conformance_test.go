@@ -257,6 +257,10 @@ func runConformanceCase(dir string, m *ir.Model) error {
 		if !slices.Equal(shape, wantDims[k]) {
 			return fmt.Errorf("output %q: shape %v, want %v", o.Name, shape, wantDims[k])
 		}
+		// The shape inference (the build, through the registry) agrees.
+		if inf, ok := net.Shape(o.Name); !ok || !slices.Equal(inf, wantDims[k]) && !(len(inf) == 0 && len(wantDims[k]) == 0) {
+			return fmt.Errorf("output %q: inferred shape %v, want %v", o.Name, inf, wantDims[k])
+		}
 		for i := range got {
 			w := wants[k][i]
 			if math.IsNaN(w) && math.IsNaN(got[i]) || w == got[i] {

@@ -47,6 +47,10 @@ type OpSpec struct {
 	// not its leading axis (batchlayout.go), checking that it does not
 	// combine samples.
 	MovedBatch bool
+	// Copy is true when the operator passes its data input (input 0) on
+	// unchanged up to its shape or the order of its elements: the
+	// per-sample planner follows a parameter through it to its layer.
+	Copy bool
 	// PerSample names the per-sample rule auditor/persample applies to a
 	// parameter read by this operator (one of the Rule constants), or ""
 	// when a parameter read here takes the batch-1 fallback.
@@ -166,6 +170,13 @@ func GPUOps() []string {
 	}
 	sort.Strings(ops)
 	return ops
+}
+
+// IsCopyOp reports whether op passes its data input on unchanged up to
+// shape or element order (OpSpec.Copy).
+func IsCopyOp(op string) bool {
+	s := registry[op]
+	return s != nil && s.Copy
 }
 
 // isConstEvalOp reports whether op has a build-time evaluation.

@@ -7,7 +7,7 @@ package graph
 
 func init() {
 	copyOp := func(op string, attrs ...string) OpSpec {
-		return OpSpec{Op: op, Family: "shape", Attrs: attrs, eval: evalCore, MovedBatch: op == "Reshape" || op == "Identity" || op == "Dropout",
+		return OpSpec{Op: op, Family: "shape", Attrs: attrs, eval: evalCore, Copy: true, MovedBatch: op == "Reshape" || op == "Identity" || op == "Dropout",
 			Fallback: "a parameter reaches its layer through it (the planner follows copies)",
 			build:    with((*builder[float32]).reshape, (*builder[float64]).reshape)}
 	}
@@ -27,7 +27,7 @@ func init() {
 	dropout.Shape, dropout.GPU = "the input's", true
 	dropout.Note = "identity at inference; training_mode must be a constant false and the mask output unused"
 	register(reshape, flatten, squeeze, unsqueeze, identity, dropout,
-		OpSpec{Op: "Transpose", Family: "shape", Attrs: []string{"perm"}, Shape: "the input's permuted", eval: evalExt, MovedBatch: true,
+		OpSpec{Op: "Transpose", Family: "shape", Attrs: []string{"perm"}, Copy: true, Shape: "the input's permuted", eval: evalExt, MovedBatch: true,
 			Fallback: "a parameter reaches its layer through it (the planner follows copies)",
 			build:    with((*builder[float32]).transpose, (*builder[float64]).transpose)},
 		OpSpec{Op: "Concat", Family: "shape", Attrs: []string{"axis"}, Shape: "the inputs' with the axis summed", eval: evalCore,
