@@ -201,7 +201,7 @@ func (d *Device) NewNet(m *ir.Model, batch int) (*Net, error) {
 }
 
 // shapeOnlyValues marks values that only feed Reshape shape inputs (directly or
-// through integer shape arithmetic).
+// through operators the registry evaluates at build time: shape arithmetic).
 func shapeOnlyValues(m *ir.Model) map[string]bool {
 	cons := m.Consumers()
 	memo := map[string]bool{}
@@ -222,11 +222,10 @@ func shapeOnlyValues(m *ir.Model) map[string]bool {
 			if c.OpType == "Reshape" && len(c.Inputs) > 1 && c.Inputs[1] == v {
 				continue
 			}
-			switch c.OpType {
-			case "Shape", "Gather", "Unsqueeze", "Concat", "Cast", "Squeeze", "Slice", "Mul", "Div", "Constant":
-				if len(c.Outputs) > 0 && only(c.Outputs[0], depth+1) {
-					continue
-				}
+			// operators with a build-time evaluation (the registry's
+			// constant folder) compute shapes from shapes
+			if spec, ok := graph.Lookup(c.OpType); ok && spec.Const && len(c.Outputs) > 0 && only(c.Outputs[0], depth+1) {
+				continue
 			}
 			res = false
 			break

@@ -8,7 +8,7 @@ package graph
 func init() {
 	copyOp := func(op string, attrs ...string) OpSpec {
 		return OpSpec{Op: op, Family: "shape", Attrs: attrs, eval: evalCore, Copy: true, MovedBatch: op == "Reshape" || op == "Identity" || op == "Dropout",
-			Fallback: "a parameter reaches its layer through it (the planner follows copies)",
+			Fallback: "a copy: the planner follows a parameter through it to its layer",
 			build:    with((*builder[float32]).reshape, (*builder[float64]).reshape)}
 	}
 	reshape := copyOp("Reshape", "allowzero", "shape")
@@ -28,7 +28,7 @@ func init() {
 	dropout.Note = "identity at inference; training_mode must be a constant false and the mask output unused"
 	register(reshape, flatten, squeeze, unsqueeze, identity, dropout,
 		OpSpec{Op: "Transpose", Family: "shape", Attrs: []string{"perm"}, Copy: true, Shape: "the input's permuted", eval: evalExt, MovedBatch: true,
-			Fallback: "a parameter reaches its layer through it (the planner follows copies)",
+			Fallback: "a copy: the planner follows a parameter through it to its layer",
 			build:    with((*builder[float32]).transpose, (*builder[float64]).transpose)},
 		OpSpec{Op: "Concat", Family: "shape", Attrs: []string{"axis"}, Shape: "the inputs' with the axis summed", eval: evalCore,
 			Fallback: "no per-sample expansion of a concatenated parameter (ViT's class token is read through Expand)",
@@ -49,7 +49,7 @@ func init() {
 			Note:  "on data: embeddings (integer ids checked against the table) and constant indices",
 			build: with((*builder[float32]).gatherData, (*builder[float64]).gatherData)},
 		OpSpec{Op: "Cast", Family: "shape", Attrs: []string{"to", "saturate"}, Shape: "the input's", eval: evalCore, MovedBatch: true,
-			Fallback: "a parameter reaches its layer through it", Note: "on data: float to float, integer ids to float",
+			Fallback: "no per-sample expansion of a parameter read through Cast", Note: "on data: float to float, integer ids to float",
 			build: with((*builder[float32]).castData, (*builder[float64]).castData)},
 		OpSpec{Op: "Constant", Family: "shape", Attrs: []string{"value", "value_float", "value_floats", "value_int", "value_ints"},
 			Shape: "the value's", eval: evalCore, Fallback: "a constant is not a parameter", Note: "numeric values only"},
