@@ -58,6 +58,10 @@ type OpSpec struct {
 	// Fallback says why a parameter read by this operator takes the batch-1
 	// fallback (PerSample == "").
 	Fallback string
+	// Roles name the role of a parameter in each input slot ("weight",
+	// "bias", "bn_scale", "bn_shift"; "" or a missing slot: "other"), the
+	// kind the per-sample engine reports for a layer's parameter.
+	Roles []string
 	// GPU is true when the GPU path (cuda.Net) runs the operator.
 	GPU bool
 	// Note states restrictions a user may meet.
@@ -129,7 +133,7 @@ func Lookup(op string) (OpSpec, bool) {
 		return OpSpec{}, false
 	}
 	c := *s
-	c.Attrs = slices.Clone(s.Attrs)
+	c.Attrs, c.Roles = slices.Clone(s.Attrs), slices.Clone(s.Roles)
 	return c, true
 }
 
@@ -138,7 +142,7 @@ func Ops() []OpSpec {
 	r := make([]OpSpec, 0, len(registry))
 	for _, s := range registry {
 		c := *s
-		c.Attrs = slices.Clone(s.Attrs)
+		c.Attrs, c.Roles = slices.Clone(s.Attrs), slices.Clone(s.Roles)
 		r = append(r, c)
 	}
 	sort.Slice(r, func(i, j int) bool { return r[i].Op < r[j].Op })

@@ -21,10 +21,12 @@ func init() {
 			Fallback: "no parameter operand", eval: eval,
 			build: with((*builder[float32]).pointwiseNode, (*builder[float64]).pointwiseNode)}
 	}
+	add, sub := bin("Add"), bin("Sub")
+	add.Roles, sub.Roles = []string{"bias", "bias"}, []string{"bias", "bias"}
 	relu := unary("Relu")
 	relu.GPU = true
 	register(
-		bin("Add"), bin("Sub"), bin("Mul"), bin("Div"),
+		add, sub, bin("Mul"), bin("Div"),
 		relu, unary("LeakyRelu", "alpha"), unary("Sigmoid"), unary("Tanh"),
 		OpSpec{Op: "Clip", Family: "elementwise", Attrs: []string{"min", "max"}, Shape: "the input's",
 			Fallback: "a parameter bound of Clip has no per-sample expansion",

@@ -417,32 +417,11 @@ func layerName(n *ir.Node) string {
 	return s
 }
 
-// kindOf names the role of a parameter slot (see collect.LayerSpec.Kind).
+// kindOf names the role of a parameter slot (see collect.LayerSpec.Kind),
+// from the operator registry's OpSpec.Roles.
 func kindOf(op string, slot int) string {
-	switch op {
-	case "Conv", "ConvTranspose":
-		if slot == 1 {
-			return "weight"
-		}
-		if slot == 2 {
-			return "bias"
-		}
-	case "Gemm":
-		if slot == 2 {
-			return "bias"
-		}
-		return "weight"
-	case "MatMul":
-		return "weight"
-	case "BatchNormalization":
-		if slot == 1 {
-			return "bn_scale"
-		}
-		if slot == 2 {
-			return "bn_shift"
-		}
-	case "Add", "Sub":
-		return "bias"
+	if s, ok := graph.Lookup(op); ok && slot < len(s.Roles) && s.Roles[slot] != "" {
+		return s.Roles[slot]
 	}
 	return "other"
 }
