@@ -183,12 +183,6 @@ func IsCopyOp(op string) bool {
 	return s != nil && s.Copy
 }
 
-// isConstEvalOp reports whether op has a build-time evaluation.
-func isConstEvalOp(op string) bool {
-	s := registry[op]
-	return s != nil && s.eval != nil
-}
-
 // acceptsMovedBatch reports whether op accepts a value with a bLayout.
 func acceptsMovedBatch(op string) bool {
 	s := registry[op]
