@@ -4,7 +4,9 @@ package cuda
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 )
 
@@ -13,10 +15,11 @@ import (
 // per-sample gradient expansion of METHOD.md §2, with per-sample gradients
 // kept on the device.
 //
-// Supported operators: Conv (group 1), Gemm (transA 0), MatMul (2-D), Add
+// Supported operators are those auditor/graph's operator registry marks GPU
+// (graph.GPUOps: Conv (group 1), Gemm (transA 0), MatMul (2-D), Add
 // (residual or per-channel bias), Relu, MaxPool, AveragePool,
 // GlobalAveragePool, BatchNormalization (inference), Flatten, Reshape to
-// [batch, −1], Dropout, Identity, and a trailing Softmax/LogSoftmax (removed:
+// [batch, −1], Dropout, Identity), and a trailing Softmax/LogSoftmax (removed:
 // the loss is taken on the logits). Integer shape computations that only feed
 // a Reshape's shape are skipped. Anything else is an error naming the node.
 type Net struct {
@@ -198,7 +201,7 @@ func (d *Device) NewNet(m *ir.Model, batch int) (*Net, error) {
 }
 
 // shapeOnlyValues marks values that only feed Reshape shape inputs (directly or
-// through integer shape arithmetic).
+// through operators the registry evaluates at build time: shape arithmetic).
 func shapeOnlyValues(m *ir.Model) map[string]bool {
 	cons := m.Consumers()
 	memo := map[string]bool{}
@@ -219,11 +222,10 @@ func shapeOnlyValues(m *ir.Model) map[string]bool {
 			if c.OpType == "Reshape" && len(c.Inputs) > 1 && c.Inputs[1] == v {
 				continue
 			}
-			switch c.OpType {
-			case "Shape", "Gather", "Unsqueeze", "Concat", "Cast", "Squeeze", "Slice", "Mul", "Div", "Constant":
-				if len(c.Outputs) > 0 && only(c.Outputs[0], depth+1) {
-					continue
-				}
+			// operators with a build-time evaluation (the registry's
+			// constant folder) compute shapes from shapes
+			if spec, ok := graph.Lookup(c.OpType); ok && spec.Const && len(c.Outputs) > 0 && only(c.Outputs[0], depth+1) {
+				continue
 			}
 			res = false
 			break
@@ -245,6 +247,9 @@ func shapeOnlyValues(m *ir.Model) map[string]bool {
 func (n *Net) addLayer(nd *ir.Node) error {
 	if len(nd.Inputs) == 0 || len(nd.Outputs) == 0 {
 		return fmt.Errorf("operator %s without inputs or outputs is not supported on the GPU path", nd.OpType)
+	}
+	if s, ok := graph.Lookup(nd.OpType); !ok || !s.GPU {
+		return fmt.Errorf("operator %s is not supported on the GPU path (it runs %s; use --device cpu)", nd.OpType, strings.Join(graph.GPUOps(), ", "))
 	}
 	l := &layer{node: nd, kind: nd.OpType, out: nd.Outputs[0]}
 	for _, v := range nd.Inputs {
@@ -432,7 +437,7 @@ func (n *Net) addLayer(nd *ir.Node) error {
 		l.in = l.in[:1]
 		n.vals[l.out] = nil // aliased at run time
 	default:
-		return fmt.Errorf("operator %s is not supported on the GPU path", nd.OpType)
+		return fmt.Errorf("internal error: the operator registry marks %s as run on the GPU, but cuda.Net has no layer for it", nd.OpType)
 	}
 	n.layers = append(n.layers, l)
 	return nil

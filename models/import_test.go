@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"math"
 	"path/filepath"
+	"reflect"
 	"testing"
 
+	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 	"github.com/gnaudit/gnaudit/models"
@@ -56,11 +58,12 @@ func TestImporterReadsZoo(t *testing.T) {
 		if len(m.Outputs) != 1 || m.Outputs[0].Name != models.OutputName || !sameDims(m.Outputs[0].Shape, wantOut) {
 			t.Errorf("%s: outputs %+v, want %s %v", c.name, m.Outputs, models.OutputName, wantOut)
 		}
-		if errs := onnx.Check(m); len(errs) != 0 {
-			t.Errorf("%s: onnx.Check: %v", c.name, errs)
+		a := graph.Analyze(m, 4)
+		if len(a.Problems) != 0 {
+			t.Errorf("%s: graph.Analyze: %v", c.name, a.Problems)
 		}
-		if got := onnx.InferShapes(m)[models.OutputName]; !sameDims(got, wantOut) {
-			t.Errorf("%s: inferred logits shape %v, want %v", c.name, got, wantOut)
+		if got := a.Shapes[models.OutputName]; !reflect.DeepEqual(got, graph.ValueShape{Dims: []int{4, classes}, BatchAxis: 0, BatchInner: 1}) {
+			t.Errorf("%s: logits shape at batch 4 %+v, want [4 %d] with the batch on axis 0", c.name, got, classes)
 		}
 		if len(m.Nodes) != len(pb.GetGraph().GetNode()) {
 			t.Errorf("%s: %d nodes, file has %d", c.name, len(m.Nodes), len(pb.GetGraph().GetNode()))

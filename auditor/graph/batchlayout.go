@@ -11,8 +11,8 @@ import (
 // 1 ([T, B, D]), a Reshape merges it with the heads ([T, B·H, d]), another
 // merges it into the rows of a matrix ([T·B, D]) and the graph transposes
 // back to [B, T, D] afterwards. Samples still do not interact. A value with
-// such a layout carries a bLayout (gval.bx); only the operators of bxOps
-// accept it, each checking that it does not combine elements of different
+// such a layout carries a bLayout (gval.bx); only the operators marked MovedBatch
+// in the registry accept it, each checking that it does not combine elements of different
 // samples, and every other operator refuses it (builder.data).
 
 // bLayout places the batch in a value: the batch index of the element at
@@ -20,15 +20,6 @@ import (
 // multiple of inner·B. A leading batch axis is {0, 1} with shape[0] = B
 // (gval.bl, not a bLayout).
 type bLayout struct{ axis, inner int }
-
-// bxOps are the operators that accept a value with a bLayout.
-var bxOps = map[string]bool{
-	"Transpose": true, "Reshape": true, "MatMul": true, "Gemm": true, "Add": true, "Sub": true,
-	"Mul": true, "Div": true, "Softmax": true, "Slice": true, "Identity": true, "Dropout": true,
-	"Relu": true, "LeakyRelu": true, "Sigmoid": true, "Tanh": true, "Erf": true, "Sqrt": true,
-	"Exp": true, "Neg": true, "Abs": true, "Reciprocal": true, "Log": true, "Softplus": true,
-	"Elu": true, "HardSigmoid": true, "HardSwish": true, "Cast": true, "Gather": true,
-}
 
 // layoutOf returns where the batch is in v, if v depends on the batch.
 func (b *builderBase) layoutOf(v *gval) (bLayout, bool) {

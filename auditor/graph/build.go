@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
@@ -119,74 +118,6 @@ func gshape(s []int) tensor.Shape {
 	return tensor.Shape(append([]int(nil), s...))
 }
 
-// knownAttrs lists the attributes each graph operator understands; any other
-// attribute is an error.
-var knownAttrs = map[string][]string{
-	"Conv":               {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"},
-	"Gemm":               {"alpha", "beta", "transA", "transB", "broadcast"},
-	"MatMul":             {},
-	"Add":                {"axis", "broadcast"},
-	"Sub":                {"axis", "broadcast"},
-	"Mul":                {"axis", "broadcast"},
-	"Div":                {"axis", "broadcast"},
-	"Relu":               {},
-	"LeakyRelu":          {"alpha"},
-	"Sigmoid":            {},
-	"Tanh":               {},
-	"Clip":               {"min", "max"},
-	"MaxPool":            {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"},
-	"AveragePool":        {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"},
-	"GlobalAveragePool":  {},
-	"BatchNormalization": {"epsilon", "momentum", "spatial", "training_mode", "is_test"},
-	"Flatten":            {"axis"},
-	"Reshape":            {"allowzero", "shape"},
-	"Squeeze":            {"axes"},
-	"Unsqueeze":          {"axes"},
-	"Transpose":          {"perm"},
-	"Concat":             {"axis"},
-	"Dropout":            {"ratio", "seed", "is_test"},
-	"Identity":           {},
-	"Softmax":            {"axis"},
-	"LogSoftmax":         {"axis"},
-	"Pad":                {"mode", "pads", "value"},
-	"Slice":              {"starts", "ends", "axes"},
-}
-
-// SupportedOps lists the ONNX operators the executor runs as graph
-// operators; constant subgraphs may also use Shape, Size, Gather, Cast,
-// Slice, ConstantOfShape and Constant (evaluated when the graph is built).
-func SupportedOps() []string {
-	ops := make([]string, 0, len(knownAttrs)+len(extAttrs)+1)
-	for k := range knownAttrs {
-		ops = append(ops, k)
-	}
-	for k := range extAttrs {
-		if _, dup := knownAttrs[k]; !dup {
-			ops = append(ops, k)
-		}
-	}
-	ops = append(ops, "Constant")
-	sort.Strings(ops)
-	return ops
-}
-
-func (b *builderBase) checkAttrs(n *ir.Node) error {
-	known := knownAttrs[n.OpType]
-	for name := range n.Attrs {
-		ok := false
-		for _, k := range known {
-			if k == name {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return b.errNode(n, "attribute %q is not supported", name)
-		}
-	}
-	return nil
-}
-
 // isConst reports whether value name is known at build time without
 // reading a float initializer (those are parameters).
 func (b *builderBase) isConst(name string) bool {
@@ -283,7 +214,7 @@ func (b *builder[T]) data(n *ir.Node, k int) (*gval, error) {
 		if v.ints && n.OpType != "Gather" && n.OpType != "Cast" {
 			return nil, b.errNode(n, "input %q holds integer ids; only Gather (an embedding) and Cast read them", name)
 		}
-		if v.bx != nil && !bxOps[n.OpType] {
+		if v.bx != nil && !acceptsMovedBatch(n.OpType) {
 			return nil, b.refuse(n, fmt.Sprintf("input %q holds the batch on axis %d of %v, not as leading axis", name, v.bx.axis, v.shape))
 		}
 		return v, nil
@@ -402,13 +333,23 @@ func (b *builder[T]) back(wrt bool, o *kop[T], children ...*gorgonia.Node) (*gor
 }
 
 func (b *builder[T]) node(n *ir.Node) error {
+	if c := b.cfg.collect; c != nil && c.vals == nil {
+		c.vals, c.consts = b.vals, b.consts // Analyze reads the shapes
+	}
 	if n.Domain != "" && n.Domain != "ai.onnx" {
 		return b.errNode(n, "operator domain %q is not supported", n.Domain)
 	}
 	if len(n.Outputs) == 0 {
 		return nil
 	}
-	if isConstEvalOp(n.OpType) && b.allConst(n) {
+	s := registry[n.OpType]
+	if s == nil {
+		return b.errNode(n, "operator not supported")
+	}
+	if b.opset < s.Since || b.opset > s.Until {
+		return b.errNode(n, "operator is accepted at opsets %d-%d; the model's opset is %d", s.Since, s.Until, b.opset)
+	}
+	if s.eval != nil && b.allConst(n) {
 		ins := make([]*cval, len(n.Inputs))
 		for k, name := range n.Inputs {
 			if name == "" || n.OpType == "Shape" || n.OpType == "Size" {
@@ -420,62 +361,31 @@ func (b *builder[T]) node(n *ir.Node) error {
 			}
 			ins[k] = c
 		}
-		c, err := b.evalConst(n, ins, b.shapeOf)
+		c, err := s.eval(&b.builderBase, n, ins)
 		if err != nil {
 			return b.errNode(n, "build-time evaluation: %v", err)
 		}
 		b.consts[n.Outputs[0]] = c
 		return nil
 	}
-	if done, err := b.extNode(n); done {
+	if s.build.f32 == nil {
+		return b.errNode(n, "operator is only supported on build-time constants, but input(s) %v are computed by the graph", b.graphInputs(n))
+	}
+	if err := b.checkSpec(n, s); err != nil {
 		return err
 	}
-	if _, ok := knownAttrs[n.OpType]; !ok {
-		if isConstEvalOp(n.OpType) {
-			return b.errNode(n, "operator is only supported on build-time constants, but input(s) %v are computed by the graph", b.graphInputs(n))
-		}
-		return b.errNode(n, "operator not supported")
+	return buildNode(b, n, s)
+}
+
+// clip builds Clip: bounds that are constants (attributes before opset 11)
+// are folded into the kernel, bounds computed by the graph are read at run
+// time.
+func (b *builder[T]) clip(n *ir.Node) error {
+	if b.opset >= 11 && ((len(n.Inputs) > 1 && n.Inputs[1] != "" && !b.isConst(n.Inputs[1])) ||
+		(len(n.Inputs) > 2 && n.Inputs[2] != "" && !b.isConst(n.Inputs[2]))) {
+		return b.clipRuntime(n)
 	}
-	if err := b.checkAttrs(n); err != nil {
-		return err
-	}
-	switch n.OpType {
-	case "Add", "Sub", "Mul", "Div":
-		return b.binary(n)
-	case "Clip":
-		if b.opset >= 11 && ((len(n.Inputs) > 1 && n.Inputs[1] != "" && !b.isConst(n.Inputs[1])) ||
-			(len(n.Inputs) > 2 && n.Inputs[2] != "" && !b.isConst(n.Inputs[2]))) {
-			return b.clipRuntime(n)
-		}
-		return b.unary(n)
-	case "Relu", "LeakyRelu", "Sigmoid", "Tanh":
-		return b.unary(n)
-	case "Conv":
-		return b.conv(n)
-	case "MaxPool", "AveragePool":
-		return b.pool(n)
-	case "GlobalAveragePool":
-		return b.globalAvgPool(n)
-	case "BatchNormalization":
-		return b.batchNorm(n)
-	case "Gemm":
-		return b.gemmNode(n)
-	case "MatMul":
-		return b.matmul(n)
-	case "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout":
-		return b.reshape(n)
-	case "Transpose":
-		return b.transpose(n)
-	case "Concat":
-		return b.concat(n)
-	case "Pad":
-		return b.pad(n)
-	case "Slice":
-		return b.slice(n)
-	case "Softmax", "LogSoftmax":
-		return b.softmax(n)
-	}
-	return b.errNode(n, "operator not supported")
+	return b.unary(n)
 }
 
 func (b *builderBase) graphInputs(n *ir.Node) []string {

@@ -39,10 +39,6 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// IsSupportedOp reports whether the executor runs op as a graph operator
-// or evaluates it at build time (on constants and shapes).
-func IsSupportedOp(op string) bool { return isKnownOp(op) }
-
 // errCollected ends a collecting build that found problems.
 var errCollected = errors.New("problems collected")
 
@@ -53,6 +49,9 @@ type collector struct {
 	bad   map[string]bool // values not computed because of a problem
 	probs []Problem
 	index map[string]int // OpType + cause → probs index
+	// vals and consts are the build's values (Analyze reads their shapes).
+	vals   map[string]*gval
+	consts map[string]*cval
 }
 
 func (c *collector) skip(n *ir.Node) bool {
@@ -82,18 +81,29 @@ func (c *collector) fail(n *ir.Node, opset int64, err error) {
 	c.probs[k].Nodes = append(c.probs[k].Nodes, n.Name)
 }
 
+// hintFor says what a user can do about a problem, by its class.
 func hintFor(msg string) string {
 	switch {
 	case strings.Contains(msg, "operator not supported"), strings.Contains(msg, "domain"):
 		return "the executor has no kernel for this operator (docs/onnx-coverage.md lists the supported ones); re-export the model without it or open an issue"
 	case strings.Contains(msg, "only supported on build-time constants"), strings.Contains(msg, "must be a build-time constant"):
-		return "this value depends on the input data, not only on shapes; export with do_constant_folding=True or a fixed shape"
-	case strings.Contains(msg, "is not supported"):
+		return "this value depends on the input data, not only on shapes (shape chains on a symbolic batch are evaluated for the chosen batch); re-export with do_constant_folding=True, or compute it outside the model"
+	case strings.Contains(msg, "is accepted at opsets"), strings.Contains(msg, "opset"):
+		return "re-export with an opset in the accepted range (torch.onnx.export(..., opset_version=17))"
+	case strings.Contains(msg, "attribute"):
 		return "re-export the model without this attribute or mode (e.g. in eval mode)"
+	case strings.Contains(msg, "is not supported"), strings.Contains(msg, "are not supported"):
+		return "re-export the model without this form or mode (e.g. in eval mode: model.eval() before export)"
 	case strings.Contains(msg, "cannot run with batch"):
 		return "the per-sample engine then computes every parameter by batch-1 passes (exact, slower)"
 	case strings.Contains(msg, "integer ids"):
 		return "an integer input can only feed an embedding (Gather) or a Cast"
+	case strings.Contains(msg, "data inputs"):
+		return "gnaudit feeds one data input; fold the others into the model as constants or export a single-input wrapper"
+	case strings.Contains(msg, "is not fixed"), strings.Contains(msg, "no declared shape"):
+		return "only the batch dimension may be symbolic: export with dynamic_axes on the batch only"
+	case strings.Contains(msg, "logits"), strings.Contains(msg, "output"):
+		return "the model's first output must be the logits [batch, classes]"
 	}
 	return ""
 }
@@ -104,24 +114,18 @@ func hintFor(msg string) string {
 // and model-level problems (inputs, outputs, opset). It is the executor's
 // own verdict: an empty result means Build succeeds with that batch.
 func Check(m *ir.Model, batch int) []Problem {
-	if m == nil {
-		return []Problem{{Cause: "nil model"}}
-	}
-	col := &collector{bad: map[string]bool{}, index: map[string]int{}}
-	_, err := build(m, Options{Batch: batch}, buildConfig{collect: col})
-	if len(col.probs) > 0 {
-		return slices.Clone(col.probs)
+	return Analyze(m, batch).Problems
+}
+
+// problems returns the collected problems, or the build's own error as a
+// model-level problem.
+func (c *collector) problems(m *ir.Model, err error) []Problem {
+	if len(c.probs) > 0 {
+		return slices.Clone(c.probs)
 	}
 	if err == nil {
 		return nil
 	}
 	msg := strings.TrimPrefix(err.Error(), "graph: "+describeModel(m)+": ")
-	p := Problem{Cause: msg}
-	switch {
-	case strings.Contains(msg, "cannot run with batch"):
-		p.Hint = "the per-sample engine then computes every parameter by batch-1 passes (exact, slower)"
-	case strings.Contains(msg, "logits"):
-		p.Hint = "the model's first output must be the logits [batch, classes]"
-	}
-	return []Problem{p}
+	return []Problem{{Cause: msg, Hint: hintFor(msg)}}
 }

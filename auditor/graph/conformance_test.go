@@ -154,7 +154,7 @@ func primaryOp(test string, m *ir.Model) string {
 // runConformanceCase runs one case; an errSkip error means skipped.
 func runConformanceCase(dir string, m *ir.Model) error {
 	for _, n := range m.Nodes {
-		if !isKnownOp(n.OpType) {
+		if !IsSupportedOp(n.OpType) {
 			return errSkip{fmt.Sprintf("operator %s not supported", n.OpType)}
 		}
 	}
@@ -257,6 +257,10 @@ func runConformanceCase(dir string, m *ir.Model) error {
 		if !slices.Equal(shape, wantDims[k]) {
 			return fmt.Errorf("output %q: shape %v, want %v", o.Name, shape, wantDims[k])
 		}
+		// The shape inference (the build, through the registry) agrees.
+		if inf, ok := net.Shape(o.Name); !ok || !slices.Equal(inf, wantDims[k]) && !(len(inf) == 0 && len(wantDims[k]) == 0) {
+			return fmt.Errorf("output %q: inferred shape %v, want %v", o.Name, inf, wantDims[k])
+		}
 		for i := range got {
 			w := wants[k][i]
 			if math.IsNaN(w) && math.IsNaN(got[i]) || w == got[i] {
@@ -357,16 +361,43 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// writeRegistryTable writes the operator registry's view of every operator
+// (also those without conformance cases).
+func writeRegistryTable(sb *strings.Builder) {
+	sb.WriteString("## Operators of the registry\n\n")
+	sb.WriteString("Every operator of `auditor/graph`'s registry (`graph.Ops()`; docs/onnx-import.md says how to\n")
+	sb.WriteString("add one): the opsets it is accepted at, whether it runs on graph values (CPU forward and\n")
+	sb.WriteString("backward) or only at build time (on constants and shapes), its per-sample rule or why a\n")
+	sb.WriteString("parameter it reads takes the batch-1 fallback, and whether the GPU path (`-tags gnaudit_cuda`) runs it.\n\n")
+	sb.WriteString("| operator | family | opsets | runs | per-sample | GPU |\n|---|---|---|---|---|---|\n")
+	for _, s := range Ops() {
+		runs := "graph"
+		switch {
+		case s.Graph && s.Const:
+			runs = "graph; build time on constants"
+		case !s.Graph:
+			runs = "build time only"
+		}
+		ps := "rule `" + s.PerSample + "`"
+		switch {
+		case s.Copy:
+			ps = "followed through to the layer (a copy)"
+		case s.PerSample == "":
+			ps = "fallback: " + s.Fallback
+		}
+		gpu := ""
+		if s.GPU {
+			gpu = "yes"
+		}
+		fmt.Fprintf(sb, "| %s | %s | %d–%d | %s | %s | %s |\n", s.Op, s.Family, s.Since, s.Until, runs, ps, gpu)
+	}
+	sb.WriteString("\n")
+}
+
 // writeCoverageDoc writes the per-operator table of the conformance run.
 func writeCoverageDoc(path string, results []confResult) error {
 	supported := map[string]bool{}
 	for _, op := range SupportedOps() {
-		supported[op] = true
-	}
-	for op := range constEvalOps {
-		supported[op] = true
-	}
-	for op := range extConstOps {
 		supported[op] = true
 	}
 	type row struct {
@@ -430,6 +461,7 @@ func writeCoverageDoc(path string, results []confResult) error {
 	}
 	fmt.Fprintf(&sb, "| **total** | %d | %d | %d | %d |\n\n", tr+ts, tr, tp, ts)
 	fmt.Fprintf(&sb, "Cases filed under other (unsupported) operators: %d.\n\n", otherTotal)
+	writeRegistryTable(&sb)
 	sb.WriteString("## Skips and failures by operator\n\n")
 	for _, op := range ops {
 		w := rows[op]

@@ -124,13 +124,9 @@ func tensorToCval(t *ir.Tensor) (*cval, error) {
 	return c, nil
 }
 
-// constEvalOps are the operators evaluated at build time when all their
-// inputs are build-time constants (Shape and Size only need a known shape).
-var constEvalOps = map[string]bool{
-	"Constant": true, "Shape": true, "Size": true, "Gather": true, "Unsqueeze": true,
-	"Squeeze": true, "Concat": true, "Reshape": true, "Flatten": true, "Cast": true,
-	"Slice": true, "Add": true, "Sub": true, "Mul": true, "Div": true,
-	"ConstantOfShape": true, "Identity": true,
+// evalCore evaluates the operators of evalConst (the entries' eval).
+func evalCore(b *builderBase, n *ir.Node, ins []*cval) (*cval, error) {
+	return b.evalConst(n, ins, b.shapeOf)
 }
 
 // normAxis maps a possibly negative axis into [0, rank).
@@ -363,7 +359,7 @@ func (b *builderBase) evalConst(n *ir.Node, ins []*cval, shapeOf func(string) ([
 		}
 		return c, nil
 	}
-	return evalConstExt(n, ins)
+	return nil, fmt.Errorf("operator %s has no build-time evaluation", n.OpType)
 }
 
 func clampAxis(a int64, r int) int {

@@ -11,20 +11,11 @@ import (
 // exports compute from Shape (x.expand(n, -1, -1), masks): comparison,
 // Not, Where, Expand, Range and a few arithmetic functions on constants.
 
-// extConstOps are evaluated at build time when all their inputs are
-// constants (in addition to constEvalOps).
-var extConstOps = map[string]bool{
-	"Equal": true, "Less": true, "Greater": true, "LessOrEqual": true, "GreaterOrEqual": true,
-	"Not": true, "And": true, "Or": true, "Where": true, "Expand": true, "Range": true,
-	"Neg": true, "Abs": true, "Sqrt": true, "Pow": true, "Max": true, "Min": true,
-	"ReduceProd": true, "Floor": true, "Ceil": true, "Transpose": true, "Mod": true,
-	"ScatterND": true,
-}
+// evalExt evaluates the operators of evalConstExt (the entries' eval).
+func evalExt(_ *builderBase, n *ir.Node, ins []*cval) (*cval, error) { return evalConstExt(n, ins) }
 
-// isConstEvalOp reports whether op has a build-time evaluation.
-func isConstEvalOp(op string) bool { return constEvalOps[op] || extConstOps[op] }
-
-// evalConstExt evaluates the operators of extConstOps.
+// evalConstExt evaluates comparisons, logic, Where, Expand, Range and
+// a few arithmetic and layout operators on constants.
 func evalConstExt(n *ir.Node, ins []*cval) (*cval, error) {
 	for k, c := range ins {
 		if c == nil && n.Inputs[k] != "" {

@@ -28,6 +28,13 @@
 //
 // # Operators
 //
+// Every ONNX operator is described once, by an OpSpec in the operator
+// registry (registry*.go; Ops, Lookup): opsets, attributes, shape rule,
+// build-time evaluation, graph builder, per-sample rule or fallback reason,
+// whether the GPU path runs it. The build dispatches through it; Analyze
+// and Check report what does not run and the shapes the build computes;
+// auditor/persample and cuda read the same entries.
+//
 // Every ONNX operator is a gorgonia Op of this package with its own forward
 // kernel and symbolic derivative (kop): gorgonia's BatchNorm (wrong
 // eval-mode backward, resets running statistics), its two-axis reductions

@@ -18,74 +18,13 @@ import (
 // builder.node by extNode; the build-time (constant) forms of the shape
 // logic ops are in consteval_ext.go.
 
-// extAttrs lists the attributes each operator of this file understands.
-var extAttrs = map[string][]string{
-	"Sqrt": {}, "Reciprocal": {}, "Exp": {}, "Log": {}, "Erf": {}, "Neg": {}, "Abs": {},
-	"Softplus": {}, "HardSigmoid": {"alpha", "beta"}, "HardSwish": {}, "Elu": {"alpha"},
-	"Pow":                   {},
-	"ReduceMean":            {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceSum":             {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceSumSquare":       {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceL2":              {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceL1":              {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceLogSum":          {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceLogSumExp":       {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceMax":             {"axes", "keepdims", "noop_with_empty_axes"},
-	"ReduceMin":             {"axes", "keepdims", "noop_with_empty_axes"},
-	"LayerNormalization":    {"axis", "epsilon", "stash_type"},
-	"Expand":                {},
-	"Split":                 {"axis", "split", "num_outputs"},
-	"Gather":                {"axis"},
-	"Cast":                  {"to", "saturate"},
-	"Where":                 {},
-	"InstanceNormalization": {"epsilon"},
-}
-
-// isKnownOp reports whether the executor has a graph operator or a
-// build-time evaluation for op.
-func isKnownOp(op string) bool {
-	_, g := knownAttrs[op]
-	_, e := extAttrs[op]
-	return g || e || isConstEvalOp(op)
-}
-
-// extNode builds n if it is an operator of this file on graph values; done
-// is false for any other operator.
-func (b *builder[T]) extNode(n *ir.Node) (done bool, err error) {
-	known, ok := extAttrs[n.OpType]
-	if !ok {
-		return false, nil
-	}
-	for name := range n.Attrs {
-		if !slices.Contains(known, name) {
-			return true, b.errNode(n, "attribute %q is not supported", name)
-		}
-	}
-	switch n.OpType {
-	case "Pow":
-		return true, b.pow(n)
-	case "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceL1", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMin":
-		return true, b.reduce(n)
-	case "LayerNormalization":
-		return true, b.layerNorm(n)
-	case "Expand":
-		return true, b.expand(n)
-	case "Split":
-		return true, b.split(n)
-	case "Gather":
-		return true, b.gatherData(n)
-	case "Cast":
-		return true, b.castData(n)
-	case "Where":
-		return true, b.where(n)
-	case "InstanceNormalization":
-		return true, b.instanceNorm(n)
-	}
+// pointwiseNode builds one of the pointwise functions of pointwiseFuncs.
+func (b *builder[T]) pointwiseNode(n *ir.Node) error {
 	f, ok := pointwiseFuncs(n)
 	if !ok {
-		return true, b.errNode(n, "operator not supported")
+		return b.errNode(n, "operator not supported")
 	}
-	return true, b.pointwise(n, f)
+	return b.pointwise(n, f)
 }
 
 // pwFunc is a pointwise function y = f(x) and its derivative dy/dx given x

@@ -3,6 +3,7 @@ package onnx
 import (
 	"encoding/binary"
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
@@ -21,10 +22,10 @@ func bigMLP(b testing.TB) []byte {
 		for i := int64(0); i < d[0]*d[1]; i++ {
 			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(float32(i%97)/97))
 		}
-		w, bias := "w"+itoa(k), "b"+itoa(k)
+		w, bias := "w"+strconv.Itoa(k), "b"+strconv.Itoa(k)
 		g.init(&onnxpb.TensorProto{Name: proto.String(w), DataType: proto.Int32(int32(ir.Float)), Dims: []int64{d[0], d[1]}, RawData: raw})
 		g.initF(bias, d[1])
-		out := "h" + itoa(k)
+		out := "h" + strconv.Itoa(k)
 		if k == len(dims)-1 {
 			out = "y"
 		}

@@ -113,5 +113,3 @@ func (b *gb) decode(t testing.TB) (*ir.Model, *Report) {
 	}
 	return m, rep
 }
-
-func strPtr(s string) *string { return &s }

@@ -523,7 +523,7 @@ func nameNodes(m *ir.Model) {
 
 // sortNodes orders the nodes topologically, keeping the file order among
 // nodes that are ready together. A value produced twice or a cycle is an
-// error. Inputs that nothing defines are left for Check to report.
+// error. Inputs that nothing defines are left for the executor (graph.Check) to report.
 func sortNodes(m *ir.Model) error {
 	producer := map[string]int{}
 	for i, n := range m.Nodes {

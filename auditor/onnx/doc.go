@@ -1,6 +1,9 @@
 // Package onnx decodes ONNX model files into gnaudit's graph IR (package
-// auditor/ir), folds their constant shape computations, checks them against
-// what gnaudit can execute, and summarises them for `gnaudit models inspect`.
+// auditor/ir), finds their trainable parameters and summarises them for
+// `gnaudit models inspect`. It holds no operator rules: which operators,
+// attributes and opsets run, their shapes and their constant evaluation are
+// auditor/graph's operator registry (graph.Ops), and the summary's verdict
+// comes from the executor (InspectWith, persample.Inspect).
 //
 // # Decoding: onnx-go and onnxpb
 //
@@ -35,7 +38,7 @@
 //     float16/bfloat16, and bool (onnx-go reads bool raw_data as 8 bytes per
 //     element instead of 1);
 //   - attributes of kinds onnx-go rejects (graphs, tensor lists, sparse
-//     tensors, type protos; they become ir.AttrOther so Check reports them)
+//     tensors, type protos; they become ir.AttrOther so the executor reports them)
 //     or cannot type (IR version 1 files leave the kind unset);
 //   - input-less nodes such as Constant, to which onnx-go adds a fake input
 //     "<name>/input" that is dropped, and nodes without outputs, for which
@@ -75,23 +78,13 @@
 //
 // Everything else is not trainable: integer initializers, Reshape shapes,
 // Pad pads, Clip min/max, Sub and Div operands (input normalisation),
-// BatchNormalization statistics, and the values of Constant nodes (even after
-// FoldConstants turns them into initializers).
+// BatchNormalization statistics, and the values of Constant nodes.
 //
-// # Constant folding
+// # Constant folding and support
 //
-// FoldConstants evaluates Constant nodes and shape computations so that the
-// executor finds constant Reshape shapes, Unsqueeze axes, Pad pads and Clip
-// bounds. A computation that depends on the batch size (PyTorch exports
-// x.view(x.size(0), -1) as Shape -> Gather -> Unsqueeze -> Concat -> Reshape)
-// is tracked symbolically; the Reshape's target becomes an initializer in
-// which the element equal to the data's own (symbolic) dimension at the same
-// position is 0, which ONNX defines as "copy that input dimension", and one
-// other unknown element is -1 ("infer from the size"): [0, -1] for that
-// flatten. See FoldConstants for details.
-//
-// # Support
-//
-// SupportedOps lists the operators gnaudit executes (opsets 7 to 17);
-// Check reports every node, attribute or non-constant operand outside it.
+// Shape computations (PyTorch exports x.view(x.size(0), -1) as Shape ->
+// Gather -> Unsqueeze -> Concat -> Reshape) are evaluated by the executor
+// when it builds the graph for a batch size (auditor/graph's one constant
+// folder); what it cannot run, graph.Check reports, and Inspect's summary
+// gets that verdict through InspectWith.
 package onnx

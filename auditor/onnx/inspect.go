@@ -28,31 +28,38 @@ type Summary struct {
 	Params           int64 `json:"params"`
 	TrainableParams  int64 `json:"trainable_params"`
 	TrainableTensors int   `json:"trainable_tensors"`
-	// Supported is true when Check found nothing; Problems lists what it found.
+	// Supported is true when the judge (InspectWith) found nothing;
+	// Problems lists what it found, one line per cause with its count and
+	// what to do.
 	Supported bool     `json:"supported"`
 	Problems  []string `json:"problems"`
-	// Notes say what runs, but slower or differently (InspectWith: the
-	// executor's batch-1 fallbacks).
+	// Notes say what runs, but slower or differently (the executor's
+	// batch-1 fallbacks).
 	Notes []string `json:"notes,omitempty"`
-	// Verdict names who judged Supported: "import check" (Check) or the
-	// executor (InspectWith).
+	// Verdict names who judged Supported; empty when nobody did (Inspect).
 	Verdict string `json:"verdict,omitempty"`
 }
 
-// Verdict is an executor's judgement of a model, for InspectWith.
+// Verdict is an executor's judgement of a model, for InspectWith. This
+// package only decodes: the operator rules, shape inference and the
+// verdict belong to the executor (persample.Inspect builds one from
+// auditor/graph's operator registry).
 type Verdict struct {
 	By       string   // who judged, e.g. "executor (auditor/graph, batch 1)"
 	Problems []string // what stops the model from running at all
 	Notes    []string // what runs slower or differently
 	// Supports reports whether the executor has an operator.
 	Supports func(op string) bool
+	// Shapes gives the shapes the executor computes, formatted as
+	// FormatShape does, by value name (layer outputs and graph outputs).
+	Shapes map[string]string
 }
 
-// InspectWith is Inspect with the executor's verdict instead of Check's:
-// Supported, Problems and the operators' supported flags come from v, so
+// InspectWith is Inspect with the executor's verdict: Supported, Problems,
+// the operators' supported flags and the output shapes come from v, so
 // that `models inspect` says exactly what the executor will do.
 func InspectWith(m *ir.Model, v Verdict) Summary {
-	s := inspect(m, false)
+	s := Inspect(m)
 	s.Problems = v.Problems
 	s.Notes = v.Notes
 	s.Supported = len(v.Problems) == 0
@@ -62,7 +69,32 @@ func InspectWith(m *ir.Model, v Verdict) Summary {
 			s.Ops[k].Supported = v.Supports(s.Ops[k].OpType)
 		}
 	}
+	for k, l := range s.Layers {
+		if sh, ok := v.Shapes[l.out]; ok {
+			s.Layers[k].Output = sh
+		}
+	}
+	for k, o := range m.Outputs {
+		if sh, ok := v.Shapes[o.Name]; ok && k < len(s.Outputs) && (!fullyDeclared(o.Shape) || strings.Count(sh, ",")+1 != len(o.Shape)) {
+			s.Outputs[k].Shape = sh
+		}
+	}
 	return s
+}
+
+// fullyDeclared reports whether a declared shape has a rank and no unknown
+// (unnamed) dimension. A declared output shape that is not, or whose rank
+// differs from the judge's, shows the judge's shape.
+func fullyDeclared(s []ir.Dim) bool {
+	if s == nil {
+		return false
+	}
+	for _, d := range s {
+		if !d.Known() && d.Param == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // ValueSummary is a graph input or output.
@@ -81,10 +113,13 @@ type OpCount struct {
 
 // Layer is a node with parameters.
 type Layer struct {
-	Name   string         `json:"name"`
-	OpType string         `json:"op_type"`
+	Name   string `json:"name"`
+	OpType string `json:"op_type"`
+	// Output is the shape of the node's first output as the executor
+	// computes it (InspectWith), "unknown" without a verdict.
 	Output string         `json:"output_shape"`
 	Params []ParamSummary `json:"params"`
+	out    string         // the output's value name
 }
 
 // ParamSummary is one initializer a layer reads.
@@ -116,11 +151,12 @@ func FormatShape(s []ir.Dim) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// Inspect summarises a decoded model: metadata, inputs and outputs, operator
-// counts, the layers with their parameters, and Check's verdict.
-func Inspect(m *ir.Model) Summary { return inspect(m, true) }
-
-func inspect(m *ir.Model, check bool) Summary {
+// Inspect describes a decoded model: metadata, inputs and outputs as
+// declared, operator counts, the layers with their parameters and the
+// trainable set. It judges nothing (Supported false, Verdict empty, layer
+// output shapes "unknown"): InspectWith adds an executor's verdict and
+// shapes (persample.Inspect, what `gnaudit models inspect` prints).
+func Inspect(m *ir.Model) Summary {
 	s := Summary{Path: m.Path, Producer: m.Producer, IRVersion: m.IRVersion, Opset: m.Opset, Nodes: len(m.Nodes)}
 	for _, v := range m.Inputs {
 		s.Inputs = append(s.Inputs, ValueSummary{v.Name, v.Type.String(), FormatShape(v.Shape)})
@@ -137,7 +173,7 @@ func inspect(m *ir.Model, check bool) Summary {
 		counts[key]++
 	}
 	for op, c := range counts {
-		s.Ops = append(s.Ops, OpCount{OpType: op, Count: c, Supported: IsSupported(op)})
+		s.Ops = append(s.Ops, OpCount{OpType: op, Count: c})
 	}
 	sort.Slice(s.Ops, func(i, j int) bool { return s.Ops[i].OpType < s.Ops[j].OpType })
 
@@ -147,16 +183,15 @@ func inspect(m *ir.Model, check bool) Summary {
 		s.TrainableParams += int64(m.Initializers[t].Len())
 	}
 	s.TrainableTensors = len(m.Trainable)
-	shapes := InferShapes(m)
 	users := paramUsers(m)
 	for _, n := range m.Nodes {
 		ps := users[n]
 		if len(ps) == 0 {
 			continue
 		}
-		l := Layer{Name: n.Name, OpType: n.OpType}
+		l := Layer{Name: n.Name, OpType: n.OpType, Output: FormatShape(nil)}
 		if len(n.Outputs) > 0 {
-			l.Output = FormatShape(shapes[n.Outputs[0]])
+			l.out = n.Outputs[0]
 		}
 		for _, p := range ps {
 			t := m.Initializers[p]
@@ -166,18 +201,6 @@ func inspect(m *ir.Model, check bool) Summary {
 		}
 		s.Layers = append(s.Layers, l)
 	}
-	if !check {
-		return s
-	}
-	s.Verdict = "import check"
-	for _, err := range Check(m) {
-		if ne, ok := err.(*NodeError); ok {
-			s.Problems = append(s.Problems, ne.Short())
-		} else {
-			s.Problems = append(s.Problems, err.Error())
-		}
-	}
-	s.Supported = len(s.Problems) == 0
 	return s
 }
 
@@ -243,7 +266,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	ops := make([]string, len(s.Ops))
 	for k, o := range s.Ops {
 		mark := ""
-		if !o.Supported {
+		if !o.Supported && s.Verdict != "" {
 			mark = " (unsupported)"
 		}
 		ops[k] = fmt.Sprintf("%s x%d%s", o.OpType, o.Count, mark)
@@ -275,12 +298,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 			return err
 		}
 	}
+	if s.Verdict == "" {
+		_, err := fmt.Fprintln(w, "\nsupported: not judged (decoding only; `gnaudit models inspect` gives the executor's verdict)")
+		return err
+	}
 	if s.Supported {
-		by := ""
-		if s.Verdict != "" && s.Verdict != "import check" {
-			by = " (" + s.Verdict + ")"
-		}
-		fmt.Fprintf(w, "\nsupported: yes, every operator and attribute is supported%s\n", by)
+		fmt.Fprintf(w, "\nsupported: yes, every operator and attribute is supported (%s)\n", s.Verdict)
 		for _, nt := range s.Notes {
 			fmt.Fprintf(w, "  note: %s\n", nt)
 		}
@@ -290,10 +313,6 @@ func (s *Summary) WriteText(w io.Writer) error {
 	for _, pr := range s.Problems {
 		fmt.Fprintf(w, "  - %s\n", pr)
 	}
-	if s.Verdict != "" && s.Verdict != "import check" {
-		_, err := fmt.Fprintf(w, "(verdict of the %s; docs/onnx-coverage.md lists the supported operators)\n", s.Verdict)
-		return err
-	}
-	_, err := fmt.Fprintf(w, "supported operators (opsets %d-%d): %s\n", MinOpset, MaxOpset, strings.Join(SupportedOpTypes(), ", "))
+	_, err := fmt.Fprintf(w, "(verdict of the %s; docs/onnx-coverage.md lists the supported operators)\n", s.Verdict)
 	return err
 }

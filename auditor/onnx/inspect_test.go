@@ -15,8 +15,8 @@ func TestInspectTinyCNN(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := Inspect(m)
-	if !s.Supported || len(s.Problems) != 0 {
-		t.Errorf("supported %v, problems %q", s.Supported, s.Problems)
+	if s.Supported || len(s.Problems) != 0 || s.Verdict != "" {
+		t.Errorf("supported %v, problems %q, verdict %q: Inspect judges nothing", s.Supported, s.Problems, s.Verdict)
 	}
 	if s.Opset != 13 || s.IRVersion != 7 || !strings.HasPrefix(s.Producer, "pytorch 1.13") {
 		t.Errorf("metadata %d %d %q", s.Opset, s.IRVersion, s.Producer)
@@ -41,9 +41,9 @@ func TestInspectTinyCNN(t *testing.T) {
 		got = append(got, r)
 	}
 	want := []row{
-		{"/conv/Conv", "Conv", "[batch, 4, 8, 8]", []string{"conv.weight", "conv.bias"}},
-		{"/bn/BatchNormalization", "BatchNormalization", "[batch, 4, 8, 8]", []string{"bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}},
-		{"/fc/Gemm", "Gemm", "[batch, 3]", []string{"fc.weight", "fc.bias"}},
+		{"/conv/Conv", "Conv", "unknown", []string{"conv.weight", "conv.bias"}},
+		{"/bn/BatchNormalization", "BatchNormalization", "unknown", []string{"bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}},
+		{"/fc/Gemm", "Gemm", "unknown", []string{"fc.weight", "fc.bias"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("layers\n%+v\nwant\n%+v", got, want)
@@ -58,7 +58,7 @@ func TestInspectTinyCNN(t *testing.T) {
 	text := b.String()
 	for _, w := range []string{"format      IR version 7, opset 13", "inputs      input: float [batch, 1, 8, 8]",
 		"6 trainable tensors, 243 trainable values (251 values in all layer parameters)",
-		"/fc/Gemm", "fc.weight", "[3 64]", "192", "supported: yes"} {
+		"/fc/Gemm", "fc.weight", "[3 64]", "192", "supported: not judged"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("text lacks %q:\n%s", w, text)
 		}
@@ -68,18 +68,26 @@ func TestInspectTinyCNN(t *testing.T) {
 	}
 }
 
-func TestInspectUnsupported(t *testing.T) {
-	m, _ := newGraph(13).input("x", 3).output("y").node("Erf", []string{"x"}, []string{"y"}).named("e").decode(t)
-	s := Inspect(m)
-	if s.Supported || len(s.Problems) != 1 || strings.Contains(s.Problems[0], "supported operators:") {
-		t.Errorf("problems %q: want one short problem", s.Problems)
+// TestInspectWith: the judge's problems, notes, operator flags and shapes
+// replace the undecided ones; a declared output shape is kept.
+func TestInspectWith(t *testing.T) {
+	m, _ := newGraph(13).input("x", 3).output("y").node("Erf", []string{"x"}, []string{"h"}).named("e").
+		node("LRN", []string{"h"}, []string{"y"}).named("l").decode(t)
+	v := Verdict{By: "test judge", Problems: []string{"LRN: operator not supported (node \"l\")"},
+		Supports: func(op string) bool { return op == "Erf" }, Shapes: map[string]string{"y": "[3]", "h": "[3]"}}
+	s := InspectWith(m, v)
+	if s.Supported || s.Verdict != "test judge" || !reflect.DeepEqual(s.Problems, v.Problems) {
+		t.Errorf("summary %+v", s)
 	}
-	if !reflect.DeepEqual(s.Ops, []OpCount{{"Erf", 1, false}}) {
+	if !reflect.DeepEqual(s.Ops, []OpCount{{"Erf", 1, true}, {"LRN", 1, false}}) {
 		t.Errorf("ops %+v", s.Ops)
+	}
+	if s.Outputs[0].Shape != "[3]" {
+		t.Errorf("output shape %q, want the judge's [3] (the file declares none)", s.Outputs[0].Shape)
 	}
 	var b strings.Builder
 	_ = s.WriteText(&b)
-	for _, w := range []string{"Erf x1 (unsupported)", `node "e" (Erf, opset 13): operator not supported`, "supported operators (opsets 7-17): Add,"} {
+	for _, w := range []string{"LRN x1 (unsupported)", "supported: no, 1 problem(s):", `- LRN: operator not supported (node "l")`, "(verdict of the test judge;"} {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("text lacks %q:\n%s", w, b.String())
 		}

@@ -108,120 +108,6 @@ func TestPyTorchModels(t *testing.T) {
 			if len(m.Outputs) != 1 || m.Outputs[0].Name != want.Output {
 				t.Errorf("outputs %+v, want %s", m.Outputs, want.Output)
 			}
-			if errs := Check(m); len(errs) != 0 {
-				t.Errorf("Check: %v", errs)
-			}
-		})
-	}
-}
-
-// TestPyTorchFold checks FoldConstants on the PyTorch exports: no shape
-// computation is left, every Reshape, Pad, Clip and Unsqueeze operand is an
-// initializer, the flatten's target is [0, -1] with a dynamic batch ([1, -1]
-// with the fixed one), the trainable set is unchanged, and shape inference
-// with the batch fixed to torch's reference batch gives torch's output shape.
-func TestPyTorchFold(t *testing.T) {
-	man := loadManifest(t)
-	shapeOps := map[string]bool{"Shape": true, "Gather": true, "Constant": true, "ConstantOfShape": true,
-		"Concat": true, "Slice": true, "Cast": true, "Unsqueeze": true, "Sub": true, "Mul": true}
-	for file, want := range man.Models {
-		t.Run(file, func(t *testing.T) {
-			m, err := Load(filepath.Join("testdata", file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			train := append([]string{}, m.Trainable...)
-			if err := FoldConstants(m); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(m.Trainable, train) {
-				t.Errorf("Trainable changed to %q", m.Trainable)
-			}
-			for _, name := range m.Trainable {
-				if m.Initializers[name] == nil {
-					t.Errorf("trainable %q lost", name)
-				}
-			}
-			var ops []string
-			for _, n := range m.Nodes {
-				ops = append(ops, n.OpType)
-				if shapeOps[n.OpType] {
-					t.Errorf("node %q (%s) left after folding", n.Name, n.OpType)
-				}
-				for _, k := range constOperands[n.OpType] {
-					if k < len(n.Inputs) && n.Inputs[k] != "" && m.Initializers[n.Inputs[k]] == nil {
-						t.Errorf("node %q (%s): input %d %q is not an initializer", n.Name, n.OpType, k, n.Inputs[k])
-					}
-				}
-			}
-			var wantOps []string
-			var reshape []int64
-			switch file {
-			case "padclip_opset11.onnx":
-				wantOps = []string{"Pad", "Conv", "Clip", "Reshape", "Transpose", "MatMul", "Add", "Flatten"}
-				reshape = []int64{0, 2, -1} // torch.flatten(x, 2) on [batch, 2, 4, 4]
-				pad := m.Initializers[m.Nodes[0].Inputs[1]]
-				// F.pad(x, (1, 1, 1, 1)) pads W and H by 1 on each side:
-				// ONNX order [x1_begin..x4_begin, x1_end..x4_end].
-				if pad == nil || !reflect.DeepEqual(pad.I64, []int64{0, 0, 1, 1, 0, 0, 1, 1}) {
-					t.Errorf("Pad pads = %+v", pad)
-				}
-				clip := m.Nodes[2]
-				lo, hi := m.Initializers[clip.Inputs[1]], m.Initializers[clip.Inputs[2]]
-				if lo == nil || hi == nil || !reflect.DeepEqual(lo.F32, []float32{0}) || !reflect.DeepEqual(hi.F32, []float32{6}) {
-					t.Errorf("Clip bounds %+v %+v, want 0 and 6", lo, hi)
-				}
-			default:
-				wantOps = []string{"Conv", "BatchNormalization", "Relu", "MaxPool", "Reshape", "Gemm"}
-				reshape = []int64{0, -1}
-				if !want.DynamicBatch {
-					reshape = []int64{1, -1}
-				}
-			}
-			if !reflect.DeepEqual(ops, wantOps) {
-				t.Errorf("ops after folding %v, want %v", ops, wantOps)
-			}
-			for _, n := range m.Nodes {
-				if n.OpType == "Reshape" && n.Name != "/fc/Transpose" {
-					if got := m.Initializers[n.Inputs[1]]; got == nil || !reflect.DeepEqual(got.I64, reshape) {
-						t.Errorf("Reshape %q target %+v, want %v", n.Name, got, reshape)
-					}
-				}
-			}
-			// No initializer is left unused.
-			used := map[string]bool{}
-			for _, n := range m.Nodes {
-				for _, in := range n.Inputs {
-					used[in] = true
-				}
-			}
-			for _, name := range m.InitOrder {
-				if !used[name] {
-					t.Errorf("initializer %q unused after folding", name)
-				}
-			}
-			if len(m.InitOrder) != len(m.Initializers) {
-				t.Errorf("InitOrder has %d names, Initializers %d", len(m.InitOrder), len(m.Initializers))
-			}
-			if errs := Check(m); len(errs) != 0 {
-				t.Errorf("Check after folding: %v", errs)
-			}
-			// Shapes: symbolic batch flows to the output; with the batch
-			// fixed to torch's, the output shape is torch's.
-			shapes := InferShapes(m)
-			out := shapes[want.Output]
-			if want.DynamicBatch && (len(out) == 0 || out[0].Param != "batch") {
-				t.Errorf("output shape %v, want leading batch", out)
-			}
-			m.Inputs[0].Shape[0] = ir.Dim{Value: want.XShape[0]}
-			shapes = InferShapes(m)
-			var got []int64
-			for _, d := range shapes[want.Output] {
-				got = append(got, d.Value)
-			}
-			if !reflect.DeepEqual(got, want.YShape) {
-				t.Errorf("output shape with batch %d: %v, want torch's %v", want.XShape[0], got, want.YShape)
-			}
 		})
 	}
 }
@@ -268,12 +154,6 @@ func TestPyTorchFixturesOfOthers(t *testing.T) {
 			}
 			if !reflect.DeepEqual(m.Trainable, want) {
 				t.Errorf("%s: Trainable %q, want %q", f, m.Trainable, want)
-			}
-			if err := FoldConstants(m); err != nil {
-				t.Errorf("%s: %v", f, err)
-			}
-			if errs := Check(m); len(errs) != 0 {
-				t.Errorf("%s: %v", f, errs)
 			}
 		}
 	}

@@ -139,7 +139,7 @@ func New(m *ir.Model, opt Options) (*Engine, error) {
 			trainable = append(trainable, p)
 		}
 	}
-	a := newAnalysis(m, ref.InputName(), e.logits)
+	a := newAnalysis(m, ref, e.logits)
 	for _, p := range trainable {
 		pl := a.plan(p.Name, p.Shape)
 		if pl.info.Method != MethodZero && pl.info.Method != MethodFallback {

@@ -18,53 +18,58 @@ const (
 	MethodExpand    = "broadcast" // Expand of a parameter: δ_i summed over the broadcast axes
 )
 
-// classifyExt decides the method of a use by one of the operators of this
-// file; ok is false for any other operator.
-func (a *analysis) classifyExt(u *use) (why string, ok bool) {
-	n, slot := u.node, u.slot
-	dep := func(k int) bool { return k < len(n.Inputs) && n.Inputs[k] != "" && a.dep[n.Inputs[k]] }
-	switch n.OpType {
-	case "LayerNormalization":
-		if !dep(0) {
-			return "its data input does not depend on the sample", true
-		}
-		if dep(1) || dep(2) {
-			return "its scale or bias depends on the sample", true
-		}
-		if slot != 1 && slot != 2 {
-			return "not a scale or bias slot", true
-		}
-		for _, o := range n.Outputs[1:] {
-			if o != "" && a.reach[o] {
-				return "the Mean or InvStdDev output is used", true
-			}
-		}
-		u.method = MethodLayerNorm
-	case "InstanceNormalization":
-		if !dep(0) || dep(1) || dep(2) {
-			return "only InstanceNormalization of sample data with fixed scale and bias is expanded", true
-		}
-		if slot != 1 && slot != 2 {
-			return "not a scale or bias slot", true
-		}
-		u.method = MethodLayerNorm
-	case "Gather":
-		if slot != 0 || !dep(1) || dep(0) {
-			return "only Gather of a parameter table with per-sample ids is expanded", true
-		}
-		if attrInt(n, "axis", 0) != 0 {
-			return "only Gather along axis 0 (an embedding) is expanded", true
-		}
-		u.method = MethodEmbedding
-	case "Expand":
-		if slot != 0 || dep(0) {
-			return "only Expand of a parameter is expanded", true
-		}
-		u.method = MethodExpand
-	default:
-		return "", false
+// The rules of this file's methods (plan.go's rules table).
+
+func classifyLayerNorm(a *analysis, u *use) string {
+	n, dep := u.node, a.depOf(u.node)
+	if !dep(0) {
+		return "its data input does not depend on the sample"
 	}
-	return "", true
+	if dep(1) || dep(2) {
+		return "its scale or bias depends on the sample"
+	}
+	if u.slot != 1 && u.slot != 2 {
+		return "not a scale or bias slot"
+	}
+	for _, o := range n.Outputs[1:] {
+		if o != "" && a.reach[o] {
+			return "the Mean or InvStdDev output is used"
+		}
+	}
+	u.method = MethodLayerNorm
+	return ""
+}
+
+func classifyInstanceNorm(a *analysis, u *use) string {
+	dep := a.depOf(u.node)
+	if !dep(0) || dep(1) || dep(2) {
+		return "only InstanceNormalization of sample data with fixed scale and bias is expanded"
+	}
+	if u.slot != 1 && u.slot != 2 {
+		return "not a scale or bias slot"
+	}
+	u.method = MethodLayerNorm
+	return ""
+}
+
+func classifyEmbedding(a *analysis, u *use) string {
+	n, dep := u.node, a.depOf(u.node)
+	if u.slot != 0 || !dep(1) || dep(0) {
+		return "only Gather of a parameter table with per-sample ids is expanded"
+	}
+	if attrInt(n, "axis", 0) != 0 {
+		return "only Gather along axis 0 (an embedding) is expanded"
+	}
+	u.method = MethodEmbedding
+	return ""
+}
+
+func classifyExpand(a *analysis, u *use) string {
+	if u.slot != 0 || a.depOf(u.node)(0) {
+		return "only Expand of a parameter is expanded"
+	}
+	u.method = MethodExpand
+	return ""
 }
 
 // newExt builds the expansion of a use by a method of this file.

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/auditor/onnx"
 )
 
 // Methods a parameter's per-sample gradients are computed by (ParamInfo.Method
@@ -20,14 +20,6 @@ const (
 	MethodZero      = "zero"      // no influence on the loss: every gradient is 0
 	MethodFallback  = "fallback"  // one batch-1 backward pass per sample
 )
-
-// copyOps pass their data input (input 0) on unchanged up to its shape or
-// the order of its elements; a parameter may reach its layer through a chain
-// of them.
-var copyOps = map[string]bool{
-	"Reshape": true, "Flatten": true, "Identity": true, "Squeeze": true,
-	"Unsqueeze": true, "Dropout": true, "Transpose": true,
-}
 
 // use is one place where a parameter enters a layer: input slot of node,
 // reached from the parameter through copy operators.
@@ -50,15 +42,15 @@ type paramPlan struct {
 
 // analysis holds what the planner knows about the graph.
 type analysis struct {
-	m      *ir.Model
-	cons   map[string][]*ir.Node
-	dep    map[string]bool // value depends on the data input (per sample)
-	reach  map[string]bool // value influences the logits
-	shapes map[string][]ir.Dim
+	m     *ir.Model
+	cons  map[string][]*ir.Node
+	dep   map[string]bool // value depends on the data input (per sample)
+	reach map[string]bool // value influences the logits
+	net   *graph.Net      // the executor built for the model: shapes of its values
 }
 
-func newAnalysis(m *ir.Model, dataInput, logits string) *analysis {
-	a := &analysis{m: m, cons: m.Consumers(), dep: map[string]bool{dataInput: true}, reach: map[string]bool{logits: true}}
+func newAnalysis(m *ir.Model, net *graph.Net, logits string) *analysis {
+	a := &analysis{m: m, net: net, cons: m.Consumers(), dep: map[string]bool{net.InputName(): true}, reach: map[string]bool{logits: true}}
 	for _, n := range m.Nodes {
 		if n.OpType == "Shape" || n.OpType == "Size" {
 			continue // known when the graph is built
@@ -92,8 +84,8 @@ func newAnalysis(m *ir.Model, dataInput, logits string) *analysis {
 	return a
 }
 
-// shape returns the fully known shape of a value, if the shape inference
-// finds one.
+// shape returns the shape of a value as the executor computes it (the
+// registry's operators infer shapes when the graph is built).
 func (a *analysis) shape(name string) ([]int, bool) {
 	if t, ok := a.m.Initializers[name]; ok {
 		s := make([]int, len(t.Dims))
@@ -102,21 +94,7 @@ func (a *analysis) shape(name string) ([]int, bool) {
 		}
 		return s, true
 	}
-	if a.shapes == nil {
-		a.shapes = onnx.InferShapes(a.m)
-	}
-	ds, ok := a.shapes[name]
-	if !ok {
-		return nil, false
-	}
-	s := make([]int, len(ds))
-	for k, d := range ds {
-		if !d.Known() {
-			return nil, false
-		}
-		s[k] = int(d.Value)
-	}
-	return s, true
+	return a.net.Shape(name)
 }
 
 // plan finds the uses of parameter name and decides its method.
@@ -141,7 +119,7 @@ func (a *analysis) plan(name string, shape []int) *paramPlan {
 				if in != it.value {
 					continue
 				}
-				if slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" && (it.src != nil || a.constGather(n)) && (copyOps[n.OpType] || n.OpType == "Gather") {
+				if slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" && (it.src != nil || a.constGather(n)) && (graph.IsCopyOp(n.OpType) || n.OpType == "Gather") {
 					src, err := a.throughSrc(n, it.value, it.vidx, it.src)
 					if err != nil {
 						reasons = append(reasons, err.Error())
@@ -150,7 +128,7 @@ func (a *analysis) plan(name string, shape []int) *paramPlan {
 					queue = append(queue, item{value: n.Outputs[0], src: src, via: append(append([]string(nil), it.via...), n.OpType)})
 					continue
 				}
-				if copyOps[n.OpType] && slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" {
+				if graph.IsCopyOp(n.OpType) && slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" {
 					vidx, err := a.through(n, it.value, it.vidx)
 					if err != nil {
 						reasons = append(reasons, err.Error())
@@ -205,7 +183,7 @@ func (a *analysis) firstLeaf(name string) (*ir.Node, int) {
 			if in != name {
 				continue
 			}
-			if copyOps[n.OpType] && slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" {
+			if graph.IsCopyOp(n.OpType) && slot == 0 && len(n.Outputs) > 0 && n.Outputs[0] != "" {
 				if l, s := a.firstLeaf(n.Outputs[0]); l != nil {
 					return l, s
 				}
@@ -306,16 +284,11 @@ func transposeMap(s, perm []int) []int32 {
 	return m
 }
 
-// classify decides the method of a use; it returns why there is none.
+// classify decides the method of a use; it returns why there is none. The
+// rule comes from the operator registry (graph.OpSpec.PerSample): an
+// operator without one takes the batch-1 fallback for the registry's reason.
 func (a *analysis) classify(u *use) string {
-	n, slot := u.node, u.slot
-	in := func(k int) string {
-		if k < len(n.Inputs) {
-			return n.Inputs[k]
-		}
-		return ""
-	}
-	dep := func(k int) bool { return a.dep[in(k)] }
+	n := u.node
 	count := 0
 	for _, x := range n.Inputs {
 		if x == u.input {
@@ -325,30 +298,48 @@ func (a *analysis) classify(u *use) string {
 	if count > 1 {
 		return "the parameter is used twice by the same node"
 	}
-	switch n.OpType {
-	case "Conv":
-		if !dep(0) {
+	spec, ok := graph.Lookup(n.OpType)
+	if !ok {
+		return "the operator is not in the registry"
+	}
+	if spec.PerSample == "" {
+		return "no per-sample expansion for this operator (" + spec.Fallback + ")"
+	}
+	rule, ok := rules[spec.PerSample]
+	if !ok {
+		return fmt.Sprintf("the registry names per-sample rule %q, which this package does not implement", spec.PerSample)
+	}
+	return rule(a, u)
+}
+
+// rules implement the per-sample rules the registry names; each checks
+// that the use has the form it expands and sets u.method, or says why not.
+var rules = map[string]func(a *analysis, u *use) string{
+	graph.RuleConv: func(a *analysis, u *use) string {
+		dep := a.depOf(u.node)
+		switch {
+		case !dep(0):
 			return "its data input does not depend on the sample"
-		}
-		if dep(1) || (in(2) != "" && dep(2)) {
+		case dep(1) || dep(2):
 			return "the weights depend on the sample"
-		}
-		switch slot {
-		case 1:
+		case u.slot == 1:
 			u.method = MethodConv
-		case 2:
+		case u.slot == 2:
 			u.method = MethodBias
 		default:
 			return "not a weight or bias slot"
 		}
-	case "Gemm":
-		if !dep(0) || dep(1) || (in(2) != "" && dep(2)) {
+		return ""
+	},
+	graph.RuleGemm: func(a *analysis, u *use) string {
+		n, dep := u.node, a.depOf(u.node)
+		if !dep(0) || dep(1) || dep(2) {
 			return "only Gemm(A = sample data, B = weight, C = bias) is expanded"
 		}
 		if attrInt(n, "transA", 0) != 0 {
 			return "transA on the sample data"
 		}
-		switch slot {
+		switch u.slot {
 		case 1:
 			u.method = MethodGemm
 		case 2:
@@ -356,8 +347,11 @@ func (a *analysis) classify(u *use) string {
 		default:
 			return "not a weight or bias slot"
 		}
-	case "MatMul":
-		if slot > 1 || !dep(1-slot) || dep(slot) {
+		return ""
+	},
+	graph.RuleMatMul: func(a *analysis, u *use) string {
+		dep := a.depOf(u.node)
+		if u.slot > 1 || !dep(1-u.slot) || dep(u.slot) {
 			return "only MatMul of sample data with a weight is expanded"
 		}
 		if s, ok := a.shape(u.input); ok {
@@ -368,7 +362,10 @@ func (a *analysis) classify(u *use) string {
 			}
 		}
 		u.method = MethodMatMul
-	case "BatchNormalization":
+		return ""
+	},
+	graph.RuleBatchNorm: func(a *analysis, u *use) string {
+		n, dep := u.node, a.depOf(u.node)
 		if !dep(0) {
 			return "its data input does not depend on the sample"
 		}
@@ -377,7 +374,7 @@ func (a *analysis) classify(u *use) string {
 				return "its parameters depend on the sample"
 			}
 		}
-		if slot != 1 && slot != 2 {
+		if u.slot != 1 && u.slot != 2 {
 			return "running statistics are not differentiated"
 		}
 		if len(n.Outputs) > 1 {
@@ -388,18 +385,26 @@ func (a *analysis) classify(u *use) string {
 			}
 		}
 		u.method = MethodBatchNorm
-	case "Add", "Sub", "Mul", "Div":
-		if slot > 1 || !dep(1-slot) || dep(slot) {
+		return ""
+	},
+	graph.RuleBinary: func(a *analysis, u *use) string {
+		dep := a.depOf(u.node)
+		if u.slot > 1 || !dep(1-u.slot) || dep(u.slot) {
 			return "only a binary operator between sample data and a parameter is expanded"
 		}
 		u.method = MethodBinary
-	default:
-		if why, ok := a.classifyExt(u); ok {
-			return why
-		}
-		return "no per-sample expansion for this operator"
-	}
-	return ""
+		return ""
+	},
+	graph.RuleLayerNorm:    classifyLayerNorm,
+	graph.RuleInstanceNorm: classifyInstanceNorm,
+	graph.RuleEmbedding:    classifyEmbedding,
+	graph.RuleExpand:       classifyExpand,
+}
+
+// depOf reports, per input slot of n, whether the input depends on the
+// sample (false for an absent input).
+func (a *analysis) depOf(n *ir.Node) func(k int) bool {
+	return func(k int) bool { return k < len(n.Inputs) && n.Inputs[k] != "" && a.dep[n.Inputs[k]] }
 }
 
 // layerName is a readable layer name for a node: PyTorch's "/conv1/Conv"
@@ -412,32 +417,11 @@ func layerName(n *ir.Node) string {
 	return s
 }
 
-// kindOf names the role of a parameter slot (see collect.LayerSpec.Kind).
+// kindOf names the role of a parameter slot (see collect.LayerSpec.Kind),
+// from the operator registry's OpSpec.Roles.
 func kindOf(op string, slot int) string {
-	switch op {
-	case "Conv", "ConvTranspose":
-		if slot == 1 {
-			return "weight"
-		}
-		if slot == 2 {
-			return "bias"
-		}
-	case "Gemm":
-		if slot == 2 {
-			return "bias"
-		}
-		return "weight"
-	case "MatMul":
-		return "weight"
-	case "BatchNormalization":
-		if slot == 1 {
-			return "bn_scale"
-		}
-		if slot == 2 {
-			return "bn_shift"
-		}
-	case "Add", "Sub":
-		return "bias"
+	if s, ok := graph.Lookup(op); ok && slot < len(s.Roles) && s.Roles[slot] != "" {
+		return s.Roles[slot]
 	}
 	return "other"
 }
