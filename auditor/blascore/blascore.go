@@ -91,8 +91,22 @@ type Features struct {
 	Arch   string // GOARCH: "amd64", "arm64", …
 	Vendor string // CPUID vendor on x86: "GenuineIntel", "AuthenticAMD", …
 
+	// Family is the x86 CPU family (/proc/cpuinfo's "cpu family"): 25 for
+	// AMD Zen 3 and Zen 4, 26 for Zen 5; 0 when unknown.
+	Family int
+
 	SSE3, SSSE3, SSE41, SSE42, AVX, AVX2, FMA                   bool
 	AVX512F, AVX512CD, AVX512BW, AVX512DQ, AVX512VL, AVX512BF16 bool
+}
+
+// HalfWidthAVX512 reports whether the CPU runs AVX-512 on 256-bit units
+// (each 512-bit operation in two halves): AMD Zen 4, the family-25 AMD
+// CPUs with AVX-512 (Zen 3, also family 25, has none; Zen 5, family 26,
+// has full-width units). There OpenBLAS 0.3.21's AVX2 kernels are faster
+// than its AVX-512 ones on the products gnaudit runs (docs/performance.md:
+// 1.3–1.7× on the few-row products of resnet20, equal on square ones).
+func (f Features) HalfWidthAVX512() bool {
+	return f.Vendor == "AuthenticAMD" && f.Family == 25 && f.Level() >= LevelAVX512
 }
 
 // Level is the highest level whose kernels the CPU runs. OpenBLAS's AVX-512
@@ -123,7 +137,12 @@ func (f Features) Level() Level {
 // Best is the OpenBLAS 0.3.21 core for the CPU's level: Cooperlake,
 // SkylakeX, Haswell (Zen on AMD), Sandybridge, Nehalem or Prescott; "" for a
 // CPU this table does not cover (non-x86), where OpenBLAS's choice stands.
+// The one measured exception: on a CPU with half-width AVX-512 (Zen 4) it
+// is zen4Core, the AVX2 kernels.
 func Best(f Features) string {
+	if f.HalfWidthAVX512() {
+		return zen4Core
+	}
 	switch f.Level() {
 	case LevelAVX512BF16:
 		return "Cooperlake"
@@ -157,28 +176,48 @@ type Decision struct {
 	Note string
 }
 
-// Decide compares the core OpenBLAS chose (detected) with the one the CPU
-// supports. It switches only up: when detected is a known x86 core of a
-// lower level than the CPU's, Core is Best; an unknown name (an ARM core, a
-// newer release's core) or an equal or higher level is kept. userSet is the
-// value of OPENBLAS_CORETYPE when the user set it: it always wins (Core is
-// ""), with a Note when it is slower than what the CPU supports.
+// zen4Core is Best on a CPU with half-width AVX-512 (Zen 4): measured on
+// an AMD EPYC of family 25, model 17 (docs/performance.md).
+const zen4Core = "Haswell"
+
+// slower reports whether a known x86 core of level have runs slower on f
+// than Best(f), whose level is want: an older core (a lower level), or, on
+// half-width AVX-512, the AVX-512 cores (a higher level). A core of the same
+// level as Best is kept (Zen and Haswell share their sgemm kernels).
+func slower(f Features, have, want Level) bool {
+	if have == LevelUnknown {
+		return false
+	}
+	return have < want || (f.HalfWidthAVX512() && have > want)
+}
+
+// Decide compares the core OpenBLAS chose (detected) with Best. It switches
+// only up, except where the table knows better: when detected is a known
+// x86 core of a lower level than Best's, or an AVX-512 core on half-width
+// AVX-512 (Zen 4), Core is Best; an unknown name (an ARM core, a newer
+// release's core) or any other level is kept. userSet is the value of
+// OPENBLAS_CORETYPE when the user set it: it always wins (Core is ""), with
+// a Note when it is slower than Best.
 func Decide(f Features, detected, userSet string) Decision {
 	d := Decision{Best: Best(f)}
 	if d.Best == "" {
 		return d
 	}
-	have, best := LevelOf(detected), f.Level()
+	have, best, want := LevelOf(detected), f.Level(), LevelOf(d.Best)
+	why := "which supports " + best.String()
+	if f.HalfWidthAVX512() {
+		why = "whose AVX-512 units are 256 bits wide (AMD Zen 4), where the " + want.String() + " kernels are faster"
+	}
 	if userSet != "" {
-		if have != LevelUnknown && have < best {
+		if slower(f, have, want) {
 			d.Note = fmt.Sprintf("OPENBLAS_CORETYPE=%s is set: this CPU (%s) runs %s kernels, which are faster; unset it to let gnaudit choose", userSet, best, d.Best)
 		}
 		return d
 	}
-	if have == LevelUnknown || have >= best {
+	if !slower(f, have, want) {
 		return d
 	}
 	d.Core = d.Best
-	d.Note = fmt.Sprintf("OpenBLAS chose its %s kernels (%s) for this CPU, which supports %s: gnaudit runs its %s kernels", detected, have, best, d.Best)
+	d.Note = fmt.Sprintf("OpenBLAS chose its %s kernels (%s) for this CPU, %s: gnaudit runs its %s kernels", detected, have, why, d.Best)
 	return d
 }

@@ -18,11 +18,17 @@ var (
 	// Intel Xeon model 207 (Emerald Rapids): AVX-512 with BF16.
 	xeon207 = with(skylakeX, func(f *Features) { f.AVX512BF16 = true })
 	// Xeon Phi: AVX-512 F and CD but not BW, DQ, VL.
-	knl   = with(haswell, func(f *Features) { f.AVX512F, f.AVX512CD = true, true })
-	zen2  = with(haswell, func(f *Features) { f.Vendor = "AuthenticAMD" })
-	zen5  = with(xeon207, func(f *Features) { f.Vendor = "AuthenticAMD" })
-	hygon = with(haswell, func(f *Features) { f.Vendor = "HygonGenuine" })
-	arm   = Features{Arch: "arm64"}
+	knl  = with(haswell, func(f *Features) { f.AVX512F, f.AVX512CD = true, true })
+	zen2 = with(haswell, func(f *Features) { f.Vendor = "AuthenticAMD" })
+	zen5 = with(xeon207, func(f *Features) { f.Vendor, f.Family = "AuthenticAMD", 26 })
+	// AMD EPYC family 25 model 17 (Zen 4): AVX-512 with BF16 on 256-bit
+	// units; Zen 3 is family 25 without AVX-512.
+	zen4 = with(zen5, func(f *Features) { f.Family = 25 })
+	zen3 = with(zen2, func(f *Features) { f.Family = 25 })
+	// An Intel CPU of family 25 (none exists) is not Zen 4.
+	intel25 = with(xeon207, func(f *Features) { f.Family = 25 })
+	hygon   = with(haswell, func(f *Features) { f.Vendor = "HygonGenuine" })
+	arm     = Features{Arch: "arm64"}
 	// AVX-512 hardware whose OS does not save the ZMM registers: x/sys/cpu
 	// reports no AVX-512.
 	noZMM = haswell
@@ -47,6 +53,9 @@ func TestBest(t *testing.T) {
 		{"zen2", zen2, "Zen", LevelAVX2},
 		{"hygon", hygon, "Zen", LevelAVX2},
 		{"zen5", zen5, "Cooperlake", LevelAVX512BF16},
+		{"zen4", zen4, "Haswell", LevelAVX512BF16},
+		{"zen3", zen3, "Zen", LevelAVX2},
+		{"intel family 25", intel25, "Cooperlake", LevelAVX512BF16},
 		{"arm64", arm, "", LevelUnknown},
 		{"sse2", Features{Arch: "amd64"}, "", LevelSSE2},
 	} {
@@ -56,7 +65,10 @@ func TestBest(t *testing.T) {
 		if got := c.f.Level(); got != c.lvl {
 			t.Errorf("%s: Level = %v, want %v", c.name, got, c.lvl)
 		}
-		if b := Best(c.f); b != "" && LevelOf(b) != c.lvl {
+		if got := c.f.HalfWidthAVX512(); got != (c.name == "zen4") {
+			t.Errorf("%s: HalfWidthAVX512 = %v", c.name, got)
+		}
+		if b := Best(c.f); b != "" && LevelOf(b) != c.lvl && !c.f.HalfWidthAVX512() {
 			t.Errorf("%s: Best %s has level %v, the CPU %v", c.name, b, LevelOf(b), c.lvl)
 		}
 	}
@@ -82,6 +94,16 @@ func TestDecide(t *testing.T) {
 		{"zen2 nehalem lower case", zen2, "nehalem", "", "Zen", "nehalem"},
 		{"zen5 zen", zen5, "Zen", "", "Cooperlake", "Zen"},
 		{"zen5 haswell", zen5, "Haswell", "", "Cooperlake", "Haswell"},
+		// Zen 4: OpenBLAS 0.3.21 chooses Cooperlake; its AVX2 kernels are
+		// faster on half-width AVX-512 (docs/performance.md).
+		{"zen4 cooperlake", zen4, "Cooperlake", "", "Haswell", "256 bits wide (AMD Zen 4)"},
+		{"zen4 skylakex", zen4, "SkylakeX", "", "Haswell", "SkylakeX"},
+		{"zen4 prescott", zen4, "Prescott", "", "Haswell", "Prescott"},
+		{"zen4 haswell", zen4, "Haswell", "", "", ""},
+		{"zen4 zen", zen4, "Zen", "", "", ""},
+		{"zen4 unknown name", zen4, "SomeFutureCore", "", "", ""},
+		{"zen3 zen", zen3, "Zen", "", "", ""},
+		{"intel family 25 cooperlake", intel25, "Cooperlake", "", "", ""},
 		// One level down (the same sgemm kernels): switched by the table's rule.
 		{"xeon207 skylakex", xeon207, "SkylakeX", "", "Cooperlake", "SkylakeX"},
 		// Right already: kept.
@@ -103,6 +125,8 @@ func TestDecide(t *testing.T) {
 		{"user prescott on xeon", xeon207, "Prescott", "Prescott", "", "Cooperlake kernels, which are faster"},
 		{"user skylakex on skylakex", skylakeX, "SkylakeX", "SkylakeX", "", ""},
 		{"user bogus", skylakeX, "Cooperlake", "Bogus", "", ""},
+		{"user cooperlake on zen4", zen4, "Cooperlake", "Cooperlake", "", "runs Haswell kernels, which are faster"},
+		{"user zen on zen4", zen4, "Zen", "Zen", "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := Decide(c.f, c.detected, c.user)
@@ -160,6 +184,10 @@ func TestPlan(t *testing.T) {
 		{name: "switch, empty variable", getenv: env("OPENBLAS_CORETYPE", ""), f: haswell, openblas: true, core: "Prescott",
 			reexec: true, env: []string{"OPENBLAS_CORETYPE=Haswell", "GNAUDIT_BLAS_DETECTED=Prescott"}, source: SourceOpenBLAS},
 		{name: "right already", getenv: env(), f: zen5, openblas: true, core: "Cooperlake", source: SourceOpenBLAS},
+		{name: "switch zen4", getenv: env(), f: zen4, openblas: true, core: "Cooperlake", reexec: true,
+			env: []string{"OPENBLAS_CORETYPE=Haswell", "GNAUDIT_BLAS_DETECTED=Cooperlake"}, source: SourceOpenBLAS},
+		{name: "restarted zen4", getenv: env("OPENBLAS_CORETYPE", "Haswell", "GNAUDIT_BLAS_DETECTED", "Cooperlake"), f: zen4,
+			openblas: true, core: "Haswell", source: SourceGnaudit, message: "256 bits wide"},
 		{name: "restarted", getenv: env("OPENBLAS_CORETYPE", "Cooperlake", "GNAUDIT_BLAS_DETECTED", "Prescott"), f: xeon207,
 			openblas: true, core: "Cooperlake", source: SourceGnaudit, message: "chose its Prescott kernels"},
 		{name: "restarted, not taken", getenv: env("OPENBLAS_CORETYPE", "Cooperlake", "GNAUDIT_BLAS_DETECTED", "Prescott"), f: xeon207,

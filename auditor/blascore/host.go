@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/cpu"
@@ -13,18 +14,15 @@ import (
 // HostFeatures returns the features of the CPU the process runs on.
 func HostFeatures() Features {
 	x := cpu.X86
+	info := cpuinfo()
+	family, _ := strconv.Atoi(info.Family)
 	return Features{
-		Arch: runtime.GOARCH, Vendor: vendor(),
+		Arch: runtime.GOARCH, Vendor: info.Vendor, Family: family,
 		SSE3: x.HasSSE3, SSSE3: x.HasSSSE3, SSE41: x.HasSSE41, SSE42: x.HasSSE42,
 		AVX: x.HasAVX, AVX2: x.HasAVX2, FMA: x.HasFMA,
 		AVX512F: x.HasAVX512F, AVX512CD: x.HasAVX512CD, AVX512BW: x.HasAVX512BW,
 		AVX512DQ: x.HasAVX512DQ, AVX512VL: x.HasAVX512VL, AVX512BF16: x.HasAVX512BF16,
 	}
-}
-
-// vendor reads the CPUID vendor from /proc/cpuinfo ("" when not there).
-func vendor() string {
-	return cpuinfo().Vendor
 }
 
 // CPUInfo is what /proc/cpuinfo says about the first processor.

@@ -3,8 +3,10 @@ package graph
 import (
 	"math/rand"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"gorgonia.org/gorgonia"
@@ -127,4 +129,66 @@ func benchStep(b *testing.B, batch int) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+}
+
+// BenchmarkGemmShapes times one single-threaded BLAS call (blasGemm, as
+// each goroutine of gemm makes it) for the products that dominate the
+// executor on resnet20 and alexnet-cifar at batch 128, and reports
+// GFLOP/s of the thread's CPU time (cpu-GFLOP/s, on Linux; robust to other
+// jobs on the machine) and of wall time: C[M, N] = op(A) · op(B), inner dimension K, N one block of
+// output positions. scripts/bench_blascore.sh runs it under every
+// OpenBLAS core; the GFLOP/s are the figure behind blascore's table.
+func BenchmarkGemmShapes(b *testing.B) {
+	for _, s := range []struct {
+		name    string
+		tA, tB  bool
+		m, n, k int
+	}{
+		{"square512", false, false, 512, 512, 512},
+		{"fwd16x1024x144", false, false, 16, 1024, 144},    // resnet20 stage 1: W · cols
+		{"fwd32x1024x288", false, false, 32, 1024, 288},    // stage 2
+		{"fwd64x1024x576", false, false, 64, 1024, 576},    // stage 3
+		{"dW16x144x16384", false, true, 16, 144, 16384},    // stage 1 weight gradient: gy · colsᵀ
+		{"dW64x576x8192", false, true, 64, 576, 8192},      // stage 3 weight gradient
+		{"dX576x8192x64", true, false, 576, 8192, 64},      // input gradient Wᵀ · gy
+		{"alex384x512x1728", false, false, 384, 512, 1728}, // alexnet-cifar conv3 forward
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			rng := rand.New(rand.NewSource(1))
+			a := make([]float32, s.m*s.k)
+			bm := make([]float32, s.k*s.n)
+			c := make([]float32, s.m*s.n)
+			for i := range a {
+				a[i] = rng.Float32()
+			}
+			for i := range bm {
+				bm[i] = rng.Float32()
+			}
+			lda, ldb := s.k, s.n
+			if s.tA {
+				lda = s.m
+			}
+			if s.tB {
+				ldb = s.k
+			}
+			now, ok := threadCPU()
+			if ok {
+				defer runtime.UnlockOSThread()
+			}
+			blasGemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+			b.ResetTimer()
+			var t0 time.Duration
+			if ok {
+				t0 = now()
+			}
+			for i := 0; i < b.N; i++ {
+				blasGemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+			}
+			flop := 2 * float64(s.m*s.n*s.k) * float64(b.N)
+			b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			if ok {
+				b.ReportMetric(flop/(now()-t0).Seconds()/1e9, "cpu-GFLOP/s")
+			}
+		})
+	}
 }

@@ -597,7 +597,8 @@ func (e *Engine) singles(x []float64, labels []int, req Request, res *Result, of
 // worker holds one goroutine's scratch memory.
 type worker[T float] struct {
 	L, R, sel, out, S []T
-	lv, rt            []T // a view's L_i and Rᵀ_i (read-only executor buffers)
+	lv, rt            []T // a view's L_i and Rᵀ_i (read-only executor buffers, or rtb)
+	rtb               []T // Rᵀ_i built by a view (newConvIm2row)
 	gt                []T // a Gram matrix in T
 	i                 int // the loaded sample
 	g1, g2, l64, r64  []float64

@@ -101,12 +101,14 @@ func (p *pass) batched(name string, a arr) (int, error) {
 // and Rᵀ_i, the transposed right factors of all blocks stacked
 // (groups·cols rows of p elements, row stride ld), in the executor's own
 // buffers, which must not be modified (a convolution's δ and the column
-// matrix of its input, graph.Net.ConvColumns).
+// matrix of its input, graph.Net.ConvColumns), or, for a convolution whose
+// column matrix the executor does not keep, Rᵀ_i built in the worker's
+// buffer (w.rtb) by a row-copying im2col of the sample.
 type mmExp[T float] struct {
 	groups, rows, cols, p int
 	alpha                 float64
 	fill                  func(i int, L, R []T)
-	view                  func(i int) (L, Rt []T)
+	view                  func(w *worker[T], i int) (L, Rt []T)
 	ld                    int
 	// a convolution's view: δ [batch, groups·rows, p] and the column
 	// matrix [groups·cols, ld] of the whole batch (for dotsAll)
@@ -198,7 +200,7 @@ func (e *mmExp[T]) size() int { return e.groups * e.rows * e.cols }
 func (e *mmExp[T]) load(w *worker[T], i int) {
 	w.i = i
 	if e.view != nil {
-		w.lv, w.rt = e.view(i)
+		w.lv, w.rt = e.view(w, i)
 		return
 	}
 	w.L = grow(w.L, e.groups*e.rows*e.p)
@@ -447,6 +449,19 @@ func newConvIm2row[T float](ps *pass, u *use) (*mmExp[T], error) {
 	CK := Cg * cg.kh * cg.kw
 	xs := cg.c * cg.h * cg.w
 	e := &mmExp[T]{groups: G, rows: Og, cols: CK, p: P, alpha: 1}
+	if ok && !convIm2rowRef {
+		// δ_i in the executor's own buffer, Rᵀ_i = U(x_i) (the im2col
+		// matrix, G·CK rows of P) built by copying input rows: the same
+		// values as im2row's, without a transposed gather.
+		MP := cg.m * P
+		e.ld = P
+		e.view = func(w *worker[T], i int) (L, Rt []T) {
+			w.rtb = grow(w.rtb, G*CK*P)
+			im2colSample(w.rtb, xv[i*xs:(i+1)*xs], cg)
+			return dv[i*MP : (i+1)*MP], w.rtb
+		}
+		return e, nil
+	}
 	if ok {
 		// the executor's own buffers: the same values, no float64 copies
 		e.fill = func(i int, L, R []T) {
@@ -544,7 +559,7 @@ func newConvView[T float](ps *pass, u *use) (e *mmExp[T], ok bool, err error) {
 		return nil, false, fmt.Errorf("Conv %q: the executor's column matrix (%d×%d) or δ (%d values) does not fit input %v, weight %v, output %v", n.Name, rows, ncols, len(dy), xs, ws, dys)
 	}
 	e = &mmExp[T]{groups: G, rows: cg.m / G, cols: CK, p: P, alpha: 1, ld: ncols, dy: dy[:B*MP], colm: cols[:rows*ncols]}
-	e.view = func(i int) (L, Rt []T) {
+	e.view = func(_ *worker[T], i int) (L, Rt []T) {
 		return dy[i*MP : (i+1)*MP], cols[i*P : rows*ncols]
 	}
 	return e, true, nil
@@ -643,6 +658,62 @@ func convGeom(n *ir.Node, x, w, y []int) (*geom, error) {
 		}
 	}
 	return g, nil
+}
+
+// convIm2rowRef makes newConvIm2row build R_i by im2row also where it
+// would build Rᵀ_i by im2colSample (tests compare the two).
+var convIm2rowRef = false
+
+// im2colSample writes the (C·kh·kw) × (oh·ow) column matrix of one
+// sample's input x [C, h, w] into cols: row (c, ky, kx) holds, for every
+// output position, the input element its window reads there (0 in the
+// padding). Stride-1 rows are copied as runs.
+func im2colSample[T float](cols, x []T, g *geom) {
+	P := g.oh * g.ow
+	hw := g.h * g.w
+	for c := 0; c < g.c; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				row := cols[((c*g.kh+ky)*g.kw+kx)*P:][:P]
+				off := kx*g.dw - g.pl
+				// output columns ox whose input column ox·sw + off is inside
+				lo, hi := 0, g.ow
+				if off < 0 {
+					lo = (-off + g.sw - 1) / g.sw
+				}
+				if last := g.w - 1 - off; last < 0 {
+					hi = 0
+				} else {
+					hi = min(hi, last/g.sw+1)
+				}
+				lo = min(lo, hi)
+				for oy := 0; oy < g.oh; oy++ {
+					d := row[oy*g.ow:][:g.ow]
+					iy := oy*g.sh - g.pt + ky*g.dh
+					if iy < 0 || iy >= g.h {
+						clear(d)
+						continue
+					}
+					clear(d[:lo])
+					clear(d[hi:])
+					if lo == hi {
+						continue
+					}
+					xr := xc[iy*g.w:][:g.w]
+					ix := lo*g.sw + off
+					if g.sw == 1 {
+						copy(d[lo:hi], xr[ix:])
+						continue
+					}
+					for ox := lo; ox < hi; ox++ {
+						d[ox] = xr[ix]
+						ix += g.sw
+					}
+				}
+			}
+		}
+	}
 }
 
 // im2row writes the (oh·ow) × (C·kh·kw) patch matrix of one sample's

@@ -1,6 +1,7 @@
 package persample
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -204,11 +205,20 @@ func TestSmallGramRows(t *testing.T) {
 }
 
 // TestConvViewMatchesIm2row checks the expansion of Conv weights on the
-// executor's buffers against the per-sample im2row path (used when the
-// executor does not keep the column matrix): whole gradients, Gram norms,
-// dot products and row products, for every convolution of the hand models
-// (groups, strides, padding, 1-D), in float64.
+// executor's buffers against the per-sample paths used when the executor
+// does not keep the column matrix (Rᵀ_i by im2colSample, and R_i by
+// im2row, convIm2rowRef): whole gradients, Gram norms, dot products and row
+// products, for every convolution of the hand models (groups, strides,
+// padding, 1-D), in float64.
 func TestConvViewMatchesIm2row(t *testing.T) {
+	for _, ref := range []bool{false, true} {
+		convIm2rowRef = ref
+		t.Run(fmt.Sprintf("im2row=%v", ref), testConvViewMatchesIm2row)
+	}
+	convIm2rowRef = false
+}
+
+func testConvViewMatchesIm2row(t *testing.T) {
 	const B = 3
 	convs := 0
 	defer func() {

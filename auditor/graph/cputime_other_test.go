@@ -1,0 +1,8 @@
+//go:build !linux
+
+package graph
+
+import "time"
+
+// threadCPU is not available off Linux: ok is false.
+func threadCPU() (now func() time.Duration, ok bool) { return nil, false }
