@@ -28,7 +28,7 @@ vet:
 	$(GO) vet ./...
 
 fmt:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go' ':!:third_party/**')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 test: fmt vet staticcheck
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
@@ -95,3 +95,14 @@ build-cuda:
 
 vet-cuda:
 	$(GO) vet -tags gnaudit_cuda ./...
+
+# gorgonia with a patch for its quadratic graph building and Compile, used
+# through go.mod's replace directive (third_party/README.md):
+# `make third-party` re-creates third_party/gorgonia from the module proxy
+# and third_party/gorgonia.patch; `make third-party-check` fails unless the
+# committed copy is exactly that.
+.PHONY: third-party third-party-check
+third-party:
+	GO="$(GO)" ./third_party/gorgonia.sh
+third-party-check:
+	GO="$(GO)" ./third_party/gorgonia.sh --check

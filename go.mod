@@ -54,3 +54,5 @@ require (
 // Pinned: gorgonia pulls in an older version with which every binary that
 // imports it panics at start on Go >= 1.22. Keep this exact version or newer.
 require go4.org/unsafe/assume-no-moving-gc v0.0.0-20231121144256-b99613f794b6 // indirect
+
+replace gorgonia.org/gorgonia => ./third_party/gorgonia

@@ -123,12 +123,13 @@ func (d *Device) SampleChannelDot(a, b, out *Buffer, n, c, inner int) error {
 	})
 }
 
-// Relu writes y = max(x, 0) over n elements.
+// Relu writes y = max(x, 0) over n elements, NaN propagated (as PyTorch).
 func (d *Device) Relu(x, y *Buffer, n int) error {
 	return d.do(func() error { return d.launch("relu_fwd", gridFor(int64(n)), block256, 0, pb(x), pb(y), pl(int64(n))) })
 }
 
-// ReluBackward writes dx = dy·[x > 0].
+// ReluBackward writes dx = dy where x > 0 or x is NaN, else 0 (PyTorch's
+// threshold_backward).
 func (d *Device) ReluBackward(x, dy, dx *Buffer, n int) error {
 	return d.do(func() error {
 		return d.launch("relu_bwd", gridFor(int64(n)), block256, 0, pb(x), pb(dy), pb(dx), pl(int64(n)))

@@ -46,6 +46,9 @@ type EngineOptions struct {
 	// Batch is the number of samples of one batched backward pass (0: the
 	// engine's default).
 	Batch int
+	// MaxMemory bounds each executor's tensors (--max-memory; 0: the
+	// machine's memory).
+	MaxMemory int64
 }
 
 // EngineFactory opens the engine of one device for model m.
@@ -109,7 +112,7 @@ type cpuEngine struct {
 
 // OpenCPUEngine opens the CPU per-sample engine (auditor/persample) for m.
 func OpenCPUEngine(m *ir.Model, opt EngineOptions) (Engine, error) {
-	e, err := persample.New(m, persample.Options{Batch: opt.Batch})
+	e, err := persample.New(m, persample.Options{Batch: opt.Batch, MaxMemory: opt.MaxMemory})
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func (r *runner) planMiniBatch(ctx context.Context, layers []collect.LayerSpec) 
 	}
 	// The engine computes the batches as the fine-tuning's SGD does: train-
 	// mode BatchNorm unless the fine-tuning keeps it in eval mode.
-	mb, err := minibatch.New(r.model, r.prep.train, minibatch.Options{Layers: layers, BatchNormEval: r.cfg.FineTune.BN == train.BNEval})
+	mb, err := minibatch.New(r.model, r.prep.train, minibatch.Options{Layers: layers, BatchNormEval: r.cfg.FineTune.BN == train.BNEval, MaxMemory: int64(r.cfg.Collect.MaxMemory)})
 	if err != nil {
 		return 0, inputErr(fmt.Errorf("model %s: %w", r.modelFile, err))
 	}

@@ -205,7 +205,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.loadModel(raw, modelDir); err != nil {
 		return err
 	}
-	eng, err := r.factory(r.model, EngineOptions{Batch: cfg.Collect.EngineBatch})
+	eng, err := r.factory(r.model, EngineOptions{Batch: cfg.Collect.EngineBatch, MaxMemory: int64(cfg.Collect.MaxMemory)})
 	if err != nil {
 		return inputErr(fmt.Errorf("model %s: %w", r.modelFile, err))
 	}
@@ -530,6 +530,7 @@ func (r *runner) measureStep() (float64, error) {
 	}
 	opt := fineTuneOptions(r.cfg.FineTune, r.cfg.Seed)
 	opt.Steps, opt.BatchSize, opt.Seed = 3, B, r.cfg.Seed
+	opt.MaxMemory = int64(r.cfg.Collect.MaxMemory)
 	opt.LR, opt.WarmupSteps = train.Constant(1e-9), 0
 	var at []time.Time
 	opt.OnStep = func(train.StepRecord) { at = append(at, time.Now()) }
@@ -626,6 +627,7 @@ func (r *runner) fineTuneAndCollect(ctx context.Context) error {
 	}
 	opt := fineTuneOptions(cfg.FineTune, cfg.Seed)
 	opt.Eval = r.prep.eval
+	opt.MaxMemory = int64(cfg.Collect.MaxMemory)
 	opt.AuditAt = cfg.auditSteps()
 	opt.OnAudit = func(ctx context.Context, c *train.Checkpoint) error {
 		return r.collectAt(ctx, c.Step, c.Saved()) // parameters and BatchNorm running statistics

@@ -500,7 +500,7 @@ func TestRunRefusals(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		{"memory budget", func(c *Config) { c.Collect.MaxMemory = 1024 }, "collection plan refused"},
+		{"memory budget", func(c *Config) { c.Collect.MaxMemory = 1024 }, "--max-memory"}, // the executor refuses first (graph counts its operations)
 		{"time budget", func(c *Config) { c.Collect.MaxTime = Duration(time.Nanosecond) }, "over --max-time"},
 		{"cuda on a CPU build", func(c *Config) { c.Device = "cuda" }, "built without CUDA"},
 		{"missing model", func(c *Config) { c.Model = filepath.Join(f.dir, "none.onnx") }, "no such file, and not a zoo model"},

@@ -534,7 +534,7 @@ func (r *runner) runShard(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := r.factory(r.model, EngineOptions{Batch: cfg.Collect.EngineBatch})
+	eng, err := r.factory(r.model, EngineOptions{Batch: cfg.Collect.EngineBatch, MaxMemory: int64(cfg.Collect.MaxMemory)})
 	if err != nil {
 		return inputErr(fmt.Errorf("model %s: %w", r.modelFile, err))
 	}

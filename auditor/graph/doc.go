@@ -1,8 +1,9 @@
 // Package graph is gnaudit's CPU executor: it builds a differentiable
-// gorgonia (gorgonia.org/gorgonia v0.9.18) expression graph from an
-// *ir.Model for a batch size chosen at run time, and runs the forward pass,
-// the summed cross-entropy loss on the logits with integer labels, and the
-// backward pass.
+// gorgonia (gorgonia.org/gorgonia v0.9.18, patched so that building and
+// compiling take time linear in the graph: third_party/README.md)
+// expression graph from an *ir.Model for a batch size chosen at run time,
+// and runs the forward pass, the summed cross-entropy loss on the logits
+// with integer labels, and the backward pass.
 //
 // # Use
 //

@@ -60,10 +60,7 @@ func (b *builderBase) account(what string, shape []int, elemBytes int) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	budget := b.opt.MaxMemory
-	if budget <= 0 {
-		budget = machineMemory()
-	}
+	budget := b.budget()
 	if n > budget/int64(elemBytes) {
 		return fmt.Errorf("%s of shape %v needs %s (%d elements of %d bytes), more than the memory budget of %s (%s)",
 			what, shape, byteSize(float64(n)*float64(elemBytes)), n, elemBytes, byteSize(float64(budget)), budgetSource(b.opt.MaxMemory))
@@ -76,9 +73,17 @@ func (b *builderBase) account(what string, shape []int, elemBytes int) error {
 	return nil
 }
 
+// budget is Options.MaxMemory, or the machine's memory where it is 0.
+func (b *builderBase) budget() int64 {
+	if b.opt.MaxMemory > 0 {
+		return b.opt.MaxMemory
+	}
+	return machineMemory()
+}
+
 func budgetSource(opt int64) string {
 	if opt > 0 {
-		return "graph.Options.MaxMemory"
+		return "the configured limit: --max-memory, graph.Options.MaxMemory"
 	}
 	return "this machine's memory"
 }
@@ -135,33 +140,24 @@ func elemSize[T float]() int {
 	return 4
 }
 
-// DefaultMaxGraphNodes bounds the operations of a built graph (forward and
-// backward, as gorgonia counts them; about two per ONNX node for a chain of
-// element-wise operators, more for Conv or Gemm). gorgonia's compiler
-// (codegenerator.insertFree) takes time quadratic in that number: 20,000
-// compile in about 20 s on the 2-core development machine, 40,000 (a chain
-// of 20,000 ONNX nodes) took 115 s. Larger graphs are refused with a clear
-// error at once; the environment variable GNAUDIT_MAX_GRAPH_NODES raises
-// (or lowers) the limit for those willing to wait.
-const DefaultMaxGraphNodes = 20000
+// graphOpBytes is the memory counted per operation of the built graph
+// (forward and backward, as gorgonia counts them), besides its tensors:
+// gorgonia's node, its type and shape, and the tape machines' instructions.
+// Measured on a chain of Relu nodes (about three operations each): 3.5 KiB
+// per ONNX node held after the build, 12.5 KiB per ONNX node allocated
+// while building.
+const graphOpBytes = 4 << 10
 
-// EnvMaxGraphNodes overrides DefaultMaxGraphNodes.
-const EnvMaxGraphNodes = "GNAUDIT_MAX_GRAPH_NODES"
-
-// checkGraphSize refuses a graph of more than the limit of operations.
-func checkGraphSize(ops, onnxNodes int) error {
-	limit := DefaultMaxGraphNodes
-	if s := os.Getenv(EnvMaxGraphNodes); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			return fmt.Errorf("%s=%q: want a positive integer", EnvMaxGraphNodes, s)
-		}
-		limit = v
-	}
-	if ops > limit {
-		return fmt.Errorf("the model's graph has at least %d operations with its backward pass (from %d ONNX nodes), over the limit of %d: "+
-			"gorgonia's compiler takes time quadratic in that number (%d take about 20 s, a chain of 20,000 ONNX nodes took 115 s); "+
-			"set %s=%d to compile it anyway", ops, onnxNodes, limit, DefaultMaxGraphNodes, EnvMaxGraphNodes, ops)
+// checkOps refuses a graph of ops operations (from onnxNodes ONNX nodes)
+// whose bookkeeping, with the tensors counted so far, exceeds the memory
+// budget. Building and compiling take time linear in ops (gorgonia is
+// patched for that: third_party/README.md), so memory is the only limit.
+func (b *builderBase) checkOps(ops, onnxNodes int) error {
+	budget := b.budget()
+	need := float64(ops) * graphOpBytes
+	if float64(b.bytes)+need > float64(budget) {
+		return fmt.Errorf("the model's graph has %d operations with its backward pass (from %d ONNX nodes): about %s for the graph besides %s of tensors, more than the memory budget of %s (%s)",
+			ops, onnxNodes, byteSize(need), byteSize(float64(b.bytes)), byteSize(float64(budget)), budgetSource(b.opt.MaxMemory))
 	}
 	return nil
 }

@@ -115,11 +115,6 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 	if len(m.Outputs) == 0 {
 		return nil, errors.New("model has no output")
 	}
-	// Each ONNX node gives at least one operation (gorgonia's graph
-	// building is quadratic too): refuse a huge graph before building it.
-	if err := checkGraphSize(len(m.Nodes), len(m.Nodes)); err != nil {
-		return nil, err
-	}
 	if !cfg.allInputs && len(m.Inputs) != 1 {
 		var names []string
 		for _, v := range m.Inputs {
@@ -138,6 +133,11 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 			outName: m.Outputs[0].Name,
 		},
 		sc: &scratch[T]{},
+	}
+	// Each ONNX node gives at least one operation: refuse a graph too
+	// large for the memory budget before building it.
+	if err := b.checkOps(len(m.Nodes), len(m.Nodes)); err != nil {
+		return nil, err
 	}
 	trainable := map[string]bool{}
 	for _, name := range m.Trainable {
@@ -266,7 +266,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 			}
 		}
 		if len(roots) > 0 {
-			if err := net.compile(b.g, roots, false); err != nil {
+			if err := net.compile(&b.builderBase, roots, false); err != nil {
 				return nil, err
 			}
 		}
@@ -289,7 +289,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 				roots = append(roots, v.node)
 			}
 		}
-		if err := net.compile(b.g, roots, false); err != nil {
+		if err := net.compile(&b.builderBase, roots, false); err != nil {
 			return nil, err
 		}
 		net.notes = b.notes
@@ -375,7 +375,7 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 			net.grads[name] = gs[k]
 		}
 	}
-	if err := net.compile(b.g, gorgonia.Nodes{logits.node}, true); err != nil {
+	if err := net.compile(&b.builderBase, gorgonia.Nodes{logits.node}, true); err != nil {
 		return nil, err
 	}
 	net.notes = b.notes
@@ -386,8 +386,9 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 
 // compile makes the forward machine (the subgraph of roots) and, if full,
 // the machine of the whole graph (forward, loss and backward).
-func (n *Net) compile(g *gorgonia.ExprGraph, roots gorgonia.Nodes, full bool) error {
-	if err := checkGraphSize(len(g.AllNodes()), len(n.model.Nodes)); err != nil {
+func (n *Net) compile(b *builderBase, roots gorgonia.Nodes, full bool) error {
+	g := b.g
+	if err := b.checkOps(len(g.AllNodes()), len(n.model.Nodes)); err != nil {
 		return err
 	}
 	return catch(func() error {

@@ -34,6 +34,9 @@ type Options struct {
 	// so that the two sets have the same layers); nil derives them from
 	// the model's trainable parameters (layer = parameter, kind "other").
 	Layers []collect.LayerSpec
+	// MaxMemory bounds the tensors of each executor the engine builds
+	// (graph.Options.MaxMemory; 0: the machine's memory).
+	MaxMemory int64
 }
 
 // Source is the mini-batch engine on one model and data set. It builds one
@@ -57,7 +60,7 @@ func New(m *ir.Model, ds data.Dataset, opt Options) (*Source, error) {
 	if m == nil {
 		return nil, fmt.Errorf("minibatch: nil model")
 	}
-	one, err := graph.Build(m, graph.Options{Batch: 1, Float64: opt.Float64})
+	one, err := graph.Build(m, graph.Options{Batch: 1, Float64: opt.Float64, MaxMemory: opt.MaxMemory})
 	if err != nil {
 		return nil, fmt.Errorf("minibatch: %w", err)
 	}
@@ -123,7 +126,7 @@ func (s *Source) netFor(b int) (*graph.Net, error) {
 		return s.net, nil
 	}
 	s.net = nil // free the previous one first
-	n, err := graph.Build(s.m, graph.Options{Batch: b, Float64: s.opt.Float64, BatchNormTrain: !s.opt.BatchNormEval})
+	n, err := graph.Build(s.m, graph.Options{Batch: b, Float64: s.opt.Float64, BatchNormTrain: !s.opt.BatchNormEval, MaxMemory: s.opt.MaxMemory})
 	if err != nil {
 		return nil, fmt.Errorf("minibatch: batch %d: %w", b, err)
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	// ForceFallback computes every parameter with batch-1 passes (to check
 	// the expansion against them).
 	ForceFallback bool
+	// MaxMemory bounds the tensors of each executor the engine builds
+	// (graph.Options.MaxMemory; 0: the machine's memory).
+	MaxMemory int64
 }
 
 // ParamInfo describes one trainable parameter and how its per-sample
@@ -118,11 +121,11 @@ func New(m *ir.Model, opt Options) (*Engine, error) {
 	if e.workers <= 0 {
 		e.workers = runtime.GOMAXPROCS(0)
 	}
-	ref, err := graph.Build(m, graph.Options{Batch: opt.Batch, Float64: opt.Float64})
+	ref, err := graph.Build(m, graph.Options{Batch: opt.Batch, Float64: opt.Float64, MaxMemory: opt.MaxMemory})
 	if err == nil {
 		e.main = ref
 	} else {
-		one, err1 := graph.Build(m, graph.Options{Batch: 1, Float64: opt.Float64})
+		one, err1 := graph.Build(m, graph.Options{Batch: 1, Float64: opt.Float64, MaxMemory: opt.MaxMemory})
 		if err1 != nil {
 			return nil, fmt.Errorf("persample: %w", err)
 		}
@@ -233,7 +236,7 @@ func (e *Engine) SetParam(name string, v []float64) error {
 }
 
 func (e *Engine) build(batch int) (*graph.Net, error) {
-	n, err := graph.Build(e.m, graph.Options{Batch: batch, Float64: e.opt.Float64})
+	n, err := graph.Build(e.m, graph.Options{Batch: batch, Float64: e.opt.Float64, MaxMemory: e.opt.MaxMemory})
 	if err != nil {
 		return nil, fmt.Errorf("persample: %w", err)
 	}

@@ -1,6 +1,7 @@
 package persample_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/audit/audittest"
+	"github.com/gnaudit/gnaudit/auditor/data"
+	"github.com/gnaudit/gnaudit/auditor/minibatch"
 	"github.com/gnaudit/gnaudit/auditor/npy"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 	"github.com/gnaudit/gnaudit/auditor/persample"
@@ -72,5 +75,51 @@ func TestFaultsGradsOverflow(t *testing.T) {
 	t.Log(err)
 	if es, _ := os.ReadDir(out); len(es) != 0 {
 		t.Errorf("files left in the output directory: %v", es)
+	}
+}
+
+// TestFaultsMaxMemoryReachesGraph: every engine that builds an executor
+// passes its MaxMemory on to graph.Options.MaxMemory (gnaudit audit sets
+// them all from --max-memory): with a 16 KiB budget the tiny model (five
+// ONNX nodes, counted at 4 KiB each before the build) is refused by the
+// per-sample engine, the trainer and the mini-batch engine alike, naming
+// the budget; without one each opens.
+func TestFaultsMaxMemoryReachesGraph(t *testing.T) {
+	tiny := filepath.Join(t.TempDir(), "tiny.onnx")
+	if err := audittest.TinyModel(tiny, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnx.Load(tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 40
+	ds, err := data.New("zeros", data.Shape{C: 1, H: audittest.Side, W: audittest.Side}, make([]float32, n*audittest.Side*audittest.Side), make([]int, n), audittest.Classes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := map[string]func(limit int64) error{
+		"persample": func(limit int64) error {
+			_, err := persample.New(m, persample.Options{Batch: 8, MaxMemory: limit})
+			return err
+		},
+		"train": func(limit int64) error {
+			opt := train.Defaults()
+			opt.Steps, opt.BatchSize, opt.MaxMemory = 1, 8, limit
+			_, err := train.Train(context.Background(), m, ds, opt)
+			return err
+		},
+		"minibatch": func(limit int64) error {
+			_, err := minibatch.New(m, ds, minibatch.Options{MaxMemory: limit})
+			return err
+		},
+	}
+	for name, f := range open {
+		if err := f(16 << 10); err == nil || !strings.Contains(err.Error(), "memory budget of 16.0 KiB") {
+			t.Errorf("%s with a 16 KiB budget: %v", name, err)
+		}
+		if err := f(0); err != nil {
+			t.Errorf("%s without a budget: %v", name, err)
+		}
 	}
 }

@@ -92,6 +92,9 @@ type Options struct {
 	Window int
 	// Float64 runs the executor in float64 (slower; for checks).
 	Float64 bool
+	// MaxMemory bounds the tensors of the executor (graph.Options.MaxMemory;
+	// 0: the machine's memory).
+	MaxMemory int64
 }
 
 // Defaults returns the paper's settings (METHOD.md §7) with no length:
@@ -417,7 +420,7 @@ func setup(m *ir.Model, ds data.Dataset, opt Options) (*trainer, *Result, error)
 	}
 	opt.AuditAt = audits
 
-	net, err := graph.Build(m, graph.Options{Batch: B, Float64: opt.Float64, BatchNormTrain: bnTrain})
+	net, err := graph.Build(m, graph.Options{Batch: B, Float64: opt.Float64, BatchNormTrain: bnTrain, MaxMemory: opt.MaxMemory})
 	if err != nil {
 		return nil, nil, fmt.Errorf("train: %w", err)
 	}

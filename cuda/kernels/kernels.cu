@@ -221,15 +221,17 @@ __global__ void sample_channel_dot(const float* __restrict__ a, const float* __r
     if (threadIdx.x == 0) out[nc] = sh[0];
 }
 
+// y = max(x, 0), NaN propagated (ONNX's max(x, 0), PyTorch's relu): x <= 0
+// is false for NaN, so a NaN input is copied, not mapped to 0.
 __global__ void relu_fwd(const float* __restrict__ x, float* __restrict__ y, long long n)
 {
-    GRID_LOOP(i, n) { y[i] = x[i] > 0.f ? x[i] : 0.f; }
+    GRID_LOOP(i, n) { y[i] = x[i] <= 0.f ? 0.f : x[i]; }
 }
 
-// dx = dy * (x > 0)
+// dx = dy where x > 0 or x is NaN, else 0 (PyTorch's threshold_backward)
 __global__ void relu_bwd(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ dx, long long n)
 {
-    GRID_LOOP(i, n) { dx[i] = x[i] > 0.f ? dy[i] : 0.f; }
+    GRID_LOOP(i, n) { dx[i] = x[i] <= 0.f ? 0.f : dy[i]; }
 }
 
 // y = a + b (same shape); used for residual connections and gradient accumulation
@@ -283,7 +285,8 @@ __global__ void maxpool_fwd(const float* __restrict__ x, float* __restrict__ y, 
                 int iw = ow * sw - pw + b;
                 if (iw < 0 || iw >= W) continue;
                 float v = x[(nc * H + ih) * W + iw];
-                if (bi < 0 || v > best) { best = v; bi = ih * W + iw; }
+                // NaN propagates, as in PyTorch's max_pool2d and the CPU executor
+                if (bi < 0 || v > best || isnan(v)) { best = v; bi = ih * W + iw; }
             }
         }
         y[i] = bi < 0 ? 0.f : best;
