@@ -39,6 +39,10 @@ var extAttrs = map[string][]string{
 	"Cast":                  {"to", "saturate"},
 	"Where":                 {},
 	"InstanceNormalization": {"epsilon"},
+	"Einsum":                {"equation"},                                     // ops_einsum.go
+	"ReduceProd":            {"axes", "keepdims", "noop_with_empty_axes"},     // ops_reduceprod.go
+	"Equal":                 {}, "Less": {}, "Greater": {}, "LessOrEqual": {}, // ops_mask.go
+	"GreaterOrEqual": {}, "Not": {}, "And": {}, "Or": {}, "Xor": {}, // ops_mask.go
 }
 
 // isKnownOp reports whether the executor has a graph operator or a
@@ -75,9 +79,15 @@ func (b *builder[T]) extNode(n *ir.Node) (done bool, err error) {
 	case "Gather":
 		return true, b.gatherData(n)
 	case "Cast":
-		return true, b.castData(n)
+		return true, b.castMask(n)
 	case "Where":
-		return true, b.where(n)
+		return true, b.whereData(n)
+	case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Xor":
+		return true, b.maskOp(n)
+	case "Einsum":
+		return true, b.einsum(n)
+	case "ReduceProd":
+		return true, b.reduceProd(n)
 	case "InstanceNormalization":
 		return true, b.instanceNorm(n)
 	}
@@ -1102,103 +1112,6 @@ func (b *builder[T]) castData(n *ir.Node) error {
 	if x.ints {
 		v.grad = false
 	}
-	b.set(n, 0, v)
-	return nil
-}
-
-// where builds Where(cond, x, y) with numpy broadcasting; cond is a
-// build-time constant or a graph value read as a mask (non-zero = true)
-// and is not differentiated.
-func (b *builder[T]) where(n *ir.Node) error {
-	if len(n.Inputs) != 3 {
-		return b.errNode(n, "want 3 inputs, got %d", len(n.Inputs))
-	}
-	var ins [3]*gval
-	for k := 0; k < 3; k++ {
-		if k == 0 && !b.isGraphValue(n.Inputs[0]) {
-			c, err := b.constIn(n, 0)
-			if err != nil {
-				return err
-			}
-			node, _, err := b.newInput("const:"+n.Inputs[0], c.shape, toT[T](c.floats()))
-			if err != nil {
-				return b.errNode(n, "condition %q: %v", n.Inputs[0], err)
-			}
-			ins[0] = &gval{node: node, shape: c.shape}
-			continue
-		}
-		v, err := b.data(n, k)
-		if err != nil {
-			return err
-		}
-		ins[k] = v
-	}
-	out := ins[0].shape
-	for _, v := range ins[1:] {
-		var err error
-		if out, err = broadcastShape(out, v.shape); err != nil {
-			return b.errNode(n, "%v", err)
-		}
-	}
-	bl := false
-	if b.track {
-		anyBL := ins[0].bl || ins[1].bl || ins[2].bl
-		for _, v := range ins {
-			switch {
-			case v.bl && len(v.shape) == len(out):
-				bl = true
-			case v.bl:
-				return b.refuse(n, fmt.Sprintf("a batch operand of shape %v is broadcast to %v", v.shape, out))
-			case len(v.shape) == len(out) && v.shape[0] != 1 && anyBL:
-				return b.refuse(n, fmt.Sprintf("operand of fixed shape %v lines up with the batch dimension", v.shape))
-			}
-		}
-	}
-	var idx [3][]int
-	var gs [3]tensor.Shape
-	for k, v := range ins {
-		idx[k], gs[k] = bcastIndex(v.shape, out), gshape(v.shape)
-	}
-	gout := gshape(out)
-	o := newKop[T]("Where", n.Name, gs[:], gout, func(r []T, in [][]T) {
-		for k := range r {
-			if in[0][idx[0][k]] != 0 {
-				r[k] = in[1][idx[1][k]]
-			} else {
-				r[k] = in[2][idx[2][k]]
-			}
-		}
-	})
-	o.diff = func(cs gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-		res := make(gorgonia.Nodes, 3)
-		for s := 1; s <= 2; s++ {
-			if !o.wrt[s] {
-				continue
-			}
-			side := s
-			nd, err := apply(newKop[T](fmt.Sprintf("WhereGrad%d", side), n.Name, []tensor.Shape{gs[0], gout}, gs[side], func(r []T, in [][]T) {
-				acc := make([]float64, len(r))
-				for k, g := range in[1] {
-					if (in[0][idx[0][k]] != 0) == (side == 1) {
-						acc[idx[side][k]] += float64(g)
-					}
-				}
-				for k, v := range acc {
-					r[k] = T(v)
-				}
-			}), cs[0], grad)
-			if err != nil {
-				return nil, err
-			}
-			res[s] = nd
-		}
-		return res, nil
-	}
-	v, err := b.mk(n, o, []bool{false, true, true}, ins[0], ins[1], ins[2])
-	if err != nil {
-		return err
-	}
-	v.shape, v.bl = out, bl
 	b.set(n, 0, v)
 	return nil
 }
