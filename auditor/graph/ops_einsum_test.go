@@ -78,7 +78,7 @@ func TestEinsumKnownAnswers(t *testing.T) {
 		{"ij,j->i", [][]int{{3, 4}, {4}}, ""},
 		{"ij,kl->ijkl", [][]int{{2, 3}, {2, 2}}, ""},
 		{"iaj,jb->ib", [][]int{{3, 2, 4}, {4, 2}}, ""}, // a summed in A only
-		{"ii,ij->j", [][]int{{3, 3}, {3, 4}}, ""},     // a diagonal inside a product
+		{"ii,ij->j", [][]int{{3, 3}, {3, 4}}, ""},      // a diagonal inside a product
 		{"ij->ji", [][]int{{3, 4}}, ""},
 		{"ij->i", [][]int{{3, 4}}, ""},
 		{"ii->i", [][]int{{4, 4}}, ""},
