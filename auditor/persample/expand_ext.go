@@ -61,6 +61,8 @@ func (a *analysis) classifyExt(u *use) (why string, ok bool) {
 			return "only Expand of a parameter is expanded", true
 		}
 		u.method = MethodExpand
+	case "Einsum":
+		return a.classifyEinsum(u), true
 	default:
 		return "", false
 	}
@@ -74,6 +76,8 @@ func newExt(ps *pass, u *use) (elemExp, error) {
 		return newLayerNorm(ps, u)
 	case MethodEmbedding:
 		return newEmbedding(ps, u)
+	case MethodEinsum:
+		return newEinsum(ps, u)
 	case MethodExpand:
 		n := u.node
 		dy, err := ps.deriv(n.Outputs[0])
