@@ -188,6 +188,14 @@ func TestFDEinsum(t *testing.T) {
 			y := b.op("Einsum", at("equation", astr("jd,bid->bji")), b.param("w", 0.7, true, 2, 4), "x")
 			return b.output(b.op("Flatten", nil, y))
 		}},
+		{"diag_and_summed_letter_in_products", 2, func() *ir.Model {
+			b := newModel(12, -1, 3, 3)
+			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 3))
+			d := b.op("Einsum", at("equation", astr("bii,bij->bj")), h, "x")
+			s := b.op("Einsum", at("equation", astr("baj,jk->bk")), h, b.param("w", 0.7, true, 3, 2))
+			f := b.op("Concat", at("axis", ai(1)), d, s)
+			return b.output(b.op("Gemm", at("transB", ai(1)), f, b.param("fc", 0.5, true, 3, 5)))
+		}},
 		{"diag_sum_transpose", 2, func() *ir.Model {
 			b := newModel(12, -1, 3, 3)
 			h := b.op("Mul", nil, "x", b.param("p", 1, true, 3, 3))
