@@ -213,7 +213,13 @@ func (b *builder[T]) maskOp(n *ir.Node) error {
 		}
 	})
 	// never differentiated: every input is marked non-differentiable
-	v, err := b.mk(n, o, make([]bool, len(vs)), vs...)
+	return b.maskResult(n, o, make([]bool, len(vs)), out, vs)
+}
+
+// maskResult applies o to vs and records the result (shape out, the
+// layout of maskLayout) as n's output.
+func (b *builder[T]) maskResult(n *ir.Node, o *kop[T], diffable []bool, out []int, vs []*gval) error {
+	v, err := b.mk(n, o, diffable, vs...)
 	if err != nil {
 		return err
 	}
@@ -269,15 +275,7 @@ func (b *builder[T]) whereData(n *ir.Node) error {
 		}
 		return res, nil
 	}
-	v, err := b.mk(n, o, []bool{false, true, true}, vs[0], vs[1], vs[2])
-	if err != nil {
-		return err
-	}
-	if err := b.maskLayout(n, v, out, vs); err != nil {
-		return err
-	}
-	b.set(n, 0, v)
-	return nil
+	return b.maskResult(n, o, []bool{false, true, true}, out, vs)
 }
 
 // whereGrad sums the output gradient g into r (the gradient of one
