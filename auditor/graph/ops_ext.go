@@ -39,10 +39,17 @@ var extAttrs = map[string][]string{
 	"Cast":                  {"to", "saturate"},
 	"Where":                 {},
 	"InstanceNormalization": {"epsilon"},
-	"Einsum":                {"equation"},                                     // ops_einsum.go
-	"ReduceProd":            {"axes", "keepdims", "noop_with_empty_axes"},     // ops_reduceprod.go
-	"Equal":                 {}, "Less": {}, "Greater": {}, "LessOrEqual": {}, // ops_mask.go
-	"GreaterOrEqual": {}, "Not": {}, "And": {}, "Or": {}, "Xor": {}, // ops_mask.go
+	"Einsum":                {"equation"},                                 // ops_einsum.go
+	"ReduceProd":            {"axes", "keepdims", "noop_with_empty_axes"}, // ops_reduceprod.go
+	"Equal":                 {},                                           // ops_mask.go (and below)
+	"Less":                  {},
+	"Greater":               {},
+	"LessOrEqual":           {},
+	"GreaterOrEqual":        {},
+	"Not":                   {},
+	"And":                   {},
+	"Or":                    {},
+	"Xor":                   {},
 }
 
 // isKnownOp reports whether the executor has a graph operator or a
