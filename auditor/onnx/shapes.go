@@ -360,6 +360,8 @@ func (a *analysis) infer(n *ir.Node) {
 			}
 			a.setOut(n, 0, vt, knownDims(c.ints()))
 		}
+	default:
+		a.inferMaskOps(n, x, dt) // shapes_mask.go
 	}
 }
 
