@@ -87,6 +87,16 @@ func pbTensor(tp *onnxpb.TensorProto) ([]int, []float64, ir.DataType, error) {
 				v = append(v, float64(x))
 			}
 		}
+	case ir.Bool:
+		if raw != nil {
+			for _, x := range raw {
+				v = append(v, float64(min(x, 1)))
+			}
+		} else {
+			for _, x := range tp.GetInt32Data() {
+				v = append(v, float64(min(x, 1)))
+			}
+		}
 	default:
 		return nil, nil, dt, fmt.Errorf("tensor dtype %v", dt)
 	}
@@ -193,6 +203,16 @@ func runConformanceCase(dir string, m *ir.Model) error {
 		case ir.Float:
 		case ir.Double:
 			f64 = true
+		case ir.Bool:
+			// A bool input is run-time data: the executor holds it as
+			// integer values 0/1, like token ids (ops_mask.go); Dropout's
+			// training_mode must be a build-time constant.
+			for _, n := range m.Nodes {
+				if n.OpType == "Dropout" && slices.Contains(n.Inputs, in.Name) {
+					return errSkip{"input dtype bool (Dropout's training_mode on data)"}
+				}
+			}
+			m.Inputs[k].Type = ir.Int64
 		case ir.Int64, ir.Int32:
 			// Integer inputs (shapes, axes, pads, indices) become
 			// build-time constants: the executor has no integer tensors.

@@ -221,20 +221,7 @@ func evalConstExt(n *ir.Node, ins []*cval) (*cval, error) {
 		}
 		return x.gather(out, idx), nil
 	case "ReduceProd":
-		if len(n.Inputs) > 1 || attrInts(n, "axes") != nil || attrInt(n, "keepdims", 1) != 0 {
-			return nil, fmt.Errorf("only ReduceProd over all axes with keepdims=0 is evaluated at build time")
-		}
-		p := 1.0
-		for _, v := range ins[0].floats() {
-			p *= v
-		}
-		r := &cval{typ: ins[0].typ, shape: []int{}}
-		if r.isFloat() {
-			r.f = []float64{p}
-		} else {
-			r.i = []int64{int64(p)}
-		}
-		return r, nil
+		return reduceProdConst(n, ins)
 	case "Range":
 		if len(ins) != 3 || ins[0] == nil || ins[1] == nil || ins[2] == nil {
 			return nil, fmt.Errorf("want 3 inputs")

@@ -73,9 +73,19 @@
 // (opset 17; the Mean/InvStdDev outputs unused), Expand (a parameter expanded
 // to the batch, e.g. a class token, becomes per-sample), Split, Gather on
 // data (constant indices, or integer ids into a table: an embedding), Cast
-// to float, and MatMul of two per-sample operands (attention scores).
-// The data input may be int64/int32 token ids read only by Gather or Cast
-// (checked to be in range before every pass). Constant subgraphs (Constant, Shape,
+// to float, and MatMul of two per-sample operands (attention scores);
+// Einsum with one or two operands (ops_einsum.go: batched matrix products,
+// sums, transposes, diagonals, ellipsis without broadcasting; lowered to
+// index maps and one gemm per batch letter combination), ReduceProd on data
+// (ops_reduceprod.go: any axes, exact gradients with zeros), and
+// data-dependent masks (ops_mask.go): Equal, Less, Greater, LessOrEqual,
+// GreaterOrEqual, Not, And, Or and Xor on run-time values give 0/1 tensors
+// that are never differentiated, Where takes such a mask (the gradient goes
+// to the branch each element was taken from), Cast to bool or integer types
+// gives non-differentiated integer values.
+// The data input may be int64/int32 token ids read only by Gather, Cast and
+// the comparisons (checked to be in range before every pass where Gather
+// reads them), e.g. a padding mask ids == 0 feeding Where(mask, −inf, 0). Constant subgraphs (Constant, Shape,
 // Size, Gather, Unsqueeze, Squeeze, Concat, Reshape, Flatten, Cast, Slice,
 // Add/Sub/Mul/Div, ConstantOfShape, Identity, and Equal, Less, Greater, Not,
 // And, Or, Where, Expand, Range, Max, Min, Neg, Abs, Sqrt, Pow, Floor, Ceil,

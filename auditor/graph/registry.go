@@ -83,6 +83,7 @@ const (
 	RuleInstanceNorm = "instancenorm" // InstanceNormalization scale and bias
 	RuleEmbedding    = "embedding"    // Gather of a parameter table by per-sample ids
 	RuleExpand       = "expand"       // Expand of a parameter over the batch (class token)
+	RuleEinsum       = "einsum"       // Einsum of sample data with a weight (ops_einsum.go)
 )
 
 // buildFns builds a node on graph values, in float32 and float64.

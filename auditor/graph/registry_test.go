@@ -10,7 +10,7 @@ import (
 // there is none, names a known rule, has a sane opset range, and the GPU
 // path only claims operators the CPU executor runs (its reference).
 func TestRegistryEntries(t *testing.T) {
-	rules := []string{RuleConv, RuleGemm, RuleMatMul, RuleBatchNorm, RuleBinary, RuleLayerNorm, RuleInstanceNorm, RuleEmbedding, RuleExpand}
+	rules := []string{RuleConv, RuleGemm, RuleMatMul, RuleBatchNorm, RuleBinary, RuleLayerNorm, RuleInstanceNorm, RuleEmbedding, RuleExpand, RuleEinsum}
 	ops := Ops()
 	if len(ops) < 70 {
 		t.Errorf("%d operators registered", len(ops))

@@ -67,7 +67,7 @@
 // Flatten, Cast; via their data input), it reaches one of these slots:
 //
 //   - Conv (and ConvTranspose) input 1 (weights) or 2 (bias);
-//   - Gemm or MatMul, any input (a constant operand is a weight or bias);
+//   - Gemm, MatMul or Einsum, any input (a constant operand is a weight or bias);
 //   - BatchNormalization (and InstanceNormalization, LayerNormalization)
 //     input 1 (scale) or 2 (shift) -- not 3 and 4, the running mean and
 //     variance;

@@ -17,7 +17,7 @@ func isParamSlot(op string, i int, t *ir.Tensor) bool {
 	switch op {
 	case "Conv", "ConvTranspose":
 		return i == 1 || i == 2 // W, B
-	case "Gemm", "MatMul":
+	case "Gemm", "MatMul", "Einsum":
 		return i <= 2 // A, B, C: a constant operand is a weight or bias
 	case "BatchNormalization", "InstanceNormalization", "LayerNormalization":
 		return i == 1 || i == 2 // scale, bias (not mean, var)

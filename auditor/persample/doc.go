@@ -31,6 +31,9 @@
 //     g_i[ids_i,t] += δ_i,t for every position t ("embedding");
 //   - a parameter broadcast to the batch by Expand (a class token): δ_i of
 //     the expanded value summed over the broadcast axes ("broadcast");
+//   - an Einsum weight W with sample data X whose first letter, the batch,
+//     starts the output: g[b, W…] = einsum("out, X -> b W", δ, X), every
+//     sample in one equation ("einsum", expand_einsum.go);
 //   - a parameter read through a Gather with constant indices (Swin's
 //     relative-position bias): its elementwise use's expansion scattered
 //     back to the gathered rows.

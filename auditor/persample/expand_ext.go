@@ -79,6 +79,8 @@ func newExt(ps *pass, u *use) (elemExp, error) {
 		return newLayerNorm(ps, u)
 	case MethodEmbedding:
 		return newEmbedding(ps, u)
+	case MethodEinsum:
+		return newEinsum(ps, u)
 	case MethodExpand:
 		n := u.node
 		dy, err := ps.deriv(n.Outputs[0])

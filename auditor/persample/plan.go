@@ -399,6 +399,7 @@ var rules = map[string]func(a *analysis, u *use) string{
 	graph.RuleInstanceNorm: classifyInstanceNorm,
 	graph.RuleEmbedding:    classifyEmbedding,
 	graph.RuleExpand:       classifyExpand,
+	graph.RuleEinsum:       func(a *analysis, u *use) string { return a.classifyEinsum(u) },
 }
 
 // depOf reports, per input slot of n, whether the input depends on the
