@@ -1,0 +1,24 @@
+//go:build amd64 && !purego
+
+package sgemm
+
+import "golang.org/x/sys/cpu"
+
+// hasAsm: the AVX2+FMA microkernel runs on this CPU.
+var hasAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// kern4x24 is the AVX2+FMA microkernel (kernel_amd64.s): the tile is 4
+// rows of 3 YMM registers; each of the kc steps broadcasts A's 4 values and
+// loads one 24-float row of B (rows ldb floats apart).
+//
+//go:noescape
+func kern4x24(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mode int)
+
+// kernelAsm calls the assembly microkernel after checking that the strips
+// and the tile lie within their slices.
+func kernelAsm(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, mode int) {
+	_ = a[kc*mr-1]
+	_ = b[(kc-1)*ldb+nr-1]
+	_ = c[(mr-1)*ldc+nr-1]
+	kern4x24(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, mode)
+}

@@ -1,0 +1,131 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// One step p of the 4×24 tile: B's row p (at BX) in Y12–Y14, A's four values
+// broadcast in turn into Y15; accumulators Y0–Y11 (row r in Y(3r)…Y(3r+2)).
+#define STEP(aoff, boff) \
+	VMOVUPS      boff(BX), Y12         \
+	VMOVUPS      boff+32(BX), Y13      \
+	VMOVUPS      boff+64(BX), Y14      \
+	VBROADCASTSS aoff(AX), Y15         \
+	VFMADD231PS  Y12, Y15, Y0          \
+	VFMADD231PS  Y13, Y15, Y1          \
+	VFMADD231PS  Y14, Y15, Y2          \
+	VBROADCASTSS aoff+4(AX), Y15       \
+	VFMADD231PS  Y12, Y15, Y3          \
+	VFMADD231PS  Y13, Y15, Y4          \
+	VFMADD231PS  Y14, Y15, Y5          \
+	VBROADCASTSS aoff+8(AX), Y15       \
+	VFMADD231PS  Y12, Y15, Y6          \
+	VFMADD231PS  Y13, Y15, Y7          \
+	VFMADD231PS  Y14, Y15, Y8          \
+	VBROADCASTSS aoff+12(AX), Y15      \
+	VFMADD231PS  Y12, Y15, Y9          \
+	VFMADD231PS  Y13, Y15, Y10         \
+	VFMADD231PS  Y14, Y15, Y11
+
+// Row stores of the three modes; DX is the row, SI the row stride in bytes.
+#define STORE0(r0, r1, r2) \
+	VMOVUPS r0, (DX)                   \
+	VMOVUPS r1, 32(DX)                 \
+	VMOVUPS r2, 64(DX)                 \
+	ADDQ    SI, DX
+
+#define STORE1(r0, r1, r2) \
+	VADDPS  (DX), r0, r0               \
+	VADDPS  32(DX), r1, r1             \
+	VADDPS  64(DX), r2, r2             \
+	VMOVUPS r0, (DX)                   \
+	VMOVUPS r1, 32(DX)                 \
+	VMOVUPS r2, 64(DX)                 \
+	ADDQ    SI, DX
+
+#define STOREB(r0, r1, r2) \
+	VFMADD231PS (DX), Y13, r0          \
+	VFMADD231PS 32(DX), Y13, r1        \
+	VFMADD231PS 64(DX), Y13, r2        \
+	VMOVUPS     r0, (DX)               \
+	VMOVUPS     r1, 32(DX)             \
+	VMOVUPS     r2, 64(DX)             \
+	ADDQ        SI, DX
+
+// func kern4x24(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mode int)
+TEXT ·kern4x24(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ ldb+24(FP), R10
+	SHLQ $2, R10
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), SI
+	SHLQ $2, SI
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	// One step p per iteration: A's strip is packed (4 values per p), B's
+	// rows are R10 bytes apart (packed: 96).
+	TESTQ CX, CX
+	JZ    store
+
+loop:
+	STEP(0, 0)
+	ADDQ $16, AX
+	ADDQ R10, BX
+	DECQ CX
+	JNZ  loop
+
+store:
+	VBROADCASTSS alpha+48(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VMULPS       Y12, Y8, Y8
+	VMULPS       Y12, Y9, Y9
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y12, Y11, Y11
+
+	MOVQ mode+56(FP), R8
+	CMPQ R8, $1
+	JEQ  addone
+	JGT  addbeta
+
+	STORE0(Y0, Y1, Y2)
+	STORE0(Y3, Y4, Y5)
+	STORE0(Y6, Y7, Y8)
+	STORE0(Y9, Y10, Y11)
+	VZEROUPPER
+	RET
+
+addone:
+	STORE1(Y0, Y1, Y2)
+	STORE1(Y3, Y4, Y5)
+	STORE1(Y6, Y7, Y8)
+	STORE1(Y9, Y10, Y11)
+	VZEROUPPER
+	RET
+
+addbeta:
+	VBROADCASTSS beta+52(FP), Y13
+	STOREB(Y0, Y1, Y2)
+	STOREB(Y3, Y4, Y5)
+	STOREB(Y6, Y7, Y8)
+	STOREB(Y9, Y10, Y11)
+	VZEROUPPER
+	RET
