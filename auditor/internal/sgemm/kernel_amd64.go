@@ -22,3 +22,22 @@ func kernelAsm(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, bet
 	_ = c[(mr-1)*ldc+nr-1]
 	kern4x24(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, mode)
 }
+
+// dot4x3 is the AVX2+FMA dot-product kernel (kernel_amd64.s): the 4×3
+// dot products of rows of A (lda apart) with rows of B (ldb apart) over
+// 8·k8 elements.
+//
+//go:noescape
+func dot4x3(k8 int, a *float32, lda int, b *float32, ldb int, out *[12]float32)
+
+// dotAsm calls the assembly dot-product kernel after checking that the rows
+// lie within their slices.
+func dotAsm(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32) {
+	if k8 == 0 {
+		*out = [12]float32{}
+		return
+	}
+	_ = a[3*lda+8*k8-1]
+	_ = b[2*ldb+8*k8-1]
+	dot4x3(k8, &a[0], lda, &b[0], ldb, out)
+}

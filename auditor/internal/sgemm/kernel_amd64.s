@@ -129,3 +129,82 @@ addbeta:
 	STOREB(Y9, Y10, Y11)
 	VZEROUPPER
 	RET
+
+// Horizontal sum of Y(r) into the float32 at off(DI), with X15 as scratch.
+#define HSUM(yr, xr, off) \
+	VEXTRACTF128 $1, yr, X15           \
+	VADDPS       X15, xr, xr           \
+	VHADDPS      xr, xr, xr            \
+	VHADDPS      xr, xr, xr            \
+	VMOVSS       xr, off(DI)
+
+// func dot4x3(k8 int, a *float32, lda int, b *float32, ldb int, out *[12]float32)
+//
+// out[3r+j] = Σ_{p<8·k8} a[r·lda+p]·b[j·ldb+p] for r < 4, j < 3: twelve dot
+// products of four rows of A with three rows of B, 8 floats a step.
+TEXT ·dot4x3(SB), NOSPLIT, $0-48
+	MOVQ k8+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ lda+16(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R12
+	MOVQ b+24(FP), BX
+	MOVQ ldb+32(FP), R11
+	SHLQ $2, R11
+	MOVQ out+40(FP), DI
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	TESTQ  CX, CX
+	JZ     dsum
+
+dloop:
+	VMOVUPS     (BX), Y12
+	VMOVUPS     (BX)(R11*1), Y13
+	VMOVUPS     (BX)(R11*2), Y14
+	VMOVUPS     (AX), Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVUPS     (AX)(R10*1), Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     (AX)(R10*2), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVUPS     (AX)(R12*1), Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $32, AX
+	ADDQ        $32, BX
+	DECQ        CX
+	JNZ         dloop
+
+dsum:
+	HSUM(Y0, X0, 0)
+	HSUM(Y1, X1, 4)
+	HSUM(Y2, X2, 8)
+	HSUM(Y3, X3, 12)
+	HSUM(Y4, X4, 16)
+	HSUM(Y5, X5, 20)
+	HSUM(Y6, X6, 24)
+	HSUM(Y7, X7, 28)
+	HSUM(Y8, X8, 32)
+	HSUM(Y9, X9, 36)
+	HSUM(Y10, X10, 40)
+	HSUM(Y11, X11, 44)
+	VZEROUPPER
+	RET

@@ -70,3 +70,32 @@ func kernelGeneric(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha,
 		}
 	}
 }
+
+// dotFunc computes out[3r+j] = Σ_{p<8·k8} a[r·lda+p]·b[j·ldb+p] for r < 4,
+// j < 3: the dot-product kernel of products with B transposed (rows of A
+// and rows of B both contiguous).
+type dotFunc func(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32)
+
+// dotKernel returns the dot-product kernel for this CPU.
+func dotKernel() dotFunc {
+	if hasAsm && !forceGeneric {
+		return dotAsm
+	}
+	return dotGeneric
+}
+
+// dotGeneric is the portable dot-product kernel.
+func dotGeneric(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32) {
+	n := 8 * k8
+	for r := 0; r < 4; r++ {
+		ar := a[r*lda : r*lda+n]
+		b0, b1, b2 := b[:n], b[ldb:ldb+n], b[2*ldb:2*ldb+n]
+		var s0, s1, s2 float32
+		for p, v := range ar {
+			s0 += v * b0[p]
+			s1 += v * b1[p]
+			s2 += v * b2[p]
+		}
+		out[3*r], out[3*r+1], out[3*r+2] = s0, s1, s2
+	}
+}

@@ -10,3 +10,8 @@ const hasAsm = false
 func kernelAsm(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, mode int) {
 	kernelGeneric(kc, a, b, ldb, c, ldc, alpha, beta, mode)
 }
+
+// dotAsm is never called where hasAsm is false.
+func dotAsm(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32) {
+	dotGeneric(k8, a, lda, b, ldb, out)
+}

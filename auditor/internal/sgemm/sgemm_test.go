@@ -144,8 +144,9 @@ var transposes = []blas.Transpose{blas.NoTrans, blas.Trans}
 var alphaBetas = [][2]float32{{1, 0}, {1, 1}, {-0.5, 2}, {2, 0}, {0.75, -1}, {0, 0.5}, {0, 0}, {0, 1}}
 
 // kernels runs f once per microkernel — the assembly one where this CPU
-// has it, and the portable one (forced) — and per way of reading B: in
-// place where allowed (the default for m ≤ directMaxM) and always packed.
+// has it, and the portable one (forced) — and per path: the default one
+// (B read in place for m ≤ directMaxM, dot products for A·Bᵀ with m ≤
+// dotMaxM) and always packed.
 func kernels(t *testing.T, f func(t *testing.T)) {
 	if !hasAsm {
 		t.Logf("no assembly kernel on this CPU/arch; generic only")
@@ -158,11 +159,11 @@ func kernels(t *testing.T, f func(t *testing.T)) {
 			name := map[bool]string{false: "asm", true: "generic"}[generic] + map[bool]string{false: "", true: "/packed"}[packed]
 			t.Run(name, func(t *testing.T) {
 				forceGeneric = generic
-				saved := directMaxM
+				saved, savedDot := directMaxM, dotMaxM
 				if packed {
-					directMaxM = 0
+					directMaxM, dotMaxM = 0, 0
 				}
-				defer func() { forceGeneric, directMaxM = false, saved }()
+				defer func() { forceGeneric, directMaxM, dotMaxM = false, saved, savedDot }()
 				f(t)
 			})
 		}
@@ -197,7 +198,7 @@ func TestTable(t *testing.T) {
 	shapes := [][3]int{
 		{1, 1, 1}, {4, 24, 1}, {4, 24, 256}, {5, 25, 257}, {3, 23, 7}, {8, 48, 513},
 		{129, 50, 300}, {16, 1024, 144}, {144, 200, 16}, {64, 576, 70}, {27, 100, 64},
-		{7, 3100, 9}, {130, 30, 20},
+		{7, 3100, 9}, {130, 30, 20}, {16, 144, 1031}, {5, 7, 2100}, {64, 576, 64},
 	}
 	kernels(t, func(t *testing.T) {
 		rng := rand.New(rand.NewSource(2))
