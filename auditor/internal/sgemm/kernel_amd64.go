@@ -41,3 +41,16 @@ func dotAsm(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32
 	_ = b[2*ldb+8*k8-1]
 	dot4x3(k8, &a[0], lda, &b[0], ldb, out)
 }
+
+// pack24 copies kb rows of 24 floats, lds apart, from src to dst
+// (kernel_amd64.s).
+//
+//go:noescape
+func pack24(kb int, src *float32, lds int, dst *float32)
+
+// packStripAsm packs one whole strip of B (not transposed) with pack24.
+func packStripAsm(kb int, src []float32, lds int, dst []float32) {
+	_ = src[(kb-1)*lds+nr-1]
+	_ = dst[kb*nr-1]
+	pack24(kb, &src[0], lds, &dst[0])
+}

@@ -208,3 +208,31 @@ dsum:
 	HSUM(Y11, X11, 44)
 	VZEROUPPER
 	RET
+
+// func pack24(kb int, src *float32, lds int, dst *float32)
+//
+// Copies kb rows of 24 floats, lds floats apart in src, to dst (packed B).
+TEXT ·pack24(SB), NOSPLIT, $0-32
+	MOVQ  kb+0(FP), CX
+	MOVQ  src+8(FP), SI
+	MOVQ  lds+16(FP), R8
+	SHLQ  $2, R8
+	MOVQ  dst+24(FP), DI
+	TESTQ CX, CX
+	JZ    pdone
+
+ploop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	ADDQ    R8, SI
+	ADDQ    $96, DI
+	DECQ    CX
+	JNZ     ploop
+
+pdone:
+	VZEROUPPER
+	RET

@@ -99,3 +99,18 @@ func dotGeneric(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]flo
 		out[3*r], out[3*r+1], out[3*r+2] = s0, s1, s2
 	}
 }
+
+// packStrip returns the copy of one whole nr-column strip of B (not
+// transposed; kb > 0 rows lds apart) into its packed form.
+func packStrip() func(kb int, src []float32, lds int, dst []float32) {
+	if hasAsm && !forceGeneric {
+		return packStripAsm
+	}
+	return packStripGeneric
+}
+
+func packStripGeneric(kb int, src []float32, lds int, dst []float32) {
+	for p := 0; p < kb; p++ {
+		copy(dst[p*nr:p*nr+nr], src[p*lds:p*lds+nr])
+	}
+}

@@ -15,3 +15,8 @@ func kernelAsm(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, bet
 func dotAsm(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32) {
 	dotGeneric(k8, a, lda, b, ldb, out)
 }
+
+// packStripAsm is never called where hasAsm is false.
+func packStripAsm(kb int, src []float32, lds int, dst []float32) {
+	packStripGeneric(kb, src, lds, dst)
+}

@@ -200,7 +200,7 @@ func grow(s []float32, n int) []float32 {
 // directMaxM is the largest m for which B (not transposed) is read in
 // place by the microkernel instead of packed: with few rows of A, each
 // element of B serves too few multiply-adds to pay for its copy.
-var directMaxM = 64
+var directMaxM = 16
 
 // dotMaxM and dotMinK: C = A·Bᵀ (A not transposed) with m ≤ dotMaxM and
 // k ≥ dotMinK is computed as dot products of rows of A and rows of B,
@@ -454,6 +454,10 @@ func packB(bT bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
 		j0 := jc + s*nr
 		if !bT {
 			// op(B)[p][j] = b[p·ldb + j]: nr contiguous values per p.
+			if cols == nr {
+				packStrip()(kb, b[pc*ldb+j0:], ldb, d)
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				dp := d[p*nr : p*nr+nr]
 				copy(dp, b[(pc+p)*ldb+j0:(pc+p)*ldb+j0+cols])
