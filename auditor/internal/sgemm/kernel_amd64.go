@@ -54,3 +54,28 @@ func packStripAsm(kb int, src []float32, lds int, dst []float32) {
 	_ = dst[kb*nr-1]
 	pack24(kb, &src[0], lds, &dst[0])
 }
+
+// packT8 transposes 8 rows of B (lds apart) into packed B, 8·k8 values
+// each (kernel_amd64.s).
+//
+//go:noescape
+func packT8(k8 int, src *float32, lds int, dst *float32)
+
+// packStripTAsm packs one whole strip of B transposed (nr rows of kb
+// values, lds apart) with packT8, the last kb mod 8 values in Go.
+func packStripTAsm(kb int, src []float32, lds int, dst []float32) {
+	_ = src[(nr-1)*lds+kb-1]
+	_ = dst[kb*nr-1]
+	k8 := kb / 8
+	if k8 > 0 {
+		for g := 0; g < nr; g += 8 {
+			packT8(k8, &src[g*lds], lds, &dst[g])
+		}
+	}
+	for j := 0; j < nr; j++ {
+		row := src[j*lds : j*lds+kb]
+		for p := 8 * k8; p < kb; p++ {
+			dst[p*nr+j] = row[p]
+		}
+	}
+}

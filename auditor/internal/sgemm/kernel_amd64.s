@@ -236,3 +236,75 @@ ploop:
 pdone:
 	VZEROUPPER
 	RET
+
+// func packT8(k8 int, src *float32, lds int, dst *float32)
+//
+// Transposes 8 rows of B (lds floats apart; row j = column j of op(B))
+// into packed B: for p < 8·k8, dst[p·24 + j] = src[j·lds + p], j < 8, in
+// 8×8 blocks (unpack, shuffle, permute of 128-bit lanes).
+TEXT ·packT8(SB), NOSPLIT, $0-32
+	MOVQ  k8+0(FP), CX
+	MOVQ  src+8(FP), SI
+	MOVQ  lds+16(FP), R8
+	SHLQ  $2, R8
+	LEAQ  (R8)(R8*2), R9
+	LEAQ  (SI)(R8*4), DX
+	MOVQ  dst+24(FP), DI
+	TESTQ CX, CX
+	JZ    tdone
+
+tloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VMOVUPS (SI)(R9*1), Y3
+	VMOVUPS (DX), Y4
+	VMOVUPS (DX)(R8*1), Y5
+	VMOVUPS (DX)(R8*2), Y6
+	VMOVUPS (DX)(R9*1), Y7
+
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 96(DI)
+	VMOVUPS Y10, 192(DI)
+	VMOVUPS Y11, 288(DI)
+	VMOVUPS Y12, 384(DI)
+	VMOVUPS Y13, 480(DI)
+	VMOVUPS Y14, 576(DI)
+	VMOVUPS Y15, 672(DI)
+
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $768, DI
+	DECQ CX
+	JNZ  tloop
+
+tdone:
+	VZEROUPPER
+	RET

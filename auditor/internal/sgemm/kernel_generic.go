@@ -114,3 +114,20 @@ func packStripGeneric(kb int, src []float32, lds int, dst []float32) {
 		copy(dst[p*nr:p*nr+nr], src[p*lds:p*lds+nr])
 	}
 }
+
+// packStripT returns the copy of one whole nr-column strip of B
+// transposed (nr rows of kb > 0 values, lds apart) into its packed form.
+func packStripT() func(kb int, src []float32, lds int, dst []float32) {
+	if hasAsm && !forceGeneric {
+		return packStripTAsm
+	}
+	return packStripTGeneric
+}
+
+func packStripTGeneric(kb int, src []float32, lds int, dst []float32) {
+	for j := 0; j < nr; j++ {
+		for p, v := range src[j*lds : j*lds+kb] {
+			dst[p*nr+j] = v
+		}
+	}
+}

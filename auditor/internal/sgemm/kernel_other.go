@@ -20,3 +20,8 @@ func dotAsm(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32
 func packStripAsm(kb int, src []float32, lds int, dst []float32) {
 	packStripGeneric(kb, src, lds, dst)
 }
+
+// packStripTAsm is never called where hasAsm is false.
+func packStripTAsm(kb int, src []float32, lds int, dst []float32) {
+	packStripTGeneric(kb, src, lds, dst)
+}

@@ -468,6 +468,10 @@ func packB(bT bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
 			continue
 		}
 		// op(B)[p][j] = b[j·ldb + p]: one row of B per lane.
+		if cols == nr {
+			packStripT()(kb, b[j0*ldb+pc:], ldb, d)
+			continue
+		}
 		for j := 0; j < nr; j++ {
 			if j >= cols {
 				for p := 0; p < kb; p++ {
