@@ -7,6 +7,10 @@ import "golang.org/x/sys/cpu"
 // hasAsm: the AVX2+FMA microkernel runs on this CPU.
 var hasAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// useGonum: on an amd64 CPU without AVX2 or FMA, gonum's Sgemm (SSE
+// assembly) is faster than the portable kernel, and Sgemm calls it.
+var useGonum = !hasAsm
+
 // kern4x24 is the AVX2+FMA microkernel (kernel_amd64.s): the tile is 4
 // rows of 3 YMM registers; each of the kc steps broadcasts A's 4 values and
 // loads one 24-float row of B (rows ldb floats apart).

@@ -6,6 +6,9 @@ package sgemm
 // build tag).
 const hasAsm = false
 
+// useGonum: the portable kernel is used (gonum's Sgemm is pure Go here too).
+const useGonum = false
+
 // kernelAsm is never called where hasAsm is false.
 func kernelAsm(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, mode int) {
 	kernelGeneric(kc, a, b, ldb, c, ldc, alpha, beta, mode)

@@ -9,8 +9,10 @@
 // mr-row strips, mc rows at a time, and a microkernel accumulates one
 // mr×nr tile of C in registers from one A strip and one B strip. On amd64
 // with AVX2 and FMA the microkernel is Go assembly (kernel_amd64.s, chosen
-// at run time with golang.org/x/sys/cpu); elsewhere, and on older CPUs, it
-// is the portable Go kernel of kernel_generic.go. Transposes only change
+// at run time with golang.org/x/sys/cpu); on other architectures (and with
+// the purego build tag) it is the portable Go kernel of kernel_generic.go;
+// on amd64 CPUs without AVX2 or FMA, Sgemm is gonum's (whose SSE assembly
+// beats the portable kernel there). Transposes only change
 // the packing. Large products are split over up to GOMAXPROCS goroutines.
 //
 // No cgo. The result differs from gonum's in rounding only: each element
@@ -75,6 +77,10 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 	}
 	if alpha == 0 || k == 0 {
 		scale(m, n, beta, c, ldc)
+		return
+	}
+	if useGonum && !forceGeneric {
+		gonum.Implementation{}.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	parGemm(aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
