@@ -28,12 +28,14 @@ func gamma(k int) float64 { return float64(k+2*((k+kc-1)/kc)+3) * u }
 
 // problem is one Sgemm call's arguments.
 type problem struct {
-	tA, tB           blas.Transpose
-	m, n, k          int
-	alpha, beta      float32
-	lda, ldb, ldc    int
-	a, b, c          []float32
-	padA, padB, padC int
+	tA, tB        blas.Transpose
+	m, n, k       int
+	alpha, beta   float32
+	lda, ldb, ldc int
+	a, b, c       []float32
+
+	want, scale []float64 // reference, computed once
+	gonum       []float32 // gonum's result, computed once
 }
 
 func newProblem(rng *rand.Rand, tA, tB blas.Transpose, m, n, k int, alpha, beta float32, pad int) *problem {
@@ -113,8 +115,11 @@ func (p *problem) run(f func(tA, tB blas.Transpose, m, n, k int, alpha float32, 
 // elements of C outside the m×n matrix (ldc > n) must be unchanged.
 func (p *problem) check(t *testing.T, got []float32) {
 	t.Helper()
-	want, scale := p.reference()
-	gn := p.run(gonum.Implementation{}.Sgemm)
+	if p.want == nil {
+		p.want, p.scale = p.reference()
+		p.gonum = p.run(gonum.Implementation{}.Sgemm)
+	}
+	want, scale, gn := p.want, p.scale, p.gonum
 	g := gamma(p.k)
 	bad := 0
 	for i := range got {
@@ -200,17 +205,20 @@ func TestTable(t *testing.T) {
 		{129, 50, 300}, {16, 1024, 144}, {144, 200, 16}, {64, 576, 70}, {27, 100, 64},
 		{7, 3100, 9}, {130, 30, 20}, {16, 144, 1031}, {5, 7, 2100}, {64, 576, 64},
 	}
-	kernels(t, func(t *testing.T) {
-		rng := rand.New(rand.NewSource(2))
-		for _, sh := range shapes {
-			for _, tA := range transposes {
-				for _, tB := range transposes {
-					for _, ab := range alphaBetas[:6] {
-						p := newProblem(rng, tA, tB, sh[0], sh[1], sh[2], ab[0], ab[1], 2)
-						p.check(t, p.run(Sgemm))
-					}
+	rng := rand.New(rand.NewSource(2))
+	var probs []*problem
+	for _, sh := range shapes {
+		for _, tA := range transposes {
+			for _, tB := range transposes {
+				for _, ab := range alphaBetas[:6] {
+					probs = append(probs, newProblem(rng, tA, tB, sh[0], sh[1], sh[2], ab[0], ab[1], 2))
 				}
 			}
+		}
+	}
+	kernels(t, func(t *testing.T) {
+		for _, p := range probs {
+			p.check(t, p.run(Sgemm))
 		}
 	})
 }
