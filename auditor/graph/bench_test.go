@@ -81,10 +81,11 @@ func TestAlexNetCIFARShapes(t *testing.T) {
 }
 
 // TestBLASSelection checks which BLAS gorgonia (and so the executor's
-// matrix products) uses: gonum's by default, OpenBLAS with -tags openblas.
+// matrix products) uses: gonum's with auditor/internal/sgemm's Sgemm by
+// default, OpenBLAS with -tags openblas.
 func TestBLASSelection(t *testing.T) {
 	typ := reflect.TypeOf(gorgonia.WhichBLAS()).String()
-	want := map[string]string{"gonum": "gonum.Implementation", "openblas": "netlib.Implementation"}[BLASName]
+	want := map[string]string{"gonum": "sgemm.Implementation", "openblas": "netlib.Implementation"}[BLASName]
 	if !strings.Contains(typ, want) {
 		t.Fatalf("BLAS %s with build %q, want %s", typ, BLASName, want)
 	}

@@ -2,10 +2,23 @@
 
 package graph
 
+import (
+	"github.com/gnaudit/gnaudit/auditor/internal/sgemm"
+	"gorgonia.org/gorgonia"
+)
+
 // BLASName names the BLAS implementation the executor was built with:
 // gonum's pure-Go BLAS by default, "openblas" with the openblas build tag.
 const BLASName = "gonum"
 
-// blasSplit: gonum's Sgemm and Dgemm spread large products over goroutines
-// themselves.
+// blasSplit: the pure-Go Sgemm (auditor/internal/sgemm) and gonum's Dgemm
+// spread large products over goroutines themselves.
 const blasSplit = false
+
+func init() {
+	// gonum's pure-Go BLAS with a SIMD Sgemm (AVX2+FMA assembly where the
+	// CPU has it, several times gonum's own Sgemm): gorgonia,
+	// gorgonia.org/tensor, this package's kernels and auditor/persample
+	// (which call gorgonia.WhichBLAS) all use it.
+	gorgonia.Use(sgemm.Implementation{})
+}

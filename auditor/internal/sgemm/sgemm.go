@@ -1,0 +1,494 @@
+// Package sgemm is a single-precision matrix product (SGEMM) in pure Go with
+// a SIMD microkernel: gonum's blas.Float32 Sgemm semantics, several times
+// faster than gonum's own Sgemm on the shapes of the executor's
+// convolutions.
+//
+// The product is cache-blocked in the manner of BLIS and GotoBLAS: C is
+// computed in nc-column blocks; within one, the k dimension goes in
+// kc-deep slices, B's slice is packed into nr-column strips and A's into
+// mr-row strips, mc rows at a time, and a microkernel accumulates one
+// mr×nr tile of C in registers from one A strip and one B strip. On amd64
+// with AVX2 and FMA the microkernel is Go assembly (kernel_amd64.s, chosen
+// at run time with golang.org/x/sys/cpu); on other architectures (and with
+// the purego build tag) it is the portable Go kernel of kernel_generic.go;
+// on amd64 CPUs without AVX2 or FMA, Sgemm is gonum's (whose SSE assembly
+// beats the portable kernel there). Transposes only change
+// the packing. Large products are split over up to GOMAXPROCS goroutines.
+//
+// No cgo. The result differs from gonum's in rounding only: each element
+// is a float32 sum of k products in a different order (and fused
+// multiply-adds on the assembly path), so the two agree to a few units of
+// k·eps·Σ|a||b| (see the tests).
+package sgemm
+
+import (
+	"runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Blocking: the microkernel's tile is mr×nr; packed B strips are kc×nr
+// (24 KiB, in L1), packed A blocks mc×kc (128 KiB, in L2), B blocks kc×nc
+// (3 MiB, in L3).
+const (
+	mr = 4
+	nr = 24
+	kc = 256
+	mc = 128
+	nc = 3072
+)
+
+// minParWork is the number of multiply-adds of one goroutine's share below
+// which a product is not split further.
+const minParWork = 1 << 18
+
+// Implementation is gonum's pure-Go BLAS with this package's Sgemm: install
+// it with gorgonia.Use(sgemm.Implementation{}) to speed up gorgonia's (and
+// the executor's) float32 products.
+type Implementation struct {
+	gonum.Implementation
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C as Sgemm does.
+func (Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Sgemm performs one of the matrix-matrix operations
+//
+//	C = alpha * A * B + beta * C
+//	C = alpha * Aᵀ * B + beta * C
+//	C = alpha * A * Bᵀ + beta * C
+//	C = alpha * Aᵀ * Bᵀ + beta * C
+//
+// for row-major A (m×k, or k×m when transposed), B (k×n, or n×k) and C
+// (m×n), with leading dimensions lda, ldb and ldc, exactly as gonum's
+// blas.Float32 Sgemm: the same argument checks and panics, C not read when
+// beta is 0, C only scaled when alpha or k is 0.
+func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	aT, bT := checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if (alpha == 0 || k == 0) && beta == 1 {
+		return
+	}
+	if alpha == 0 || k == 0 {
+		scale(m, n, beta, c, ldc)
+		return
+	}
+	if useGonum && !forceGeneric {
+		gonum.Implementation{}.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	parGemm(aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func checkArgs(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) (aT, bT bool) {
+	switch tA {
+	case blas.NoTrans:
+	case blas.Trans, blas.ConjTrans:
+		aT = true
+	default:
+		panic("blas: illegal transpose")
+	}
+	switch tB {
+	case blas.NoTrans:
+	case blas.Trans, blas.ConjTrans:
+		bT = true
+	default:
+		panic("blas: illegal transpose")
+	}
+	switch {
+	case m < 0:
+		panic("blas: m < 0")
+	case n < 0:
+		panic("blas: n < 0")
+	case k < 0:
+		panic("blas: k < 0")
+	case aT && lda < max(1, m), !aT && lda < max(1, k):
+		panic("blas: bad leading dimension of A")
+	case bT && ldb < max(1, k), !bT && ldb < max(1, n):
+		panic("blas: bad leading dimension of B")
+	case ldc < max(1, n):
+		panic("blas: bad leading dimension of C")
+	}
+	if m == 0 || n == 0 {
+		return aT, bT
+	}
+	switch {
+	case aT && len(a) < (k-1)*lda+m, !aT && len(a) < (m-1)*lda+k:
+		panic("blas: insufficient length of a")
+	case bT && len(b) < (n-1)*ldb+k, !bT && len(b) < (k-1)*ldb+n:
+		panic("blas: insufficient length of b")
+	case len(c) < (m-1)*ldc+n:
+		panic("blas: insufficient length of c")
+	}
+	return aT, bT
+}
+
+// scale sets C = beta·C, writing zeros without reading C when beta is 0.
+func scale(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// parGemm splits C into row or column blocks (whole tiles), one goroutine
+// each, when the product is large enough.
+func parGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	nw := runtime.GOMAXPROCS(0)
+	if work := m * n * k; work/minParWork < nw {
+		nw = max(1, work/minParWork)
+	}
+	// Split the dimension with more tiles.
+	mt, nt := (m+mr-1)/mr, (n+nr-1)/nr
+	byCols := nt >= mt
+	tiles := mt
+	if byCols {
+		tiles = nt
+	}
+	nw = min(nw, tiles)
+	if nw <= 1 {
+		serialGemm(aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	step := (tiles + nw - 1) / nw
+	var wg sync.WaitGroup
+	for t0 := 0; t0 < tiles; t0 += step {
+		t1 := min(t0+step, tiles)
+		wg.Add(1)
+		go func(t0, t1 int) {
+			defer wg.Done()
+			if byCols {
+				j0, j1 := t0*nr, min(t1*nr, n)
+				bo := j0
+				if bT {
+					bo = j0 * ldb
+				}
+				serialGemm(aT, bT, m, j1-j0, k, alpha, a, lda, b[bo:], ldb, beta, c[j0:], ldc)
+				return
+			}
+			i0, i1 := t0*mr, min(t1*mr, m)
+			ao := i0 * lda
+			if aT {
+				ao = i0
+			}
+			serialGemm(aT, bT, i1-i0, n, k, alpha, a[ao:], lda, b, ldb, beta, c[i0*ldc:], ldc)
+		}(t0, t1)
+	}
+	wg.Wait()
+}
+
+// buffers are one goroutine's packing buffers.
+type buffers struct {
+	a, b []float32
+}
+
+var pool = sync.Pool{New: func() any { return new(buffers) }}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// directMaxM is the largest m for which B (not transposed) is read in
+// place by the microkernel instead of packed: with few rows of A, each
+// element of B serves too few multiply-adds to pay for its copy.
+var directMaxM = 16
+
+// dotMaxM and dotMinK: C = A·Bᵀ (A not transposed) with m ≤ dotMaxM and
+// k ≥ dotMinK is computed as dot products of rows of A and rows of B,
+// without packing: the weight gradients of convolutions with few output
+// channels, whose k (the positions) is long. (Measured on the executor's
+// shapes: 16×144×1024 and 64×576×8192 about 2× faster than packed,
+// 64×576×64 2× slower.)
+var dotMaxM = 64
+
+const dotMinK = 256
+
+// kdc is the depth of one pass of the dot-product path: three rows of B
+// stay in L1, m ≤ dotMaxM rows of A in L2.
+const kdc = 1024
+
+// serialGemm is the blocked product on the calling goroutine; m, n, k > 0
+// and alpha ≠ 0.
+func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if !aT && bT && m <= dotMaxM && k >= dotMinK {
+		dotGemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	buf := pool.Get().(*buffers)
+	defer pool.Put(buf)
+	kmax := min(k, kc)
+	direct := !bT && m <= directMaxM
+	buf.a = grow(buf.a, roundUp(min(m, mc), mr)*kmax)
+	if direct {
+		buf.b = grow(buf.b, nr*kmax)
+	} else {
+		buf.b = grow(buf.b, roundUp(min(n, nc), nr)*kmax)
+	}
+	kern := kernel()
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			var bs strips
+			if direct {
+				// Whole strips read from B; the last partial one packed.
+				bs = strips{b: b[pc*ldb+jc:], ld: ldb, step: 1}
+				if full := nb / nr * nr; full < nb {
+					packB(false, b, ldb, pc, jc+full, kb, nb-full, buf.b)
+					bs.edge, bs.edgeAt = buf.b, full
+				} else {
+					bs.edgeAt = nb
+				}
+			} else {
+				packB(bT, b, ldb, pc, jc, kb, nb, buf.b)
+				bs = strips{b: buf.b, ld: nr, step: kb, edgeAt: nb}
+			}
+			be := beta
+			if pc > 0 {
+				be = 1
+			}
+			for ic := 0; ic < m; ic += mc {
+				mb := min(mc, m-ic)
+				packA(aT, a, lda, ic, pc, mb, kb, buf.a)
+				macro(kern, mb, nb, kb, alpha, buf.a, &bs, be, c[ic*ldc+jc:], ldc)
+			}
+		}
+	}
+}
+
+// dotGemm computes C = alpha·A·Bᵀ + beta·C from 4×3 blocks of dot
+// products (dotKernel) over kdc-deep passes, the edge rows and columns
+// with scalar dot products.
+func dotGemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	dot := dotKernel()
+	var out [12]float32
+	mf, nf := m/4*4, n/3*3
+	for pc := 0; pc < k; pc += kdc {
+		kb := min(kdc, k-pc)
+		k8 := kb / 8
+		be := beta
+		if pc > 0 {
+			be = 1
+		}
+		mode := modeOf(be)
+		for j0 := 0; j0 < nf; j0 += 3 {
+			bj := b[j0*ldb+pc:]
+			for i0 := 0; i0 < mf; i0 += 4 {
+				ai := a[i0*lda+pc:]
+				dot(k8, ai, lda, bj, ldb, &out)
+				for p := 8 * k8; p < kb; p++ {
+					for r := 0; r < 4; r++ {
+						v := ai[r*lda+p]
+						out[3*r] += v * bj[p]
+						out[3*r+1] += v * bj[ldb+p]
+						out[3*r+2] += v * bj[2*ldb+p]
+					}
+				}
+				for r := 0; r < 4; r++ {
+					row := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+3]
+					for j, s := range out[3*r : 3*r+3] {
+						row[j] = update(row[j], alpha*s, be, mode)
+					}
+				}
+			}
+		}
+		for i := 0; i < m; i++ {
+			j1 := nf
+			if i >= mf {
+				j1 = 0
+			}
+			ai := a[i*lda+pc : i*lda+pc+kb]
+			for j := j1; j < n; j++ {
+				bj := b[j*ldb+pc : j*ldb+pc+kb]
+				var s float32
+				for p, v := range ai {
+					s += v * bj[p]
+				}
+				c[i*ldc+j] = update(c[i*ldc+j], alpha*s, be, mode)
+			}
+		}
+	}
+}
+
+// update is one element's store in a mode: v, c + v, or v + beta·c.
+func update(c, v, beta float32, mode int) float32 {
+	switch mode {
+	case modeZero:
+		return v
+	case modeOne:
+		return c + v
+	}
+	return v + beta*c
+}
+
+func roundUp(x, r int) int { return (x + r - 1) / r * r }
+
+// strips locates B's nr-column strips for the microkernel: the strip at
+// column jr < edgeAt starts at b[jr·step] with rows ld apart (packed: step
+// kb, ld nr; in place: step 1, ld ldb); the one at edgeAt (if any) is the
+// packed edge.
+type strips struct {
+	b, edge          []float32
+	ld, step, edgeAt int
+}
+
+func (s *strips) at(jr int) ([]float32, int) {
+	if jr >= s.edgeAt {
+		return s.edge, nr
+	}
+	return s.b[jr*s.step:], s.ld
+}
+
+// macro multiplies a packed mb×kb block of A by a kb×nb block of B into C
+// (mb×nb at c, leading dimension ldc): C = alpha·A·B + beta·C. Whole
+// tiles go straight to C; edge tiles through a tile buffer.
+func macro(kern kernelFunc, mb, nb, kb int, alpha float32, ap []float32, bs *strips, beta float32, c []float32, ldc int) {
+	mode := modeOf(beta)
+	var tile [mr * nr]float32
+	for jr := 0; jr < nb; jr += nr {
+		nrr := min(nr, nb-jr)
+		bstrip, ldb := bs.at(jr)
+		for ir := 0; ir < mb; ir += mr {
+			mrr := min(mr, mb-ir)
+			as := ap[ir*kb : (ir+mr)*kb]
+			cc := c[ir*ldc+jr:]
+			if mrr == mr && nrr == nr {
+				kern(kb, as, bstrip, ldb, cc, ldc, alpha, beta, mode)
+				continue
+			}
+			kern(kb, as, bstrip, ldb, tile[:], nr, 1, 0, modeZero)
+			for r := 0; r < mrr; r++ {
+				row := cc[r*ldc : r*ldc+nrr]
+				t := tile[r*nr : r*nr+nrr]
+				switch mode {
+				case modeZero:
+					for j, v := range t {
+						row[j] = alpha * v
+					}
+				case modeOne:
+					for j, v := range t {
+						row[j] += alpha * v
+					}
+				default:
+					for j, v := range t {
+						row[j] = alpha*v + beta*row[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// Modes of the microkernel's store: C = alpha·AB (beta = 0, C not read),
+// C += alpha·AB (beta = 1), C = alpha·AB + beta·C.
+const (
+	modeZero = iota
+	modeOne
+	modeBeta
+)
+
+func modeOf(beta float32) int {
+	switch beta {
+	case 0:
+		return modeZero
+	case 1:
+		return modeOne
+	}
+	return modeBeta
+}
+
+// packA packs rows [ic, ic+mb) and columns [pc, pc+kb) of op(A) into mr-row
+// strips: strip t holds op(A)[ic+t·mr+r][pc+p] at dst[t·mr·kb + p·mr + r],
+// rows past mb zero.
+func packA(aT bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
+	for t := 0; t*mr < mb; t++ {
+		d := dst[t*mr*kb : (t+1)*mr*kb]
+		rows := min(mr, mb-t*mr)
+		i0 := ic + t*mr
+		if aT {
+			// op(A)[i][p] = a[p·lda + i]: mr contiguous values per p.
+			for p := 0; p < kb; p++ {
+				src := a[(pc+p)*lda+i0:]
+				dp := d[p*mr : p*mr+mr]
+				if rows == mr {
+					dp[0], dp[1], dp[2], dp[3] = src[0], src[1], src[2], src[3]
+					continue
+				}
+				copy(dp, src[:rows])
+				clear(dp[rows:])
+			}
+			continue
+		}
+		// op(A)[i][p] = a[i·lda + p]: one row of A per lane.
+		for r := 0; r < mr; r++ {
+			if r >= rows {
+				for p := 0; p < kb; p++ {
+					d[p*mr+r] = 0
+				}
+				continue
+			}
+			src := a[(i0+r)*lda+pc : (i0+r)*lda+pc+kb]
+			for p, v := range src {
+				d[p*mr+r] = v
+			}
+		}
+	}
+}
+
+// packB packs rows [pc, pc+kb) and columns [jc, jc+nb) of op(B) into
+// nr-column strips: strip s holds op(B)[pc+p][jc+s·nr+j] at
+// dst[s·nr·kb + p·nr + j], columns past nb zero.
+func packB(bT bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
+	for s := 0; s*nr < nb; s++ {
+		d := dst[s*nr*kb : (s+1)*nr*kb]
+		cols := min(nr, nb-s*nr)
+		j0 := jc + s*nr
+		if !bT {
+			// op(B)[p][j] = b[p·ldb + j]: nr contiguous values per p.
+			if cols == nr {
+				packStrip()(kb, b[pc*ldb+j0:], ldb, d)
+				continue
+			}
+			for p := 0; p < kb; p++ {
+				dp := d[p*nr : p*nr+nr]
+				copy(dp, b[(pc+p)*ldb+j0:(pc+p)*ldb+j0+cols])
+				if cols < nr {
+					clear(dp[cols:])
+				}
+			}
+			continue
+		}
+		// op(B)[p][j] = b[j·ldb + p]: one row of B per lane.
+		if cols == nr {
+			packStripT()(kb, b[j0*ldb+pc:], ldb, d)
+			continue
+		}
+		for j := 0; j < nr; j++ {
+			if j >= cols {
+				for p := 0; p < kb; p++ {
+					d[p*nr+j] = 0
+				}
+				continue
+			}
+			src := b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kb]
+			for p, v := range src {
+				d[p*nr+j] = v
+			}
+		}
+	}
+}
