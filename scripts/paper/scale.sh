@@ -18,6 +18,9 @@
 #   -n LIST   n values for full, overriding "# batches:" (e.g. "200")
 #   -B LIST   batch sizes for full, comma-separated, overriding the config (a subset run;
 #             written to DIR/full-.../n-N-B-LIST so it is never mistaken for the whole)
+#   -C N      full: tested coordinates per parameter, overriding the config (a reduced run,
+#             in DIR/full-.../n-N-C-N: e.g. to fit the per-sample values in memory)
+#   -M SIZE   full: --max-memory, overriding the config (e.g. 7GiB: one pass, in memory)
 #   -u        full: audit the last epoch of a training run that has not plateaued
 #             (recorded as such in source.json and in the scale table)
 #   -p N      threads per run: GOMAXPROCS = OPENBLAS_NUM_THREADS = N (default 1)
@@ -30,16 +33,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN="" WORK=out/paper-scale SEEDS="" NS="" BS="" UNFINISHED=0 THREADS=1 KEEP=experiments/paper/scale/results DEADLINE=""
-while getopts "b:r:s:n:B:up:k:D:h" o; do
+BIN="" WORK=out/paper-scale SEEDS="" NS="" BS="" COORDS="" MAXMEM="" UNFINISHED=0 THREADS=1 KEEP=experiments/paper/scale/results DEADLINE=""
+while getopts "b:r:s:n:B:C:M:up:k:D:h" o; do
   case $o in
-    b) BIN=$OPTARG ;; r) WORK=$OPTARG ;; s) SEEDS=$OPTARG ;; n) NS=$OPTARG ;; B) BS=$OPTARG ;;
+    b) BIN=$OPTARG ;; r) WORK=$OPTARG ;; s) SEEDS=$OPTARG ;; n) NS=$OPTARG ;; B) BS=$OPTARG ;; C) COORDS=$OPTARG ;; M) MAXMEM=$OPTARG ;;
     u) UNFINISHED=1 ;; p) THREADS=$OPTARG ;; k) KEEP=$OPTARG ;; D) DEADLINE=$(date -d "$OPTARG" +%s) ;;
-    *) sed -n '2,30p' "$0"; exit 2 ;;
+    *) sed -n '2,34p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-stage=${1:-}; [ -n "$stage" ] || { sed -n '2,30p' "$0"; exit 2; }
+stage=${1:-}; [ -n "$stage" ] || { sed -n '2,34p' "$0"; exit 2; }
 shift
 CFGDIR=experiments/paper/scale
 
@@ -93,7 +96,9 @@ full_one() { # NAME SEED N
   local name=$1 seed=$2 n=$3 cfg=$CFGDIR/$1.yaml
   local train; train=$(header "$cfg" train)
   [ -n "$train" ] || { echo "scale.sh: $cfg has no '# train:' line" >&2; return 2; }
-  local sub=n-$n; [ -z "$BS" ] || sub=n-$n-B-${BS//,/-}
+  local sub=n-$n
+  [ -z "$BS" ] || sub=$sub-B-${BS//,/-}
+  [ -z "$COORDS" ] || sub=$sub-C-$COORDS
   local out=$WORK/$name/$sub/seed-$seed
   if complete "$out"; then echo "skip $name n $n seed $seed (complete)"; return 0; fi
   local src; src=$("$CTL" final -config "$CFGDIR/$train.yaml" -run "$WORK/$train/seed-$seed" -seed "$seed" $([ "$UNFINISHED" = 1 ] && echo -unfinished))
@@ -101,6 +106,8 @@ full_one() { # NAME SEED N
   mkdir -p "$(dirname "$out")"
   local cmd=("$BIN" audit --config "$cfg" --seed "$seed" --batches "$n" --model "$MODEL" --out "$out")
   [ -z "$BS" ] || cmd+=(--batch-sizes "$BS")
+  [ -z "$COORDS" ] || cmd+=(--coords-per-layer "$COORDS")
+  [ -z "$MAXMEM" ] || cmd+=(--max-memory "$MAXMEM")
   echo "full $name n $n seed $seed (model of $train epoch $EPOCH, plateau $PLATEAU): ${cmd[*]}"
   local t0=$SECONDS
   if ! nice -n 19 "${cmd[@]}" >"$out.log" 2>&1; then

@@ -268,12 +268,22 @@ func scaleFixture(t *testing.T, dir string) {
 	full := filepath.Join(dir, "full-alexnet-cifar", "n-200", "seed-1")
 	writeReport(t, full, fakeReport(0, 60000, 200, fbs, layersAt(fbs, 3002, 0), 0, 0, 88.6, -1))
 	must(t, os.WriteFile(filepath.Join(full, "source.json"), []byte(`{"train": "train-alexnet-cifar", "seed": 1, "epoch": 2, "plateau": false, "seconds": 900}`+"\n"), 0o644))
+	// A reduced run (1500 coordinates) of the BN model with both engines:
+	// a per-sample and a mini-batch checkpoint at step 0.
+	bn := filepath.Join(dir, "full-alexnet-cifar-bn", "n-200-C-1500", "seed-1")
+	both := fakeReport(0, 60000, 200, fbs, layersAt(fbs, 1500, 10), 0, 0, 90, -1)
+	mb := fakeReport(0, 60000, 200, fbs, layersAt(fbs, 1500, 25), 0, 0, 90, -1).Checkpoints[0]
+	mb.Engine = "mini-batch"
+	both.Checkpoints = append(both.Checkpoints, mb)
+	writeReport(t, bn, both)
+	must(t, os.WriteFile(filepath.Join(bn, "source.json"), []byte(`{"train": "train-alexnet-cifar-bn", "seed": 1, "epoch": 2, "plateau": false, "seconds": 1900}`+"\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "plan.txt"), []byte("== full-alexnet-cifar\nmachine: test CPU; OpenBLAS, Zen kernels\n  memory about 1.1 GiB:\ntime estimate: fine-tuning 0 steps × 0s = 0s; collection 6m55s per checkpoint (3ms per sample) × 1 checkpoints (steps [0]); total about 6m55s\n== train-alexnet-cifar\ntime estimate: fine-tuning 468 steps × 600ms = 4m40s; collection 23s per checkpoint; total about 5m3s\n"), 0o644))
 }
 
 const scaleDocText = "# paper\nintro kept\n<!-- BEGIN scale-ran -->\nold\n<!-- END scale-ran -->\n" +
 	"<!-- BEGIN scale-table-full-alexnet-cifar-n-200 -->\nold\n<!-- END scale-table-full-alexnet-cifar-n-200 -->\n" +
 	"<!-- BEGIN scale-table-full-resnet20-n-600 -->\n*Not run yet* (no committed results).\n<!-- END scale-table-full-resnet20-n-600 -->\n" +
+	"<!-- BEGIN scale-table-full-alexnet-cifar-bn-n-200-C-1500-mini-batch -->\nold\n<!-- END scale-table-full-alexnet-cifar-bn-n-200-C-1500-mini-batch -->\n" +
 	"<!-- BEGIN scale-claims -->\nold\n<!-- END scale-claims -->\n## Dynamics\ni16's text, kept\n"
 
 // TestAggregateScale aggregates a generated results directory with the
@@ -299,6 +309,10 @@ func TestAggregateScale(t *testing.T) {
 		"| full-pool audit | `full-alexnet-cifar` n = 200 |", "model of epoch 2 (not plateaued)",
 		"| full-pool audit | `full-resnet56` n = 600 | seeds 1, 2, 3, B = 64…2048, N = 60,000 | not run |",
 		"| conv1.weight | 1728 | 3002 |",
+		"| full-pool audit | `full-alexnet-cifar-bn` n = 200 (**reduced**: `n-200-C-1500-per-sample`) |",
+		"| full-pool audit | `full-alexnet-cifar-bn` n = 200 (**reduced**: `n-200-C-1500-mini-batch`) |",
+		"engine mini-batch, up to 1500 tested coordinates per parameter",
+		"alexnet-cifar-bn n-200-C-1500-per-sample: layer mean 29.5 % at B = 64",
 		"1. Gaussianity rises with B", "| **agrees** |",
 		"2. BatchNorm keeps the conv layers Gaussian during training",
 		"3. ResNet is more Gaussian than AlexNet | needs full-pool audits", "**not testable (not run)**",
