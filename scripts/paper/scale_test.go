@@ -281,9 +281,9 @@ func scaleFixture(t *testing.T, dir string) {
 }
 
 const scaleDocText = "# paper\nintro kept\n<!-- BEGIN scale-ran -->\nold\n<!-- END scale-ran -->\n" +
-	"<!-- BEGIN scale-table-full-alexnet-cifar-n-200 -->\nold\n<!-- END scale-table-full-alexnet-cifar-n-200 -->\n" +
-	"<!-- BEGIN scale-table-full-resnet20-n-600 -->\n*Not run yet* (no committed results).\n<!-- END scale-table-full-resnet20-n-600 -->\n" +
-	"<!-- BEGIN scale-table-full-alexnet-cifar-bn-n-200-C-1500-mini-batch -->\nold\n<!-- END scale-table-full-alexnet-cifar-bn-n-200-C-1500-mini-batch -->\n" +
+	"<!-- BEGIN scale-full -->\n#### Full pool: full-alexnet-cifar n-200\n\nold\n<!-- END scale-full -->\n" +
+	"<!-- BEGIN scale-during -->\n*Not run yet* (no committed results).\n<!-- END scale-during -->\n" +
+	"<!-- BEGIN scale-extra -->\n*Not run yet* (no committed results).\n<!-- END scale-extra -->\n" +
 	"<!-- BEGIN scale-claims -->\nold\n<!-- END scale-claims -->\n## Dynamics\ni16's text, kept\n"
 
 // TestAggregateScale aggregates a generated results directory with the
@@ -324,7 +324,7 @@ func TestAggregateScale(t *testing.T) {
 	if testing.Verbose() {
 		t.Logf("generated document:\n%s", got)
 	}
-	if strings.Contains(got, "old\n") {
+	if strings.Contains(got, "old\n") || !strings.Contains(got, "#### Full pool: full-alexnet-cifar n-200\n") || !strings.Contains(got, "#### During training: train-alexnet-cifar-bn, B = 64") {
 		t.Errorf("a block was not refreshed:\n%s", got)
 	}
 	// Claim 1: layer mean 20+… rises by 40 points: agrees; claim 2: the BN
@@ -357,11 +357,16 @@ func TestAggregateScale(t *testing.T) {
 	onlyTrain := filepath.Join(dir, "onlytrain")
 	scaleFixture(t, onlyTrain)
 	must(t, os.RemoveAll(filepath.Join(onlyTrain, "full-alexnet-cifar")))
+	onlyTrainNoBN := filepath.Join(dir, "onlytrain-nobn")
+	scaleFixture(t, onlyTrainNoBN)
+	must(t, os.RemoveAll(filepath.Join(onlyTrainNoBN, "full-alexnet-cifar")))
+	must(t, os.RemoveAll(filepath.Join(onlyTrainNoBN, "full-alexnet-cifar-bn")))
 	for _, c := range []struct{ name, results, want string }{
 		{"missing directory", filepath.Join(dir, "none"), "no such file"},
 		{"no results", empty, "no results"},
 		{"report without source.json", noSource, "no source.json"},
-		{"a table's results gone", onlyTrain, `block "scale-table-full-alexnet-cifar-n-200" holds results`},
+		{"a table's results gone", onlyTrain, `block "scale-full" holds "Full pool: full-alexnet-cifar n-200"`},
+		{"every full-pool result gone", onlyTrainNoBN, `block "scale-full" holds results`},
 	} {
 		err := AggregateScale(ScaleOptions{Results: c.results, Configs: o.Configs, Out: out2, Doc: doc})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -378,8 +383,12 @@ func TestAggregateScale(t *testing.T) {
 	if err := AggregateScale(ScaleOptions{Results: onlyTrain, Configs: o.Configs, Out: out2, Doc: doc, AllowMissing: true}); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(doc); !strings.Contains(blockBody(string(b), "scale-table-full-alexnet-cifar-n-200"), "Not run yet") {
-		t.Errorf("with -allow-missing the table is not marked not run")
+	b, _ = os.ReadFile(doc)
+	if full := blockBody(string(b), "scale-full"); strings.Contains(full, "full-alexnet-cifar n-200") || !strings.Contains(full, "#### Full pool: full-alexnet-cifar-bn n-200-C-1500-mini-batch") {
+		t.Errorf("with -allow-missing: scale-full is\n%s", full)
+	}
+	if !strings.Contains(blockBody(string(b), "scale-extra"), "Not run yet") {
+		t.Errorf("an unknown scale block is not marked not run")
 	}
 }
 

@@ -265,10 +265,16 @@ func AggregateScale(o ScaleOptions) error {
 			if !strings.HasPrefix(name, "scale-") {
 				continue
 			}
-			if _, ok := s.blocks[name]; ok {
+			old := blockBody(doc, name)
+			if nb, ok := s.blocks[name]; ok {
+				for _, h := range headings(old) {
+					if !strings.Contains(nb, "#### "+h+"\n") && !o.AllowMissing {
+						return fmt.Errorf("%s: block %q holds %q, but %s has no results for it: nothing written (check -results, or pass -allow-missing)", o.Doc, name, h, o.Results)
+					}
+				}
 				continue
 			}
-			if old := blockBody(doc, name); strings.TrimSpace(old) != strings.TrimSpace(notRunText) && strings.TrimSpace(old) != "" && !o.AllowMissing {
+			if strings.TrimSpace(old) != strings.TrimSpace(notRunText) && strings.TrimSpace(old) != "" && !o.AllowMissing {
 				return fmt.Errorf("%s: block %q holds results, but %s has none for it: nothing written (check -results, or pass -allow-missing)", o.Doc, name, o.Results)
 			}
 			s.blocks[name] = notRunText
@@ -337,8 +343,31 @@ type scaleDoc struct {
 // section writes a block both to results.md (under a heading) and to
 // blocks[name].
 func (s *scaleDoc) section(heading, name, body string) {
-	fmt.Fprintf(&s.md, "## %s\n\n<!-- %s -->\n%s\n", heading, name, body)
+	fmt.Fprintf(&s.md, "## %s\n\n%s\n", heading, local(body))
 	s.blocks[name] = body
+}
+
+// part appends a table under a "#### heading" to results.md and to the
+// group block (scale-during, scale-full): a block that gathers a table per
+// audit, so that docs/paper.md need not name every run.
+func (s *scaleDoc) part(group, heading, body string) {
+	fmt.Fprintf(&s.md, "## %s\n\n%s\n", heading, local(body))
+	s.blocks[group] += "#### " + heading + "\n\n" + body + "\n"
+}
+
+// local rewrites docs/paper.md's figure links for results.md, which lies
+// beside the figures.
+func local(body string) string { return strings.ReplaceAll(body, "](paper/scale/", "](") }
+
+// headings lists the "#### " lines of a block body.
+func headings(body string) []string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "#### ") {
+			out = append(out, strings.TrimPrefix(l, "#### "))
+		}
+	}
+	return out
 }
 
 func seedsIn(tr []trainRun, cfg string) []*TrainingRun {
@@ -481,7 +510,9 @@ func (s *scaleDoc) cost(plan string, trainCfgs, fullCfgs []scaleConfig, trains [
 		case strings.HasPrefix(line, "machine: ") && machine == "":
 			machine = strings.TrimPrefix(line, "machine: ")
 		case strings.HasPrefix(line, "  memory about "):
-			mem[cur] = strings.TrimSuffix(strings.TrimPrefix(line, "  memory about "), ":")
+			if _, ok := mem[cur]; !ok { // the first: the per-sample collection's
+				mem[cur] = strings.TrimSuffix(strings.TrimPrefix(line, "  memory about "), ":")
+			}
 		case strings.HasPrefix(line, "time estimate: "):
 			est[cur] = strings.TrimPrefix(line, "time estimate: ")
 			if i := strings.LastIndex(line, "total about "); i >= 0 {
@@ -621,7 +652,7 @@ func (s *scaleDoc) training(trains []trainRun) error {
 			fig := name + ".svg"
 			fmt.Fprintf(&tb, "\nPass rate %% over non-degenerate coordinates [95 %% Wilson interval], seed %d, checkpoint audits (pool %d, n = %d, up to %d coordinates per parameter).\n\n![%s](paper/scale/%s)\n",
 				t.Run.Seed, reps[0].Pool, reps[0].Batches, maxTested(reps[0]), name, fig)
-			s.section(fmt.Sprintf("During training: %s, B = %d", t.Config, bsz), name, tb.String())
+			s.part("scale-during", fmt.Sprintf("During training: %s, B = %d", t.Config, bsz), tb.String())
 			dyn[fmt.Sprintf("%s/B=%d", t.Config, bsz)] = map[string]any{"steps": steps, "layers": names, "percent": nullNaN(pct), "low": nullNaN(lo), "high": nullNaN(hi)}
 			title, st, nm, p, l, h := t.Config, steps, names, pct, lo, hi
 			b := bsz
@@ -695,10 +726,9 @@ func (s *scaleDoc) fullTables(fulls []*fullRun) error {
 		for _, x := range bs {
 			fmt.Fprintf(&b, " **%s** |", e.ModelGaussianity(x).Format(1))
 		}
-		name := "scale-table-" + e.Name
 		fig := "fig-" + e.Name + ".svg"
 		fmt.Fprintf(&b, "\n\n![Gaussianity against B, %s](paper/scale/%s)\n", e.Name, fig)
-		s.section("Full pool: "+f.label(), name, b.String())
+		s.part("scale-full", "Full pool: "+f.label(), b.String())
 		ee := e
 		s.figs = append(s.figs, func() error { return plotGaussVsB(filepath.Join(s.o.Out, fig), ee) })
 
@@ -727,7 +757,7 @@ func (s *scaleDoc) fullTables(fulls []*fullRun) error {
 		if ns != "" {
 			be.WriteString("\n" + ns)
 		}
-		s.section("Full pool, Berry–Esseen, tail index, noise scale: "+f.label(), "scale-stats-"+e.Name, be.String())
+		s.part("scale-full", "Full pool, Berry–Esseen, tail index, noise scale: "+f.label(), be.String())
 		sum[e.Name] = map[string]any{"seeds": seedsOf(e), "batch_sizes": bs, "gaussianity": tab, "model": modelStats(e), "rows": rows, "sources": f.Sources}
 	}
 	s.summary["full_pool"] = sum
