@@ -400,7 +400,7 @@ func (s *scaleDoc) ran(trainCfgs, fullCfgs []scaleConfig, trains []trainRun, ful
 			seeds = append(seeds, r.Seed)
 			last := r.Epochs[len(r.Epochs)-1]
 			status := map[string]string{"plateau": "plateau reached", "max_epochs": "stopped at max_epochs, no plateau", "running": "**stopped before the plateau** (time)"}[r.Status]
-			det = append(det, fmt.Sprintf("seed %d: %d epochs (%d steps of 128), held-out %.2f %% after the last, %s", r.Seed, len(r.Epochs), last.FirstStep+last.Steps, last.HeldOutAcc, status))
+			det = append(det, fmt.Sprintf("seed %d: %s (%d steps of 128), held-out %.2f %% after the last, %s", r.Seed, plural(len(r.Epochs), "epoch"), last.FirstStep+last.Steps, last.HeldOutAcc, status))
 		}
 		ran := "not run"
 		if len(seeds) > 0 {
@@ -455,6 +455,13 @@ func reducedNote(f *fullRun, c scaleConfig) string {
 		return ""
 	}
 	return fmt.Sprintf(" (**reduced**: `%s`)", f.Sub)
+}
+
+func plural(n int, w string) string {
+	if n == 1 {
+		return "1 " + w
+	}
+	return fmt.Sprintf("%d %ss", n, w)
 }
 
 func engineOf(c *reports.Checkpoint) string {

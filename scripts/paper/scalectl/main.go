@@ -144,8 +144,9 @@ func cmdKeep(args []string) error {
 		if !keep {
 			return nil
 		}
-		// An epoch or audit directory is kept only when it finished.
-		if d.Name() == "report.json" && !completeOrSource(filepath.Dir(p)) {
+		// An epoch or audit directory (one with an audit.json) is kept only
+		// when it finished.
+		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "audit.json")); err == nil && !completeAudit(filepath.Dir(p)) {
 			return nil
 		}
 		st, err := d.Info()
@@ -173,7 +174,8 @@ func cmdKeep(args []string) error {
 	return nil
 }
 
-func completeOrSource(dir string) bool {
+// completeAudit reports whether dir/audit.json says "complete".
+func completeAudit(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "audit.json"))
 	if err != nil {
 		return false
