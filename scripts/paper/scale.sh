@@ -21,6 +21,8 @@
 #   -C N      full: tested coordinates per parameter, overriding the config (a reduced run,
 #             in DIR/full-.../n-N-C-N: e.g. to fit the per-sample values in memory)
 #   -M SIZE   full: --max-memory, overriding the config (e.g. 7GiB: one pass, in memory)
+#   -E ENGINE full: noise engine, overriding the config (per-sample, mini-batch, both; a
+#             reduced run, in DIR/full-.../n-N-E-ENGINE)
 #   -u        full: audit the last epoch of a training run that has not plateaued
 #             (recorded as such in source.json and in the scale table)
 #   -p N      threads per run: GOMAXPROCS = OPENBLAS_NUM_THREADS = N (default 1)
@@ -33,16 +35,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN="" WORK=out/paper-scale SEEDS="" NS="" BS="" COORDS="" MAXMEM="" UNFINISHED=0 THREADS=1 KEEP=experiments/paper/scale/results DEADLINE=""
-while getopts "b:r:s:n:B:C:M:up:k:D:h" o; do
+BIN="" WORK=out/paper-scale SEEDS="" NS="" BS="" COORDS="" MAXMEM="" ENGINE="" UNFINISHED=0 THREADS=1 KEEP=experiments/paper/scale/results DEADLINE=""
+while getopts "b:r:s:n:B:C:M:E:up:k:D:h" o; do
   case $o in
-    b) BIN=$OPTARG ;; r) WORK=$OPTARG ;; s) SEEDS=$OPTARG ;; n) NS=$OPTARG ;; B) BS=$OPTARG ;; C) COORDS=$OPTARG ;; M) MAXMEM=$OPTARG ;;
+    b) BIN=$OPTARG ;; r) WORK=$OPTARG ;; s) SEEDS=$OPTARG ;; n) NS=$OPTARG ;; B) BS=$OPTARG ;; C) COORDS=$OPTARG ;; M) MAXMEM=$OPTARG ;; E) ENGINE=$OPTARG ;;
     u) UNFINISHED=1 ;; p) THREADS=$OPTARG ;; k) KEEP=$OPTARG ;; D) DEADLINE=$(date -d "$OPTARG" +%s) ;;
-    *) sed -n '2,34p' "$0"; exit 2 ;;
+    *) sed -n '2,36p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-stage=${1:-}; [ -n "$stage" ] || { sed -n '2,34p' "$0"; exit 2; }
+stage=${1:-}; [ -n "$stage" ] || { sed -n '2,36p' "$0"; exit 2; }
 shift
 CFGDIR=experiments/paper/scale
 
@@ -99,6 +101,7 @@ full_one() { # NAME SEED N
   local sub=n-$n
   [ -z "$BS" ] || sub=$sub-B-${BS//,/-}
   [ -z "$COORDS" ] || sub=$sub-C-$COORDS
+  [ -z "$ENGINE" ] || sub=$sub-E-$ENGINE
   local out=$WORK/$name/$sub/seed-$seed
   if complete "$out"; then echo "skip $name n $n seed $seed (complete)"; return 0; fi
   local src; src=$("$CTL" final -config "$CFGDIR/$train.yaml" -run "$WORK/$train/seed-$seed" -seed "$seed" $([ "$UNFINISHED" = 1 ] && echo -unfinished))
@@ -108,6 +111,7 @@ full_one() { # NAME SEED N
   [ -z "$BS" ] || cmd+=(--batch-sizes "$BS")
   [ -z "$COORDS" ] || cmd+=(--coords-per-layer "$COORDS")
   [ -z "$MAXMEM" ] || cmd+=(--max-memory "$MAXMEM")
+  [ -z "$ENGINE" ] || cmd+=(--engine "$ENGINE")
   echo "full $name n $n seed $seed (model of $train epoch $EPOCH, plateau $PLATEAU): ${cmd[*]}"
   local t0=$SECONDS
   if ! nice -n 19 "${cmd[@]}" >"$out.log" 2>&1; then
