@@ -244,7 +244,7 @@ func AggregateScale(o ScaleOptions) error {
 
 	s := &scaleDoc{o: o, blocks: map[string]string{}, summary: map[string]any{}}
 	s.ran(trainCfgs, fullCfgs, trains, fulls)
-	s.cost(string(plan), trainCfgs, fullCfgs, trains)
+	s.cost(string(plan), trainCfgs, fullCfgs, trains, fulls)
 	if err := s.training(trains); err != nil {
 		return err
 	}
@@ -501,7 +501,7 @@ func maxHalfWidth(e *Experiment) float64 {
 // cost writes the cost table from the committed plan output (scale.sh
 // plan > plan.txt): each config's per-run estimate on this machine and the
 // whole plan's CPU time here and on 16 cores.
-func (s *scaleDoc) cost(plan string, trainCfgs, fullCfgs []scaleConfig, trains []trainRun) {
+func (s *scaleDoc) cost(plan string, trainCfgs, fullCfgs []scaleConfig, trains []trainRun, fulls []*fullRun) {
 	if strings.TrimSpace(plan) == "" {
 		return
 	}
@@ -527,15 +527,28 @@ func (s *scaleDoc) cost(plan string, trainCfgs, fullCfgs []scaleConfig, trains [
 			}
 		}
 	}
+	measured := map[string][]string{}
+	for _, t := range trains {
+		for _, e := range t.Run.Epochs {
+			measured[t.Config] = append(measured[t.Config], fmt.Sprintf("epoch %d: %.0f s", e.Epoch, e.Seconds))
+		}
+	}
+	for _, f := range fulls {
+		for _, r := range f.Exp.Runs {
+			if sec, ok := jf(f.Sources[r.Seed]["seconds"]); ok {
+				measured[f.Config] = append(measured[f.Config], fmt.Sprintf("%s seed %d: %.0f s", f.Sub, r.Seed, sec))
+			}
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Estimates of `gnaudit audit --plan` (one thread per run; machine: %s), per run, then for the whole plan. A training run is counted at its measured epochs where it ran, else at its `max_epochs` (an upper bound); a full-pool audit is planned at n = 600 (n = 200 costs the same per-sample gradients).\n\n", machine)
-	b.WriteString("| config | one run (plan) | memory | runs in the plan | CPU time of the plan here | wall time on 16 cores (16 one-thread runs at once) |\n|---|---|---|---:|---:|---:|\n")
+	b.WriteString("| config | one run (plan) | memory | measured here (this session) | runs in the plan | CPU time of the plan here | wall time on 16 cores (16 one-thread runs at once) |\n|---|---|---|---|---:|---:|---:|\n")
 	var total, chain float64
 	row := func(name string, runs int, perRun float64, chainLen float64) {
 		cpu := float64(runs) * perRun
 		total += cpu
 		chain = math.Max(chain, chainLen)
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %d | %s | %s |\n", name, est[name], mem[name], runs, fmtHours(cpu), fmtHours(math.Max(cpu/16, chainLen)))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %d | %s | %s |\n", name, est[name], mem[name], orDash(measured[name]), runs, fmtHours(cpu), fmtHours(math.Max(cpu/16, chainLen)))
 	}
 	for _, c := range trainCfgs {
 		h := c.Header
@@ -616,10 +629,12 @@ func (s *scaleDoc) training(trains []trainRun) error {
 	s.figs = append(s.figs, func() error { return plotTrainAcc(filepath.Join(s.o.Out, "fig-train-accuracy.svg"), trains) })
 
 	dyn := map[string]any{}
+	shown := map[string]bool{}
 	for _, t := range trains {
-		if t.Run.Seed != trains[0].Run.Seed && len(seedsIn(trains, t.Config)) > 1 {
-			continue // the figures show the first seed of each model
+		if shown[t.Config] {
+			continue // the tables and figures show the first seed of each model
 		}
+		shown[t.Config] = true
 		steps, reps := t.checkpoints()
 		if len(steps) == 0 {
 			continue
