@@ -857,15 +857,19 @@ func noiseScale(e *Experiment) string {
 		if ns == nil {
 			continue
 		}
-		v := fmt.Sprintf("seed %d: B_simple = %.0f", r.Seed, float64(ns.BSimple))
+		g := func(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }
+		v := fmt.Sprintf("seed %d: B_simple = %s", r.Seed, g(float64(ns.BSimple)))
 		if ns.SE.Defined() {
-			v += fmt.Sprintf(" ± %.0f (SE)", ns.SE.Float())
+			v += fmt.Sprintf(" ± %s (SE)", g(ns.SE.Float()))
 		}
 		if ns.Low.Defined() && ns.High.Defined() {
-			v += fmt.Sprintf(", interval [%.0f, %.0f]", ns.Low.Float(), ns.High.Float())
+			v += fmt.Sprintf(", %s interval [%s, %s]", confidence(ns), g(ns.Low.Float()), g(ns.High.Float()))
 		}
 		if ns.BSimplePlugIn.Defined() {
-			v += fmt.Sprintf(", plug-in %.0f", ns.BSimplePlugIn.Float())
+			v += fmt.Sprintf(", plug-in %s", g(ns.BSimplePlugIn.Float()))
+		}
+		if ns.BSimpleWeightDecay.Defined() {
+			v += fmt.Sprintf(", with the weight-decay term %s", g(ns.BSimpleWeightDecay.Float()))
 		}
 		if ns.NoSignal {
 			v += " (no signal: |G|² not above 0)"
@@ -876,6 +880,13 @@ func noiseScale(e *Experiment) string {
 		return ""
 	}
 	return "Gradient noise scale of the model (METHOD.md §6, unbiased): " + strings.Join(parts, "; ") + ".\n"
+}
+
+func confidence(ns *reports.NoiseScale) string {
+	if ns.Confidence.Defined() {
+		return fmt.Sprintf("%g %%", 100*ns.Confidence.Float())
+	}
+	return ""
 }
 
 // claims writes the verdict table. The rules are stated in the table's
