@@ -124,16 +124,24 @@ full_one() { # NAME SEED N
 }
 
 case $stage in
-plan)
+plan) # NAME... plans those configs only and replaces their entries in plan.txt
   mkdir -p "$WORK/plan"
-  for f in "$CFGDIR"/*.yaml; do
+  files=("$CFGDIR"/*.yaml); [ $# -eq 0 ] || files=()
+  for n in "$@"; do files+=("$CFGDIR/$n.yaml"); done
+  for f in "${files[@]}"; do
     n=$(basename "$f" .yaml)
     args=(--config "$f" --plan --out "$WORK/plan/$n")
     case $n in full-*) args+=(--batches "$(header "$f" batches | awk '{print $NF}')") ;; esac
     echo "== $n"
     nice -n 19 "$BIN" audit "${args[@]}" 2>&1 | grep -E '^(machine|collection plan|  memory about|  work|time estimate)' || true
-  done | tee "$WORK/plan.txt.tmp"
-  mv "$WORK/plan.txt.tmp" "$WORK/plan.txt" ;;
+  done | tee "$WORK/plan.txt.new"
+  if [ $# -gt 0 ] && [ -f "$WORK/plan.txt" ]; then # keep the other configs' entries
+    awk -v names=" $* " 'FNR==1{keep=1} /^== /{keep = index(names, " " $2 " ") == 0} keep' "$WORK/plan.txt" >"$WORK/plan.txt.tmp"
+    cat "$WORK/plan.txt.new" >>"$WORK/plan.txt.tmp"
+  else
+    mv "$WORK/plan.txt.new" "$WORK/plan.txt.tmp"
+  fi
+  rm -f "$WORK/plan.txt.new"; mv "$WORK/plan.txt.tmp" "$WORK/plan.txt" ;;
 train)
   [ $# -gt 0 ] || set -- train
   for n in $(names_or_all train "$@"); do
