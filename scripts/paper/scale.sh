@@ -133,7 +133,7 @@ plan) # NAME... plans those configs only and replaces their entries in plan.txt
     args=(--config "$f" --plan --out "$WORK/plan/$n")
     case $n in full-*) args+=(--batches "$(header "$f" batches | awk '{print $NF}')") ;; esac
     echo "== $n"
-    nice -n 19 "$BIN" audit "${args[@]}" 2>&1 | grep -E '^(machine|collection plan|  memory about|  work|time estimate)' || true
+    nice -n 19 "$BIN" audit "${args[@]}" 2>&1 | grep -E '^(machine|collection plan|  memory about|  work|time estimate)|plan refused' || true
   done | tee "$WORK/plan.txt.new"
   if [ $# -gt 0 ] && [ -f "$WORK/plan.txt" ]; then # keep the other configs' entries
     awk -v names=" $* " 'FNR==1{keep=1} /^== /{keep = index(names, " " $2 " ") == 0} keep' "$WORK/plan.txt" >"$WORK/plan.txt.tmp"

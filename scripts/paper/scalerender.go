@@ -520,6 +520,10 @@ func (s *scaleDoc) cost(plan string, trainCfgs, fullCfgs []scaleConfig, trains [
 			if _, ok := mem[cur]; !ok { // the first: the per-sample collection's
 				mem[cur] = strings.TrimSuffix(strings.TrimPrefix(line, "  memory about "), ":")
 			}
+		case strings.Contains(line, "plan refused"):
+			if i := strings.Index(line, "plan refused: "); i >= 0 {
+				est[cur] = "**refused by the plan**: " + strings.TrimPrefix(line[i:], "plan refused: ")
+			}
 		case strings.HasPrefix(line, "time estimate: "):
 			est[cur] = strings.TrimPrefix(line, "time estimate: ")
 			if i := strings.LastIndex(line, "total about "); i >= 0 {
