@@ -33,6 +33,7 @@
 # "complete") and refuses, before writing anything, to run on missing inputs:
 # full without a trained model, aggregate without results (see scalectl).
 set -euo pipefail
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 cd "$(dirname "$0")/../.."
 
 BIN="" WORK=out/paper-scale SEEDS="" NS="" BS="" COORDS="" MAXMEM="" ENGINE="" UNFINISHED=0 THREADS=1 KEEP=experiments/paper/scale/results DEADLINE=""
@@ -40,11 +41,11 @@ while getopts "b:r:s:n:B:C:M:E:up:k:D:h" o; do
   case $o in
     b) BIN=$OPTARG ;; r) WORK=$OPTARG ;; s) SEEDS=$OPTARG ;; n) NS=$OPTARG ;; B) BS=$OPTARG ;; C) COORDS=$OPTARG ;; M) MAXMEM=$OPTARG ;; E) ENGINE=$OPTARG ;;
     u) UNFINISHED=1 ;; p) THREADS=$OPTARG ;; k) KEEP=$OPTARG ;; D) DEADLINE=$(date -d "$OPTARG" +%s) ;;
-    *) sed -n '2,36p' "$0"; exit 2 ;;
+    *) usage; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-stage=${1:-}; [ -n "$stage" ] || { sed -n '2,36p' "$0"; exit 2; }
+stage=${1:-}; [ -n "$stage" ] || { usage; exit 2; }
 shift
 CFGDIR=experiments/paper/scale
 
@@ -82,7 +83,7 @@ train_one() { # NAME SEED
       fi
     fi
     local cmd=("$BIN" audit --config "$cfg" --seed "$RUNSEED" --lr "$LR" --out "$out" --save "$run/epoch-$e.onnx")
-    [ "$EPOCH" != 1 ] || cmd+=(--audit-at 0,last)
+    [ "$EPOCH" != 1 ] || cmd+=(--audit-at "0,last") # epoch 1 also audits the untrained model
     [ -z "$MODEL" ] || cmd+=(--model "$MODEL")
     echo "train $name seed $seed epoch $EPOCH lr $LR: ${cmd[*]}"
     local t0=$SECONDS
@@ -104,7 +105,9 @@ full_one() { # NAME SEED N
   [ -z "$ENGINE" ] || sub=$sub-E-$ENGINE
   local out=$WORK/$name/$sub/seed-$seed
   if complete "$out"; then echo "skip $name n $n seed $seed (complete)"; return 0; fi
-  local src; src=$("$CTL" final -config "$CFGDIR/$train.yaml" -run "$WORK/$train/seed-$seed" -seed "$seed" $([ "$UNFINISHED" = 1 ] && echo -unfinished))
+  local fin=(final -config "$CFGDIR/$train.yaml" -run "$WORK/$train/seed-$seed" -seed "$seed")
+  [ "$UNFINISHED" = 0 ] || fin+=(-unfinished)
+  local src; src=$("$CTL" "${fin[@]}")
   local MODEL="" EPOCH="" PLATEAU=""; eval "$src"
   mkdir -p "$(dirname "$out")"
   local cmd=("$BIN" audit --config "$cfg" --seed "$seed" --batches "$n" --model "$MODEL" --out "$out")

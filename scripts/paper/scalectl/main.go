@@ -64,6 +64,11 @@ func loadRun(cfg, run string, seed int, needModels bool) (*paper.TrainingRun, er
 	if err != nil {
 		return nil, err
 	}
+	if len(tr.Epochs) == 0 {
+		if _, err := os.Stat(run); err != nil {
+			return tr, nil // nothing to record, and nothing is created for a run that never started
+		}
+	}
 	if err := os.MkdirAll(run, 0o755); err != nil {
 		return nil, err
 	}
