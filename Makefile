@@ -67,7 +67,7 @@ proto-tools:
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 proto: proto-tools
-	cd auditor/onnxpb && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative onnx.proto
+	cd internal/onnxpb && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative onnx.proto
 	cd plugins/grpcplugin/internal/proto && PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative analysis.proto
 
 # Regenerate the committed PyTorch reference fixtures in testdata/torch/ (needs

@@ -10,7 +10,7 @@ import (
 	"unsafe"
 
 	// Must initialise before gorgonia.org/cu: turns a missing GPU into a clear message.
-	_ "github.com/gnaudit/gnaudit/cuda/precheck"
+	_ "github.com/gnaudit/gnaudit/cuda/internal/precheck"
 	"gorgonia.org/cu"
 )
 

@@ -11,7 +11,7 @@
 //
 // A cuda build must run on a machine with a usable CUDA device:
 // gorgonia.org/cu initialises the driver when the program starts and exits if
-// that fails. The package cuda/precheck, which the cuda build links first,
+// that fails. The package cuda/internal/precheck, which the cuda build links first,
 // turns that into a clear message (and into a skip for test binaries).
 package cuda
 

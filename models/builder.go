@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 // graphBuilder accumulates the nodes and initializers of one ONNX graph.

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gnaudit/gnaudit/auditor/atomicfile"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 // Opset is the ONNX operator set version of every zoo model.

@@ -3,7 +3,7 @@ package models
 import (
 	"fmt"
 
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 // convOut is the output size of a convolution or pooling along one axis.

@@ -7,8 +7,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/gnaudit/gnaudit/auditor/dynamics/hessian"
-	"github.com/gnaudit/gnaudit/auditor/dynamics/linear"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/hessian"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/linear"
 )
 
 // analyse on a trace of the exact linear model (H diagonal, C not): every

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
-	"github.com/gnaudit/gnaudit/auditor/dynamics/hessian"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/hessian"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 )

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gnaudit/gnaudit/auditor/dynamics/linear"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/linear"
 	"github.com/gnaudit/gnaudit/auditor/progress"
 )
 

@@ -1,12 +1,12 @@
 // Package dynamics measures the SGD dynamics of an ONNX model near a
 // checkpoint θ₀ (the paper's second half; docs/dynamics.md): the static
-// curvature and noise (auditor/dynamics/hessian), then chains of updates
+// curvature and noise (auditor/dynamics/internal/hessian), then chains of updates
 // v ← μv − η(g_S + λθ), θ ← θ + v at constant (η, B, μ) with i.i.d.
 // batches drawn with replacement, whose recorded projections on the
 // Hessian's top eigenvectors, (θ−c)·g, |v|² and batch losses are compared
-// with the exact theory of the linear model (auditor/dynamics/linear),
+// with the exact theory of the linear model (auditor/dynamics/internal/linear),
 // every figure with a batch-means standard error
-// (auditor/dynamics/series).
+// (auditor/dynamics/internal/series).
 //
 // # Use
 //

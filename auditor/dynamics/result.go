@@ -4,7 +4,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/gnaudit/gnaudit/auditor/dynamics/series"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/series"
 )
 
 // Schema names the format of dynamics.json.

@@ -11,9 +11,9 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
-	"github.com/gnaudit/gnaudit/auditor/dynamics/hessian"
-	"github.com/gnaudit/gnaudit/auditor/dynamics/linear"
-	"github.com/gnaudit/gnaudit/auditor/dynamics/series"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/hessian"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/linear"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/series"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/persample"
 	"github.com/gnaudit/gnaudit/auditor/progress"

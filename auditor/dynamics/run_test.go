@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
-	"github.com/gnaudit/gnaudit/auditor/dynamics/hessian"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/hessian"
 	"github.com/gnaudit/gnaudit/auditor/internal/irtest"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/train"

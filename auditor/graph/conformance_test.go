@@ -15,7 +15,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
 

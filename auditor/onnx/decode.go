@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 	onnxgo "github.com/owulveryck/onnx-go"
 	"google.golang.org/protobuf/proto"
 	"gorgonia.org/tensor"

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 	onnxgo "github.com/owulveryck/onnx-go"
 	"gonum.org/v1/gonum/graph"
 	"google.golang.org/protobuf/proto"

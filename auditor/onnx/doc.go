@@ -24,7 +24,7 @@
 //   - the initializer tensors it decodes (float, double, int32, int64 with at
 //     least one element), delivered as gorgonia tensors via SetTensor.
 //
-// The same bytes are also read with auditor/onnxpb (proto.Unmarshal), for
+// The same bytes are also read with internal/onnxpb (proto.Unmarshal), for
 // what onnx-go does not expose or does not handle:
 //
 //   - opset imports, producer, IR version, node names and domains;

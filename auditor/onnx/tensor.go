@@ -7,7 +7,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/float16"
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 	"gorgonia.org/tensor"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 // trainFixture is testdata/train_torch.json (scripts/fixtures/gen_train_torch.py).

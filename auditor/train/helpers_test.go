@@ -12,7 +12,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 // pbb builds small ONNX models (opset 13) for tests.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/atomicfile"
 	"github.com/gnaudit/gnaudit/auditor/float16"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 // SaveONNX writes the ONNX file src to dst with the initializers named in

@@ -19,7 +19,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 // randomImages is a small random 1×28×28 data set with 10 classes.

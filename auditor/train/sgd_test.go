@@ -11,7 +11,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 // SGD.Update against a hand computation, with a learning-rate change and a

@@ -15,8 +15,8 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
 	"github.com/gnaudit/gnaudit/auditor/progress"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
 func TestMultiStepBoundaries(t *testing.T) {

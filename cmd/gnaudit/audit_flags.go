@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/audit"
-	"github.com/gnaudit/gnaudit/auditor/cliflag"
+	"github.com/gnaudit/gnaudit/cmd/gnaudit/internal/cliflag"
 	"github.com/gnaudit/gnaudit/plugins/host"
 )
 

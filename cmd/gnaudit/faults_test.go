@@ -12,7 +12,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/audit/audittest"
 	"github.com/gnaudit/gnaudit/auditor/npy"
-	"github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"github.com/gnaudit/gnaudit/internal/onnxpb"
 	"github.com/gnaudit/gnaudit/models"
 )
 

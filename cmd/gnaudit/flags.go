@@ -7,7 +7,7 @@ import (
 	"io"
 	"regexp"
 
-	"github.com/gnaudit/gnaudit/auditor/cliflag"
+	"github.com/gnaudit/gnaudit/cmd/gnaudit/internal/cliflag"
 )
 
 // errHelp is returned by a verb that printed its usage for -h/--help: the

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/gnaudit/gnaudit/auditor/cliflag"
+	"github.com/gnaudit/gnaudit/cmd/gnaudit/internal/cliflag"
 	"github.com/gnaudit/gnaudit/models"
 )
 

@@ -8,7 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/gnaudit/gnaudit/auditor/data"
-	"github.com/gnaudit/gnaudit/auditor/dynamics/series"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/series"
 	"github.com/gnaudit/gnaudit/auditor/persample"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/gnaudit/gnaudit/auditor/dynamics/linear"
+	"github.com/gnaudit/gnaudit/auditor/dynamics/internal/linear"
 )
 
 // The stationary covariance of SGD with momentum on a two-mode quadratic

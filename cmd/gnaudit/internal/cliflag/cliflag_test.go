@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gnaudit/gnaudit/auditor/cliflag"
+	"github.com/gnaudit/gnaudit/cmd/gnaudit/internal/cliflag"
 )
 
 func TestPrintDefaults(t *testing.T) {

@@ -2737,7 +2737,7 @@ const file_onnx_proto_rawDesc = "" +
 	"\x0eOperatorStatus\x12\x10\n" +
 	"\fEXPERIMENTAL\x10\x00\x12\n" +
 	"\n" +
-	"\x06STABLE\x10\x01B-H\x03Z)github.com/gnaudit/gnaudit/auditor/onnxpb"
+	"\x06STABLE\x10\x01B.H\x03Z*github.com/gnaudit/gnaudit/internal/onnxpb"
 
 var (
 	file_onnx_proto_rawDescOnce sync.Once
