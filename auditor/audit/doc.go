@@ -20,6 +20,7 @@
 //	OUT/checkpoints/step-N/model.onnx  the weights at step N (same graph)
 //	OUT/checkpoints/step-N/noise/      the noise set of step N (auditor/noise format)
 //	OUT/checkpoints/step-N/analyses.json  the analyses' results (per-layer summaries)
+//	OUT/dynamics.json, OUT/dynamics.md   the SGD-dynamics stage (with --dynamics)
 //	OUT/report.json, OUT/report.md, OUT/plots/
 //
 // Rerender (gnaudit report DIR) re-renders report.md and its plots from the

@@ -17,7 +17,7 @@ type gval struct {
 	shape []int // the ONNX shape (rank 0 is held as [1] in gorgonia)
 	bl    bool  // the leading dimension is the batch
 	grad  bool  // depends differentiably on a differentiated input
-	ints  bool  // integer ids (an int64 data input): read only by Gather and Cast
+	ints  bool  // integer ids (an int64 data input): read only by Gather, Cast and the comparisons
 
 	bx *bLayout // the batch is not the leading axis (batchlayout.go)
 }
@@ -212,7 +212,7 @@ func (b *builder[T]) data(n *ir.Node, k int) (*gval, error) {
 	name := n.Inputs[k]
 	if v, ok := b.vals[name]; ok {
 		if v.ints && n.OpType != "Gather" && n.OpType != "Cast" {
-			return nil, b.errNode(n, "input %q holds integer ids; only Gather (an embedding) and Cast read them", name)
+			return nil, b.errNode(n, "input %q holds integer ids; only Gather (an embedding), Cast and the comparisons (Equal, Less, Greater, …) read them", name)
 		}
 		if v.bx != nil && !acceptsMovedBatch(n.OpType) {
 			return nil, b.refuse(n, fmt.Sprintf("input %q holds the batch on axis %d of %v, not as leading axis", name, v.bx.axis, v.shape))
