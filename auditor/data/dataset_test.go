@@ -2,11 +2,14 @@ package data
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // synth builds an in-memory data set: n samples of shape s, value
@@ -27,8 +30,6 @@ func synth(t *testing.T, n int, s Shape, classes int) Dataset {
 	}
 	return d
 }
-
-func approx(a, b, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.Abs(b)) }
 
 func TestNewValidation(t *testing.T) {
 	s := Shape{1, 2, 2}
@@ -66,8 +67,8 @@ func TestScaleNormalize(t *testing.T) {
 			if k >= 3 {
 				m, sd = 1, 4
 			}
-			if want := (x - m) / sd; !approx(v, want, 1e-15) {
-				t.Fatalf("sample %d value %d = %v, want %v", i, k, v, want)
+			if !approx.Within(t, fmt.Sprintf("sample %d value %d", i, k), v, (x-m)/sd, 1e-15, 1e-15) {
+				t.FailNow()
 			}
 		}
 	}
@@ -104,9 +105,8 @@ func TestScaleNormalize(t *testing.T) {
 		for _, v := range vals {
 			q += (v - m) * (v - m)
 		}
-		if !approx(mean[c], m, 1e-14) || !approx(std[c], math.Sqrt(q/float64(len(vals))), 1e-14) {
-			t.Errorf("channel %d: stats %v %v, want %v %v", c, mean[c], std[c], m, math.Sqrt(q/float64(len(vals))))
-		}
+		approx.Within(t, fmt.Sprintf("channel %d mean", c), mean[c], m, 1e-14, 1e-14)
+		approx.Within(t, fmt.Sprintf("channel %d std", c), std[c], math.Sqrt(q/float64(len(vals))), 1e-14, 1e-14)
 	}
 	z, err := d.NormalizeToStats()
 	if err != nil {
@@ -114,9 +114,8 @@ func TestScaleNormalize(t *testing.T) {
 	}
 	zm, zs := z.ChannelStats()
 	for c := range zm {
-		if math.Abs(zm[c]) > 1e-12 || math.Abs(zs[c]-1) > 1e-12 {
-			t.Errorf("normalised channel %d: mean %v std %v", c, zm[c], zs[c])
-		}
+		approx.Abs(t, fmt.Sprintf("normalised channel %d mean", c), zm[c], 0, approx.Float64)
+		approx.Abs(t, fmt.Sprintf("normalised channel %d std", c), zs[c], 1, approx.Float64)
 	}
 }
 
@@ -213,8 +212,8 @@ func TestResizeTorch(t *testing.T) {
 			t.Fatalf("%s %dx%d: %d values, want %d", c.Method, c.H, c.W, len(got), len(c.Out))
 		}
 		for k := range got {
-			if !approx(got[k], c.Out[k], 1e-12) {
-				t.Fatalf("%s %dx%d value %d = %v, torch %v", c.Method, c.H, c.W, k, got[k], c.Out[k])
+			if !approx.Within(t, fmt.Sprintf("%s %dx%d value %d against torch", c.Method, c.H, c.W, k), got[k], c.Out[k], 1e-12, 1e-12) {
+				t.FailNow()
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/npy"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // idxBytes encodes an IDX file: magic, big-endian dimensions, payload.
@@ -449,9 +450,7 @@ func TestFashionMNIST(t *testing.T) {
 		}
 	}
 	mean, std := train.ChannelStats()
-	if math.Abs(mean[0]-72.94035223214286) > 1e-9 {
-		t.Errorf("train pixel mean %v, want 72.94035223214286 (numpy)", mean[0])
-	}
+	approx.Abs(t, "train pixel mean against numpy", mean[0], 72.94035223214286, 1e-9)
 	if std[0] < 89 || std[0] > 91 {
 		t.Errorf("train pixel std %v", std[0])
 	}

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/internal/irtest"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // bnModel: Conv(1→2, 3×3, pad 1) → BN → Relu → Flatten → Gemm(32 → 8) →
@@ -57,7 +59,7 @@ func TestBatchNormTrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(loss-evLoss) < 1e-6 {
+	if approx.Diff(loss, evLoss) < 1e-6 {
 		t.Errorf("train-mode loss %v equals the eval-mode one", loss)
 	}
 	// Finite differences on every trainable parameter entry (gradients
@@ -84,11 +86,8 @@ func TestBatchNormTrain(t *testing.T) {
 			v[j] += h
 			net.SetParam(p.Name, v)
 			fd := (lp - lm) / (2 * h)
-			d := math.Abs(fd-g[j]) / math.Max(1, math.Abs(fd))
-			worst = math.Max(worst, d)
-			if d > 1e-6 {
-				t.Errorf("%s[%d]: gradient %v, finite differences %v", p.Name, j, g[j], fd)
-			}
+			worst = math.Max(worst, approx.RelErrFloor(g[j], fd, 1))
+			approx.RelFloor(t, fmt.Sprintf("%s[%d]: gradient against finite differences", p.Name, j), g[j], fd, 1e-6, 1)
 		}
 	}
 	t.Logf("train-mode gradients within %.2g of finite differences", worst)
@@ -102,8 +101,8 @@ func TestBatchNormTrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range a {
-		if math.Abs(a[i]-b[i]) > 1e-12 {
-			t.Fatalf("Forward of the train-mode net differs from eval mode: %v vs %v", a[i], b[i])
+		if !approx.Abs(t, fmt.Sprintf("Forward[%d] of the train-mode net against eval mode", i), a[i], b[i], approx.Float64) {
+			t.FailNow()
 		}
 	}
 	// Running statistics: by hand from the batch statistics.
@@ -120,13 +119,10 @@ func TestBatchNormTrain(t *testing.T) {
 	for c := range mean {
 		wm := 0.9*m0[c] + 0.1*mean[c]
 		wv := 0.9*v0[c] + 0.1*vr[c]*cnt/(cnt-1)
-		if math.Abs(m1[c]-wm) > 1e-15 || math.Abs(v1[c]-wv) > 1e-15 {
-			t.Errorf("channel %d: running mean/var %v/%v, want %v/%v", c, m1[c], v1[c], wm, wv)
-		}
+		approx.Abs(t, fmt.Sprintf("channel %d: running mean", c), m1[c], wm, approx.Rounding)
+		approx.Abs(t, fmt.Sprintf("channel %d: running var", c), v1[c], wv, approx.Rounding)
 	}
-	if got := net.Param("m1"); math.Abs(got[0]-m1[0]) > 1e-15 {
-		t.Errorf("initializer m1 = %v, running mean %v", got[0], m1[0])
-	}
+	approx.Abs(t, "initializer m1 against the running mean", net.Param("m1")[0], m1[0], approx.Rounding)
 	if st := net.BatchNormStats(); len(st) != 4 || st[0].Name != "m1" || st[3].Name != "v2" {
 		t.Errorf("BatchNormStats %+v", st)
 	}

@@ -1,12 +1,14 @@
 package graph
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // fixed1 is x [1, 2, 3] (batch fixed to 1) → Mul by a parameter → tail.
@@ -231,8 +233,8 @@ func TestTrailingSoftmaxRemoved(t *testing.T) {
 					for k := 0; k < 4; k++ {
 						want += x[i*4+k] * w[k*3+j]
 					}
-					if math.Abs(got[i*3+j]-want) > 1e-12 {
-						t.Fatalf("logit [%d,%d] = %g, want %g", i, j, got[i*3+j], want)
+					if !approx.Abs(t, fmt.Sprintf("logit [%d,%d]", i, j), got[i*3+j], want, approx.Float64) {
+						t.FailNow()
 					}
 				}
 			}
@@ -285,21 +287,14 @@ func TestNetAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(loss-2*math.Log(3)) > 1e-6 {
-		t.Errorf("loss %g, want %g", loss, 2*math.Log(3))
-	}
+	approx.Abs(t, "loss", loss, 2*math.Log(3), 1e-6)
 	if g := net.Grad("unused"); len(g) != 2 || g[0] != 0 {
 		t.Errorf("Grad(unused) = %v", g)
 	}
 	// dL/dc = Σ_i (1/3 − onehot) = [2/3−1, 2/3, 2/3−1].
 	g := net.Grad("c")
 	want := []float64{-1.0 / 3, 2.0 / 3, -1.0 / 3}
-	for j := range want {
-		if math.Abs(g[j]-want[j]) > 1e-6 {
-			t.Errorf("dL/dc = %v, want %v", g, want)
-			break
-		}
-	}
+	approx.Slice(t, "dL/dc", g, want, 1e-6, 0)
 	// Reuse across calls: the same input gives the same loss.
 	for i := 0; i < 3; i++ {
 		l2, err := net.LossGrad([]float64{1, 2, 3, 4, 5, 6, 7, 8}, []int{0, 2})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/internal/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -283,10 +284,7 @@ func runConformanceCase(dir string, m *ir.Model) error {
 		}
 		for i := range got {
 			w := wants[k][i]
-			if math.IsNaN(w) && math.IsNaN(got[i]) || w == got[i] {
-				continue
-			}
-			if math.Abs(got[i]-w) > tol*(1+math.Abs(w)) {
+			if !approx.Close(got[i], w, tol, tol) { // NaN equals NaN, an infinity itself
 				return fmt.Errorf("output %q[%d] = %.7g, want %.7g", o.Name, i, got[i], w)
 			}
 		}

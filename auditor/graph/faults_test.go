@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // The graph's part of the fault battery: models that used to allocate
@@ -114,17 +115,13 @@ func TestFaultsLongChain(t *testing.T) {
 			}
 		}
 	}
-	if math.Abs(loss-wantLoss) > 1e-5 {
-		t.Errorf("loss %v, want %v", loss, wantLoss)
-	}
+	approx.Abs(t, "loss", loss, wantLoss, 1e-5)
 	g := net.Grad("w")
 	if len(g) != len(wantGrad) {
 		t.Fatalf("dL/dw has %d values, want %d", len(g), len(wantGrad))
 	}
 	for k := range g {
-		if math.Abs(g[k]-wantGrad[k]) > 1e-5 {
-			t.Errorf("dL/dw[%d] = %v, want %v", k, g[k], wantGrad[k])
-		}
+		approx.Abs(t, fmt.Sprintf("dL/dw[%d]", k), g[k], wantGrad[k], 1e-5)
 	}
 	// The graph's operations count against the memory budget: refused,
 	// naming the count and the budget, after the build ...

@@ -1,11 +1,13 @@
 package graph
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // Finite-difference checks of every operator's backward pass, in float64,
@@ -300,8 +302,8 @@ func TestDerivPlumbing(t *testing.T) {
 			t.Fatalf("Deriv(%s): ok=%v shape %v len %d", name, ok, shape, len(d))
 		}
 		for i := range d {
-			if math.Abs(d[i]-gp[i]) > 1e-12 {
-				t.Fatalf("Deriv(%s)[%d] = %g, dL/dp = %g", name, i, d[i], gp[i])
+			if !approx.Abs(t, fmt.Sprintf("Deriv(%s)[%d] against dL/dp", name, i), d[i], gp[i], approx.Float64) {
+				t.FailNow()
 			}
 		}
 	}
@@ -315,7 +317,7 @@ func TestDerivPlumbing(t *testing.T) {
 		if zv[i] > 0 {
 			want += ds[i]
 		}
-		if math.Abs(dz[i]-want) > 1e-12 || dr[i] != ds[i] {
+		if !approx.Abs(t, fmt.Sprintf("dL/dz[%d]", i), dz[i], want, approx.Float64) || dr[i] != ds[i] {
 			t.Fatalf("dL/dz[%d] = %g, want %g (dL/dr %g, dL/ds %g)", i, dz[i], want, dr[i], ds[i])
 		}
 	}

@@ -1,12 +1,14 @@
 package graph
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/internal/irtest"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // mb is an irtest.Builder under the short names these tests use; m and rng
@@ -102,8 +104,8 @@ func fdCheck(t *testing.T, m *ir.Model, batch int, maxCoords int) {
 	if err != nil {
 		t.Fatalf("Forward: %v", err)
 	}
-	if want := refLoss(z, labels, net.Classes()); math.Abs(loss-want) > 1e-9*math.Max(1, math.Abs(want)) {
-		t.Fatalf("loss %v, reference CE of the logits %v", loss, want)
+	if !approx.RelFloor(t, "loss against the reference CE of the logits", loss, refLoss(z, labels, net.Classes()), approx.Reference, 1) {
+		t.FailNow()
 	}
 	// The analytic gradients must be read before the finite-difference
 	// passes (Forward passes keep them, but read them now regardless).
@@ -164,9 +166,8 @@ func fdCheck(t *testing.T, m *ir.Model, batch int, maxCoords int) {
 			v[c] = orig
 			tg.set(v)
 			fd := (lp - lm) / (2 * h)
-			if d := math.Abs(fd - tg.grad[c]); d > 1e-6*math.Max(1, gmax) && d > 1e-4*math.Abs(fd) {
-				t.Errorf("%s[%d]: analytic %.9g, finite difference %.9g", tg.name, c, tg.grad[c], fd)
-			}
+			// within 1e-6 of the gradient's scale or 1e-4 of the difference
+			approx.Abs(t, fmt.Sprintf("%s[%d]: analytic against finite difference", tg.name, c), tg.grad[c], fd, math.Max(1e-6*math.Max(1, gmax), 1e-4*math.Abs(fd)))
 		}
 	}
 }

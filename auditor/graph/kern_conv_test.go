@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // TestIm2colTable checks im2col and col2im through the gather table against
@@ -377,8 +379,8 @@ func TestConvGradXTransposed(t *testing.T) {
 			}
 			convGradX(got, w, gy, &g, &scratch[float64]{})
 			for i := range got {
-				if d := math.Abs(got[i] - want[i]); d > 1e-12*(1+math.Abs(want[i])) {
-					t.Fatalf("dx[%d] = %v, want %v", i, got[i], want[i])
+				if !approx.Within(t, fmt.Sprintf("dx[%d]", i), got[i], want[i], approx.Float64, approx.Float64) {
+					t.FailNow()
 				}
 			}
 		})
@@ -439,8 +441,8 @@ func TestConvFwdBlocked(t *testing.T) {
 				}
 				convFwd(got, x, w, b, &g, &scratch[float64]{}, nil)
 				for i := range got {
-					if d := math.Abs(got[i] - want[i]); d > 1e-12*(1+math.Abs(want[i])) {
-						t.Fatalf("out[%d] = %v, want %v", i, got[i], want[i])
+					if !approx.Within(t, fmt.Sprintf("out[%d]", i), got[i], want[i], approx.Float64, approx.Float64) {
+						t.FailNow()
 					}
 				}
 			})
@@ -485,8 +487,8 @@ func TestConvGradWBlocked(t *testing.T) {
 				}
 				convGradW(got, x, gy, &g, &scratch[float64]{}, nil)
 				for i := range got {
-					if d := math.Abs(got[i] - want[i]); d > 1e-11*(1+math.Abs(want[i])) {
-						t.Fatalf("dw[%d] = %v, want %v", i, got[i], want[i])
+					if !approx.Within(t, fmt.Sprintf("dw[%d]", i), got[i], want[i], 1e-11, 1e-11) {
+						t.FailNow()
 					}
 				}
 			})

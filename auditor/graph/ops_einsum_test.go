@@ -1,13 +1,14 @@
 package graph
 
 import (
-	"math"
+	"fmt"
 	"math/rand"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // naiveEinsum is an independent reference: the sum over every assignment
@@ -108,8 +109,8 @@ func TestEinsumKnownAnswers(t *testing.T) {
 				t.Fatalf("shape %v, want %v", gs, ws)
 			}
 			for k := range want {
-				if math.Abs(got[k]-want[k]) > 1e-12*(1+math.Abs(want[k])) {
-					t.Fatalf("[%d] = %v, want %v", k, got[k], want[k])
+				if !approx.Within(t, fmt.Sprintf("[%d]", k), got[k], want[k], approx.Float64, approx.Float64) {
+					t.FailNow()
 				}
 			}
 		})

@@ -1,12 +1,14 @@
 package graph
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"strings"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // maskedAttention is a text model on int64 ids [B, 6]: Embedding, a
@@ -110,8 +112,8 @@ func TestMaskedAttention(t *testing.T) {
 	}
 	want := maskedRef(net, ids, B)
 	for k := range want {
-		if math.Abs(z[k]-want[k]) > 1e-12*(1+math.Abs(want[k])) {
-			t.Fatalf("logit %d = %v, reference %v", k, z[k], want[k])
+		if !approx.Within(t, fmt.Sprintf("logit %d against the reference", k), z[k], want[k], approx.Float64, approx.Float64) {
+			t.FailNow()
 		}
 	}
 	if _, err := net.LossGrad(ids, labels); err != nil {
@@ -148,9 +150,8 @@ func fdParams(t *testing.T, net *Net, x []float64, labels []int) {
 			zm, _ := net.Forward(x)
 			_ = net.SetParam(p.Name, v)
 			fd := (refLoss(zp, labels, net.Classes()) - refLoss(zm, labels, net.Classes())) / (2 * h)
-			if d := math.Abs(fd - g[c]); d > 1e-6*math.Max(1, gmax) && d > 1e-4*math.Abs(fd) {
-				t.Errorf("%s[%d]: analytic %.9g, finite difference %.9g", p.Name, c, g[c], fd)
-			}
+			// within 1e-6 of the gradient's scale or 1e-4 of the difference
+			approx.Abs(t, fmt.Sprintf("%s[%d]: analytic against finite difference", p.Name, c), g[c], fd, math.Max(1e-6*math.Max(1, gmax), 1e-4*math.Abs(fd)))
 		}
 	}
 }
@@ -223,9 +224,7 @@ func TestCastMask(t *testing.T) {
 		if h != 0 {
 			want++
 		}
-		if math.Abs(z[k]-want) > 1e-12 {
-			t.Errorf("[%d] = %v, want %v", k, z[k], want)
-		}
+		approx.Abs(t, fmt.Sprintf("[%d]", k), z[k], want, approx.Float64)
 	}
 	rng := rand.New(rand.NewSource(1))
 	labels := []int{rng.Intn(4), rng.Intn(4)}

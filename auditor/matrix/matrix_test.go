@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/npy"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -125,8 +127,8 @@ func TestReadCSV(t *testing.T) {
 			if tc.col1 != nil {
 				got := m.Column(1, nil)
 				for i := range got {
-					if got[i] != tc.col1[i] && !(math.IsNaN(got[i]) && math.IsNaN(tc.col1[i])) {
-						t.Fatalf("column 1 = %v, want %v", got, tc.col1)
+					if !approx.Same(t, fmt.Sprintf("column 1[%d] of %v", i, got), got[i], tc.col1[i]) {
+						t.FailNow()
 					}
 				}
 			}
@@ -207,9 +209,7 @@ func TestSaveRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %d×%d %q", tc.file, back.Rows, back.Cols, back.Names)
 		}
 		for i, v := range m.Data {
-			if got := back.At(i%3, i/3); got != v && !(math.IsNaN(v) && math.IsNaN(got)) {
-				t.Errorf("%s: value %d = %v, want %v", tc.file, i, got, v)
-			}
+			approx.Same(t, fmt.Sprintf("%s: value %d", tc.file, i), back.At(i%3, i/3), v)
 		}
 	}
 	if err := m.Save(filepath.Join(dir, "missing", "x.csv")); err == nil || !strings.Contains(err.Error(), "x.csv") {

@@ -2,6 +2,7 @@ package minibatch
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/persample"
 	"github.com/gnaudit/gnaudit/auditor/persample/collectsrc"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // smallCNN: Conv(1→3, 3×3, pad 1) [→ BN] → Relu → Flatten → Gemm(3·6·6 → 4),
@@ -111,21 +113,16 @@ func TestMiniBatchEqualsPerSampleWithoutBN(t *testing.T) {
 				if wl.Coords[c] != gl.Coords[c] {
 					t.Fatalf("layer %s: coordinates differ", wl.Parameter)
 				}
-				d := math.Abs(wl.Mean[c]-gl.Mean[c]) / scale
-				worst = math.Max(worst, d)
-				if d > tol {
-					t.Errorf("float64=%v layer %s coord %d: ḡ %v vs per-sample %v", f64, wl.Parameter, wl.Coords[c], gl.Mean[c], wl.Mean[c])
-				}
+				worst = math.Max(worst, approx.Diff(gl.Mean[c], wl.Mean[c])/scale)
+				approx.Abs(t, fmt.Sprintf("float64=%v layer %s coord %d: ḡ against the per-sample engine's", f64, wl.Parameter, wl.Coords[c]), gl.Mean[c], wl.Mean[c], tol*scale)
 			}
-			if d := math.Abs(wl.GradNormSq-gl.GradNormSq) / wl.GradNormSq; d > 10*tol {
-				t.Errorf("float64=%v layer %s: |ḡ|² %v vs %v", f64, wl.Parameter, gl.GradNormSq, wl.GradNormSq)
-			}
+			approx.Rel(t, fmt.Sprintf("float64=%v layer %s: |ḡ|² against the per-sample engine's", f64, wl.Parameter), gl.GradNormSq, wl.GradNormSq, 10*tol)
 			for k := range want.BatchSizes {
 				for i, v := range wl.MiniBatch[k] {
-					d := math.Abs(float64(v)-float64(gl.MiniBatch[k][i])) / scale
-					worst = math.Max(worst, d)
-					if d > math.Max(tol, 1e-6) { // the values are stored in float32
-						t.Fatalf("float64=%v layer %s, B=%d, entry %d: mini-batch engine %v, per-sample engine %v", f64, wl.Parameter, want.BatchSizes[k], i, gl.MiniBatch[k][i], v)
+					worst = math.Max(worst, approx.Diff(float64(gl.MiniBatch[k][i]), float64(v))/scale)
+					// the values are stored in float32
+					if !approx.Abs(t, fmt.Sprintf("float64=%v layer %s, B=%d, entry %d: mini-batch engine against the per-sample engine", f64, wl.Parameter, want.BatchSizes[k], i), float64(gl.MiniBatch[k][i]), float64(v), math.Max(tol, approx.Float32)*scale) {
+						t.FailNow()
 					}
 				}
 			}
@@ -170,7 +167,7 @@ func TestMiniBatchWithBN(t *testing.T) {
 	same := true
 	for l := range set.Layers {
 		for i, v := range set.Layers[l].MiniBatch[0] {
-			if math.Abs(float64(v-eset.Layers[l].MiniBatch[0][i])) > 1e-6 {
+			if approx.Diff(float64(v), float64(eset.Layers[l].MiniBatch[0][i])) > 1e-6 {
 				same = false
 			}
 		}
@@ -222,7 +219,6 @@ func TestEffectiveMomentsAtBatchOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel := func(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(b), 1e-300) }
 	for l := range want.Layers {
 		w, g := &want.Layers[l], &got.Layers[l]
 		for c := range w.Coords {
@@ -233,20 +229,14 @@ func TestEffectiveMomentsAtBatchOne(t *testing.T) {
 				name string
 				a, b float64
 			}{{"S2", g.S2[c], w.S2[c]}, {"S4", g.S4[c], w.S4[c]}} {
-				if rel(p.a, p.b) > 1e-9 {
-					t.Errorf("layer %s coord %d: %s %v, per-sample %v", w.Parameter, w.Coords[c], p.name, p.a, p.b)
-				}
+				approx.RelFloor(t, fmt.Sprintf("layer %s coord %d: %s against the per-sample engine's", w.Parameter, w.Coords[c], p.name), p.a, p.b, approx.Reference, 1e-300)
 			}
-			if math.Abs(g.S3[c]-w.S3[c]) > 1e-9*math.Pow(w.S2[c], 1.5) {
-				t.Errorf("layer %s coord %d: S3 %v, per-sample %v", w.Parameter, w.Coords[c], g.S3[c], w.S3[c])
-			}
+			approx.Abs(t, fmt.Sprintf("layer %s coord %d: S3 against the per-sample engine's", w.Parameter, w.Coords[c]), g.S3[c], w.S3[c], 1e-9*math.Pow(w.S2[c], 1.5))
 			if g.A3[c] < w.A3[c]*(1-1e-12) {
 				t.Errorf("layer %s coord %d: A3 bound %v below the per-sample A3 %v", w.Parameter, w.Coords[c], g.A3[c], w.A3[c])
 			}
 		}
-		if rel(g.TraceCov, w.TraceCov) > 1e-9 {
-			t.Errorf("layer %s: tr Σ %v, per-sample %v", w.Parameter, g.TraceCov, w.TraceCov)
-		}
+		approx.RelFloor(t, fmt.Sprintf("layer %s: tr Σ against the per-sample engine's", w.Parameter), g.TraceCov, w.TraceCov, approx.Reference, 1e-300)
 	}
 }
 

@@ -3,12 +3,15 @@ package noise
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // sample builds a small consistent set: two layers, two batch sizes, three
@@ -225,10 +228,11 @@ func TestMergeHalves(t *testing.T) {
 		for l := range whole.Layers {
 			wl, ml := whole.Layers[l], m.Layers[l]
 			for c := range wl.Coords {
-				for _, p := range [][2]float64{{wl.S2[c], ml.S2[c]}, {wl.S3[c], ml.S3[c]}, {wl.S4[c], ml.S4[c]}, {wl.A3[c], ml.A3[c]}} {
-					if math.Abs(p[0]-p[1]) > 1e-15*math.Abs(p[0]) {
-						t.Errorf("sum %v, want %v", p[1], p[0])
-					}
+				for _, p := range []struct {
+					name      string
+					whole, mg float64
+				}{{"S2", wl.S2[c], ml.S2[c]}, {"S3", wl.S3[c], ml.S3[c]}, {"S4", wl.S4[c], ml.S4[c]}, {"A3", wl.A3[c], ml.A3[c]}} {
+					approx.Within(t, fmt.Sprintf("%s: merged %s[%d]", wl.Parameter, p.name, c), p.mg, p.whole, 0, approx.Rounding)
 				}
 			}
 			if !reflect.DeepEqual(wl.MiniBatch, ml.MiniBatch) {

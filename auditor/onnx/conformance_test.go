@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // libonnxData is where Debian's libonnx-testdata installs the ONNX backend
@@ -90,16 +91,6 @@ func refFloat(v any) float64 {
 	return math.NaN()
 }
 
-func sameFloat(a, b float64) bool {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.IsNaN(a) && math.IsNaN(b)
-	}
-	if math.IsInf(a, 0) || math.IsInf(b, 0) {
-		return a == b
-	}
-	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
-}
-
 // values returns a tensor's elements as float64.
 func values(tt *ir.Tensor) []float64 {
 	var out []float64
@@ -132,11 +123,11 @@ func compareTensor(ref refTensor, got *ir.Tensor) error {
 	for _, x := range v {
 		sum += x
 	}
-	if !sameFloat(sum, refFloat(ref.Sum)) {
+	if approx.RelErrFloor(sum, refFloat(ref.Sum), 1) > approx.Reference {
 		return fmt.Errorf("sum %v, want %v", sum, ref.Sum)
 	}
 	for k, h := range ref.Head {
-		if !sameFloat(v[k], refFloat(h)) {
+		if approx.RelErrFloor(v[k], refFloat(h), 1) > approx.Reference {
 			return fmt.Errorf("value %d is %v, want %v", k, v[k], h)
 		}
 	}
@@ -170,7 +161,7 @@ func compareAttr(raw json.RawMessage, got ir.Attr) error {
 	case ir.AttrFloat:
 		var v any
 		_ = json.Unmarshal(pair[1], &v)
-		if !sameFloat(float64(got.Float), refFloat(v)) {
+		if approx.RelErrFloor(float64(got.Float), refFloat(v), 1) > approx.Reference {
 			return fmt.Errorf("%v, want %v", got.Float, v)
 		}
 	case ir.AttrString:
@@ -192,7 +183,7 @@ func compareAttr(raw json.RawMessage, got ir.Attr) error {
 			return fmt.Errorf("%v, want %v", got.Floats, v)
 		}
 		for k := range v {
-			if !sameFloat(float64(got.Floats[k]), refFloat(v[k])) {
+			if approx.RelErrFloor(float64(got.Floats[k]), refFloat(v[k]), 1) > approx.Reference {
 				return fmt.Errorf("%v, want %v", got.Floats, v)
 			}
 		}

@@ -1,11 +1,13 @@
 package persample
 
 import (
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // cnnModel: strided/padded conv + BN, grouped dilated conv, SAME_UPPER conv
@@ -185,9 +187,7 @@ func checkAgainst(t *testing.T, params []ParamInfo, ref map[string][][]float64, 
 		}
 		for i, w := range want {
 			if req.Full {
-				if e := relErr(rowOf(pg, i, p.Size), w); e > tol {
-					t.Errorf("%s (%s) sample %d: full gradient relative error %.3g", p.Name, p.Method, i, e)
-				}
+				approx.Slice(t, fmt.Sprintf("%s (%s) sample %d: full gradient", p.Name, p.Method, i), rowOf(pg, i, p.Size), w, scaled(w, tol), 0)
 			}
 			if k < len(req.Coords) {
 				cs := req.Coords[k]
@@ -196,8 +196,8 @@ func checkAgainst(t *testing.T, params []ParamInfo, ref map[string][][]float64, 
 				for q, j := range cs {
 					wc[q] = w[j]
 				}
-				if e := relErr(got, wc); e > tol && maxAbs(wc) > 0 {
-					t.Errorf("%s (%s) sample %d: coordinates relative error %.3g", p.Name, p.Method, i, e)
+				if maxAbs(wc) > 0 {
+					approx.Slice(t, fmt.Sprintf("%s (%s) sample %d: coordinates", p.Name, p.Method, i), got, wc, scaled(wc, tol), 0)
 				}
 			}
 			if req.Norms {
@@ -205,9 +205,7 @@ func checkAgainst(t *testing.T, params []ParamInfo, ref map[string][][]float64, 
 				for _, v := range w {
 					s += v * v
 				}
-				if d := pg.SqNorm[i] - s; d*d > tol*tol*max(s*s, 1e-30) {
-					t.Errorf("%s (%s) sample %d: |g|² %.10g, want %.10g", p.Name, p.Method, i, pg.SqNorm[i], s)
-				}
+				approx.RelFloor(t, fmt.Sprintf("%s (%s) sample %d: |g|²", p.Name, p.Method, i), pg.SqNorm[i], s, tol, 1e-15)
 			}
 		}
 		if req.Norms {
@@ -217,8 +215,8 @@ func checkAgainst(t *testing.T, params []ParamInfo, ref map[string][][]float64, 
 					sum[j] += v
 				}
 			}
-			if e := relErr(pg.Sum, sum); e > tol && maxAbs(sum) > 0 {
-				t.Errorf("%s (%s): sum relative error %.3g", p.Name, p.Method, e)
+			if maxAbs(sum) > 0 {
+				approx.Slice(t, fmt.Sprintf("%s (%s): sum", p.Name, p.Method), pg.Sum, sum, scaled(sum, tol), 0)
 			}
 		}
 		_ = scale
@@ -260,9 +258,8 @@ func TestForcedFallbackMatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := res.Loss - want.Loss; d*d > 1e-20 || relErr(res.Logits, want.Logits) > 1e-12 {
-		t.Errorf("loss %v, logits %v; want %v, %v", res.Loss, res.Logits[:3], want.Loss, want.Logits[:3])
-	}
+	approx.Abs(t, "loss", res.Loss, want.Loss, 1e-10)
+	approx.Slice(t, "logits", res.Logits, want.Logits, scaled(want.Logits, approx.Float64), 0)
 }
 
 // TestLossAndLogits: loss and logits equal the executor's batch-1 values.
@@ -286,12 +283,8 @@ func TestLossAndLogits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := res.Loss - r1.Loss; d > 1e-10 || d < -1e-10 {
-		t.Errorf("loss %v, batch-1 passes %v", res.Loss, r1.Loss)
-	}
-	if e := relErr(res.Logits, r1.Logits); e > 1e-12 {
-		t.Errorf("logits relative error %.3g", e)
-	}
+	approx.Abs(t, "loss against the batch-1 passes", res.Loss, r1.Loss, 1e-10)
+	approx.Slice(t, "logits against the batch-1 passes", res.Logits, r1.Logits, scaled(r1.Logits, approx.Float64), 0)
 }
 
 func TestFloat32Close(t *testing.T) {

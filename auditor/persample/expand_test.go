@@ -2,11 +2,11 @@ package persample
 
 import (
 	"fmt"
-	"math"
 	"math/rand"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // TestMatMulWeightFirst checks the expansion of Y = W·X (weight first, data
@@ -46,20 +46,14 @@ func TestMatMulWeightFirst(t *testing.T) {
 		e.load(w, i)
 		got := make([]float64, M*K)
 		e.full(w, got)
-		if d := relErr(got, want); d > 1e-12 {
-			t.Errorf("sample %d: relative error %.3g", i, d)
-		}
+		approx.Slice(t, fmt.Sprintf("sample %d", i), got, want, scaled(want, approx.Float64), 0)
 		s := 0.0
 		for _, v := range want {
 			s += v * v
 		}
-		if g := e.gramNorm(w); relErr([]float64{g}, []float64{s}) > 1e-12 {
-			t.Errorf("sample %d: Gram norm %v, want %v", i, g, s)
-		}
+		approx.Rel(t, fmt.Sprintf("sample %d: Gram norm", i), e.gramNorm(w), s, approx.Float64)
 		for _, j := range []int{0, 7, M*K - 1} {
-			if d := e.dot(w, j); relErr([]float64{d}, []float64{want[j]}) > 1e-12 {
-				t.Errorf("sample %d coordinate %d: %v, want %v", i, j, d, want[j])
-			}
+			approx.Rel(t, fmt.Sprintf("sample %d coordinate %d", i, j), e.dot(w, j), want[j], approx.Float64)
 		}
 	}
 	// Shape errors are reported, not panics.
@@ -168,8 +162,8 @@ func TestGramsAll(t *testing.T) {
 				got := e.g2[(i*G+g)*P*P:][:P*P]
 				for a := 0; a < P; a++ {
 					for b := a; b < P; b++ {
-						if d := got[a*P+b] - want[a*P+b]; d > 1e-12 || d < -1e-12 {
-							t.Fatalf("P %d sample %d group %d: G[%d,%d] = %v, want %v", P, i, g, a, b, got[a*P+b], want[a*P+b])
+						if !approx.Abs(t, fmt.Sprintf("P %d sample %d group %d: G[%d,%d]", P, i, g, a, b), got[a*P+b], want[a*P+b], approx.Float64) {
+							t.FailNow()
 						}
 					}
 				}
@@ -196,8 +190,8 @@ func TestSmallGramRows(t *testing.T) {
 				for k := 0; k < n; k++ {
 					want += r[a*n+k] * r[b*n+k]
 				}
-				if d := c[a*p+b] - want; d > 1e-12 || d < -1e-12 {
-					t.Fatalf("p %d n %d: c[%d,%d] = %v, want %v", p, n, a, b, c[a*p+b], want)
+				if !approx.Abs(t, fmt.Sprintf("p %d n %d: c[%d,%d]", p, n, a, b), c[a*p+b], want, approx.Float64) {
+					t.FailNow()
 				}
 			}
 		}
@@ -260,19 +254,17 @@ func testConvViewMatchesIm2row(t *testing.T) {
 					c.load(wc, i)
 					v.full(wv, gv)
 					c.full(wc, gc)
-					if d := relErr(gv, gc); d > 1e-12 {
-						t.Errorf("%s %s sample %d: full gradients differ by %.3g", hm.name, p.info.Name, i, d)
-					}
-					if a, b := v.gramNorm(wv), c.gramNorm(wc); math.Abs(a-b) > 1e-10*math.Abs(b) {
-						t.Errorf("%s %s sample %d: Gram norms %v and %v", hm.name, p.info.Name, i, a, b)
-					}
+					approx.Slice(t, fmt.Sprintf("%s %s sample %d: view full gradient against im2row", hm.name, p.info.Name, i), gv, gc, scaled(gc, approx.Float64), 0)
+					approx.Within(t, fmt.Sprintf("%s %s sample %d: view Gram norm against im2row", hm.name, p.info.Name, i), v.gramNorm(wv), c.gramNorm(wc), 0, 1e-10)
 					rv, rc := make([]float64, len(coords)), make([]float64, len(coords))
 					v.selRows(wv, sv, rv)
 					c.selRows(wc, sc, rc)
 					for q, j := range coords {
-						if a, b := v.dot(wv, j), c.dot(wc, j); math.Abs(a-b) > 1e-12*(1+math.Abs(b)) || math.Abs(rv[q]-b) > 1e-12*(1+math.Abs(b)) || math.Abs(rc[q]-b) > 1e-12*(1+math.Abs(b)) {
-							t.Errorf("%s %s sample %d coordinate %d: dot %v / %v, rows %v / %v", hm.name, p.info.Name, i, j, a, b, rv[q], rc[q])
-						}
+						b := c.dot(wc, j)
+						what := fmt.Sprintf("%s %s sample %d coordinate %d: ", hm.name, p.info.Name, i, j)
+						approx.Within(t, what+"view dot against im2row", v.dot(wv, j), b, approx.Float64, approx.Float64)
+						approx.Within(t, what+"view selected row against im2row dot", rv[q], b, approx.Float64, approx.Float64)
+						approx.Within(t, what+"im2row selected row against its dot", rc[q], b, approx.Float64, approx.Float64)
 					}
 				}
 			}

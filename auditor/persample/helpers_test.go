@@ -1,7 +1,6 @@
 package persample
 
 import (
-	"math"
 	"math/rand"
 	"testing"
 
@@ -86,21 +85,14 @@ func reference(t *testing.T, m *ir.Model, x []float64, labels []int) map[string]
 	return ref
 }
 
-// relErr is max|a−b| / max(max|b|, tiny): an error relative to the tensor's
-// scale.
-func relErr(a, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
+// scaled is tol·max|want|: the absolute tolerance, for approx.Slice, of a
+// comparison relative to the tensor's scale (tol itself when want is all
+// zero, an absolute match).
+func scaled(want []float64, tol float64) float64 {
+	if s := maxAbs(want); s > 0 {
+		return tol * s
 	}
-	d, s := 0.0, 0.0
-	for k := range a {
-		d = max(d, math.Abs(a[k]-b[k]))
-		s = max(s, math.Abs(b[k]))
-	}
-	if s == 0 {
-		return d
-	}
-	return d / s
+	return tol
 }
 
 func randInput(seed int64, n int) []float64 {

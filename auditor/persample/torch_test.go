@@ -2,7 +2,7 @@ package persample
 
 import (
 	"encoding/json"
-	"math"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +11,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/npy"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/models"
 )
 
@@ -97,12 +98,9 @@ func TestTorchFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := math.Abs(res.Loss - data.Loss); d > 1e-4*math.Abs(data.Loss) {
-				t.Errorf("loss %v, torch %v", res.Loss, data.Loss)
-			}
-			if d := relErr(res.Logits, readNpy(t, data.Logits).F64); d > 1e-4 {
-				t.Errorf("logits relative error %.3g", d)
-			}
+			approx.Within(t, "loss against torch", res.Loss, data.Loss, 0, 1e-4)
+			wl := readNpy(t, data.Logits).F64
+			approx.Slice(t, "logits against torch", res.Logits, wl, scaled(wl, 1e-4), 0)
 			params := e.Params()
 			byName := map[string]int{}
 			for k, p := range params {
@@ -126,17 +124,13 @@ func TestTorchFixtures(t *testing.T) {
 				for i := 0; i < man.Batch; i++ {
 					got = append(got, rowOf(res.Params[k], i, size)...)
 				}
-				if d := relErr(got, want.F64); d > 1e-4 {
-					t.Errorf("%s (%s): relative error %.3g", tp.ONNX, params[k].Method, d)
-				}
+				approx.Slice(t, fmt.Sprintf("%s (%s) against torch", tp.ONNX, params[k].Method), got, want.F64, scaled(want.F64, 1e-4), 0)
 				for i := 0; i < man.Batch; i++ {
 					s := 0.0
 					for _, v := range want.F64[i*size : (i+1)*size] {
 						s += v * v
 					}
-					if d := math.Abs(res.Params[k].SqNorm[i] - s); d > 2e-4*s+1e-12 {
-						t.Errorf("%s sample %d: |g|² %v, torch %v", tp.ONNX, i, res.Params[k].SqNorm[i], s)
-					}
+					approx.Within(t, fmt.Sprintf("%s sample %d: |g|² against torch", tp.ONNX, i), res.Params[k].SqNorm[i], s, 1e-12, 2e-4)
 				}
 			}
 		})
@@ -195,12 +189,8 @@ func TestTorchNormsAndCoords(t *testing.T) {
 				wc = append(wc, row[j])
 			}
 		}
-		if d := relErr(res.Params[k].Coords, wc); d > 1e-4 {
-			t.Errorf("%s: coordinates relative error %.3g", p.Name, d)
-		}
-		if d := relErr(res.Params[k].SqNorm, ws); d > 2e-4 {
-			t.Errorf("%s: squared norms relative error %.3g", p.Name, d)
-		}
+		approx.Slice(t, p.Name+": coordinates against torch", res.Params[k].Coords, wc, scaled(wc, 1e-4), 0)
+		approx.Slice(t, p.Name+": squared norms against torch", res.Params[k].SqNorm, ws, scaled(ws, 2e-4), 0)
 	}
 }
 

@@ -2,9 +2,12 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // AdamW.Update against a hand computation of torch's formulas (two
@@ -19,24 +22,18 @@ func TestAdamWHand(t *testing.T) {
 	o.Update("w", th, []float64{0.5}, lr, true)
 	o.Update("b", b, []float64{0.5}, lr, false)
 	want := 0.999 - 0.01*0.5/(0.5+1e-8)
-	if math.Abs(th[0]-want) > 1e-15 {
-		t.Errorf("update 1: %.17g, want %.17g", th[0], want)
-	}
-	if wb := 1 - 0.01*0.5/(0.5+1e-8); math.Abs(b[0]-wb) > 1e-15 {
-		t.Errorf("update 1 without decay: %.17g, want %.17g", b[0], wb)
-	}
+	approx.Abs(t, "update 1", th[0], want, approx.Rounding)
+	approx.Abs(t, "update 1 without decay", b[0], 1-0.01*0.5/(0.5+1e-8), approx.Rounding)
 	// update 2, g = −1: m = 0.045 − 0.1 = −0.055, v = 0.00024975 + 0.001 = 0.00124975.
 	prev := th[0]
 	o.Update("w", th, []float64{-1}, lr, true)
 	m, v := -0.055, 0.00124975
 	bc1, bc2 := 1-0.81, 1-0.999*0.999
 	want = prev*(1-0.001) - (lr/bc1)*m/(math.Sqrt(v)/math.Sqrt(bc2)+1e-8)
-	if math.Abs(th[0]-want) > 1e-14 {
-		t.Errorf("update 2: %.17g, want %.17g", th[0], want)
-	}
-	if mm, vv := o.Moments("w"); math.Abs(mm[0]-m) > 1e-15 || math.Abs(vv[0]-v) > 1e-15 {
-		t.Errorf("moments %v %v, want %v %v", mm, vv, m, v)
-	}
+	approx.Abs(t, "update 2", th[0], want, 1e-14)
+	mm, vv := o.Moments("w")
+	approx.Abs(t, "first moment", mm[0], m, approx.Rounding)
+	approx.Abs(t, "second moment", vv[0], v, approx.Rounding)
 	for _, bad := range []*AdamW{{Beta1: 1, Beta2: 0.9, Eps: 1e-8}, {Beta1: 0.9, Beta2: -0.1, Eps: 1e-8}, {Beta1: 0.9, Beta2: 0.99}, {Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: -1}} {
 		if bad.validate() == nil {
 			t.Errorf("%+v accepted", bad)
@@ -48,9 +45,7 @@ func TestWarmup(t *testing.T) {
 	w := Warmup{Steps: 4, Then: Paper()}
 	want := []float64{0.025, 0.05, 0.075, 0.1, 0.01, 0.01, 0.001, 0.001}
 	for k, lr := range want {
-		if got := w.LR(k, 8); math.Abs(got-lr) > 1e-15 {
-			t.Errorf("update %d: %v, want %v", k, got, lr)
-		}
+		approx.Abs(t, fmt.Sprintf("update %d: lr", k), w.LR(k, 8), lr, approx.Rounding)
 	}
 	if !strings.Contains(w.String(), "warm-up over 4") {
 		t.Errorf("String %q", w.String())
@@ -97,7 +92,7 @@ func TestBatchNormModesAndOptions(t *testing.T) {
 	init := m.Initializers["bn.var"].F32
 	changed := false
 	for i, v := range res.Stats[1].Value {
-		changed = changed || math.Abs(v-float64(init[i])) > 1e-6
+		changed = changed || approx.Diff(v, float64(init[i])) > 1e-6
 	}
 	if !changed {
 		t.Error("train mode left the running variance unchanged")

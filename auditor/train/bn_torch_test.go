@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
@@ -102,14 +104,14 @@ func fixtureData(t *testing.T, fx *trainFixture) data.Dataset {
 	return ds
 }
 
-// relDiff is max |a−b| / max(|b|, 1e-3) (∞ on a length mismatch).
+// relDiff is max approx.RelErrFloor(a, b, 1e-3) (∞ on a length mismatch).
 func relDiff(a, b []float64) float64 {
 	if len(a) != len(b) {
 		return math.Inf(1)
 	}
 	d := 0.0
 	for i := range a {
-		d = math.Max(d, math.Abs(a[i]-b[i])/math.Max(math.Abs(b[i]), 1e-3))
+		d = math.Max(d, approx.RelErrFloor(a[i], b[i], 1e-3))
 	}
 	return d
 }
@@ -164,15 +166,10 @@ func TestTrainModeBNAgainstTorch(t *testing.T) {
 				}
 				worst := 0.0
 				for k, rec := range res.Curve {
-					d := math.Abs(rec.Loss-c.Loss[k]) / math.Abs(c.Loss[k])
-					worst = math.Max(worst, d)
-					if d > tol {
-						t.Errorf("update %d: loss %.12g, torch %.12g", k, rec.Loss, c.Loss[k])
-					}
+					worst = math.Max(worst, approx.RelErr(rec.Loss, c.Loss[k]))
+					approx.Rel(t, fmt.Sprintf("update %d: loss against torch", k), rec.Loss, c.Loss[k], tol)
 					wantLR := c.LR0 * math.Min(1, float64(k+1)/math.Max(1, float64(c.Warmup)))
-					if math.Abs(rec.LR-wantLR) > 1e-15 {
-						t.Errorf("update %d: lr %v, want %v", k, rec.LR, wantLR)
-					}
+					approx.Abs(t, fmt.Sprintf("update %d: lr", k), rec.LR, wantLR, approx.Rounding)
 				}
 				for k := range ckStats {
 					for name, want := range c.StatsAfter[k] {
@@ -244,9 +241,7 @@ func TestTrainModeBNGradsAgainstTorch(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := math.Abs(sum/8-c.Loss[k]) / c.Loss[k]; d > tol {
-					t.Errorf("%s float64=%v update %d: loss %.12g, torch %.12g", c.Name, f64, k, sum/8, c.Loss[k])
-				}
+				approx.Rel(t, fmt.Sprintf("%s float64=%v update %d: loss against torch", c.Name, f64, k), sum/8, c.Loss[k], tol)
 				worst := 0.0
 				for name, want := range c.Grads[i] {
 					g := net.Grad(name)
@@ -263,7 +258,7 @@ func TestTrainModeBNGradsAgainstTorch(t *testing.T) {
 						d = math.Inf(1)
 					}
 					for j := range want {
-						d = math.Max(d, math.Abs(g[j]-want[j])/math.Max(math.Abs(want[j]), 1e-3*scale))
+						d = math.Max(d, approx.RelErrFloor(g[j], want[j], 1e-3*scale))
 					}
 					worst = math.Max(worst, d)
 					if d > tol {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
@@ -34,17 +35,14 @@ func TestSGDHand(t *testing.T) {
 	want := []float64{0.88306, -1.997495}
 	wantV := []float64{-0.05694, 0.007505}
 	for i := range th {
-		if math.Abs(th[i]-want[i]) > 1e-15 || math.Abs(o.Velocity("w")[i]-wantV[i]) > 1e-15 {
-			t.Errorf("θ[%d] = %.17g (v %.17g), want %.17g (v %.17g)", i, th[i], o.Velocity("w")[i], want[i], wantV[i])
-		}
+		approx.Abs(t, fmt.Sprintf("θ[%d]", i), th[i], want[i], approx.Rounding)
+		approx.Abs(t, fmt.Sprintf("velocity[%d]", i), o.Velocity("w")[i], wantV[i], approx.Rounding)
 	}
 	// no decay: v = −0.1·0.5, θ = 1 − 0.05; then v = 0.9·(−0.05) − 0.1·0 → θ = 0.95 − 0.045.
 	b := []float64{1}
 	o.Update("b", b, []float64{0.5}, 0.1, false)
 	o.Update("b", b, []float64{0}, 0.1, false)
-	if math.Abs(b[0]-0.905) > 1e-15 {
-		t.Errorf("no-decay parameter %.17g, want 0.905", b[0])
-	}
+	approx.Abs(t, "no-decay parameter", b[0], 0.905, approx.Rounding)
 	if err := o.Update("w", th, []float64{1}, 0.1, true); err == nil {
 		t.Error("gradient of the wrong length accepted")
 	}
@@ -165,12 +163,8 @@ func TestTrainAgainstTorch(t *testing.T) {
 				wantLoss = c.MethodLoss
 			}
 			for k, rec := range res.Curve {
-				if math.Abs(rec.LR-c.LR[k]) > 1e-15 {
-					t.Errorf("update %d: lr %v, want %v", k, rec.LR, c.LR[k])
-				}
-				if math.Abs(rec.Loss-wantLoss[k]) > 1e-12 {
-					t.Errorf("update %d: loss %.15g, reference %.15g", k, rec.Loss, wantLoss[k])
-				}
+				approx.Abs(t, fmt.Sprintf("update %d: lr", k), rec.LR, c.LR[k], approx.Rounding)
+				approx.Abs(t, fmt.Sprintf("update %d: loss against the reference", k), rec.Loss, wantLoss[k], approx.Float64)
 				if c.Clip > 0 && !rec.Clipped {
 					t.Errorf("update %d: gradient norm %v not clipped at %v", k, rec.GradNorm, c.Clip)
 				}
@@ -211,7 +205,7 @@ func sorted(s []string) []string {
 	return s
 }
 
-// maxRelDiff is max |a−b| / max(|b|, 1e-3) over steps, names and entries
+// maxRelDiff is max approx.RelErrFloor(a, b, 1e-3) over steps, names and entries
 // (∞ if the structures differ).
 func maxRelDiff(a, b []map[string][]float64) float64 {
 	if len(a) != len(b) {
@@ -228,7 +222,7 @@ func maxRelDiff(a, b []map[string][]float64) float64 {
 				return math.Inf(1)
 			}
 			for i := range va {
-				d = math.Max(d, math.Abs(va[i]-vb[i])/math.Max(math.Abs(vb[i]), 1e-3))
+				d = math.Max(d, approx.RelErrFloor(va[i], vb[i], 1e-3))
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 	"github.com/gnaudit/gnaudit/auditor/progress"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
@@ -284,9 +285,7 @@ func TestRunBookkeeping(t *testing.T) {
 	for _, r := range res.Curve {
 		sum += r.Loss
 	}
-	if got := res.Curve[14].RunningLoss; math.Abs(got-sum/15) > 1e-12 {
-		t.Errorf("running loss %v, want %v", got, sum/15)
-	}
+	approx.Abs(t, "running loss", res.Curve[14].RunningLoss, sum/15, approx.Float64)
 	var steps []int
 	for _, e := range res.Evals {
 		steps = append(steps, e.Step)
@@ -443,7 +442,8 @@ func TestEvaluate(t *testing.T) {
 			right++
 		}
 	}
-	if math.Abs(got.Loss-sum/10) > 1e-6 || got.Acc != float64(right)/10 || got.Samples != 10 {
+	approx.Abs(t, "Evaluate loss", got.Loss, sum/10, 1e-6)
+	if got.Acc != float64(right)/10 || got.Samples != 10 {
 		t.Errorf("Evaluate = %+v; reference loss %v, accuracy %v", got, sum/10, float64(right)/10)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
