@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/stats"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 var dev *Device
@@ -54,16 +56,20 @@ func down(t testing.TB, b *Buffer) []float32 {
 	return x
 }
 
-// closeTo checks |got-want| ≤ tol·(1+|want|) elementwise.
+// closeTo checks |got-want| ≤ tol·(1+|want|) elementwise (approx.Slice
+// with absolute and relative tol) on the first len(want) values of got (a
+// device buffer may be longer).
 func closeTo(t *testing.T, what string, got, want []float32, tol float64) {
 	t.Helper()
 	if len(got) < len(want) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
+	g, w := make([]float64, len(want)), make([]float64, len(want))
 	for i := range want {
-		if d := math.Abs(float64(got[i] - want[i])); d > tol*(1+math.Abs(float64(want[i]))) {
-			t.Fatalf("%s[%d] = %g, want %g (tolerance %g)", what, i, got[i], want[i], tol)
-		}
+		g[i], w[i] = float64(got[i]), float64(want[i])
+	}
+	if !approx.Slice(t, what, g, w, tol, tol) {
+		t.FailNow()
 	}
 }
 
@@ -221,8 +227,8 @@ func TestConvIm2colGemm(t *testing.T) {
 			for i := range x {
 				rhs += float64(x[i]) * float64(bx[i])
 			}
-			if math.Abs(lhs-rhs) > 1e-3*(1+math.Abs(lhs)) {
-				t.Fatalf("col2im (layout %d) is not the adjoint of im2col: %g vs %g", c.layout, lhs, rhs)
+			if !approx.Within(t, fmt.Sprintf("col2im (layout %d) as the adjoint of im2col: ⟨x, col2im(v)⟩ against ⟨im2col(x), v⟩", c.layout), rhs, lhs, 1e-3, 1e-3) {
+				t.FailNow()
 			}
 		}
 		dev.Free(colB, yT)
@@ -276,8 +282,8 @@ func TestPoolingReluBNXent(t *testing.T) {
 	for i := range gxs {
 		sum2 += float64(gxs[i])
 	}
-	if math.Abs(sum1-sum2) > 1e-4 {
-		t.Fatalf("maxpool backward mass %g, want %g", sum2, sum1)
+	if !approx.Abs(t, "maxpool backward mass", sum2, sum1, 1e-4) {
+		t.FailNow()
 	}
 	if err := dev.AvgPool(g, dx, y, false); err != nil {
 		t.Fatal(err)
@@ -363,8 +369,8 @@ func TestColumnMoments(t *testing.T) {
 			w[4] += math.Abs(d * d * d)
 		}
 		for q := 0; q < 5; q++ {
-			if math.Abs(got[5*j+q]-w[q]) > 1e-9*(1+math.Abs(w[q])) {
-				t.Fatalf("column %d moment %d = %.17g, want %.17g", j, q, got[5*j+q], w[q])
+			if !approx.Within(t, fmt.Sprintf("column %d moment %d", j, q), got[5*j+q], w[q], 1e-9, 1e-9) {
+				t.FailNow()
 			}
 		}
 	}
@@ -441,8 +447,8 @@ func TestShapiroWilkW(t *testing.T) {
 				}
 				continue
 			}
-			if want := swRef(col, a); math.Abs(w[j]-want) > 1e-12 {
-				t.Fatalf("n=%d column %d: W = %.17g, want %.17g", n, j, w[j], want)
+			if !approx.Abs(t, fmt.Sprintf("n=%d column %d: W", n, j), w[j], swRef(col, a), approx.Float64) {
+				t.FailNow()
 			}
 		}
 		dev.Free(dx)
@@ -492,9 +498,13 @@ func TestShapiroWilkAgainstCPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := got[j]
-			if g.Degenerate != want.Degenerate || math.Abs(g.W-want.W) > 1e-10 ||
-				math.Abs(g.P-want.P) > 1e-8+1e-6*want.P {
+			if g.Degenerate != want.Degenerate {
 				t.Fatalf("n=%d column %d: GPU %+v, CPU %+v", n, j, g, want)
+			}
+			// the p-value is ≥ 0: |want.P| = want.P
+			okW := approx.Abs(t, fmt.Sprintf("n=%d column %d: GPU W against the CPU's", n, j), g.W, want.W, 1e-10)
+			if okP := approx.Within(t, fmt.Sprintf("n=%d column %d: GPU p against the CPU's", n, j), g.P, want.P, 1e-8, 1e-6); !okW || !okP {
+				t.FailNow()
 			}
 		}
 	}

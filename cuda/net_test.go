@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/data"
 	"github.com/gnaudit/gnaudit/auditor/npy"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 func loadNPY(t *testing.T, path string) *npy.Array {
@@ -45,10 +47,13 @@ func relClose(t *testing.T, what string, got []float32, want []float64, tol floa
 	for _, w := range want {
 		scale = math.Max(scale, math.Abs(w))
 	}
-	for i := range want {
-		if d := math.Abs(float64(got[i]) - want[i]); d > tol*(math.Abs(want[i])+scale*1e-2) {
-			t.Fatalf("%s[%d] = %.7g, want %.7g (scale %.3g)", what, i, got[i], want[i], scale)
-		}
+	g := make([]float64, len(got))
+	for i, v := range got {
+		g[i] = float64(v)
+	}
+	// |got − want| ≤ tol·(|want| + 1e-2·scale)
+	if !approx.Slice(t, fmt.Sprintf("%s (scale %.3g)", what, scale), g, want, tol*1e-2*scale, tol) {
+		t.FailNow()
 	}
 }
 
@@ -86,8 +91,8 @@ func TestNetAgainstPyTorch(t *testing.T) {
 					t.Fatal(err)
 				}
 				wantLoss := loadNPY(t, filepath.Join(dir, "loss.npy")).F64[0]
-				if math.Abs(loss-wantLoss) > 1e-4*math.Abs(wantLoss) {
-					t.Fatalf("loss %.7g, want %.7g", loss, wantLoss)
+				if !approx.Rel(t, "loss against torch", loss, wantLoss, 1e-4) {
+					t.FailNow()
 				}
 				files, _ := os.ReadDir(filepath.Join(dir, "persample"))
 				if len(files) == 0 {
@@ -113,8 +118,8 @@ func TestNetAgainstPyTorch(t *testing.T) {
 							v := ps.F64[b*size+j]
 							want += v * v
 						}
-						if math.Abs(sq[b]-want) > 1e-4*want+1e-12 {
-							t.Fatalf("%s: |g_%d|² = %g, want %g", name, b, sq[b], want)
+						if !approx.Within(t, fmt.Sprintf("%s: |g_%d|²", name, b), sq[b], want, 1e-12, 1e-4) {
+							t.FailNow()
 						}
 					}
 				}
@@ -179,8 +184,8 @@ func TestSourceAgainstPyTorch(t *testing.T) {
 					sq += want[j] * want[j]
 				}
 				relClose(t, l.Parameter, got, want, 1e-4)
-				if math.Abs(lb.SumSq[r]-sq) > 1e-4*sq+1e-12 {
-					t.Fatalf("%s sample %d: |g|² %g, want %g", l.Parameter, sample, lb.SumSq[r], sq)
+				if !approx.Within(t, fmt.Sprintf("%s sample %d: |g|²", l.Parameter, sample), lb.SumSq[r], sq, 1e-12, 1e-4) {
+					t.FailNow()
 				}
 			}
 			gs := make([]float32, size)

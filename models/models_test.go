@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
@@ -264,9 +265,8 @@ func TestInitialisation(t *testing.T) {
 	mean, std := s/n, math.Sqrt(s2/n-(s/n)*(s/n))
 	he := math.Sqrt(2.0 / 576)
 	// Standard errors: mean he/sqrt(n) = he/192, std he/sqrt(2n) = he/272.
-	if math.Abs(mean) > 5*he/192 || math.Abs(std/he-1) > 5.0/272 {
-		t.Errorf("layer3.1.conv1.weight: mean %g std %g, want 0 and %g", mean, std, he)
-	}
+	approx.SE(t, "layer3.1.conv1.weight: mean", mean, 0, he/192, 5)
+	approx.SE(t, "layer3.1.conv1.weight: std against He's", std, he, he/272, 5)
 	for name, want := range map[string]float32{"bn1.scale": 1, "bn1.bias": 0, "bn1.mean": 0, "bn1.var": 1, "fc.bias": 0} {
 		for i, v := range floats(t, m, name) {
 			if v != want {

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/noise"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // --engine both: each checkpoint has the per-sample set and the mini-batch
@@ -55,8 +57,8 @@ func TestRunBothEngines(t *testing.T) {
 			}
 			for k := range a.BatchSizes {
 				for j, v := range a.Layers[l].MiniBatch[k] {
-					if d := math.Abs(float64(v - b.Layers[l].MiniBatch[k][j])); d > 1e-4*scale+1e-7 {
-						t.Fatalf("step %d layer %s B=%d: mini-batch engine %v, per-sample %v", ps.Step, a.Layers[l].Parameter, a.BatchSizes[k], b.Layers[l].MiniBatch[k][j], v)
+					if !approx.Abs(t, fmt.Sprintf("step %d layer %s B=%d [%d]: per-sample against the mini-batch engine", ps.Step, a.Layers[l].Parameter, a.BatchSizes[k], j), float64(v), float64(b.Layers[l].MiniBatch[k][j]), 1e-4*scale+1e-7) {
+						t.FailNow()
 					}
 				}
 			}

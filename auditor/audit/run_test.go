@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 	"github.com/gnaudit/gnaudit/auditor/progress"
 	"github.com/gnaudit/gnaudit/cuda"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/plugins/builtin"
 	"github.com/gnaudit/gnaudit/plugins/host"
 	"github.com/gnaudit/gnaudit/reports"
@@ -134,9 +136,10 @@ func TestRunTinyEndToEnd(t *testing.T) {
 				t.Errorf("step %d %s: gaussianity %+v", cp.Step, l.Parameter, l.Gaussianity)
 			}
 			for _, g := range l.Gaussianity {
-				if !g.Percent.Defined() || g.Tested != wantTested || g.Gaussian > g.Tested ||
-					math.Abs(float64(g.Percent)-100*float64(g.Gaussian)/float64(g.Tested)) > 1e-9 {
+				if !g.Percent.Defined() || g.Tested != wantTested || g.Gaussian > g.Tested {
 					t.Errorf("step %d %s B=%d: %+v", cp.Step, l.Parameter, g.BatchSize, g)
+				} else {
+					approx.Abs(t, fmt.Sprintf("step %d %s B=%d: percent Gaussian against 100 Gaussian/Tested", cp.Step, l.Parameter, g.BatchSize), float64(g.Percent), 100*float64(g.Gaussian)/float64(g.Tested), approx.Reference)
 				}
 			}
 			if l.KurtosisBound == nil || l.TailIndex == nil || l.NoiseScale == nil {
@@ -246,7 +249,7 @@ func lrClose(a, b []reports.LRStep) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].Step != b[i].Step || math.Abs(a[i].LR-b[i].LR) > 1e-12 {
+		if a[i].Step != b[i].Step || approx.Diff(a[i].LR, b[i].LR) > approx.Float64 {
 			return false
 		}
 	}
@@ -306,8 +309,7 @@ func checkMeanGradient(t *testing.T, m *ir.Model, ds data.Dataset, set *noise.Se
 		}
 		for j, c := range l.Coords {
 			want := g[c] / float64(len(pool))
-			if d := math.Abs(l.Mean[j] - want); d > 1e-4*maxAbs+1e-7 {
-				t.Errorf("step %d %s coord %d: ḡ %g, batched backward %g", set.Step, l.Parameter, c, l.Mean[j], want)
+			if !approx.Abs(t, fmt.Sprintf("step %d %s coord %d: ḡ against the batched backward", set.Step, l.Parameter, c), l.Mean[j], want, 1e-4*maxAbs+1e-7) {
 				break
 			}
 		}

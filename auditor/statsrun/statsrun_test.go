@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/matrix"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 type refColumn struct {
@@ -49,14 +50,6 @@ func loadReference(t *testing.T) reference {
 		t.Fatal(err)
 	}
 	return ref
-}
-
-func closeTo(t *testing.T, what string, got Number, want, rel, abs float64) {
-	t.Helper()
-	g := float64(got)
-	if !(math.Abs(g-want) <= abs+rel*math.Abs(want)) {
-		t.Errorf("%s = %.17g, want %.17g (rel %.1e, abs %.1e)", what, g, want, rel, abs)
-	}
 }
 
 // The example matrix (written by numpy, as .npy and as .csv with a header)
@@ -95,26 +88,26 @@ func TestExampleAgainstScipy(t *testing.T) {
 				if c.Shapiro.Status != StatusOK || c.Moments.Error != "" || c.TailIndex.MohammadiError != "" || c.TailIndex.McCulloch.Error != "" {
 					t.Errorf("%s: unexpected error: %+v %+v %+v", want.Name, c.Shapiro, c.Moments, c.TailIndex)
 				}
-				closeTo(t, name+"W", c.Shapiro.W, want.ShapiroW, 0, 2e-6)
-				closeTo(t, name+"p", c.Shapiro.P, want.ShapiroP, 1e-3, 1e-7)
-				closeTo(t, name+"mean", c.Moments.Mean, want.Mean, 1e-13, 1e-15)
-				closeTo(t, name+"variance", c.Moments.Variance, want.Variance, 1e-12, 0)
-				closeTo(t, name+"skewness", c.Moments.Skewness, want.Skewness, 1e-10, 1e-13)
-				closeTo(t, name+"excess_kurtosis", c.Moments.ExcessKurtosis, want.ExcessKurtosis, 1e-10, 1e-13)
-				closeTo(t, name+"abs3_standardized", c.Moments.Abs3Standardized, want.Abs3Standardized, 1e-10, 0)
-				closeTo(t, name+"sqrt_kurtosis", c.Moments.SqrtKurtosis, want.SqrtKurtosis, 1e-10, 0)
+				approx.Within(t, name+"W", float64(c.Shapiro.W), want.ShapiroW, 2e-6, 0)
+				approx.Within(t, name+"p", float64(c.Shapiro.P), want.ShapiroP, 1e-7, 1e-3)
+				approx.Within(t, name+"mean", float64(c.Moments.Mean), want.Mean, 1e-15, 1e-13)
+				approx.Within(t, name+"variance", float64(c.Moments.Variance), want.Variance, 0, 1e-12)
+				approx.Within(t, name+"skewness", float64(c.Moments.Skewness), want.Skewness, 1e-13, 1e-10)
+				approx.Within(t, name+"excess_kurtosis", float64(c.Moments.ExcessKurtosis), want.ExcessKurtosis, 1e-13, 1e-10)
+				approx.Within(t, name+"abs3_standardized", float64(c.Moments.Abs3Standardized), want.Abs3Standardized, 0, 1e-10)
+				approx.Within(t, name+"sqrt_kurtosis", float64(c.Moments.SqrtKurtosis), want.SqrtKurtosis, 0, 1e-10)
 				for k, b := range c.BerryEsseen {
 					if b.BatchSize != ref.BatchSizes[k] {
 						t.Errorf("%s: batch size %d, want %d", want.Name, b.BatchSize, ref.BatchSizes[k])
 					}
-					closeTo(t, name+"berry_esseen", b.Bound, want.BerryEsseen[k], 1e-10, 0)
+					approx.Within(t, name+"berry_esseen", float64(b.Bound), want.BerryEsseen[k], 0, 1e-10)
 				}
-				closeTo(t, name+"mohammadi", c.TailIndex.Mohammadi, want.Mohammadi, 1e-9, 0)
+				approx.Within(t, name+"mohammadi", float64(c.TailIndex.Mohammadi), want.Mohammadi, 0, 1e-9)
 				mc := c.TailIndex.McCulloch
-				closeTo(t, name+"alpha", mc.Alpha, want.McCulloch.Alpha, 1e-10, 1e-12)
-				closeTo(t, name+"beta", mc.Beta, want.McCulloch.Beta, 1e-10, 1e-12)
-				closeTo(t, name+"scale", mc.Scale, want.McCulloch.Scale, 1e-10, 1e-12)
-				closeTo(t, name+"location", mc.Location, want.McCulloch.Location, 1e-10, 1e-12)
+				approx.Within(t, name+"alpha", float64(mc.Alpha), want.McCulloch.Alpha, 1e-12, 1e-10)
+				approx.Within(t, name+"beta", float64(mc.Beta), want.McCulloch.Beta, 1e-12, 1e-10)
+				approx.Within(t, name+"scale", float64(mc.Scale), want.McCulloch.Scale, 1e-12, 1e-10)
+				approx.Within(t, name+"location", float64(mc.Location), want.McCulloch.Location, 1e-12, 1e-10)
 			}
 		})
 	}
@@ -386,9 +379,7 @@ func TestSectionsAndOptions(t *testing.T) {
 	if a := float64(centred.Columns[0].TailIndex.Mohammadi); a < 1.6 {
 		t.Errorf("centred Gaussian α = %v, want near 2", a)
 	}
-	if a := float64(raw.Columns[0].TailIndex.Mohammadi); math.Abs(a-1) > 0.05 {
-		t.Errorf("uncentred α = %v, want ≈ 1", a)
-	}
+	approx.Abs(t, "uncentred α", float64(raw.Columns[0].TailIndex.Mohammadi), 1, 0.05)
 	// Empty matrices are valid input.
 	for _, em := range []*matrix.Matrix{{Rows: 0, Cols: 2, Data: nil}, {Rows: 5, Cols: 0}} {
 		rep, err := Run(em, Options{})
@@ -496,12 +487,8 @@ func TestExampleMatrix(t *testing.T) {
 			t.Errorf("%s column p = %v, want < 0.01", name, p)
 		}
 	}
-	if a := float64(col("cauchy").TailIndex.McCulloch.Alpha); math.Abs(a-1) > 0.25 {
-		t.Errorf("cauchy McCulloch α = %v", a)
-	}
-	if a := float64(col("stable_a1.5").TailIndex.McCulloch.Alpha); math.Abs(a-1.5) > 0.25 {
-		t.Errorf("stable α = %v", a)
-	}
+	approx.Abs(t, "cauchy McCulloch α", float64(col("cauchy").TailIndex.McCulloch.Alpha), 1, 0.25)
+	approx.Abs(t, "stable McCulloch α", float64(col("stable_a1.5").TailIndex.McCulloch.Alpha), 1.5, 0.25)
 	if s := col("constant").Shapiro.Status; s != StatusDegenerate {
 		t.Errorf("constant column status %s", s)
 	}

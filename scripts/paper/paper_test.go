@@ -2,6 +2,7 @@ package paper
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/audit"
 	"github.com/gnaudit/gnaudit/auditor/audit/audittest"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/reports"
 )
 
@@ -170,17 +172,17 @@ func TestSpearmanAndStat(t *testing.T) {
 		{[]float64{3.1, 1.2, 5.5, 2.2, 9.0, 4.4}, []float64{10, 40, 20, 30, 5, 20}, -0.8116794499134279},
 		{[]float64{1, 2, math.NaN(), 3}, []float64{1, 2, 9, 3}, 1}, // NaN pair left out
 	} {
-		if got := Spearman(c.x, c.y); math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("Spearman(%v, %v) = %v, want %v", c.x, c.y, got, c.want)
-		}
+		approx.Abs(t, fmt.Sprintf("Spearman(%v, %v)", c.x, c.y), Spearman(c.x, c.y), c.want, approx.Float64)
 	}
 	if got := Spearman([]float64{1, 2}, []float64{1, 2}); !math.IsNaN(got) {
 		t.Errorf("Spearman of 2 pairs = %v, want NaN", got)
 	}
 	s := StatOf([]float64{61.5, 70.2, math.NaN(), 58.3})
-	if s.N != 3 || math.Abs(s.Mean-63.333333333333336) > 1e-12 || math.Abs(s.Std-6.158192375472965) > 1e-12 {
-		t.Errorf("StatOf = %+v", s)
+	if s.N != 3 {
+		t.Errorf("StatOf = %+v, want 3 values", s)
 	}
+	approx.Abs(t, "StatOf mean", s.Mean, 63.333333333333336, approx.Float64)
+	approx.Abs(t, "StatOf std", s.Std, 6.158192375472965, approx.Float64)
 	if got := s.Format(1); got != "63.3 ± 6.2" {
 		t.Errorf("Format = %q", got)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/audit"
+	"github.com/gnaudit/gnaudit/internal/approx"
 	"github.com/gnaudit/gnaudit/reports"
 )
 
@@ -63,9 +64,7 @@ func TestCoordsAndWilson(t *testing.T) {
 		t.Errorf("CoordsForHalfWidth(0.02, 1.96, 0.2) = %d, want 3002", got)
 	}
 	z := 1.959963984540054
-	if got, want := WilsonHalfWidth(1200, 2401, z), (0.5197757369056032-0.4798084352666071)/2; math.Abs(got-want) > 1e-12 {
-		t.Errorf("WilsonHalfWidth(1200, 2401) = %.16g, want %.16g", got, want)
-	}
+	approx.Abs(t, "WilsonHalfWidth(1200, 2401)", WilsonHalfWidth(1200, 2401, z), (0.5197757369056032-0.4798084352666071)/2, approx.Float64)
 	if got := WilsonHalfWidth(1200, 2401, z); got > 0.02 {
 		t.Errorf("2401 coordinates: half-width %.4f > 0.02", got)
 	}
@@ -89,9 +88,7 @@ func TestSpearmanPValue(t *testing.T) {
 		{0.5, 8, 0.21617063492063493},
 		{-0.9, 5, 0.08333333333333333},
 	} {
-		if got := SpearmanPValue(c.rho, c.n); math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("SpearmanPValue(%v, %d) = %.16g, want %.16g", c.rho, c.n, got, c.want)
-		}
+		approx.Abs(t, fmt.Sprintf("SpearmanPValue(%v, %d)", c.rho, c.n), SpearmanPValue(c.rho, c.n), c.want, approx.Float64)
 	}
 	// n > 9: a permutation estimate near the exact tail (t approximation
 	// for n = 12, rho = 0.6: about 0.039).

@@ -3,6 +3,7 @@ package collectsrc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/npy"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
 	"github.com/gnaudit/gnaudit/auditor/persample"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 const fixtures = "../../../testdata/torch/alexnet"
@@ -62,8 +64,6 @@ func setup(t *testing.T) (*Source, [][]float64) {
 	return s, ref
 }
 
-func near(a, b, scale float64) bool { return math.Abs(a-b) <= 1e-4*scale }
-
 func maxAbs(v []float64) float64 {
 	m := 0.0
 	for _, x := range v {
@@ -103,18 +103,14 @@ func TestPerSampleBlocks(t *testing.T) {
 					sq += v * v
 					sum[j] += v
 				}
-				if !near(lb.SumSq[r], sq, sq*2) {
-					t.Errorf("%s row %d: |g|² %v, want %v", layers[l].Parameter, b.Offset+r, lb.SumSq[r], sq)
-				}
+				approx.Abs(t, fmt.Sprintf("%s row %d: |g|² (2e-4 of it)", layers[l].Parameter, b.Offset+r), lb.SumSq[r], sq, 2e-4*sq)
 				for q, j := range req.Tested[l] {
-					if got := lb.Tested[r*3+q]; !near(got, g[j], scale) {
-						t.Errorf("%s row %d coordinate %d: %v, want %v", layers[l].Parameter, b.Offset+r, j, got, g[j])
-					}
+					approx.Abs(t, fmt.Sprintf("%s row %d coordinate %d (1e-4 of max |g|)", layers[l].Parameter, b.Offset+r, j), lb.Tested[r*3+q], g[j], 1e-4*scale)
 				}
 			}
 			for j := range sum {
-				if !near(lb.GradSum[j], sum[j], scale*3) {
-					t.Fatalf("%s block at %d: sum[%d] %v, want %v", layers[l].Parameter, b.Offset, j, lb.GradSum[j], sum[j])
+				if !approx.Abs(t, fmt.Sprintf("%s block at %d: sum[%d] (3e-4 of max |g|)", layers[l].Parameter, b.Offset, j), lb.GradSum[j], sum[j], 1e-4*(3*scale)) {
+					t.FailNow()
 				}
 			}
 		}
@@ -146,13 +142,9 @@ func TestCentre(t *testing.T) {
 		for _, v := range mean {
 			norm += v * v
 		}
-		if !near(cl.GradNormSq, norm, 2*norm) {
-			t.Errorf("%s: |ḡ|² %v, want %v", cl.Parameter, cl.GradNormSq, norm)
-		}
+		approx.Abs(t, cl.Parameter+": |ḡ|² (2e-4 of it)", cl.GradNormSq, norm, 2e-4*norm)
 		for q, j := range cl.Coords {
-			if !near(cl.Mean[q], mean[j], maxAbs(ref[l])) {
-				t.Errorf("%s coordinate %d: ḡ %v, want %v", cl.Parameter, j, cl.Mean[q], mean[j])
-			}
+			approx.Abs(t, fmt.Sprintf("%s coordinate %d: ḡ (1e-4 of max |g|)", cl.Parameter, j), cl.Mean[q], mean[j], 1e-4*maxAbs(ref[l]))
 		}
 	}
 }

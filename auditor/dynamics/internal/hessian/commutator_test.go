@@ -1,11 +1,14 @@
 package hessian
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // CommutatorSE against the Monte-Carlo spread of the commutator over
@@ -69,9 +72,7 @@ func TestCommutatorSECalibrated(t *testing.T) {
 			if r := mse / sd; r < 0.8 || r > 1.25 {
 				t.Errorf("jackknife se %.4g against the replicates' sd %.4g (ratio %.3f)", mse, sd, r)
 			}
-			if math.Abs(m-truth) > 4*sd/math.Sqrt(reps)+0.1*sd {
-				t.Errorf("mean commutator %.4g, true %.4g (sd %.3g)", m, truth, sd)
-			}
+			approx.Abs(t, fmt.Sprintf("mean commutator (sd %.3g; 4 SE + 0.1 sd)", sd), m, truth, 4*sd/math.Sqrt(reps)+0.1*sd)
 		})
 	}
 }

@@ -2,11 +2,14 @@ package linear
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // randSPD returns M Mᵀ/k + shift·I for a seeded normal M.
@@ -118,18 +121,12 @@ func TestLyapunovMatchesSimulation(t *testing.T) {
 			for i := 0; i < 3; i++ {
 				for j := 0; j < 3; j++ {
 					scale := math.Sqrt(sx.At(i, i) * sx.At(j, j))
-					if d := math.Abs(emp.At(i, j)-sx.At(i, j)) / scale; d > 0.02 {
-						t.Errorf("Σ[%d,%d]: simulated %.5g, Lyapunov %.5g (%.2g of the scale)", i, j, emp.At(i, j), sx.At(i, j), d)
-					}
+					approx.Abs(t, fmt.Sprintf("Σ[%d,%d] simulated against Lyapunov (0.02 of the scale)", i, j), emp.At(i, j), sx.At(i, j), 0.02*scale)
 				}
 			}
-			if ratio := xg / (tc.p.FDRFactor() * vv); math.Abs(ratio-1) > 0.01 {
-				t.Errorf("FDR ratio %.4f, want 1 ± 0.01", ratio)
-			}
+			approx.Abs(t, "FDR ratio", xg/(tc.p.FDRFactor()*vv), 1, 0.01)
 			xgP, vvP := sol.FDR(h)
-			if ratio := xgP / (tc.p.FDRFactor() * vvP); math.Abs(ratio-1) > 1e-9 {
-				t.Errorf("FDR of the Lyapunov solution %.12f, want 1", ratio)
-			}
+			approx.Abs(t, "FDR of the Lyapunov solution", xgP/(tc.p.FDRFactor()*vvP), 1, approx.Reference)
 			// lag-1 antisymmetry: nonzero, and as predicted
 			pa := Antisym(sol.Lag1())
 			ea := Antisym(lag1)
@@ -166,24 +163,14 @@ func TestDiagonalBasisMatchesStationary(t *testing.T) {
 		}
 		ref, refLag := sol.X(), sol.Lag1()
 		for i := 0; i < 4; i++ {
-			if d := relDiff(ModeVarX(hs[i], c.At(i, i), p), ref.At(i, i)); d > 1e-9 {
-				t.Errorf("%+v: ModeVarX[%d] off by %.3g", p, i, d)
-			}
-			if d := relDiff(ModeVarV(hs[i], c.At(i, i), p), sol.V().At(i, i)); d > 1e-9 {
-				t.Errorf("%+v: ModeVarV[%d] off by %.3g", p, i, d)
-			}
+			approx.Rel(t, fmt.Sprintf("%+v: ModeVarX[%d]", p, i), ModeVarX(hs[i], c.At(i, i), p), ref.At(i, i), approx.Reference)
+			approx.Rel(t, fmt.Sprintf("%+v: ModeVarV[%d]", p, i), ModeVarV(hs[i], c.At(i, i), p), sol.V().At(i, i), approx.Reference)
 			for j := 0; j < 4; j++ {
-				if d := math.Abs(sx.At(i, j) - ref.At(i, j)); d > 1e-9*ref.At(i, i) {
-					t.Errorf("%+v: Σ[%d,%d] %.6g vs %.6g", p, i, j, sx.At(i, j), ref.At(i, j))
-				}
-				if d := math.Abs(lag1.At(i, j) - refLag.At(i, j)); d > 1e-9*ref.At(i, i) {
-					t.Errorf("%+v: K₁[%d,%d] %.6g vs %.6g", p, i, j, lag1.At(i, j), refLag.At(i, j))
-				}
+				approx.Abs(t, fmt.Sprintf("%+v: Σ[%d,%d] (1e-9 Σ[i,i])", p, i, j), sx.At(i, j), ref.At(i, j), 1e-9*ref.At(i, i))
+				approx.Abs(t, fmt.Sprintf("%+v: K₁[%d,%d] (1e-9 Σ[i,i])", p, i, j), lag1.At(i, j), refLag.At(i, j), 1e-9*ref.At(i, i))
 				if p.Momentum == 0 {
 					want := p.LR * c.At(i, j) / (float64(p.Batch) * (hs[i] + hs[j] - p.LR*hs[i]*hs[j]))
-					if d := math.Abs(sx.At(i, j) - want); d > 1e-9*ref.At(i, i) {
-						t.Errorf("μ=0 Σ[%d,%d] %.6g vs closed form %.6g", i, j, sx.At(i, j), want)
-					}
+					approx.Abs(t, fmt.Sprintf("μ=0 Σ[%d,%d] against the closed form (1e-9 Σ[i,i])", i, j), sx.At(i, j), want, 1e-9*ref.At(i, i))
 				}
 			}
 		}
@@ -193,9 +180,7 @@ func TestDiagonalBasisMatchesStationary(t *testing.T) {
 				for j := 0; j < 4; j++ {
 					want := -p.LR * (hs[i] - hs[j]) * sx.At(i, j)
 					got := lag1.At(i, j) - lag1.At(j, i)
-					if math.Abs(got-want) > 1e-9*ref.At(i, i) {
-						t.Errorf("antisymmetry [%d,%d] %.6g, −η[H,Σ] %.6g", i, j, got, want)
-					}
+					approx.Abs(t, fmt.Sprintf("antisymmetry [%d,%d] against −η[H,Σ] (1e-9 Σ[i,i])", i, j), got, want, 1e-9*ref.At(i, i))
 				}
 			}
 		}
@@ -233,7 +218,7 @@ func TestSmallEtaLimits(t *testing.T) {
 		var hs mat.Dense
 		hs.Mul(h, sol.X())
 		excess := 0.5 * mat.Trace(&hs)
-		eTr := math.Abs(excess/TraceLaw(trC, p) - 1)
+		eTr := approx.RelErr(excess, TraceLaw(trC, p))
 		if eOU >= prevOU || eTr >= prevTr {
 			t.Errorf("η h_max = %g: OU error %.3g (before %.3g), trace-law error %.3g (before %.3g): not decreasing", eta, eOU, prevOU, eTr, prevTr)
 		}
@@ -253,18 +238,14 @@ func TestSmallEtaLimits(t *testing.T) {
 				if i == j {
 					w = want
 				}
-				if math.Abs(iso.X().At(i, j)-w) > 3*eta*want {
-					t.Errorf("C=τH, ηh_max=%g: Σ[%d,%d] = %.6g, τT·δ = %.6g", eta, i, j, iso.X().At(i, j), w)
-				}
+				approx.Abs(t, fmt.Sprintf("C=τH, ηh_max=%g: Σ[%d,%d] against τT·δ (3 η τT)", eta, i, j), iso.X().At(i, j), w, 3*eta*want)
 			}
 		}
 		// momentum vs SGD
 		for _, hv := range []float64{hmax, hmax / 10} {
 			sgd := Params{LR: p.LR / (1 - p.Momentum), Batch: p.Batch}
 			got := ModeVarX(hv, 1, p) / ModeVarX(hv, 1, sgd)
-			if d := relDiff(got, MomentumVsSGD(hv, p)); d > 1e-12 {
-				t.Errorf("MomentumVsSGD off by %.3g", d)
-			}
+			approx.Rel(t, "MomentumVsSGD against the ratio of ModeVarX", got, MomentumVsSGD(hv, p), approx.Float64)
 		}
 	}
 	if prevOU > 5e-3 || prevTr > 1e-3 {
@@ -282,20 +263,12 @@ func TestStability(t *testing.T) {
 	if _, err := Stationary(h, h, p); err != nil {
 		t.Errorf("η h = 3.75 < 3.8: %v", err)
 	}
-	if got := p.StabilityMargin(38); math.Abs(got-1) > 1e-12 {
-		t.Errorf("margin at the edge %v", got)
-	}
+	approx.Abs(t, "margin at the edge", p.StabilityMargin(38), 1, approx.Float64)
 	for _, bad := range []Params{{0, 0.9, 1}, {0.1, 1, 1}, {0.1, -0.1, 1}, {0.1, 0, 0}, {math.NaN(), 0, 1}} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
 	}
-	if got := (Params{LR: 0.01, Momentum: 0.9, Batch: 1}).CorrTime(0.1); math.Abs(got-100) > 1e-9 {
-		t.Errorf("CorrTime %v, want (1−μ)/(ηh) = 100", got)
-	}
-	if got := (Params{LR: 1, Momentum: 0.81, Batch: 1}).CorrTime(1); math.Abs(got-10) > 1e-9 {
-		t.Errorf("CorrTime %v, want 1/(1−√μ) = 10", got)
-	}
+	approx.Abs(t, "CorrTime against (1−μ)/(ηh)", (Params{LR: 0.01, Momentum: 0.9, Batch: 1}).CorrTime(0.1), 100, approx.Reference)
+	approx.Abs(t, "CorrTime against 1/(1−√μ)", (Params{LR: 1, Momentum: 0.81, Batch: 1}).CorrTime(1), 10, approx.Reference)
 }
-
-func relDiff(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(a), math.Abs(b)) }

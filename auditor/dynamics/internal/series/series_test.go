@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 func ar1(r *rand.Rand, phi float64, n int) []float64 {
@@ -40,9 +42,7 @@ func TestCalibratedOnAR1(t *testing.T) {
 		zv += ((v.Est - varX) / v.SE) * ((v.Est - varX) / v.SE)
 		sem += m.SE
 	}
-	if got := sem / reps; math.Abs(got/seMean-1) > 0.1 {
-		t.Errorf("mean SE %.4g, exact %.4g", got, seMean)
-	}
+	approx.Rel(t, "mean SE against the exact one", sem/reps, seMean, 0.1)
 	// E z² of a t-like statistic with 19 degrees of freedom ≈ 1.12
 	for _, c := range []struct {
 		name string
@@ -67,16 +67,12 @@ func TestCovariances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(c.Est-0.5*varX) > 4*c.SE {
-		t.Errorf("Cov %v, want %.4g", c, 0.5*varX)
-	}
+	approx.SE(t, "Cov", c.Est, 0.5*varX, c.SE, 4)
 	l, err := LagCovariance(Blocks, x, x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(l.Est-0.5*varX) > 4*l.SE {
-		t.Errorf("lag-1 Cov %v, want φ Var = %.4g", l, 0.5*varX)
-	}
+	approx.SE(t, "lag-1 Cov against φ Var", l.Est, 0.5*varX, l.SE, 4)
 }
 
 func TestErrors(t *testing.T) {
