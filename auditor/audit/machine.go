@@ -13,11 +13,11 @@ func machine() *reports.Machine {
 }
 
 // machineLine is the plan's line about the CPU and BLAS, with the note of
-// a slow or switched core.
+// a slow or switched core unless the start of the process printed it.
 func machineLine() string {
 	i := blascore.Current()
 	s := "machine: " + i.String()
-	if i.Note != "" {
+	if i.Note != "" && !i.Said {
 		s += "\n  note: " + i.Note
 	}
 	return s

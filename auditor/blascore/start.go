@@ -40,6 +40,9 @@ type Info struct {
 	Source   string `json:"source,omitempty"`
 	// Note explains a switch, or a user setting slower than the CPU allows.
 	Note string `json:"note,omitempty"`
+	// Said reports that Start already printed Note on stderr, so that
+	// later summaries (the audit plan) need not repeat it.
+	Said bool `json:"-"`
 }
 
 // BLASString describes the BLAS in a few words: "OpenBLAS, Cooperlake
@@ -148,6 +151,7 @@ func Start(stderr io.Writer) {
 	}
 	if s.message != "" && stderr != nil {
 		fmt.Fprintln(stderr, "gnaudit: "+s.message)
+		s.info.Said = true
 	}
 	current = s.info
 }
