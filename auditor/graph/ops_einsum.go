@@ -455,7 +455,7 @@ func (b *builder[T]) einsum(n *ir.Node) error {
 
 func init() {
 	register(OpSpec{Op: "Einsum", Family: "nn", Since: 12, Attrs: []string{"equation"},
-		Shape: "from the equation (letters of the output)", PerSample: RuleEinsum,
+		Shape: "from the equation (letters of the output)", PerSample: RuleEinsum, Params: ParamSlots{Slots: []int{0, 1, 2}}, // a constant operand is a weight
 		Note:  "one or two operands; ellipsis without broadcasting of size-1 dimensions",
 		build: with((*builder[float32]).einsum, (*builder[float64]).einsum)})
 }

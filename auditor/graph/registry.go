@@ -62,6 +62,11 @@ type OpSpec struct {
 	// "bias", "bn_scale", "bn_shift"; "" or a missing slot: "other"), the
 	// kind the per-sample engine reports for a layer's parameter.
 	Roles []string
+	// Params is the operator's part of the trainable rule (Trainable,
+	// ir.Model.Trainable): the input slots that hold a learnable parameter
+	// when a float initializer feeds them, and whether a parameter passes
+	// through the operator to its layer.
+	Params ParamSlots
 	// GPU is true when the GPU path (cuda.Net) runs the operator.
 	GPU bool
 	// Note states restrictions a user may meet.
@@ -135,6 +140,7 @@ func Lookup(op string) (OpSpec, bool) {
 	}
 	c := *s
 	c.Attrs, c.Roles = slices.Clone(s.Attrs), slices.Clone(s.Roles)
+	c.Params.Slots = slices.Clone(s.Params.Slots)
 	return c, true
 }
 
@@ -144,6 +150,7 @@ func Ops() []OpSpec {
 	for _, s := range registry {
 		c := *s
 		c.Attrs, c.Roles = slices.Clone(s.Attrs), slices.Clone(s.Roles)
+		c.Params.Slots = slices.Clone(s.Params.Slots)
 		r = append(r, c)
 	}
 	sort.Slice(r, func(i, j int) bool { return r[i].Op < r[j].Op })

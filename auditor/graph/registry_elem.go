@@ -21,12 +21,14 @@ func init() {
 			Fallback: "no parameter operand", eval: eval,
 			build: with((*builder[float32]).pointwiseNode, (*builder[float64]).pointwiseNode)}
 	}
-	add, sub := bin("Add"), bin("Sub")
+	add, sub, mul := bin("Add"), bin("Sub"), bin("Mul")
+	// A bias or scale; a one-element constant there (x*0.5, x+eps) is fixed.
+	add.Params, mul.Params = ParamSlots{Any: true, MinLen: 2}, ParamSlots{Any: true, MinLen: 2}
 	add.Roles, sub.Roles = []string{"bias", "bias"}, []string{"bias", "bias"}
 	relu := unary("Relu")
 	relu.GPU = true
 	register(
-		add, sub, bin("Mul"), bin("Div"),
+		add, sub, mul, bin("Div"),
 		relu, unary("LeakyRelu", "alpha"), unary("Sigmoid"), unary("Tanh"),
 		OpSpec{Op: "Clip", Family: "elementwise", Attrs: []string{"min", "max"}, Shape: "the input's",
 			Fallback: "a parameter bound of Clip has no per-sample expansion",

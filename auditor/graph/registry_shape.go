@@ -8,6 +8,7 @@ package graph
 func init() {
 	copyOp := func(op string, attrs ...string) OpSpec {
 		return OpSpec{Op: op, Family: "shape", Attrs: attrs, eval: evalCore, Copy: true, MovedBatch: op == "Reshape" || op == "Identity" || op == "Dropout",
+			Params:   ParamSlots{Through: op != "Dropout"},
 			Fallback: "a copy: the planner follows a parameter through it to its layer",
 			build:    with((*builder[float32]).reshape, (*builder[float64]).reshape)}
 	}
@@ -28,9 +29,11 @@ func init() {
 	dropout.Note = "identity at inference; training_mode must be a constant false and the mask output unused"
 	register(reshape, flatten, squeeze, unsqueeze, identity, dropout,
 		OpSpec{Op: "Transpose", Family: "shape", Attrs: []string{"perm"}, Copy: true, Shape: "the input's permuted", eval: evalExt, MovedBatch: true,
+			Params:   ParamSlots{Through: true},
 			Fallback: "a copy: the planner follows a parameter through it to its layer",
 			build:    with((*builder[float32]).transpose, (*builder[float64]).transpose)},
 		OpSpec{Op: "Concat", Family: "shape", Attrs: []string{"axis"}, Shape: "the inputs' with the axis summed", eval: evalCore,
+			Params:   ParamSlots{Any: true}, // a learned token concatenated to the sequence (ViT's class token)
 			Fallback: "no per-sample expansion of a concatenated parameter (ViT's class token is read through Expand)",
 			build:    with((*builder[float32]).concat, (*builder[float64]).concat)},
 		OpSpec{Op: "Pad", Family: "shape", Attrs: []string{"mode", "pads", "value"}, Shape: "the input's plus the pads",
@@ -43,13 +46,13 @@ func init() {
 			Fallback: "no per-sample expansion of a split parameter",
 			build:    with((*builder[float32]).split, (*builder[float64]).split)},
 		OpSpec{Op: "Expand", Family: "shape", Since: 8, Shape: "numpy broadcast of the input and the constant shape", eval: evalExt,
-			PerSample: RuleExpand, build: with((*builder[float32]).expand, (*builder[float64]).expand)},
+			PerSample: RuleExpand, Params: ParamSlots{Through: true}, build: with((*builder[float32]).expand, (*builder[float64]).expand)},
 		OpSpec{Op: "Gather", Family: "shape", Attrs: []string{"axis"}, Shape: "data's with the axis replaced by the indices' shape",
-			eval: evalCore, MovedBatch: true, PerSample: RuleEmbedding,
+			eval: evalCore, MovedBatch: true, PerSample: RuleEmbedding, Params: ParamSlots{Slots: []int{0}}, // an embedding table
 			Note:  "on data: embeddings (integer ids checked against the table) and constant indices",
 			build: with((*builder[float32]).gatherData, (*builder[float64]).gatherData)},
 		OpSpec{Op: "Cast", Family: "shape", Attrs: []string{"to", "saturate"}, Shape: "the input's", eval: evalCore, MovedBatch: true,
-			Fallback: "no per-sample expansion of a parameter read through Cast", Note: "on data: float to float, integer ids to float, to bool or integers as masks (ops_mask.go)",
+			Params: ParamSlots{Through: true}, Fallback: "no per-sample expansion of a parameter read through Cast", Note: "on data: float to float, integer ids to float, to bool or integers as masks (ops_mask.go)",
 			build: with((*builder[float32]).castMask, (*builder[float64]).castMask)},
 		OpSpec{Op: "Constant", Family: "shape", Attrs: []string{"value", "value_float", "value_floats", "value_int", "value_ints"},
 			Shape: "the value's", eval: evalCore, Fallback: "a constant is not a parameter", Note: "numeric values only"},

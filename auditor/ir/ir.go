@@ -163,7 +163,42 @@ type Model struct {
 	// Trainable names the float initializers that are learnable parameters
 	// (weights, biases, BatchNorm scale and shift), in file order. BatchNorm
 	// running statistics and integer/shape constants are not trainable.
+	// The decoder fills it with the registered ParamRule.
 	Trainable []string
+}
+
+// ParamRule is the per-operator rule for parameters. The operator registry,
+// auditor/graph, registers it at start (RegisterParamRule): which input
+// slots of an operator hold a parameter is part of the operator's one
+// description there.
+type ParamRule struct {
+	// Trainable names a model's trainable initializers, in file order
+	// (Model.Trainable; graph.Trainable).
+	Trainable func(*Model) []string
+	// Through reports whether a parameter read as input 0 of an operator
+	// passes through to the node's output 0 (layout or element-type
+	// changes such as Reshape, Transpose, Cast).
+	Through func(op string) bool
+}
+
+var paramRule *ParamRule
+
+// RegisterParamRule installs the parameter rule; a second registration
+// panics.
+func RegisterParamRule(r ParamRule) {
+	if paramRule != nil {
+		panic("ir: parameter rule registered twice")
+	}
+	paramRule = &r
+}
+
+// RegisteredParamRule returns the registered rule; false when none is (a
+// program that does not link auditor/graph).
+func RegisteredParamRule() (ParamRule, bool) {
+	if paramRule == nil {
+		return ParamRule{}, false
+	}
+	return *paramRule, true
 }
 
 // Producers maps each value name to the node that produces it (graph inputs

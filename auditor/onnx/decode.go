@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -359,7 +360,13 @@ func build(pb *onnxpb.ModelProto, rec *recorder, rep *Report) (*ir.Model, error)
 	if err := sortNodes(m); err != nil {
 		return nil, err
 	}
-	m.Trainable = trainable(m)
+	// The trainable rule is per operator: the operator registry
+	// (auditor/graph) registers it.
+	rule, ok := ir.RegisteredParamRule()
+	if !ok {
+		return nil, errors.New("no trainable-parameter rule registered (a program that decodes models links auditor/graph)")
+	}
+	m.Trainable = rule.Trainable(m)
 	return m, nil
 }
 

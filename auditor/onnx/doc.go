@@ -62,9 +62,14 @@
 // # Trainable parameters
 //
 // Model.Trainable lists the float initializers that are learnable
-// parameters. An initializer is trainable when, following it forward through
+// parameters. The rule is per operator, so it lives in the operator
+// registry (auditor/graph: each OpSpec's Params, graph.Trainable), which
+// registers it with auditor/ir at start (ir.RegisterParamRule); Decode
+// applies it and is an error in a program that does not link auditor/graph.
+// An initializer is trainable when, following it forward through
 // layout-only operators (Reshape, Identity, Transpose, Unsqueeze, Squeeze,
-// Flatten, Cast; via their data input), it reaches one of these slots:
+// Flatten, Cast, Expand; via their data input), it reaches one of these
+// slots:
 //
 //   - Conv (and ConvTranspose) input 1 (weights) or 2 (bias);
 //   - Gemm, MatMul or Einsum, any input (a constant operand is a weight or bias);
@@ -72,6 +77,9 @@
 //     input 1 (scale) or 2 (shift) -- not 3 and 4, the running mean and
 //     variance;
 //   - PRelu input 1 (slope);
+//   - Gather input 0 (an embedding table);
+//   - Concat, any input (a learned token concatenated to the sequence,
+//     ViT's class token);
 //   - Add or Mul, any input, when the tensor has more than one element (a
 //     bias added, as CNTK exports it: parameter -> Reshape -> Add, or a
 //     scale); a one-element constant there (x*0.5, x+eps) is fixed.

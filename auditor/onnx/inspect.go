@@ -205,8 +205,13 @@ func Inspect(m *ir.Model) Summary {
 }
 
 // paramUsers maps each node to the float initializers it reads, directly or
-// through a chain of layoutOps, in file order of the initializers.
+// through a chain of operators a parameter passes through (ir.ParamRule's
+// Through, the operator registry's), in file order of the initializers.
 func paramUsers(m *ir.Model) map[*ir.Node][]string {
+	through := func(string) bool { return false }
+	if r, ok := ir.RegisteredParamRule(); ok {
+		through = r.Through
+	}
 	cons := m.Consumers()
 	users := map[*ir.Node][]string{}
 	for _, name := range m.InitOrder {
@@ -221,7 +226,7 @@ func paramUsers(m *ir.Model) map[*ir.Node][]string {
 			v := queue[0]
 			queue = queue[1:]
 			for _, n := range cons[v] {
-				if layoutOps[n.OpType] && len(n.Inputs) > 0 && n.Inputs[0] == v && len(n.Outputs) > 0 && n.Outputs[0] != "" {
+				if through(n.OpType) && len(n.Inputs) > 0 && n.Inputs[0] == v && len(n.Outputs) > 0 && n.Outputs[0] != "" {
 					if o := n.Outputs[0]; !seen[o] {
 						seen[o] = true
 						queue = append(queue, o)
@@ -315,4 +320,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "(verdict of the %s; docs/onnx-coverage.md lists the supported operators)\n", s.Verdict)
 	return err
+}
+
+// isFloat reports whether the element type is a floating-point one.
+func isFloat(dt ir.DataType) bool {
+	return dt == ir.Float || dt == ir.Double || dt == ir.Float16 || dt == ir.Bfloat16
 }

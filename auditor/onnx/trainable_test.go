@@ -4,6 +4,9 @@ import (
 	"reflect"
 	"testing"
 
+	// The trainable rule lives in the operator registry, which registers
+	// it with auditor/ir.
+	_ "github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/internal/onnxpb"
 )
 
