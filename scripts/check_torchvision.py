@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Check gnaudit's per-sample gradients on full-size torchvision 0.14 models.
 
-    /usr/bin/python3 scripts/check_torchvision.py [--gnaudit bin/gnaudit] [--opset 17] [MODEL ...]
+    /usr/bin/python3 scripts/check_torchvision.py [--gnaudit bin/gnaudit] [--opset 17] [--audit] [MODEL ...]
 
 For each model (default: all of MODELS; random weights perturbed so that no two
 initializers are equal, random BatchNorm statistics, 3 samples of 3x32x32) it
@@ -9,7 +9,8 @@ exports ONNX at opset 17 or --opset (dynamic batch, constant folding off), runs
 `gnaudit grads` on it, and compares every parameter's per-sample gradient with
 functorch vmap(grad) in float64, printing the worst error relative to each
 tensor's scale and how many parameters took the batch-1 fallback. Exit status 1
-if any model fails to run or differs by more than 1e-4. Takes minutes; it is a
+if any model fails to run or differs by more than 1e-4. With --audit, each
+export also runs a short `gnaudit audit` end to end on random data. Takes minutes; it is a
 manual check (torch needed), not part of `make test`.
 """
 import argparse
@@ -57,7 +58,7 @@ def vgg_cifar(ctor):
     return m
 
 
-def check(name, gnaudit, tmp, opset):
+def check(name, gnaudit, tmp, opset, audit=False):
     torch.manual_seed(1)
     m = MODELS[name]().eval()
     with torch.no_grad():
@@ -99,6 +100,19 @@ def check(name, gnaudit, tmp, opset):
         b = gg.detach().numpy()
         worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)))
     ok = worst <= 1e-4 and not missing
+    if audit:
+        d = os.path.join(tmp, "data")
+        if not os.path.exists(d):
+            os.makedirs(d)
+            rng = np.random.default_rng(0)
+            np.save(os.path.join(d, "images.npy"), rng.random((256, 3, 32, 32), dtype=np.float32))
+            np.save(os.path.join(d, "labels.npy"), rng.integers(0, 10, 256).astype(np.int64))
+        r = subprocess.run([gnaudit, "audit", "--model", f, "--data", d, "--normalize", "none",
+                            "--finetune-steps", "5", "--finetune-batch", "8", "--batch-sizes", "4,8",
+                            "--batches", "10", "--eval-samples", "0", "--force",
+                            "--out", os.path.join(tmp, "audit_" + name)], capture_output=True, text=True)
+        if r.returncode != 0:
+            return False, "gnaudit audit failed: " + r.stderr.strip().splitlines()[-1]
     return ok, "%d parameters, worst relative error %.2e, %d by batch-1 passes%s" % (
         len(files), worst, fallback, ", not trainable: %s" % missing if missing else "")
 
@@ -107,13 +121,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--gnaudit", default="bin/gnaudit")
     ap.add_argument("--opset", type=int, default=17, help="ONNX opset of the export (13 or 17)")
+    ap.add_argument("--audit", action="store_true",
+                    help="also run a short `gnaudit audit` on each export (random 3x32x32 data)")
     ap.add_argument("models", nargs="*")
     a = ap.parse_args()
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models or list(MODELS):
             try:
-                ok, msg = check(name, a.gnaudit, tmp, a.opset)
+                ok, msg = check(name, a.gnaudit, tmp, a.opset, a.audit)
             except Exception as e:  # noqa: BLE001 (report and go on)
                 ok, msg = False, "%s: %s" % (type(e).__name__, e)
             bad += not ok
