@@ -28,7 +28,7 @@ vet:
 	$(GO) vet ./...
 
 fmt:
-	@out=$$(gofmt -l $$(git ls-files '*.go' ':!:third_party/**')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 test: fmt vet staticcheck
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...

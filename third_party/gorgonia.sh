@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Re-creates third_party/gorgonia: gorgonia.org/gorgonia v0.9.18 from the Go
 # module proxy (or the module cache), checked against its go.sum hash, cut
-# down to what a build needs, with gorgonia.patch applied (see README.md).
+# down to what a build needs, with gorgonia.patch applied and gofmt'd (see README.md).
 #   third_party/gorgonia.sh          re-create the copy (make third-party)
 #   third_party/gorgonia.sh --check  fail unless the committed copy is exactly
-#                                    upstream + patch (make third-party-check)
+#                                    upstream + patch, gofmt'd (make third-party-check)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 GO=${GO:-go}
@@ -39,6 +39,10 @@ cp "$dir/go.mod" "$dir/LICENSE" "$out/"
 chmod -R u+w "$out"
 # git apply outside any repository works like patch(1) (not always installed).
 (cd "$out" && GIT_CEILING_DIRECTORIES="$tmp" git apply -p1 "$here/gorgonia.patch")
+# gofmt'd with this Go (upstream predates //go:build lines), so that the
+# tree's gofmt check holds for the copy too; formatting changes no code.
+# (twice: one old doc comment needs a second pass to settle.)
+for _ in 1 2; do "$("$GO" env GOROOT)/bin/gofmt" -w "$out"; done
 
 if [ "${1:-}" = "--check" ]; then
   if ! diff -r "$out" "$here/gorgonia"; then
