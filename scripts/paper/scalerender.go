@@ -806,24 +806,22 @@ func nanNull(x float64) any {
 }
 
 func calibratedAt(l reports.Layer, b int) float64 {
-	if l.KurtosisBound == nil {
-		return math.NaN()
-	}
-	for _, p := range l.KurtosisBound.PerBatch {
-		if p.BatchSize == b && p.CalibratedPercent.Defined() {
-			return p.CalibratedPercent.Float()
-		}
-	}
-	return math.NaN()
+	return boundField(l, b, func(p reports.BoundAtB) reports.Opt { return p.CalibratedPercent })
 }
 
 func spineAt(l reports.Layer, b int) float64 {
+	return boundField(l, b, func(p reports.BoundAtB) reports.Opt { return p.SpineOverSqrtB })
+}
+
+// boundField is the kurtosis-bound figure field picks at batch size b, NaN
+// where the layer has none.
+func boundField(l reports.Layer, b int, field func(reports.BoundAtB) reports.Opt) float64 {
 	if l.KurtosisBound == nil {
 		return math.NaN()
 	}
 	for _, p := range l.KurtosisBound.PerBatch {
-		if p.BatchSize == b && p.SpineOverSqrtB.Defined() {
-			return p.SpineOverSqrtB.Float()
+		if v := field(p); p.BatchSize == b && v.Defined() {
+			return v.Float()
 		}
 	}
 	return math.NaN()
