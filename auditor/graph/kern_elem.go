@@ -1,6 +1,9 @@
 package graph
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // Element-wise, broadcasting and data-movement kernels.
 
@@ -282,14 +285,14 @@ func reluFast[T float](out, x, v []T) bool {
 		v = v[:len(x)]
 		out = out[:len(x)]
 		for i, xi := range x {
-			// x > 0 iff its bit pattern lies in [1, +Inf's pattern]: an
-			// integer comparison, which compiles to a conditional move
-			// NaN iff its magnitude's pattern lies above +Inf's
-			b := math.Float32bits(xi)
-			var m uint32
-			if b-1 < 0x7f800000 || b&0x7fffffff > 0x7f800000 {
-				m = ^uint32(0)
-			}
+			// x > 0 iff its bit pattern lies in [1, +Inf's pattern]; NaN
+			// iff its magnitude's pattern lies above +Inf's. Both tests
+			// are the borrow of a 64-bit subtraction (bit 63), so the
+			// loop has no branch: an `if` here compiled to a jump that
+			// random signs mispredicted (19 % of a resnet20 step).
+			b := uint64(math.Float32bits(xi))
+			pos := (b - 1) & 0xffffffff // b = 0 wraps to 2³²−1: not positive
+			m := uint32(0) - uint32(((pos-0x7f800000)|(0x7f800000-b&0x7fffffff))>>63)
 			out[i] = math.Float32frombits(math.Float32bits(v[i]) & m)
 		}
 		return true
@@ -299,10 +302,9 @@ func reluFast[T float](out, x, v []T) bool {
 		out = out[:len(x)]
 		for i, xi := range x {
 			b := math.Float64bits(xi)
-			var m uint64
-			if b-1 < 0x7ff0000000000000 || b&0x7fffffffffffffff > 0x7ff0000000000000 {
-				m = ^uint64(0)
-			}
+			_, pos := bits.Sub64(b-1, 0x7ff0000000000000, 0)                  // 1 iff 0 < x ≤ +Inf
+			_, nan := bits.Sub64(0x7ff0000000000000, b&0x7fffffffffffffff, 0) // 1 iff NaN
+			m := -(pos | nan)
 			out[i] = math.Float64frombits(math.Float64bits(v[i]) & m)
 		}
 		return true
