@@ -35,8 +35,8 @@ var benchShapes = []struct {
 	{"alexnet", blas.NoTrans, blas.Trans, 64, 363, 64},
 }
 
-// BenchmarkSgemm compares this package's Sgemm (assembly and generic
-// kernels) with gonum's on benchShapes; the GFLOP/s metric counts 2mnk
+// BenchmarkSgemm compares this package's Sgemm (each kernel variant this
+// CPU runs) with gonum's on benchShapes; the GFLOP/s metric counts 2mnk
 // flops per product, per second of wall time and of the process's CPU
 // time (less disturbed by other jobs on a shared machine). `go test -bench Sgemm ./auditor/internal/sgemm/`.
 func BenchmarkSgemm(b *testing.B) {
@@ -44,28 +44,27 @@ func BenchmarkSgemm(b *testing.B) {
 	for _, s := range benchShapes {
 		p := newProblem(rng, s.tA, s.tB, s.m, s.n, s.k, 1, 0, 0)
 		name := fmt.Sprintf("%s/%c%c_%dx%dx%d", s.model, s.tA, s.tB, s.m, s.n, s.k)
-		impls := []struct {
-			name    string
-			generic bool
-			f       func(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
-		}{{"gonum", false, gonum.Implementation{}.Sgemm}, {"generic", true, Sgemm}}
-		if testing.Short() {
-			impls = impls[:1]
+		type impl struct {
+			name string
+			v    *variant // forced variant; nil: gonum's Sgemm
 		}
-		if hasAsm {
-			impls = append(impls, struct {
-				name    string
-				generic bool
-				f       func(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
-			}{"asm", false, Sgemm})
+		impls := []impl{{"gonum", nil}}
+		if !testing.Short() {
+			for _, v := range variants {
+				impls = append(impls, impl{v.name, v})
+			}
 		}
 		for _, im := range impls {
 			b.Run(name+"/"+im.name, func(b *testing.B) {
-				forceGeneric = im.generic
-				defer func() { forceGeneric = false }()
+				f := gonum.Implementation{}.Sgemm
+				if im.v != nil {
+					f = Sgemm
+				}
+				forced = im.v
+				defer func() { forced = nil }()
 				start := cpuTime()
 				for i := 0; i < b.N; i++ {
-					im.f(p.tA, p.tB, p.m, p.n, p.k, 1, p.a, p.lda, p.b, p.ldb, 0, p.c, p.ldc)
+					f(p.tA, p.tB, p.m, p.n, p.k, 1, p.a, p.lda, p.b, p.ldb, 0, p.c, p.ldc)
 				}
 				flops := 2 * float64(s.m*s.n*s.k) * float64(b.N)
 				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")

@@ -237,12 +237,12 @@ pdone:
 	VZEROUPPER
 	RET
 
-// func packT8(k8 int, src *float32, lds int, dst *float32)
+// func packT8(k8 int, src *float32, lds int, dst *float32, ldd int)
 //
 // Transposes 8 rows of B (lds floats apart; row j = column j of op(B))
-// into packed B: for p < 8·k8, dst[p·24 + j] = src[j·lds + p], j < 8, in
+// into packed B: for p < 8·k8, dst[p·ldd + j] = src[j·lds + p], j < 8, in
 // 8×8 blocks (unpack, shuffle, permute of 128-bit lanes).
-TEXT ·packT8(SB), NOSPLIT, $0-32
+TEXT ·packT8(SB), NOSPLIT, $0-40
 	MOVQ  k8+0(FP), CX
 	MOVQ  src+8(FP), SI
 	MOVQ  lds+16(FP), R8
@@ -250,6 +250,10 @@ TEXT ·packT8(SB), NOSPLIT, $0-32
 	LEAQ  (R8)(R8*2), R9
 	LEAQ  (SI)(R8*4), DX
 	MOVQ  dst+24(FP), DI
+	MOVQ  ldd+32(FP), R10
+	SHLQ  $2, R10
+	LEAQ  (R10)(R10*2), R11
+	LEAQ  (DI)(R10*4), R13
 	TESTQ CX, CX
 	JZ    tdone
 
@@ -291,17 +295,18 @@ tloop:
 	VPERM2F128 $0x31, Y7, Y3, Y15
 
 	VMOVUPS Y8, (DI)
-	VMOVUPS Y9, 96(DI)
-	VMOVUPS Y10, 192(DI)
-	VMOVUPS Y11, 288(DI)
-	VMOVUPS Y12, 384(DI)
-	VMOVUPS Y13, 480(DI)
-	VMOVUPS Y14, 576(DI)
-	VMOVUPS Y15, 672(DI)
+	VMOVUPS Y9, (DI)(R10*1)
+	VMOVUPS Y10, (DI)(R10*2)
+	VMOVUPS Y11, (DI)(R11*1)
+	VMOVUPS Y12, (R13)
+	VMOVUPS Y13, (R13)(R10*1)
+	VMOVUPS Y14, (R13)(R10*2)
+	VMOVUPS Y15, (R13)(R11*1)
 
 	ADDQ $32, SI
 	ADDQ $32, DX
-	ADDQ $768, DI
+	LEAQ (DI)(R10*8), DI
+	LEAQ (R13)(R10*8), R13
 	DECQ CX
 	JNZ  tloop
 

@@ -7,20 +7,45 @@ package sgemm
 // leading dimension ldc.
 type kernelFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, mode int)
 
-// forceGeneric makes kernel return the portable kernel even where the
-// assembly one runs (tests of both paths).
-var forceGeneric bool
-
-// kernel returns the microkernel for this CPU.
-func kernel() kernelFunc {
-	if hasAsm && !forceGeneric {
-		return kernelAsm
-	}
-	return kernelGeneric
+// variant is one microkernel with its register tile (mr×nr, at most
+// maxMR×maxNR), the copies of whole nr-column strips of B into its packed
+// form (not transposed: kb > 0 rows lds apart; transposed: nr rows of kb
+// > 0 values, lds apart) and the dot-product kernel of small-m A·Bᵀ.
+type variant struct {
+	name       string
+	mr, nr     int
+	kern       kernelFunc
+	packStrip  func(kb int, src []float32, lds int, dst []float32)
+	packStripT func(kb int, src []float32, lds int, dst []float32)
+	dot        dotFunc
 }
 
-// kernelGeneric is the portable microkernel: the tile in 4×4 blocks of
-// scalar accumulators (16 registers).
+// Largest register tile of all variants (the edge-tile buffer).
+const (
+	maxMR = 8
+	maxNR = 32
+)
+
+// generic is the portable variant.
+var generic = &variant{name: "generic", mr: mr, nr: nr, kern: kernelGeneric,
+	packStrip: packStripGeneric, packStripT: packStripTGeneric, dot: dotGeneric}
+
+// forced, when not nil, is the variant kernel returns instead of the best
+// one for this CPU (tests and benchmarks of every variant; with it set,
+// Sgemm never hands over to gonum's).
+var forced *variant
+
+// kernel returns the variant for this CPU: the fastest in variants (the
+// list of those this CPU runs, best first), or forced.
+func kernel() *variant {
+	if forced != nil {
+		return forced
+	}
+	return variants[0]
+}
+
+// kernelGeneric is the portable microkernel (mr×nr = 4×24): the tile in
+// 4×4 blocks of scalar accumulators (16 registers).
 func kernelGeneric(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, mode int) {
 	a = a[:kc*mr]
 	_ = b[(kc-1)*ldb+nr-1]
@@ -76,14 +101,6 @@ func kernelGeneric(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha,
 // and rows of B both contiguous).
 type dotFunc func(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32)
 
-// dotKernel returns the dot-product kernel for this CPU.
-func dotKernel() dotFunc {
-	if hasAsm && !forceGeneric {
-		return dotAsm
-	}
-	return dotGeneric
-}
-
 // dotGeneric is the portable dot-product kernel.
 func dotGeneric(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32) {
 	n := 8 * k8
@@ -100,30 +117,14 @@ func dotGeneric(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]flo
 	}
 }
 
-// packStrip returns the copy of one whole nr-column strip of B (not
-// transposed; kb > 0 rows lds apart) into its packed form.
-func packStrip() func(kb int, src []float32, lds int, dst []float32) {
-	if hasAsm && !forceGeneric {
-		return packStripAsm
-	}
-	return packStripGeneric
-}
-
+// packStripGeneric copies one whole 24-column strip of B (not transposed).
 func packStripGeneric(kb int, src []float32, lds int, dst []float32) {
 	for p := 0; p < kb; p++ {
 		copy(dst[p*nr:p*nr+nr], src[p*lds:p*lds+nr])
 	}
 }
 
-// packStripT returns the copy of one whole nr-column strip of B
-// transposed (nr rows of kb > 0 values, lds apart) into its packed form.
-func packStripT() func(kb int, src []float32, lds int, dst []float32) {
-	if hasAsm && !forceGeneric {
-		return packStripTAsm
-	}
-	return packStripTGeneric
-}
-
+// packStripTGeneric copies one whole 24-column strip of B transposed.
 func packStripTGeneric(kb int, src []float32, lds int, dst []float32) {
 	for j := 0; j < nr; j++ {
 		for p, v := range src[j*lds : j*lds+kb] {

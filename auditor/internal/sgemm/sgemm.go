@@ -29,9 +29,10 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Blocking: the microkernel's tile is mr×nr; packed B strips are kc×nr
-// (24 KiB, in L1), packed A blocks mc×kc (128 KiB, in L2), B blocks kc×nc
-// (3 MiB, in L3).
+// Blocking: the portable and AVX2 microkernels' tile is mr×nr (the
+// AVX-512 one's mr512×nr512); packed B strips are kc×nr (24 KiB; 32 KiB
+// for AVX-512, in L1), packed A blocks mc×kc (128 KiB, in L2), B blocks
+// kc×nc (3 MiB, in L3).
 const (
 	mr = 4
 	nr = 24
@@ -68,6 +69,16 @@ func (Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a
 // blas.Float32 Sgemm: the same argument checks and panics, C not read when
 // beta is 0, C only scaled when alpha or k is 0.
 func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(true, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Serial is Sgemm on the calling goroutine only, for callers that split
+// products over goroutines themselves (the executor's OpenBLAS build).
+func Serial(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func sgemm(split bool, tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	aT, bT := checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
@@ -79,8 +90,12 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 		scale(m, n, beta, c, ldc)
 		return
 	}
-	if useGonum && !forceGeneric {
+	if useGonum && forced == nil {
 		gonum.Implementation{}.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if !split {
+		serialGemm(aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	parGemm(aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -151,6 +166,8 @@ func parGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []
 		nw = max(1, work/minParWork)
 	}
 	// Split the dimension with more tiles.
+	v := kernel()
+	mr, nr := v.mr, v.nr
 	mt, nt := (m+mr-1)/mr, (n+nr-1)/nr
 	byCols := nt >= mt
 	tiles := mt
@@ -229,6 +246,8 @@ func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b
 		dotGemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	v := kernel()
+	mr, nr := v.mr, v.nr
 	buf := pool.Get().(*buffers)
 	defer pool.Put(buf)
 	kmax := min(k, kc)
@@ -239,7 +258,6 @@ func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b
 	} else {
 		buf.b = grow(buf.b, roundUp(min(n, nc), nr)*kmax)
 	}
-	kern := kernel()
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
@@ -247,16 +265,16 @@ func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b
 			var bs strips
 			if direct {
 				// Whole strips read from B; the last partial one packed.
-				bs = strips{b: b[pc*ldb+jc:], ld: ldb, step: 1}
+				bs = strips{b: b[pc*ldb+jc:], ld: ldb, step: 1, nr: nr}
 				if full := nb / nr * nr; full < nb {
-					packB(false, b, ldb, pc, jc+full, kb, nb-full, buf.b)
+					packB(v, false, b, ldb, pc, jc+full, kb, nb-full, buf.b)
 					bs.edge, bs.edgeAt = buf.b, full
 				} else {
 					bs.edgeAt = nb
 				}
 			} else {
-				packB(bT, b, ldb, pc, jc, kb, nb, buf.b)
-				bs = strips{b: buf.b, ld: nr, step: kb, edgeAt: nb}
+				packB(v, bT, b, ldb, pc, jc, kb, nb, buf.b)
+				bs = strips{b: buf.b, ld: nr, step: kb, edgeAt: nb, nr: nr}
 			}
 			be := beta
 			if pc > 0 {
@@ -264,8 +282,8 @@ func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b
 			}
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
-				packA(aT, a, lda, ic, pc, mb, kb, buf.a)
-				macro(kern, mb, nb, kb, alpha, buf.a, &bs, be, c[ic*ldc+jc:], ldc)
+				packA(mr, aT, a, lda, ic, pc, mb, kb, buf.a)
+				macro(v, mb, nb, kb, alpha, buf.a, &bs, be, c[ic*ldc+jc:], ldc)
 			}
 		}
 	}
@@ -275,7 +293,7 @@ func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b
 // products (dotKernel) over kdc-deep passes, the edge rows and columns
 // with scalar dot products.
 func dotGemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	dot := dotKernel()
+	dot := kernel().dot
 	var out [12]float32
 	mf, nf := m/4*4, n/3*3
 	for pc := 0; pc < k; pc += kdc {
@@ -343,13 +361,13 @@ func roundUp(x, r int) int { return (x + r - 1) / r * r }
 // kb, ld nr; in place: step 1, ld ldb); the one at edgeAt (if any) is the
 // packed edge.
 type strips struct {
-	b, edge          []float32
-	ld, step, edgeAt int
+	b, edge              []float32
+	ld, step, edgeAt, nr int
 }
 
 func (s *strips) at(jr int) ([]float32, int) {
 	if jr >= s.edgeAt {
-		return s.edge, nr
+		return s.edge, s.nr
 	}
 	return s.b[jr*s.step:], s.ld
 }
@@ -357,9 +375,10 @@ func (s *strips) at(jr int) ([]float32, int) {
 // macro multiplies a packed mb×kb block of A by a kb×nb block of B into C
 // (mb×nb at c, leading dimension ldc): C = alpha·A·B + beta·C. Whole
 // tiles go straight to C; edge tiles through a tile buffer.
-func macro(kern kernelFunc, mb, nb, kb int, alpha float32, ap []float32, bs *strips, beta float32, c []float32, ldc int) {
+func macro(v *variant, mb, nb, kb int, alpha float32, ap []float32, bs *strips, beta float32, c []float32, ldc int) {
 	mode := modeOf(beta)
-	var tile [mr * nr]float32
+	kern, mr, nr := v.kern, v.mr, v.nr
+	var tile [maxMR * maxNR]float32
 	for jr := 0; jr < nb; jr += nr {
 		nrr := min(nr, nb-jr)
 		bstrip, ldb := bs.at(jr)
@@ -415,7 +434,7 @@ func modeOf(beta float32) int {
 // packA packs rows [ic, ic+mb) and columns [pc, pc+kb) of op(A) into mr-row
 // strips: strip t holds op(A)[ic+t·mr+r][pc+p] at dst[t·mr·kb + p·mr + r],
 // rows past mb zero.
-func packA(aT bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
+func packA(mr int, aT bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
 	for t := 0; t*mr < mb; t++ {
 		d := dst[t*mr*kb : (t+1)*mr*kb]
 		rows := min(mr, mb-t*mr)
@@ -425,12 +444,10 @@ func packA(aT bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
 			for p := 0; p < kb; p++ {
 				src := a[(pc+p)*lda+i0:]
 				dp := d[p*mr : p*mr+mr]
-				if rows == mr {
-					dp[0], dp[1], dp[2], dp[3] = src[0], src[1], src[2], src[3]
-					continue
-				}
 				copy(dp, src[:rows])
-				clear(dp[rows:])
+				if rows < mr {
+					clear(dp[rows:])
+				}
 			}
 			continue
 		}
@@ -451,9 +468,10 @@ func packA(aT bool, a []float32, lda, ic, pc, mb, kb int, dst []float32) {
 }
 
 // packB packs rows [pc, pc+kb) and columns [jc, jc+nb) of op(B) into
-// nr-column strips: strip s holds op(B)[pc+p][jc+s·nr+j] at
+// the variant's nr-column strips: strip s holds op(B)[pc+p][jc+s·nr+j] at
 // dst[s·nr·kb + p·nr + j], columns past nb zero.
-func packB(bT bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
+func packB(v *variant, bT bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
+	nr := v.nr
 	for s := 0; s*nr < nb; s++ {
 		d := dst[s*nr*kb : (s+1)*nr*kb]
 		cols := min(nr, nb-s*nr)
@@ -461,7 +479,7 @@ func packB(bT bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
 		if !bT {
 			// op(B)[p][j] = b[p·ldb + j]: nr contiguous values per p.
 			if cols == nr {
-				packStrip()(kb, b[pc*ldb+j0:], ldb, d)
+				v.packStrip(kb, b[pc*ldb+j0:], ldb, d)
 				continue
 			}
 			for p := 0; p < kb; p++ {
@@ -475,7 +493,7 @@ func packB(bT bool, b []float32, ldb, pc, jc, kb, nb int, dst []float32) {
 		}
 		// op(B)[p][j] = b[j·ldb + p]: one row of B per lane.
 		if cols == nr {
-			packStripT()(kb, b[j0*ldb+pc:], ldb, d)
+			v.packStripT(kb, b[j0*ldb+pc:], ldb, d)
 			continue
 		}
 		for j := 0; j < nr; j++ {

@@ -148,34 +148,31 @@ var transposes = []blas.Transpose{blas.NoTrans, blas.Trans}
 
 var alphaBetas = [][2]float32{{1, 0}, {1, 1}, {-0.5, 2}, {2, 0}, {0.75, -1}, {0, 0.5}, {0, 0}, {0, 1}}
 
-// kernels runs f once per microkernel — the assembly one where this CPU
-// has it, and the portable one (forced) — and per path: the default one
-// (B read in place for m ≤ directMaxM, dot products for A·Bᵀ with m ≤
-// dotMaxM) and always packed.
+// kernels runs f once per microkernel variant this CPU runs (AVX-512,
+// AVX2, portable; each forced in turn, so the AVX2 path stays tested on
+// AVX-512 machines) and per path: the default one (B read in place for m ≤
+// directMaxM, dot products for A·Bᵀ with m ≤ dotMaxM) and always packed.
 func kernels(t *testing.T, f func(t *testing.T)) {
-	if !hasAsm {
+	if len(variants) == 1 {
 		t.Logf("no assembly kernel on this CPU/arch; generic only")
 	}
-	for _, generic := range []bool{false, true} {
-		if !generic && !hasAsm {
-			continue
-		}
+	for _, v := range variants {
 		for _, packed := range []bool{false, true} {
-			name := map[bool]string{false: "asm", true: "generic"}[generic] + map[bool]string{false: "", true: "/packed"}[packed]
+			name := v.name + map[bool]string{false: "", true: "/packed"}[packed]
 			t.Run(name, func(t *testing.T) {
-				forceGeneric = generic
+				forced = v
 				saved, savedDot := directMaxM, dotMaxM
 				if packed {
 					directMaxM, dotMaxM = 0, 0
 				}
-				defer func() { forceGeneric, directMaxM, dotMaxM = false, saved, savedDot }()
+				defer func() { forced, directMaxM, dotMaxM = nil, saved, savedDot }()
 				f(t)
 			})
 		}
 	}
 }
 
-// TestEdgeSizes runs every size 1…70 around the 4×24 tile in each of m, n
+// TestEdgeSizes runs every size 1…70 around the 4×24 and 8×32 tiles in each of m, n
 // and k (the others random), every transpose pair and alpha/beta pair, with
 // strided leading dimensions.
 func TestEdgeSizes(t *testing.T) {

@@ -1,0 +1,198 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// One step of the 8×32 tile: B's row (b0, b1: its two 16-float halves) in
+// Z16–Z17, A's eight values (at aoff(AX)) broadcast into Z18–Z25;
+// accumulators Z0–Z15 (row r in Z(2r), Z(2r+1)).
+#define STEP8(aoff, b0, b1) \
+	VMOVUPS      b0, Z16                \
+	VMOVUPS      b1, Z17                \
+	VBROADCASTSS aoff(AX), Z18          \
+	VBROADCASTSS aoff+4(AX), Z19        \
+	VFMADD231PS  Z16, Z18, Z0           \
+	VFMADD231PS  Z17, Z18, Z1           \
+	VFMADD231PS  Z16, Z19, Z2           \
+	VFMADD231PS  Z17, Z19, Z3           \
+	VBROADCASTSS aoff+8(AX), Z20        \
+	VBROADCASTSS aoff+12(AX), Z21       \
+	VFMADD231PS  Z16, Z20, Z4           \
+	VFMADD231PS  Z17, Z20, Z5           \
+	VFMADD231PS  Z16, Z21, Z6           \
+	VFMADD231PS  Z17, Z21, Z7           \
+	VBROADCASTSS aoff+16(AX), Z22       \
+	VBROADCASTSS aoff+20(AX), Z23       \
+	VFMADD231PS  Z16, Z22, Z8           \
+	VFMADD231PS  Z17, Z22, Z9           \
+	VFMADD231PS  Z16, Z23, Z10          \
+	VFMADD231PS  Z17, Z23, Z11          \
+	VBROADCASTSS aoff+24(AX), Z24       \
+	VBROADCASTSS aoff+28(AX), Z25       \
+	VFMADD231PS  Z16, Z24, Z12          \
+	VFMADD231PS  Z17, Z24, Z13          \
+	VFMADD231PS  Z16, Z25, Z14          \
+	VFMADD231PS  Z17, Z25, Z15
+
+// Row stores of the three modes; DX is the row, SI the row stride in bytes.
+#define ZSTORE0(r0, r1) \
+	VMOVUPS r0, (DX)                    \
+	VMOVUPS r1, 64(DX)                  \
+	ADDQ    SI, DX
+
+#define ZSTORE1(r0, r1) \
+	VADDPS  (DX), r0, r0                \
+	VADDPS  64(DX), r1, r1              \
+	VMOVUPS r0, (DX)                    \
+	VMOVUPS r1, 64(DX)                  \
+	ADDQ    SI, DX
+
+#define ZSTOREB(r0, r1) \
+	VFMADD231PS (DX), Z17, r0           \
+	VFMADD231PS 64(DX), Z17, r1         \
+	VMOVUPS     r0, (DX)                \
+	VMOVUPS     r1, 64(DX)              \
+	ADDQ        SI, DX
+
+// func kern8x32(kc int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mode int)
+TEXT ·kern8x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ ldb+24(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R11
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), SI
+	SHLQ $2, SI
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	// Four steps per iteration, then one at a time: A's strip is packed
+	// (8 values per step), B's rows are R10 bytes apart (packed: 128).
+	MOVQ  CX, R9
+	SHRQ  $2, R9
+	ANDQ  $3, CX
+	TESTQ R9, R9
+	JZ    rest
+
+loop4:
+	STEP8(0, (BX), 64(BX))
+	STEP8(32, (BX)(R10*1), 64(BX)(R10*1))
+	STEP8(64, (BX)(R10*2), 64(BX)(R10*2))
+	STEP8(96, (BX)(R11*1), 64(BX)(R11*1))
+	ADDQ $128, AX
+	LEAQ (BX)(R10*4), BX
+	DECQ R9
+	JNZ  loop4
+
+rest:
+	TESTQ CX, CX
+	JZ    store
+
+loop1:
+	STEP8(0, (BX), 64(BX))
+	ADDQ $32, AX
+	ADDQ R10, BX
+	DECQ CX
+	JNZ  loop1
+
+store:
+	VBROADCASTSS alpha+48(FP), Z16
+	VMULPS       Z16, Z0, Z0
+	VMULPS       Z16, Z1, Z1
+	VMULPS       Z16, Z2, Z2
+	VMULPS       Z16, Z3, Z3
+	VMULPS       Z16, Z4, Z4
+	VMULPS       Z16, Z5, Z5
+	VMULPS       Z16, Z6, Z6
+	VMULPS       Z16, Z7, Z7
+	VMULPS       Z16, Z8, Z8
+	VMULPS       Z16, Z9, Z9
+	VMULPS       Z16, Z10, Z10
+	VMULPS       Z16, Z11, Z11
+	VMULPS       Z16, Z12, Z12
+	VMULPS       Z16, Z13, Z13
+	VMULPS       Z16, Z14, Z14
+	VMULPS       Z16, Z15, Z15
+
+	MOVQ mode+56(FP), R8
+	CMPQ R8, $1
+	JEQ  addone
+	JGT  addbeta
+
+	ZSTORE0(Z0, Z1)
+	ZSTORE0(Z2, Z3)
+	ZSTORE0(Z4, Z5)
+	ZSTORE0(Z6, Z7)
+	ZSTORE0(Z8, Z9)
+	ZSTORE0(Z10, Z11)
+	ZSTORE0(Z12, Z13)
+	ZSTORE0(Z14, Z15)
+	VZEROUPPER
+	RET
+
+addone:
+	ZSTORE1(Z0, Z1)
+	ZSTORE1(Z2, Z3)
+	ZSTORE1(Z4, Z5)
+	ZSTORE1(Z6, Z7)
+	ZSTORE1(Z8, Z9)
+	ZSTORE1(Z10, Z11)
+	ZSTORE1(Z12, Z13)
+	ZSTORE1(Z14, Z15)
+	VZEROUPPER
+	RET
+
+addbeta:
+	VBROADCASTSS beta+52(FP), Z17
+	ZSTOREB(Z0, Z1)
+	ZSTOREB(Z2, Z3)
+	ZSTOREB(Z4, Z5)
+	ZSTOREB(Z6, Z7)
+	ZSTOREB(Z8, Z9)
+	ZSTOREB(Z10, Z11)
+	ZSTOREB(Z12, Z13)
+	ZSTOREB(Z14, Z15)
+	VZEROUPPER
+	RET
+
+// func pack32(kb int, src *float32, lds int, dst *float32)
+//
+// Copies kb rows of 32 floats, lds floats apart in src, to dst (packed B).
+TEXT ·pack32(SB), NOSPLIT, $0-32
+	MOVQ  kb+0(FP), CX
+	MOVQ  src+8(FP), SI
+	MOVQ  lds+16(FP), R8
+	SHLQ  $2, R8
+	MOVQ  dst+24(FP), DI
+	TESTQ CX, CX
+	JZ    zdone
+
+zloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ    R8, SI
+	ADDQ    $128, DI
+	DECQ    CX
+	JNZ     zloop
+
+zdone:
+	VZEROUPPER
+	RET
