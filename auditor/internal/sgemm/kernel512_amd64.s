@@ -196,3 +196,111 @@ zloop:
 zdone:
 	VZEROUPPER
 	RET
+
+// Horizontal sum of Z(r) into the float32 at off(DI), with Y15/X15 as
+// scratch (the VEX adds clear the upper halves, no longer needed).
+#define ZHSUM(zr, yr, xr, off) \
+	VEXTRACTF64X4 $1, zr, Y15           \
+	VADDPS        Y15, yr, yr           \
+	VEXTRACTF128  $1, yr, X15           \
+	VADDPS        X15, xr, xr           \
+	VHADDPS       xr, xr, xr            \
+	VHADDPS       xr, xr, xr            \
+	VMOVSS        xr, off(DI)
+
+// func dot4x3z(k8 int, a *float32, lda int, b *float32, ldb int, out *[12]float32)
+//
+// As dot4x3 with ZMM registers: 16 floats a step, the last 8 (k8 odd)
+// with a masked load of the low half.
+TEXT ·dot4x3z(SB), NOSPLIT, $0-48
+	MOVQ k8+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ lda+16(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R12
+	MOVQ b+24(FP), BX
+	MOVQ ldb+32(FP), R11
+	SHLQ $2, R11
+	MOVQ out+40(FP), DI
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	MOVQ   CX, R9
+	SHRQ   $1, R9
+	JZ     zhalf
+
+zdloop:
+	VMOVUPS     (BX), Z12
+	VMOVUPS     (BX)(R11*1), Z13
+	VMOVUPS     (BX)(R11*2), Z14
+	VMOVUPS     (AX), Z15
+	VFMADD231PS Z12, Z15, Z0
+	VFMADD231PS Z13, Z15, Z1
+	VFMADD231PS Z14, Z15, Z2
+	VMOVUPS     (AX)(R10*1), Z15
+	VFMADD231PS Z12, Z15, Z3
+	VFMADD231PS Z13, Z15, Z4
+	VFMADD231PS Z14, Z15, Z5
+	VMOVUPS     (AX)(R10*2), Z15
+	VFMADD231PS Z12, Z15, Z6
+	VFMADD231PS Z13, Z15, Z7
+	VFMADD231PS Z14, Z15, Z8
+	VMOVUPS     (AX)(R12*1), Z15
+	VFMADD231PS Z12, Z15, Z9
+	VFMADD231PS Z13, Z15, Z10
+	VFMADD231PS Z14, Z15, Z11
+	ADDQ        $64, AX
+	ADDQ        $64, BX
+	DECQ        R9
+	JNZ         zdloop
+
+zhalf:
+	ANDQ $1, CX
+	JZ   zdsum
+	MOVL $0xff, R9
+	KMOVW R9, K1
+	VMOVUPS.Z   (BX), K1, Z12
+	VMOVUPS.Z   (BX)(R11*1), K1, Z13
+	VMOVUPS.Z   (BX)(R11*2), K1, Z14
+	VMOVUPS.Z   (AX), K1, Z15
+	VFMADD231PS Z12, Z15, Z0
+	VFMADD231PS Z13, Z15, Z1
+	VFMADD231PS Z14, Z15, Z2
+	VMOVUPS.Z   (AX)(R10*1), K1, Z15
+	VFMADD231PS Z12, Z15, Z3
+	VFMADD231PS Z13, Z15, Z4
+	VFMADD231PS Z14, Z15, Z5
+	VMOVUPS.Z   (AX)(R10*2), K1, Z15
+	VFMADD231PS Z12, Z15, Z6
+	VFMADD231PS Z13, Z15, Z7
+	VFMADD231PS Z14, Z15, Z8
+	VMOVUPS.Z   (AX)(R12*1), K1, Z15
+	VFMADD231PS Z12, Z15, Z9
+	VFMADD231PS Z13, Z15, Z10
+	VFMADD231PS Z14, Z15, Z11
+
+zdsum:
+	ZHSUM(Z0, Y0, X0, 0)
+	ZHSUM(Z1, Y1, X1, 4)
+	ZHSUM(Z2, Y2, X2, 8)
+	ZHSUM(Z3, Y3, X3, 12)
+	ZHSUM(Z4, Y4, X4, 16)
+	ZHSUM(Z5, Y5, X5, 20)
+	ZHSUM(Z6, Y6, X6, 24)
+	ZHSUM(Z7, Y7, X7, 28)
+	ZHSUM(Z8, Y8, X8, 32)
+	ZHSUM(Z9, Y9, X9, 36)
+	ZHSUM(Z10, Y10, X10, 40)
+	ZHSUM(Z11, Y11, X11, 44)
+	VZEROUPPER
+	RET

@@ -22,13 +22,13 @@ const (
 )
 
 // avx2 is the AVX2+FMA variant: the 4×24 kernel, as the portable one.
-var avx2 = &variant{name: "avx2", mr: mr, nr: nr, kern: kernelAVX2,
+var avx2 = &variant{name: "avx2", mr: mr, nr: nr, dotMaxM: 64, kern: kernelAVX2,
 	packStrip: packStripAVX2, packStripT: packStripTAVX2, dot: dotAsm}
 
-// avx512 is the AVX-512 variant: the 8×32 kernel, strips of 32 columns;
-// the dot-product kernel is the AVX2 one.
-var avx512 = &variant{name: "avx512", mr: mr512, nr: nr512, kern: kernelAVX512,
-	packStrip: packStrip512, packStripT: packStripT512, dot: dotAsm}
+// avx512 is the AVX-512 variant: the 8×32 kernel, strips of 32 columns,
+// the 4×3 dot products 16 floats a step.
+var avx512 = &variant{name: "avx512", mr: mr512, nr: nr512, dotMaxM: 32, kern: kernelAVX512,
+	packStrip: packStrip512, packStripT: packStripT512, dot: dotAVX512}
 
 // variants are the kernels this CPU runs, best first.
 var variants = func() []*variant {
@@ -91,6 +91,23 @@ func dotAsm(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32
 	_ = a[3*lda+8*k8-1]
 	_ = b[2*ldb+8*k8-1]
 	dot4x3(k8, &a[0], lda, &b[0], ldb, out)
+}
+
+// dot4x3z is dot4x3 with ZMM registers (kernel512_amd64.s).
+//
+//go:noescape
+func dot4x3z(k8 int, a *float32, lda int, b *float32, ldb int, out *[12]float32)
+
+// dotAVX512 calls dot4x3z after checking that the rows lie within their
+// slices.
+func dotAVX512(k8 int, a []float32, lda int, b []float32, ldb int, out *[12]float32) {
+	if k8 == 0 {
+		*out = [12]float32{}
+		return
+	}
+	_ = a[3*lda+8*k8-1]
+	_ = b[2*ldb+8*k8-1]
+	dot4x3z(k8, &a[0], lda, &b[0], ldb, out)
 }
 
 // pack24 copies kb rows of 24 floats, lds apart, from src to dst

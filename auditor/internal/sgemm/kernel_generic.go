@@ -10,10 +10,12 @@ type kernelFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, alph
 // variant is one microkernel with its register tile (mr×nr, at most
 // maxMR×maxNR), the copies of whole nr-column strips of B into its packed
 // form (not transposed: kb > 0 rows lds apart; transposed: nr rows of kb
-// > 0 values, lds apart) and the dot-product kernel of small-m A·Bᵀ.
+// > 0 values, lds apart) and the dot-product kernel of small-m A·Bᵀ, used
+// for m ≤ dotMaxM (see the package's dotMaxM).
 type variant struct {
 	name       string
 	mr, nr     int
+	dotMaxM    int
 	kern       kernelFunc
 	packStrip  func(kb int, src []float32, lds int, dst []float32)
 	packStripT func(kb int, src []float32, lds int, dst []float32)
@@ -27,7 +29,7 @@ const (
 )
 
 // generic is the portable variant.
-var generic = &variant{name: "generic", mr: mr, nr: nr, kern: kernelGeneric,
+var generic = &variant{name: "generic", mr: mr, nr: nr, dotMaxM: 64, kern: kernelGeneric,
 	packStrip: packStripGeneric, packStripT: packStripTGeneric, dot: dotGeneric}
 
 // forced, when not nil, is the variant kernel returns instead of the best

@@ -225,12 +225,14 @@ func grow(s []float32, n int) []float32 {
 // element of B serves too few multiply-adds to pay for its copy.
 var directMaxM = 16
 
-// dotMaxM and dotMinK: C = A·Bᵀ (A not transposed) with m ≤ dotMaxM and
-// k ≥ dotMinK is computed as dot products of rows of A and rows of B,
-// without packing: the weight gradients of convolutions with few output
-// channels, whose k (the positions) is long. (Measured on the executor's
-// shapes: 16×144×1024 and 64×576×8192 about 2× faster than packed,
-// 64×576×64 2× slower.)
+// dotMaxM and dotMinK: C = A·Bᵀ (A not transposed) with m ≤ dotMaxM (and
+// the variant's dotMaxM) and k ≥ dotMinK is computed as dot products of
+// rows of A and rows of B, without packing: the weight gradients of
+// convolutions with few output channels, whose k (the positions) is long.
+// (Measured on the executor's shapes, AVX2: 16×144×1024 and 64×576×8192
+// about 2× faster than packed, 64×576×64 2× slower; AVX-512, Zen 5:
+// 16×144×1024 2.4× faster, 64×288×8192 1.25× slower, 64×144×8192 1.2×
+// faster, hence its dotMaxM 32.)
 var dotMaxM = 64
 
 const dotMinK = 256
@@ -242,11 +244,11 @@ const kdc = 1024
 // serialGemm is the blocked product on the calling goroutine; m, n, k > 0
 // and alpha ≠ 0.
 func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if !aT && bT && m <= dotMaxM && k >= dotMinK {
-		dotGemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	v := kernel()
+	if !aT && bT && m <= min(dotMaxM, v.dotMaxM) && k >= dotMinK {
+		dotGemm(v, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	v := kernel()
 	mr, nr := v.mr, v.nr
 	buf := pool.Get().(*buffers)
 	defer pool.Put(buf)
@@ -292,8 +294,8 @@ func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b
 // dotGemm computes C = alpha·A·Bᵀ + beta·C from 4×3 blocks of dot
 // products (dotKernel) over kdc-deep passes, the edge rows and columns
 // with scalar dot products.
-func dotGemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	dot := kernel().dot
+func dotGemm(v *variant, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	dot := v.dot
 	var out [12]float32
 	mf, nf := m/4*4, n/3*3
 	for pc := 0; pc < k; pc += kdc {
