@@ -14,6 +14,7 @@ void openblas_set_num_threads(int);
 import "C"
 
 import (
+	"github.com/gnaudit/gnaudit/auditor/internal/sgemm"
 	"gonum.org/v1/netlib/blas/netlib"
 	"gorgonia.org/gorgonia"
 )
@@ -31,4 +32,37 @@ func init() {
 	// kernels run; the executor parallelises over goroutines instead (this
 	// overrides OPENBLAS_NUM_THREADS for the whole process).
 	C.openblas_set_num_threads(1)
+}
+
+// oursAVX512: this CPU runs auditor/internal/sgemm's AVX-512 kernel, the
+// only one that beats OpenBLAS on some of the executor's shapes.
+var oursAVX512 = sgemm.Kernel() == "avx512"
+
+// useOurSgemm reports whether blasGemm computes this float32 product (one
+// goroutine's share, single-threaded) with auditor/internal/sgemm's Serial
+// instead of OpenBLAS: on CPUs with AVX-512, the few-row products of
+// resnet20-style networks, where OpenBLAS (Cooperlake core) reaches
+// 60–130 GFLOP/s and our 8×32 AVX-512 kernel 120–150:
+//
+//	shape (op, M×N×K)   OpenBLAS   ours AVX-512   (GFLOP/cpu-s, one thread,
+//	NN 16×1024×144         84        141           AMD EPYC family 26 model 2,
+//	NN 32×1024×288        129        148           Zen 5; max of 3; see
+//	NN 64×1024×576        137        162           docs/performance.md,
+//	NN 16×1024×27         113        119           "fast-sgemm")
+//	NT 16×144×1024         62        138
+//	NT 32×288×1024         86        128
+//	not routed: NN 64×4096×576 125/115, NN 32×16384×144 120/119,
+//	NT 64×144×8192 121/88, NT 32×80×32768 80/54, TN 144×16384×32 133/100,
+//	alexnet-cifar's 192…1728-row products 0.8–1.0×.
+//
+// So: A not transposed, M ≤ 64 and either B not transposed with N ≤ 2048,
+// or B transposed with M ≤ 32, N ≥ 64 and K ≤ 4096.
+func useOurSgemm(tA, tB bool, m, n, k int) bool {
+	if !oursAVX512 || tA || m > 64 {
+		return false
+	}
+	if !tB {
+		return n <= 2048
+	}
+	return m <= 32 && n >= 64 && k <= 4096
 }

@@ -51,7 +51,9 @@ func gemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 	blasGemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// blasGemm is one BLAS call of gemm.
+// blasGemm is one BLAS call of gemm: gorgonia.WhichBLAS's, except the
+// float32 products useOurSgemm (blas_openblas.go) routes to
+// auditor/internal/sgemm in the OpenBLAS build.
 func blasGemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if tA {
@@ -63,6 +65,10 @@ func blasGemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 	impl := gorgonia.WhichBLAS()
 	switch a := any(a).(type) {
 	case []float32:
+		if useOurSgemm(tA, tB, m, n, k) {
+			ourSgemm(ta, tb, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+			return
+		}
 		impl.Sgemm(ta, tb, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 	case []float64:
 		impl.Dgemm(ta, tb, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)

@@ -512,3 +512,13 @@ func packB(v *variant, bT bool, b []float32, ldb, pc, jc, kb, nb int, dst []floa
 		}
 	}
 }
+
+// Kernel names the microkernel Sgemm uses on this CPU: "avx512" (the 8×32
+// AVX-512 kernel), "avx2" (4×24, AVX2+FMA), "generic" (portable Go) or
+// "gonum" (amd64 without AVX2 or FMA, where Sgemm is gonum's).
+func Kernel() string {
+	if useGonum {
+		return "gonum"
+	}
+	return variants[0].name
+}
