@@ -8,12 +8,16 @@
 // kc-deep slices, B's slice is packed into nr-column strips and A's into
 // mr-row strips, mc rows at a time, and a microkernel accumulates one
 // mr×nr tile of C in registers from one A strip and one B strip. On amd64
-// with AVX2 and FMA the microkernel is Go assembly (kernel_amd64.s, chosen
-// at run time with golang.org/x/sys/cpu); on other architectures (and with
-// the purego build tag) it is the portable Go kernel of kernel_generic.go;
-// on amd64 CPUs without AVX2 or FMA, Sgemm is gonum's (whose SSE assembly
-// beats the portable kernel there). Transposes only change
-// the packing. Large products are split over up to GOMAXPROCS goroutines.
+// the microkernel is Go assembly chosen at run time with
+// golang.org/x/sys/cpu: 8×32 in ZMM registers where the CPU has AVX-512F
+// (kernel512_amd64.s), else 4×24 in YMM registers with AVX2 and FMA
+// (kernel_amd64.s); each variant packs B in strips of its nr columns and
+// has its own dot-product kernel for A·Bᵀ with few rows. On other
+// architectures (and with the purego build tag) it is the portable Go
+// kernel of kernel_generic.go; on amd64 CPUs without AVX2 or FMA, Sgemm is
+// gonum's (whose SSE assembly beats the portable kernel there). Transposes
+// only change the packing. Large products are split over up to GOMAXPROCS
+// goroutines (Serial: none).
 //
 // No cgo. The result differs from gonum's in rounding only: each element
 // is a float32 sum of k products in a different order (and fused
