@@ -499,6 +499,10 @@ func (b *builder[T]) binary(n *ir.Node) error {
 				continue
 			}
 			side := s
+			if b.passGrad(kind, side, ins, gsides[side].Eq(gout)) {
+				res[s] = grad // fuse_grad.go
+				continue
+			}
 			it := newIter(out, contiguous(out), bcastStrides(sides[0], out), bcastStrides(sides[1], out), bcastStrides(sides[side], out))
 			reduce := prod(sides[side]) != prod(out)
 			var acc []float64
