@@ -982,6 +982,9 @@ func (b *builder[T]) batchNorm(n *ir.Node) error {
 	})
 	sc := b.sc
 	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+		if o.wrt[0] && (o.wrt[1] || o.wrt[2]) {
+			return bnBackFused[T](n, g, gx, gc, o.wrt, ins, grad)
+		}
 		res := make(gorgonia.Nodes, 5)
 		var err error
 		if res[0], err = b.back(o.wrt[0], newKop[T]("BatchNormGradX", n.Name, []tensor.Shape{gc, gc, gx}, gx, func(r []T, in [][]T) {
@@ -989,9 +992,10 @@ func (b *builder[T]) batchNorm(n *ir.Node) error {
 		}), ins[1], ins[4], grad); err != nil {
 			return nil, err
 		}
-		if res[1], err = b.back(o.wrt[1], newKop[T]("BatchNormGradScale", n.Name, []tensor.Shape{gx, gc, gc, gx}, gc, func(r []T, in [][]T) {
-			bnGradScale(r, in[0], in[1], in[2], in[3], g)
-		}), ins[0], ins[3], ins[4], grad); err != nil {
+		sx := make([]float64, C)
+		if res[1], err = b.back(o.wrt[1], newKop[T]("BatchNormGradScale", n.Name, []tensor.Shape{gx, gc, gc, gc, gx}, gc, func(r []T, in [][]T) {
+			bnGradScale(r, in[0], in[1], in[2], in[3], in[4], g, sx)
+		}), ins[0], ins[1], ins[3], ins[4], grad); err != nil {
 			return nil, err
 		}
 		if res[2], err = b.back(o.wrt[2], newKop[T]("BatchNormGradBias", n.Name, []tensor.Shape{gx}, gc, func(r []T, in [][]T) {

@@ -291,6 +291,10 @@ func reluFast[T float](out, x, v []T) bool {
 		x, v := any(x).([]float32), any(v).([]float32)
 		v = v[:len(x)]
 		out = out[:len(x)]
+		if useElemAsm {
+			k := reluAsm(out, x, v)
+			out, x, v = out[k:], x[k:], v[k:]
+		}
 		for i, xi := range x {
 			// x > 0 iff its bit pattern lies in [1, +Inf's pattern]; NaN
 			// iff its magnitude's pattern lies above +Inf's. Both tests

@@ -14,6 +14,10 @@ func binFwdRow[T float](kind int, out, a, b []T, sa, sb int) {
 		a, b := a[:n], b[:n]
 		switch kind {
 		case binAdd:
+			if useElemAsm {
+				k := addAsm(out, a, b)
+				out, a, b = out[k:], a[k:], b[k:]
+			}
 			for k := range out {
 				out[k] = a[k] + b[k]
 			}

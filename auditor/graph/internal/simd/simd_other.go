@@ -1,0 +1,19 @@
+//go:build !amd64 || purego
+
+package simd
+
+// Has: no assembly element-wise kernels on this architecture (or
+// with the purego build tag); the Go loops run.
+const Has = false
+
+// ReluMask32 is not available here.
+func ReluMask32(n8 int, out, x, v *float32) { panic("simd: no assembly kernels") }
+
+// AddRow32 is not available here.
+func AddRow32(n8 int, out, a, b *float32) { panic("simd: no assembly kernels") }
+
+// Axpb32 is not available here.
+func Axpb32(n8 int, out, x *float32, s, t float32) { panic("simd: no assembly kernels") }
+
+// Scale32 is not available here.
+func Scale32(n8 int, out, x *float32, s float32) { panic("simd: no assembly kernels") }
