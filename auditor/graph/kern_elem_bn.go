@@ -20,8 +20,8 @@ func bnCoef[T float](scale, bias, mean, vr []T, c int, eps float64) (s, sh float
 // bnGradSums is the backward pass of y = (x − mean)·s + bias in one read of
 // gy and x: dx = gy·s (in T, as bnGradX; skipped when dx is nil), and per
 // channel c, into sx[c] and sg[c], Σ gy·(x − mean) and Σ gy over the batch
-// and the plane, accumulated in float64 (4 partial sums per plane, added
-// per plane). dscale = sx/√(var+eps) and dbias = sg. scale is read only
+// and the plane, accumulated in float64 (bnPlaneSums per plane, the planes'
+// sums added in batch order). dscale = sx/√(var+eps) and dbias = sg. scale is read only
 // for dx; sx or sg may be nil when not wanted.
 func bnGradSums[T float](dx []T, sx, sg []float64, x, scale, mean, vr, gy []T, g *bnGeom) {
 	p := g.p
@@ -40,26 +40,9 @@ func bnGradSums[T float](dx []T, sx, sg []float64, x, scale, mean, vr, gy []T, g
 				if dx != nil {
 					bnScaleRow(dx[o:o+p], gs, s)
 				}
-				var x0, x1, x2, x3, g0, g1, g2, g3 float64
-				k := 0
-				for ; k+4 <= len(gs); k += 4 {
-					v0, v1, v2, v3 := float64(gs[k]), float64(gs[k+1]), float64(gs[k+2]), float64(gs[k+3])
-					x0 += v0 * (float64(xs[k]) - m)
-					x1 += v1 * (float64(xs[k+1]) - m)
-					x2 += v2 * (float64(xs[k+2]) - m)
-					x3 += v3 * (float64(xs[k+3]) - m)
-					g0 += v0
-					g1 += v1
-					g2 += v2
-					g3 += v3
-				}
-				for ; k < len(gs); k++ {
-					v := float64(gs[k])
-					x0 += v * (float64(xs[k]) - m)
-					g0 += v
-				}
-				ax += (x0 + x1) + (x2 + x3)
-				ag += (g0 + g1) + (g2 + g3)
+				px, pg := bnPlaneSums(xs, gs, m)
+				ax += px
+				ag += pg
 			}
 			if sx != nil {
 				sx[c] = ax
@@ -81,4 +64,31 @@ func bnScaleRow[T float](dst, src []T, s T) {
 	for k, v := range src {
 		dst[k] = v * s
 	}
+}
+
+// bnPlaneSums returns Σ g·(x − m) and Σ g over one plane in float64, as 8
+// partial sums (lane j takes the elements k ≡ j mod 8, in k order; the
+// assembly kernel and the Go loop make the same ones) added pairwise.
+func bnPlaneSums[T float](xs, gs []T, m float64) (sx, sg float64) {
+	var l [16]float64
+	xs = xs[:len(gs)]
+	k := 0
+	if useElemAsm {
+		k = bnSumsAsm(xs, gs, m, &l)
+	}
+	for ; k+8 <= len(gs); k += 8 {
+		for j := 0; j < 8; j++ {
+			v := float64(gs[k+j])
+			l[j] += v * (float64(xs[k+j]) - m)
+			l[8+j] += v
+		}
+	}
+	for j := 0; k < len(gs); k, j = k+1, j+1 {
+		v := float64(gs[k])
+		l[j] += v * (float64(xs[k]) - m)
+		l[8+j] += v
+	}
+	sx = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+	sg = ((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15]))
+	return sx, sg
 }

@@ -58,6 +58,20 @@ func scaleAsm[T float](out, x []T, s T) int {
 	return n8 * 8
 }
 
+// bnSumsAsm writes the 16 lane sums of bnPlaneSums over the longest
+// multiple of 8 elements into l and returns that count.
+func bnSumsAsm[T float](xs, gs []T, m float64, l *[16]float64) int {
+	g32, ok := any(gs).([]float32)
+	n8 := len(gs) / 8
+	if !ok || !simd.Has || n8 == 0 {
+		return 0
+	}
+	x32 := any(xs).([]float32)
+	_ = x32[n8*8-1]
+	simd.BnSums32(n8, &x32[0], &g32[0], m, l)
+	return n8 * 8
+}
+
 // useElemAsm switches the assembly kernels on (where simd.Has); the
 // tests turn it off to run the Go loops on the same data.
 var useElemAsm = true

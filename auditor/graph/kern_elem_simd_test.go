@@ -34,7 +34,8 @@ func sameF32(x, y float32, loose bool) bool {
 }
 
 // TestElemAsm runs the float32 kernels that have AVX2 assembly (ReLU and
-// its gradient, Add, BatchNormalization's affine map and dx) with the
+// its gradient, Add, BatchNormalization's affine map, dx and plane sums in
+// float64) with the
 // assembly and with the Go loops alone, on lengths 0–67 and two long ones,
 // at every alignment, with special values, and compares the results bit
 // for bit (NaN payloads too for ReLU, which only masks bits). It is
@@ -54,10 +55,13 @@ func TestElemAsm(t *testing.T) {
 		for off := 0; off < 8; off += 1 + 6*(n/100) {
 			x, v, w := simdVals(rng, n+off)[off:], simdVals(rng, n+off)[off:], simdVals(rng, n+off)[off:]
 			s, c := float32(rng.NormFloat64()), float32(rng.NormFloat64())
-			type result struct{ relu, drelu, add, axpb, scale []float32 }
+			type result struct {
+				relu, drelu, add, axpb, scale []float32
+				sx, sg                        float64
+			}
 			run := func(asm bool) result {
 				useElemAsm = asm
-				r := result{make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)}
+				r := result{relu: make([]float32, n), drelu: make([]float32, n), add: make([]float32, n), axpb: make([]float32, n), scale: make([]float32, n)}
 				reluFast(r.relu, x, x)
 				reluFast(r.drelu, x, v)
 				binFwdRow(binAdd, r.add, x, w, 1, 1)
@@ -68,9 +72,15 @@ func TestElemAsm(t *testing.T) {
 					bnFwd(r.axpb, x, []float32{s}, []float32{c}, []float32{0}, one, g)
 					bnGradX(r.scale, []float32{s}, one, v, g)
 				}
+				r.sx, r.sg = bnPlaneSums(x, v, float64(c))
 				return r
 			}
 			a, b := run(true), run(false)
+			for _, p := range [][2]float64{{a.sx, b.sx}, {a.sg, b.sg}} {
+				if math.Float64bits(p[0]) != math.Float64bits(p[1]) && !(p[0] != p[0] && p[1] != p[1]) {
+					t.Fatalf("n=%d off=%d plane sums: asm %v, Go %v", n, off, p[0], p[1])
+				}
+			}
 			for i := 0; i < n; i++ {
 				for _, cmp := range []struct {
 					name  string

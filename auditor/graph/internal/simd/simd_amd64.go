@@ -29,3 +29,10 @@ func Axpb32(n8 int, out, x *float32, s, t float32)
 //
 //go:noescape
 func Scale32(n8 int, out, x *float32, s float32)
+
+// BnSums32 sets lane j of out[0:8] to Σ_i gy[8i+j]·(x[8i+j] − m) and of
+// out[8:16] to Σ_i gy[8i+j] (i < n8), in float64: each term as Go computes
+// float64(gy)·(float64(x) − m), added in i order.
+//
+//go:noescape
+func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64)

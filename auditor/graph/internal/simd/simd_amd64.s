@@ -176,3 +176,45 @@ scale1:
 scaledone:
 	VZEROUPPER
 	RET
+
+// func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64)
+// Lane j of out[0:8] is Σ_i gy[8i+j]·(x[8i+j] − m), lane j of out[8:16]
+// Σ_i gy[8i+j], in float64 (each float32 converted exactly).
+TEXT ·BnSums32(SB), NOSPLIT, $0-40
+	MOVQ         n8+0(FP), CX
+	MOVQ         x+8(FP), SI
+	MOVQ         gy+16(FP), DX
+	VBROADCASTSD m+24(FP), Y15
+	MOVQ         out+32(FP), DI
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+
+sums:
+	TESTQ     CX, CX
+	JE        sumsdone
+	VCVTPS2PD (DX), Y4
+	VCVTPS2PD 16(DX), Y5
+	VCVTPS2PD (SI), Y6
+	VCVTPS2PD 16(SI), Y7
+	VSUBPD    Y15, Y6, Y6
+	VSUBPD    Y15, Y7, Y7
+	VMULPD    Y4, Y6, Y6
+	VMULPD    Y5, Y7, Y7
+	VADDPD    Y6, Y0, Y0
+	VADDPD    Y7, Y1, Y1
+	VADDPD    Y4, Y2, Y2
+	VADDPD    Y5, Y3, Y3
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	DECQ      CX
+	JMP       sums
+
+sumsdone:
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET

@@ -17,3 +17,8 @@ func Axpb32(n8 int, out, x *float32, s, t float32) { panic("simd: no assembly ke
 
 // Scale32 is not available here.
 func Scale32(n8 int, out, x *float32, s float32) { panic("simd: no assembly kernels") }
+
+// BnSums32 is not available here.
+func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64) {
+	panic("simd: no assembly kernels")
+}
