@@ -993,9 +993,9 @@ func (b *builder[T]) batchNorm(n *ir.Node) error {
 			return nil, err
 		}
 		sx := make([]float64, C)
-		if res[1], err = b.back(o.wrt[1], newKop[T]("BatchNormGradScale", n.Name, []tensor.Shape{gx, gc, gc, gc, gx}, gc, func(r []T, in [][]T) {
-			bnGradScale(r, in[0], in[1], in[2], in[3], in[4], g, sx)
-		}), ins[0], ins[1], ins[3], ins[4], grad); err != nil {
+		if res[1], err = b.back(o.wrt[1], newKop[T]("BatchNormGradScale", n.Name, []tensor.Shape{gx, gc, gc, gx}, gc, func(r []T, in [][]T) {
+			bnGradScale(r, in[0], in[1], in[2], in[3], g, sx)
+		}), ins[0], ins[3], ins[4], grad); err != nil {
 			return nil, err
 		}
 		if res[2], err = b.back(o.wrt[2], newKop[T]("BatchNormGradBias", n.Name, []tensor.Shape{gx}, gc, func(r []T, in [][]T) {

@@ -133,7 +133,7 @@ func testBnKernels[T float](t *testing.T) {
 				}
 				ds, wds, ds2 := make([]T, g.c), make([]T, g.c), make([]T, g.c)
 				oldBnGradScale(wds, bc.x, bc.mean, bc.vr, bc.gy, g)
-				bnGradScale(ds, bc.x, bc.scale, bc.mean, bc.vr, bc.gy, g, make([]float64, g.c))
+				bnGradScale(ds, bc.x, bc.mean, bc.vr, bc.gy, g, make([]float64, g.c))
 				bnScaleFromSums(ds2, sx, bc.vr, g)
 				db, wdb := make([]T, g.c), make([]T, g.c)
 				channelSum(wdb, bc.gy, g.n, g.c, g.p, &scratch[T]{})

@@ -189,8 +189,8 @@ func bnGradX[T float](dx, scale, vr, gy []T, g *bnGeom) {
 
 // bnGradScale computes dscale[c] = Σ gy·(x − mean)/√(var+eps); sx is
 // scratch of g.c float64s.
-func bnGradScale[T float](ds, x, scale, mean, vr, gy []T, g *bnGeom, sx []float64) {
-	bnGradSums(nil, sx, nil, x, scale, mean, vr, gy, g)
+func bnGradScale[T float](ds, x, mean, vr, gy []T, g *bnGeom, sx []float64) {
+	bnGradSums(nil, sx, nil, x, nil, mean, vr, gy, g)
 	bnScaleFromSums(ds, sx, vr, g)
 }
 
