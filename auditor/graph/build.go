@@ -499,6 +499,10 @@ func (b *builder[T]) binary(n *ir.Node) error {
 				continue
 			}
 			side := s
+			if b.passGrad(kind, side, ins, gsides[side].Eq(gout)) {
+				res[s] = grad // fuse_grad.go
+				continue
+			}
 			it := newIter(out, contiguous(out), bcastStrides(sides[0], out), bcastStrides(sides[1], out), bcastStrides(sides[side], out))
 			reduce := prod(sides[side]) != prod(out)
 			var acc []float64
@@ -978,6 +982,9 @@ func (b *builder[T]) batchNorm(n *ir.Node) error {
 	})
 	sc := b.sc
 	o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+		if o.wrt[0] && (o.wrt[1] || o.wrt[2]) {
+			return bnBackFused[T](n, g, gx, gc, o.wrt, ins, grad)
+		}
 		res := make(gorgonia.Nodes, 5)
 		var err error
 		if res[0], err = b.back(o.wrt[0], newKop[T]("BatchNormGradX", n.Name, []tensor.Shape{gc, gc, gx}, gx, func(r []T, in [][]T) {
@@ -985,8 +992,9 @@ func (b *builder[T]) batchNorm(n *ir.Node) error {
 		}), ins[1], ins[4], grad); err != nil {
 			return nil, err
 		}
+		sx := make([]float64, C)
 		if res[1], err = b.back(o.wrt[1], newKop[T]("BatchNormGradScale", n.Name, []tensor.Shape{gx, gc, gc, gx}, gc, func(r []T, in [][]T) {
-			bnGradScale(r, in[0], in[1], in[2], in[3], g)
+			bnGradScale(r, in[0], in[1], in[2], in[3], g, sx)
 		}), ins[0], ins[3], ins[4], grad); err != nil {
 			return nil, err
 		}

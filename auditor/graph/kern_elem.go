@@ -132,6 +132,10 @@ func binFwd[T float](kind int, out, a, b []T, it iter) {
 	it.rows(func(off []int, n int, st []int) {
 		o, ia, ib := off[0], off[1], off[2]
 		so, sa, sb := st[0], st[1], st[2]
+		if so == 1 && sa <= 1 && sb <= 1 {
+			binFwdRow(kind, out[o:o+n], a[ia:], b[ib:], sa, sb)
+			return
+		}
 		switch kind {
 		case binAdd:
 			for k := 0; k < n; k++ {
@@ -158,6 +162,9 @@ func binFwd[T float](kind int, out, a, b []T, it iter) {
 // broadcast. Operands of the iteration: g (out shape), a, b, dst. acc is a
 // float64 accumulator of len(dst), used when the operand is reduced.
 func binGrad[T float](kind, side int, dst, g, a, b []T, it iter, reduce bool, acc []float64) {
+	if !reduce && binGradFlat(kind, side, dst, g, a, b, it) {
+		return
+	}
 	if reduce {
 		for i := range acc {
 			acc[i] = 0
@@ -284,6 +291,10 @@ func reluFast[T float](out, x, v []T) bool {
 		x, v := any(x).([]float32), any(v).([]float32)
 		v = v[:len(x)]
 		out = out[:len(x)]
+		if useElemAsm {
+			k := reluAsm(out, x, v)
+			out, x, v = out[k:], x[k:], v[k:]
+		}
 		for i, xi := range x {
 			// x > 0 iff its bit pattern lies in [1, +Inf's pattern]; NaN
 			// iff its magnitude's pattern lies above +Inf's. Both tests

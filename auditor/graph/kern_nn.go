@@ -154,48 +154,50 @@ type bnGeom struct {
 	eps     float64
 }
 
-// bnFwd computes y = (x − mean)·scale/√(var+eps) + bias per channel.
+// bnFwd computes y = (x − mean)·scale/√(var+eps) + bias per channel, as
+// y = x·s + (bias − mean·s) in T (kern_elem_bn.go).
 func bnFwd[T float](y, x, scale, bias, mean, vr []T, g *bnGeom) {
-	for c := 0; c < g.c; c++ {
-		s := float64(scale[c]) / math.Sqrt(float64(vr[c])+g.eps)
-		sh := float64(bias[c]) - float64(mean[c])*s
-		ts, tsh := T(s), T(sh)
-		for i := 0; i < g.n; i++ {
-			src := x[(i*g.c+c)*g.p:][:g.p]
-			dst := y[(i*g.c+c)*g.p:][:g.p]
+	p := g.p
+	parallel(g.n*g.c, p, 1, func(pl0, pl1 int) {
+		for pl := pl0; pl < pl1; pl++ {
+			s, sh := bnCoef(scale, bias, mean, vr, pl%g.c, g.eps)
+			ts, tsh := T(s), T(sh)
+			src := x[pl*p : (pl+1)*p]
+			dst := y[pl*p : (pl+1)*p]
+			if useElemAsm {
+				k := axpbAsm(dst, src, ts, tsh)
+				src, dst = src[k:], dst[k:]
+			}
 			for k, v := range src {
 				dst[k] = v*ts + tsh
 			}
 		}
-	}
+	})
 }
 
+// bnGradX computes dx = gy·scale/√(var+eps).
 func bnGradX[T float](dx, scale, vr, gy []T, g *bnGeom) {
-	for c := 0; c < g.c; c++ {
-		s := T(float64(scale[c]) / math.Sqrt(float64(vr[c])+g.eps))
-		for i := 0; i < g.n; i++ {
-			src := gy[(i*g.c+c)*g.p:][:g.p]
-			dst := dx[(i*g.c+c)*g.p:][:g.p]
-			for k, v := range src {
-				dst[k] = v * s
-			}
+	p := g.p
+	parallel(g.n*g.c, p, 1, func(pl0, pl1 int) {
+		for pl := pl0; pl < pl1; pl++ {
+			s, _ := bnCoef(scale, nil, nil, vr, pl%g.c, g.eps)
+			ts := T(s)
+			bnScaleRow(dx[pl*p:(pl+1)*p], gy[pl*p:(pl+1)*p], ts)
 		}
-	}
+	})
 }
 
-// bnGradScale computes dscale[c] = Σ gy·(x − mean)/√(var+eps).
-func bnGradScale[T float](ds, x, mean, vr, gy []T, g *bnGeom) {
-	for c := 0; c < g.c; c++ {
-		m := float64(mean[c])
-		acc := 0.0
-		for i := 0; i < g.n; i++ {
-			xs := x[(i*g.c+c)*g.p:][:g.p]
-			gs := gy[(i*g.c+c)*g.p:][:g.p]
-			for k, v := range xs {
-				acc += float64(gs[k]) * (float64(v) - m)
-			}
-		}
-		ds[c] = T(acc / math.Sqrt(float64(vr[c])+g.eps))
+// bnGradScale computes dscale[c] = Σ gy·(x − mean)/√(var+eps); sx is
+// scratch of g.c float64s.
+func bnGradScale[T float](ds, x, mean, vr, gy []T, g *bnGeom, sx []float64) {
+	bnGradSums(nil, sx, nil, x, nil, mean, vr, gy, g)
+	bnScaleFromSums(ds, sx, vr, g)
+}
+
+// bnScaleFromSums computes dscale[c] = sx[c]/√(var+eps).
+func bnScaleFromSums[T float](ds []T, sx []float64, vr []T, g *bnGeom) {
+	for c := range ds {
+		ds[c] = T(sx[c] / math.Sqrt(float64(vr[c])+g.eps))
 	}
 }
 

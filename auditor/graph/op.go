@@ -30,7 +30,9 @@ var opUID atomic.Int64
 // inputs. The only gorgonia built-in op that appears in the graph is the Add
 // of gorgonia's gradient accumulation (ReduceAdd), which may overwrite its
 // first operand: that operand is always a kop output that nothing else reads
-// (diff closures never return an existing node as a gradient).
+// (diff closures never return an existing node as a gradient, except the
+// pass-through of Add/Sub to an operand with a single differentiated use,
+// whose gradient gorgonia therefore never sums: fuse_grad.go).
 type kop[T float] struct {
 	kind     string // "Conv", "ConvGradW", ...
 	where    string // ONNX node name, for messages

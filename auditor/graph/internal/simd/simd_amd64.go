@@ -1,0 +1,38 @@
+//go:build amd64 && !purego
+
+package simd
+
+import "golang.org/x/sys/cpu"
+
+// Has: the AVX2 element-wise kernels (simd_amd64.s) run on
+// this CPU.
+var Has = cpu.X86.HasAVX2
+
+// AVX2 float32 kernels over n8·8 elements (simd_amd64.s).
+
+// ReluMask32 sets out[i] = v[i] where !(x[i] <= 0) (x > 0 or NaN), else +0.
+//
+//go:noescape
+func ReluMask32(n8 int, out, x, v *float32)
+
+// AddRow32 sets out[i] = a[i] + b[i].
+//
+//go:noescape
+func AddRow32(n8 int, out, a, b *float32)
+
+// Axpb32 sets out[i] = x[i]·s + t (a product, then a sum: no FMA).
+//
+//go:noescape
+func Axpb32(n8 int, out, x *float32, s, t float32)
+
+// Scale32 sets out[i] = x[i]·s.
+//
+//go:noescape
+func Scale32(n8 int, out, x *float32, s float32)
+
+// BnSums32 sets lane j of out[0:8] to Σ_i gy[8i+j]·(x[8i+j] − m) and of
+// out[8:16] to Σ_i gy[8i+j] (i < n8), in float64: each term as Go computes
+// float64(gy)·(float64(x) − m), added in i order.
+//
+//go:noescape
+func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64)

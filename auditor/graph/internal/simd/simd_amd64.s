@@ -1,0 +1,220 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func ReluMask32(n8 int, out, x, v *float32)
+// out = v AND (x NLE_UQ 0): all ones where !(x <= 0), i.e. x > 0 or NaN.
+TEXT ·ReluMask32(SB), NOSPLIT, $0-32
+	MOVQ   n8+0(FP), CX
+	MOVQ   out+8(FP), DI
+	MOVQ   x+16(FP), SI
+	MOVQ   v+24(FP), DX
+	VXORPS Y15, Y15, Y15
+
+relu4:
+	CMPQ    CX, $4
+	JL      relu1
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VCMPPS  $0x16, Y15, Y0, Y0
+	VCMPPS  $0x16, Y15, Y1, Y1
+	VCMPPS  $0x16, Y15, Y2, Y2
+	VCMPPS  $0x16, Y15, Y3, Y3
+	VANDPS  (DX), Y0, Y0
+	VANDPS  32(DX), Y1, Y1
+	VANDPS  64(DX), Y2, Y2
+	VANDPS  96(DX), Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DX
+	ADDQ    $128, DI
+	SUBQ    $4, CX
+	JMP     relu4
+
+relu1:
+	TESTQ   CX, CX
+	JE      reludone
+	VMOVUPS (SI), Y0
+	VCMPPS  $0x16, Y15, Y0, Y0
+	VANDPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JMP     relu1
+
+reludone:
+	VZEROUPPER
+	RET
+
+// func AddRow32(n8 int, out, a, b *float32)
+TEXT ·AddRow32(SB), NOSPLIT, $0-32
+	MOVQ n8+0(FP), CX
+	MOVQ out+8(FP), DI
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DX
+
+add4:
+	CMPQ    CX, $4
+	JL      add1
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VADDPS  (DX), Y0, Y0
+	VADDPS  32(DX), Y1, Y1
+	VADDPS  64(DX), Y2, Y2
+	VADDPS  96(DX), Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DX
+	ADDQ    $128, DI
+	SUBQ    $4, CX
+	JMP     add4
+
+add1:
+	TESTQ   CX, CX
+	JE      adddone
+	VMOVUPS (SI), Y0
+	VADDPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JMP     add1
+
+adddone:
+	VZEROUPPER
+	RET
+
+// func Axpb32(n8 int, out, x *float32, s, t float32)
+TEXT ·Axpb32(SB), NOSPLIT, $0-32
+	MOVQ         n8+0(FP), CX
+	MOVQ         out+8(FP), DI
+	MOVQ         x+16(FP), SI
+	VBROADCASTSS s+24(FP), Y14
+	VBROADCASTSS t+28(FP), Y15
+
+axpb4:
+	CMPQ    CX, $4
+	JL      axpb1
+	VMULPS  (SI), Y14, Y0
+	VMULPS  32(SI), Y14, Y1
+	VMULPS  64(SI), Y14, Y2
+	VMULPS  96(SI), Y14, Y3
+	VADDPS  Y15, Y0, Y0
+	VADDPS  Y15, Y1, Y1
+	VADDPS  Y15, Y2, Y2
+	VADDPS  Y15, Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	SUBQ    $4, CX
+	JMP     axpb4
+
+axpb1:
+	TESTQ   CX, CX
+	JE      axpbdone
+	VMULPS  (SI), Y14, Y0
+	VADDPS  Y15, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JMP     axpb1
+
+axpbdone:
+	VZEROUPPER
+	RET
+
+// func Scale32(n8 int, out, x *float32, s float32)
+TEXT ·Scale32(SB), NOSPLIT, $0-28
+	MOVQ         n8+0(FP), CX
+	MOVQ         out+8(FP), DI
+	MOVQ         x+16(FP), SI
+	VBROADCASTSS s+24(FP), Y14
+
+scale4:
+	CMPQ    CX, $4
+	JL      scale1
+	VMULPS  (SI), Y14, Y0
+	VMULPS  32(SI), Y14, Y1
+	VMULPS  64(SI), Y14, Y2
+	VMULPS  96(SI), Y14, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	SUBQ    $4, CX
+	JMP     scale4
+
+scale1:
+	TESTQ   CX, CX
+	JE      scaledone
+	VMULPS  (SI), Y14, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JMP     scale1
+
+scaledone:
+	VZEROUPPER
+	RET
+
+// func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64)
+// Lane j of out[0:8] is Σ_i gy[8i+j]·(x[8i+j] − m), lane j of out[8:16]
+// Σ_i gy[8i+j], in float64 (each float32 converted exactly).
+TEXT ·BnSums32(SB), NOSPLIT, $0-40
+	MOVQ         n8+0(FP), CX
+	MOVQ         x+8(FP), SI
+	MOVQ         gy+16(FP), DX
+	VBROADCASTSD m+24(FP), Y15
+	MOVQ         out+32(FP), DI
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+
+sums:
+	TESTQ     CX, CX
+	JE        sumsdone
+	VCVTPS2PD (DX), Y4
+	VCVTPS2PD 16(DX), Y5
+	VCVTPS2PD (SI), Y6
+	VCVTPS2PD 16(SI), Y7
+	VSUBPD    Y15, Y6, Y6
+	VSUBPD    Y15, Y7, Y7
+	VMULPD    Y4, Y6, Y6
+	VMULPD    Y5, Y7, Y7
+	VADDPD    Y6, Y0, Y0
+	VADDPD    Y7, Y1, Y1
+	VADDPD    Y4, Y2, Y2
+	VADDPD    Y5, Y3, Y3
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	DECQ      CX
+	JMP       sums
+
+sumsdone:
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET

@@ -1,0 +1,24 @@
+//go:build !amd64 || purego
+
+package simd
+
+// Has: no assembly element-wise kernels on this architecture (or
+// with the purego build tag); the Go loops run.
+const Has = false
+
+// ReluMask32 is not available here.
+func ReluMask32(n8 int, out, x, v *float32) { panic("simd: no assembly kernels") }
+
+// AddRow32 is not available here.
+func AddRow32(n8 int, out, a, b *float32) { panic("simd: no assembly kernels") }
+
+// Axpb32 is not available here.
+func Axpb32(n8 int, out, x *float32, s, t float32) { panic("simd: no assembly kernels") }
+
+// Scale32 is not available here.
+func Scale32(n8 int, out, x *float32, s float32) { panic("simd: no assembly kernels") }
+
+// BnSums32 is not available here.
+func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64) {
+	panic("simd: no assembly kernels")
+}

@@ -1,0 +1,94 @@
+package graph
+
+import "math"
+
+// Inference BatchNormalization kernels over x [N, C, P]: one pass per
+// channel plane, planes shared out to the workers (a channel's sums are
+// made by one worker, in a fixed order, so results do not depend on the
+// number of workers).
+
+// bnCoef returns the per-channel factor s = scale/√(var+eps) and shift
+// bias − mean·s, in float64, as bnFwd has always computed them.
+func bnCoef[T float](scale, bias, mean, vr []T, c int, eps float64) (s, sh float64) {
+	s = float64(scale[c]) / math.Sqrt(float64(vr[c])+eps)
+	if bias != nil {
+		sh = float64(bias[c]) - float64(mean[c])*s
+	}
+	return s, sh
+}
+
+// bnGradSums is the backward pass of y = (x − mean)·s + bias in one read of
+// gy and x: dx = gy·s (in T, as bnGradX; skipped when dx is nil), and per
+// channel c, into sx[c] and sg[c], Σ gy·(x − mean) and Σ gy over the batch
+// and the plane, accumulated in float64 (bnPlaneSums per plane, the planes'
+// sums added in batch order). dscale = sx/√(var+eps) and dbias = sg. scale is read only
+// for dx; sx or sg may be nil when not wanted.
+func bnGradSums[T float](dx []T, sx, sg []float64, x, scale, mean, vr, gy []T, g *bnGeom) {
+	p := g.p
+	parallel(g.c, g.n*p, 1, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			var s T
+			if dx != nil {
+				s = T(float64(scale[c]) / math.Sqrt(float64(vr[c])+g.eps))
+			}
+			m := float64(mean[c])
+			ax, ag := 0.0, 0.0
+			for i := 0; i < g.n; i++ {
+				o := (i*g.c + c) * p
+				gs := gy[o : o+p]
+				xs := x[o : o+p]
+				if dx != nil {
+					bnScaleRow(dx[o:o+p], gs, s)
+				}
+				px, pg := bnPlaneSums(xs, gs, m)
+				ax += px
+				ag += pg
+			}
+			if sx != nil {
+				sx[c] = ax
+			}
+			if sg != nil {
+				sg[c] = ag
+			}
+		}
+	})
+}
+
+// bnScaleRow sets dst = src·s (len(src) elements).
+func bnScaleRow[T float](dst, src []T, s T) {
+	dst = dst[:len(src)]
+	if useElemAsm {
+		k := scaleAsm(dst, src, s)
+		src, dst = src[k:], dst[k:]
+	}
+	for k, v := range src {
+		dst[k] = v * s
+	}
+}
+
+// bnPlaneSums returns Σ g·(x − m) and Σ g over one plane in float64, as 8
+// partial sums (lane j takes the elements k ≡ j mod 8, in k order; the
+// assembly kernel and the Go loop make the same ones) added pairwise.
+func bnPlaneSums[T float](xs, gs []T, m float64) (sx, sg float64) {
+	var l [16]float64
+	xs = xs[:len(gs)]
+	k := 0
+	if useElemAsm {
+		k = bnSumsAsm(xs, gs, m, &l)
+	}
+	for ; k+8 <= len(gs); k += 8 {
+		for j := 0; j < 8; j++ {
+			v := float64(gs[k+j])
+			l[j] += v * (float64(xs[k+j]) - m)
+			l[8+j] += v
+		}
+	}
+	for j := 0; k < len(gs); k, j = k+1, j+1 {
+		v := float64(gs[k])
+		l[j] += v * (float64(xs[k]) - m)
+		l[8+j] += v
+	}
+	sx = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+	sg = ((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15]))
+	return sx, sg
+}
