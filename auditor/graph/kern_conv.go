@@ -240,7 +240,9 @@ func validRange(nOut, stride, offset, size int) (lo, hi int) {
 // im2col fills cols [C·kh·kw, N·OH·OW]: row (c, i, j), column (n, oh, ow) holds
 // x[n, c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] or 0 in the padding.
 func im2col[T float](cols, x []T, g *geom, sc *scratch[T]) {
-	if g.useTable() {
+	if g.shiftIm2col() {
+		parallel(g.c, g.kh*g.kw*g.n*g.oh*g.ow, 1, func(c0, c1 int) { im2colShiftCh(cols, x, g, c0, c1) })
+	} else if g.useTable() {
 		im2colTable(cols, x, g, sc)
 	} else {
 		im2colRows(cols, x, g)
@@ -511,10 +513,19 @@ func convBlocked(g *geom) bool {
 // im2colSerial is im2col on the calling goroutine, with pp as the padded
 // planes' buffer of the table path; for blocks of the blocked convolution.
 func im2colSerial[T float](cols, x []T, g *geom, pp []T) {
+	if g.shiftIm2col() {
+		im2colShiftCh(cols, x, g, 0, g.c)
+		return
+	}
 	if !g.useTable() {
 		im2colRowsCh(cols, x, g, 0, g.c)
 		return
 	}
+	im2colSerialTable(cols, x, g, pp)
+}
+
+// im2colSerialTable is im2colSerial through the gather table (built).
+func im2colSerialTable[T float](cols, x []T, g *geom, pp []T) {
 	t := g.tab
 	P := g.oh * g.ow
 	NP := g.n * P
@@ -553,7 +564,7 @@ func im2colSerial[T float](cols, x []T, g *geom, pp []T) {
 
 // blockGeom returns g for blocks of nb samples (the gather table shared).
 func blockGeom(g *geom, nb int) *geom {
-	if g.useTable() {
+	if g.useTable() && !g.shiftIm2col() {
 		g.table()
 	}
 	b := *g
@@ -573,7 +584,7 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 	nb := min(convBlock(g), g.n)
 	bg := blockGeom(g, nb)
 	var ppn int
-	if bg.tab != nil && bg.tab.padded {
+	if !bg.shiftIm2col() && bg.tab != nil && bg.tab.padded {
 		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
 	}
 	nblk := (g.n + nb - 1) / nb
@@ -637,7 +648,7 @@ func convGradWBlocked[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
 	nb := min(convBlock(g), g.n)
 	bg := blockGeom(g, nb)
 	var ppn int
-	if bg.tab != nil && bg.tab.padded {
+	if !bg.shiftIm2col() && bg.tab != nil && bg.tab.padded {
 		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
 	}
 	nblk := (g.n + nb - 1) / nb

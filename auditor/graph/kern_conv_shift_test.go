@@ -1,0 +1,139 @@
+package graph
+
+import (
+	"fmt"
+	"math/rand"
+	"slices"
+	"testing"
+)
+
+// convCase completes a geometry given by input, kernel, stride, dilation
+// and pads: strides and dilations of 0 become 1, and the output size is
+// derived.
+func convCase(g geom) geom {
+	g.sh, g.sw = max(g.sh, 1), max(g.sw, 1)
+	g.dh, g.dw = max(g.dh, 1), max(g.dw, 1)
+	g.group = max(g.group, 1)
+	g.oh = (g.h+g.pt+g.pb-(g.kh-1)*g.dh-1)/g.sh + 1
+	g.ow = (g.w+g.pl+g.pr-(g.kw-1)*g.dw-1)/g.sw + 1
+	return g
+}
+
+// shiftCases are width-keeping stride-1 geometries (shiftIm2col): the
+// ResNet 3×3 pad-1 layers, 1×1, 5×5 pad 2 on a map narrower than the
+// kernel, dilations, asymmetric and one-sided pads, pads larger than the
+// input (rows that read only padding), a single row and a single column.
+var shiftCases = []geom{
+	{n: 3, c: 2, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+	{n: 2, c: 3, h: 16, w: 16, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+	{n: 2, c: 4, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+	{n: 2, c: 2, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+	{n: 2, c: 3, h: 4, w: 4, kh: 5, kw: 5, pt: 2, pl: 2, pb: 2, pr: 2},
+	{n: 2, c: 3, h: 4, w: 4, kh: 1, kw: 1},
+	{n: 2, c: 2, h: 7, w: 6, kh: 3, kw: 2, dh: 2, pl: 1},
+	{n: 2, c: 2, h: 7, w: 6, kh: 3, kw: 2, dh: 2, pr: 1, pt: 3},
+	{n: 2, c: 2, h: 9, w: 9, kh: 3, kw: 3, dh: 2, dw: 2, pt: 2, pl: 2, pb: 2, pr: 2},
+	{n: 2, c: 2, h: 5, w: 6, kh: 3, kw: 3, pt: 0, pl: 2, pb: 2, pr: 0},
+	{n: 1, c: 2, h: 3, w: 3, kh: 3, kw: 3, pt: 4, pl: 2, pb: 4, pr: 0},
+	{n: 2, c: 2, h: 2, w: 3, kh: 7, kw: 7, pt: 3, pl: 3, pb: 3, pr: 3},
+	{n: 2, c: 2, h: 1, w: 9, kh: 1, kw: 3, pl: 1, pr: 1},
+	{n: 2, c: 2, h: 9, w: 1, kh: 3, kw: 1, pt: 1, pb: 1},
+}
+
+// TestIm2colShift checks im2col by shifted plane copies against the row
+// sweep, exactly (float32 and float64), on the width-keeping geometries of
+// shiftCases, and that im2col, the serial im2col of the blocked
+// convolution and the goroutine split give the same matrix.
+func TestIm2colShift(t *testing.T) {
+	rng := rand.New(rand.NewSource(21))
+	for k, g0 := range shiftCases {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			g := convCase(g0)
+			if !g.shiftIm2col() {
+				t.Fatalf("%+v: not a shift geometry", g)
+			}
+			x := make([]float64, g.n*g.c*g.h*g.w)
+			for i := range x {
+				x[i] = rng.NormFloat64()
+			}
+			size := g.c * g.kh * g.kw * g.n * g.oh * g.ow
+			want := make([]float64, size)
+			im2colRowsCh(want, x, &g, 0, g.c)
+			fill := func() []float64 {
+				s := make([]float64, size)
+				for i := range s {
+					s[i] = 7 // every element must be written
+				}
+				return s
+			}
+			got := fill()
+			im2colShiftCh(got, x, &g, 0, g.c)
+			if !slices.Equal(got, want) {
+				t.Fatalf("im2colShiftCh and the row sweep differ")
+			}
+			got = fill()
+			im2col(got, x, &g, &scratch[float64]{})
+			if !slices.Equal(got, want) {
+				t.Fatalf("im2col and the row sweep differ")
+			}
+			got = fill()
+			im2colSerial(got, x, &g, nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("im2colSerial and the row sweep differ")
+			}
+			x32 := make([]float32, len(x))
+			for i, v := range x {
+				x32[i] = float32(v)
+			}
+			w32, g32 := make([]float32, size), make([]float32, size)
+			im2colRowsCh(w32, x32, &g, 0, g.c)
+			im2colShiftCh(g32, x32, &g, 0, g.c)
+			if !slices.Equal(g32, w32) {
+				t.Fatalf("float32: im2colShiftCh and the row sweep differ")
+			}
+		})
+	}
+	for _, g0 := range []geom{
+		{n: 1, c: 1, h: 8, w: 8, kh: 3, kw: 3, sh: 2, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 1, c: 1, h: 8, w: 8, kh: 3, kw: 3, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 1, c: 1, h: 8, w: 8, kh: 3, kw: 3},
+		{n: 1, c: 1, h: 8, w: 8, kh: 3, kw: 3, pl: 2, pr: 2},
+	} {
+		if g := convCase(g0); g.shiftIm2col() {
+			t.Errorf("%+v: a shift geometry, want not", g)
+		}
+	}
+}
+
+// BenchmarkIm2col times one block's im2col (as convFwdBlocked runs it) on
+// resnet20's stride-1 3×3 layers, by the row sweep and by shifted copies.
+func BenchmarkIm2col(b *testing.B) {
+	for _, g0 := range []geom{
+		{n: 1, c: 16, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 4, c: 32, h: 16, w: 16, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 16, c: 64, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+	} {
+		g := convCase(g0)
+		x := make([]float32, g.n*g.c*g.h*g.w)
+		cols := make([]float32, g.c*g.kh*g.kw*g.n*g.oh*g.ow)
+		pp := make([]float32, g.n*g.c*(g.h+2)*(g.w+2))
+		name := fmt.Sprintf("%dx%dx%d", g.c, g.h, g.w)
+		b.Run(name+"/old", func(b *testing.B) {
+			b.SetBytes(int64(4 * len(cols)))
+			for range b.N {
+				if g.ow >= 16 {
+					im2colRowsCh(cols, x, &g, 0, g.c)
+				} else {
+					g.table()
+					im2colSerialTable(cols, x, &g, pp)
+				}
+			}
+		})
+		b.Run(name+"/shift", func(b *testing.B) {
+			b.SetBytes(int64(4 * len(cols)))
+			for range b.N {
+				im2colShiftCh(cols, x, &g, 0, g.c)
+			}
+		})
+	}
+}
