@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"slices"
 	"testing"
+	"time"
 )
 
 // convCase completes a geometry given by input, kernel, stride, dilation
@@ -45,6 +46,8 @@ var shiftCases = []geom{
 // shiftCases, and that im2col, the serial im2col of the blocked
 // convolution and the goroutine split give the same matrix.
 func TestIm2colShift(t *testing.T) {
+	defer func(v int) { shiftMinP = v }(shiftMinP)
+	shiftMinP = 1
 	rng := rand.New(rand.NewSource(21))
 	for k, g0 := range shiftCases {
 		t.Run(fmt.Sprint(k), func(t *testing.T) {
@@ -103,37 +106,98 @@ func TestIm2colShift(t *testing.T) {
 			t.Errorf("%+v: a shift geometry, want not", g)
 		}
 	}
+	shiftMinP = 64
+	for _, tc := range []struct {
+		h, w int
+		want bool
+	}{{32, 32, true}, {8, 8, true}, {16, 4, true}, {4, 4, false}, {2, 2, false}} {
+		g := convCase(geom{n: 1, c: 1, h: tc.h, w: tc.w, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1})
+		if got := g.shiftIm2col(); got != tc.want {
+			t.Errorf("%d×%d map: shiftIm2col %v, want %v", tc.h, tc.w, got, tc.want)
+		}
+	}
 }
 
-// BenchmarkIm2col times one block's im2col (as convFwdBlocked runs it) on
-// resnet20's stride-1 3×3 layers, by the row sweep and by shifted copies.
+// BenchmarkIm2col times im2col by the paths before shifted copies (row
+// sweep for outputs at least 16 wide, else the gather table) and by
+// shifted copies, on one block of resnet20's stride-1 3×3 layers (as
+// convFwdBlocked runs them) and alexnet-cifar's stride-1 layers at batch
+// 128 (whole batch). Run with -cpu 1 (one goroutine).
 func BenchmarkIm2col(b *testing.B) {
 	for _, g0 := range []geom{
 		{n: 1, c: 16, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
 		{n: 4, c: 32, h: 16, w: 16, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
 		{n: 16, c: 64, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 128, c: 64, h: 4, w: 4, kh: 5, kw: 5, pt: 2, pl: 2, pb: 2, pr: 2},
+		{n: 128, c: 192, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
 	} {
 		g := convCase(g0)
 		x := make([]float32, g.n*g.c*g.h*g.w)
 		cols := make([]float32, g.c*g.kh*g.kw*g.n*g.oh*g.ow)
-		pp := make([]float32, g.n*g.c*(g.h+2)*(g.w+2))
-		name := fmt.Sprintf("%dx%dx%d", g.c, g.h, g.w)
+		name := fmt.Sprintf("n%d_%dx%dx%d_k%d", g.n, g.c, g.h, g.w, g.kh)
 		b.Run(name+"/old", func(b *testing.B) {
 			b.SetBytes(int64(4 * len(cols)))
+			sc := &scratch[float32]{}
+			now, _ := threadCPU()
+			defer func(t0 time.Duration) { b.ReportMetric(float64((now()-t0).Microseconds())/float64(b.N), "cpu-us/op") }(now())
 			for range b.N {
-				if g.ow >= 16 {
-					im2colRowsCh(cols, x, &g, 0, g.c)
+				if g.useTable() {
+					im2colTable(cols, x, &g, sc)
 				} else {
-					g.table()
-					im2colSerialTable(cols, x, &g, pp)
+					im2colRows(cols, x, &g)
 				}
 			}
 		})
 		b.Run(name+"/shift", func(b *testing.B) {
 			b.SetBytes(int64(4 * len(cols)))
+			now, _ := threadCPU()
+			defer func(t0 time.Duration) { b.ReportMetric(float64((now()-t0).Microseconds())/float64(b.N), "cpu-us/op") }(now())
 			for range b.N {
 				im2colShiftCh(cols, x, &g, 0, g.c)
 			}
 		})
+	}
+}
+
+// BenchmarkConvBlock times the blocked forward convolution and weight
+// gradient of resnet20's stride-1 3×3 layers at batch 128 for several
+// block sizes (samples per block), in the calling thread's CPU time
+// (cpu-ms/op; run with -cpu 1 so that the blocks stay on that thread).
+func BenchmarkConvBlock(b *testing.B) {
+	for _, g0 := range []geom{
+		{n: 128, c: 16, m: 16, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 128, c: 32, m: 32, h: 16, w: 16, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 128, c: 64, m: 64, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+	} {
+		g := convCase(g0)
+		P := g.oh * g.ow
+		rng := rand.New(rand.NewSource(1))
+		f32 := func(n int) []float32 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(rng.NormFloat64())
+			}
+			return v
+		}
+		x, w, gy := f32(g.n*g.c*g.h*g.w), f32(g.m*g.c*g.kh*g.kw), f32(g.n*g.m*P)
+		out := make([]float32, g.n*g.m*P)
+		dw := make([]float32, len(w))
+		for _, nb := range []int{1, 2, 3, 4, 6, 8, 16} {
+			if nb*P < 256 || nb*P > 4096 {
+				continue
+			}
+			b.Run(fmt.Sprintf("%dx%dx%d/nb%d", g.c, g.h, g.w, nb), func(b *testing.B) {
+				defer func(v int) { convBlockCols = v }(convBlockCols)
+				convBlockCols = nb * P
+				sc := &scratch[float32]{}
+				now, _ := threadCPU()
+				t0 := now()
+				for range b.N {
+					convFwd(out, x, w, nil, &g, sc, nil)
+					convGradW(dw, x, gy, &g, sc, nil)
+				}
+				b.ReportMetric(float64((now()-t0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			})
+		}
 	}
 }
