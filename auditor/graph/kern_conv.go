@@ -448,8 +448,8 @@ func (cc *colCache[T]) cols(n int, sc *scratch[T]) []T {
 // and one matrix product per group over the whole batch; cc (may be nil)
 // keeps the column matrix for convGradW.
 func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
-	if cc == nil && convBlocked(g) {
-		convFwdBlocked(out, x, w, b, g, sc)
+	if convBlocked(g) {
+		convFwdBlocked(out, x, w, b, g, sc, cc)
 		return
 	}
 	P := g.oh * g.ow
@@ -573,10 +573,13 @@ func blockGeom(g *geom, nb int) *geom {
 	return &b
 }
 
-// convFwdBlocked is convFwd without a kept column matrix: im2col and the
-// product run block by block of samples, each block on one goroutine with
-// its own buffers, the product written into out directly.
-func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
+// convFwdBlocked is convFwd by blocks: im2col and the product run block by
+// block of samples, each block on one goroutine with its own buffers, the
+// product written into out directly. With a column cache (cc non-nil) each
+// block's columns are also copied into it (the whole batch's matrix, where
+// the block's columns lie at n0·P of every row) after the product read
+// them from the core's cache.
+func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
 	P := g.oh * g.ow
 	cg := g.c / g.group
 	mg := g.m / g.group
@@ -588,6 +591,11 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
 	}
 	nblk := (g.n + nb - 1) / nb
+	rows := g.c * g.kh * g.kw
+	var kept []T
+	if cc != nil {
+		kept = cc.cols(rows*g.n*P, sc)
+	}
 	// allocate the workers' buffers before the goroutines start
 	for wi := 0; wi < workers(nblk*g.m*K*nb*P); wi++ {
 		sc.worker(wi, 0, g.c*g.kh*g.kw*nb*P)
@@ -619,6 +627,11 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 					blasGemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
 				}
 			}
+			if kept != nil {
+				for r := 0; r < rows; r++ {
+					copy(kept[r*g.n*P+n0*P:][:NP], cl[r*NP:][:NP])
+				}
+			}
 			for s := 0; s < n; s++ {
 				for m := 0; m < g.m; m++ {
 					dst := os[(s*g.m+m)*P:][:P]
@@ -635,6 +648,9 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 			}
 		}
 	})
+	if cc != nil {
+		cc.valid = true
+	}
 }
 
 // convGradWBlocked is convGradW without a kept column matrix, block by
