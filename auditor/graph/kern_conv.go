@@ -618,7 +618,11 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colC
 			NP := n * P
 			xs := x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w]
 			cl := cols[:g.c*g.kh*g.kw*NP]
-			im2colSerial(cl, xs, bgi, pp)
+			if n == 1 && g.pointwise() {
+				cl = xs // one sample's planes are its column matrix
+			} else {
+				im2colSerial(cl, xs, bgi, pp)
+			}
 			os := out[n0*g.m*P:][:n*g.m*P]
 			for gi := 0; gi < g.group; gi++ {
 				if n == 1 {
@@ -687,7 +691,11 @@ func convGradWBlocked[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
 			n := bgi.n
 			NP := n * P
 			cl := cols[:g.c*g.kh*g.kw*NP]
-			im2colSerial(cl, x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w], bgi, pp)
+			if xs := x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w]; n == 1 && g.pointwise() {
+				cl = xs
+			} else {
+				im2colSerial(cl, xs, bgi, pp)
+			}
 			gs := gy[n0*g.m*P:][:n*g.m*P]
 			if n > 1 {
 				for s := 0; s < n; s++ {

@@ -71,3 +71,12 @@ func im2colShiftCh[T float](cols, x []T, g *geom, c0, c1 int) {
 		}
 	}
 }
+
+// pointwise reports whether g is a 1×1 convolution with stride 1 and no
+// padding, whose column matrix for one sample is the sample's input planes
+// themselves ([C, H·W]): the blocked convolution then skips im2col on
+// blocks of one sample.
+func (g *geom) pointwise() bool {
+	return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 &&
+		g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0 && g.oh == g.h && g.ow == g.w
+}

@@ -277,3 +277,25 @@ func TestConvFwdBlockedKeepsCols(t *testing.T) {
 		}
 	}
 }
+
+// TestPointwise checks which geometries skip im2col on one-sample blocks
+// (the 1×1 case of TestConvFwdBlocked and TestConvGradWBlocked, run with
+// one-sample blocks, is one; their results there match the whole-batch
+// path's).
+func TestPointwise(t *testing.T) {
+	for _, tc := range []struct {
+		g    geom
+		want bool
+	}{
+		{geom{n: 4, c: 6, m: 3, h: 4, w: 4, kh: 1, kw: 1, group: 3}, true},
+		{geom{n: 1, c: 16, m: 32, h: 32, w: 32, kh: 1, kw: 1}, true},
+		{geom{n: 1, c: 16, m: 32, h: 32, w: 32, kh: 1, kw: 1, sh: 2, sw: 2}, false},
+		{geom{n: 1, c: 16, m: 32, h: 32, w: 32, kh: 1, kw: 1, pt: 1, pb: 1}, false},
+		{geom{n: 1, c: 16, m: 32, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, false},
+		{geom{n: 1, c: 16, m: 32, h: 32, w: 32, kh: 1, kw: 3, pl: 1, pr: 1}, false},
+	} {
+		if g := convCase(tc.g); g.pointwise() != tc.want {
+			t.Errorf("%+v: pointwise %v, want %v", g, !tc.want, tc.want)
+		}
+	}
+}
