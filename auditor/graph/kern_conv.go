@@ -246,7 +246,9 @@ func validRange(nOut, stride, offset, size int) (lo, hi int) {
 // im2col fills cols [C·kh·kw, N·OH·OW]: row (c, i, j), column (n, oh, ow) holds
 // x[n, c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] or 0 in the padding.
 func im2col[T float](cols, x []T, g *geom, sc *scratch[T]) {
-	if g.useTable() {
+	if g.shiftIm2col() {
+		parallel(g.c, g.kh*g.kw*g.n*g.oh*g.ow, 1, func(c0, c1 int) { im2colShiftCh(cols, x, g, c0, c1) })
+	} else if g.useTable() {
 		im2colTable(cols, x, g, sc)
 	} else {
 		im2colRows(cols, x, g)
@@ -452,8 +454,8 @@ func (cc *colCache[T]) cols(n int, sc *scratch[T]) []T {
 // and one matrix product per group over the whole batch; cc (may be nil)
 // keeps the column matrix for convGradW.
 func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
-	if cc == nil && convBlocked(g) {
-		convFwdBlocked(out, x, w, b, g, sc)
+	if convBlocked(g) {
+		convFwdBlocked(out, x, w, b, g, sc, cc)
 		return
 	}
 	P := g.oh * g.ow
@@ -517,10 +519,19 @@ func convBlocked(g *geom) bool {
 // im2colSerial is im2col on the calling goroutine, with pp as the padded
 // planes' buffer of the table path; for blocks of the blocked convolution.
 func im2colSerial[T float](cols, x []T, g *geom, pp []T) {
+	if g.shiftIm2col() {
+		im2colShiftCh(cols, x, g, 0, g.c)
+		return
+	}
 	if !g.useTable() {
 		im2colRowsCh(cols, x, g, 0, g.c)
 		return
 	}
+	im2colSerialTable(cols, x, g, pp)
+}
+
+// im2colSerialTable is im2colSerial through the gather table (built).
+func im2colSerialTable[T float](cols, x []T, g *geom, pp []T) {
 	t := g.tab
 	P := g.oh * g.ow
 	NP := g.n * P
@@ -559,7 +570,7 @@ func im2colSerial[T float](cols, x []T, g *geom, pp []T) {
 
 // blockGeom returns g for blocks of nb samples (the gather table shared).
 func blockGeom(g *geom, nb int) *geom {
-	if g.useTable() {
+	if g.useTable() && !g.shiftIm2col() {
 		g.table()
 	}
 	b := *g
@@ -568,10 +579,13 @@ func blockGeom(g *geom, nb int) *geom {
 	return &b
 }
 
-// convFwdBlocked is convFwd without a kept column matrix: im2col and the
-// product run block by block of samples, each block on one goroutine with
-// its own buffers, the product written into out directly.
-func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
+// convFwdBlocked is convFwd by blocks: im2col and the product run block by
+// block of samples, each block on one goroutine with its own buffers, the
+// product written into out directly. With a column cache (cc non-nil) each
+// block's columns are also copied into it (the whole batch's matrix, where
+// the block's columns lie at n0·P of every row) after the product read
+// them from the core's cache.
+func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
 	P := g.oh * g.ow
 	cg := g.c / g.group
 	mg := g.m / g.group
@@ -579,10 +593,15 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 	nb := min(convBlock(g), g.n)
 	bg := blockGeom(g, nb)
 	var ppn int
-	if bg.tab != nil && bg.tab.padded {
+	if !bg.shiftIm2col() && bg.tab != nil && bg.tab.padded {
 		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
 	}
 	nblk := (g.n + nb - 1) / nb
+	rows := g.c * g.kh * g.kw
+	var kept []T
+	if cc != nil {
+		kept = cc.cols(rows*g.n*P, sc)
+	}
 	// allocate the workers' buffers before the goroutines start
 	for wi := 0; wi < workers(nblk*g.m*K*nb*P); wi++ {
 		sc.worker(wi, 0, g.c*g.kh*g.kw*nb*P)
@@ -605,13 +624,22 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 			NP := n * P
 			xs := x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w]
 			cl := cols[:g.c*g.kh*g.kw*NP]
-			im2colSerial(cl, xs, bgi, pp)
+			if n == 1 && g.pointwise() {
+				cl = xs // one sample's planes are its column matrix
+			} else {
+				im2colSerial(cl, xs, bgi, pp)
+			}
 			os := out[n0*g.m*P:][:n*g.m*P]
 			for gi := 0; gi < g.group; gi++ {
 				if n == 1 {
 					blasGemm(false, false, mg, P, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, os[gi*mg*P:], P)
 				} else {
 					blasGemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
+				}
+			}
+			if kept != nil {
+				for r := 0; r < rows; r++ {
+					copy(kept[r*g.n*P+n0*P:][:NP], cl[r*NP:][:NP])
 				}
 			}
 			for s := 0; s < n; s++ {
@@ -630,6 +658,9 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T]) {
 			}
 		}
 	})
+	if cc != nil {
+		cc.valid = true
+	}
 }
 
 // convGradWBlocked is convGradW without a kept column matrix, block by
@@ -643,7 +674,7 @@ func convGradWBlocked[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
 	nb := min(convBlock(g), g.n)
 	bg := blockGeom(g, nb)
 	var ppn int
-	if bg.tab != nil && bg.tab.padded {
+	if !bg.shiftIm2col() && bg.tab != nil && bg.tab.padded {
 		ppn = nb * g.c * bg.tab.hp * bg.tab.wp
 	}
 	nblk := (g.n + nb - 1) / nb
@@ -666,7 +697,11 @@ func convGradWBlocked[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
 			n := bgi.n
 			NP := n * P
 			cl := cols[:g.c*g.kh*g.kw*NP]
-			im2colSerial(cl, x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w], bgi, pp)
+			if xs := x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w]; n == 1 && g.pointwise() {
+				cl = xs
+			} else {
+				im2colSerial(cl, xs, bgi, pp)
+			}
 			gs := gy[n0*g.m*P:][:n*g.m*P]
 			if n > 1 {
 				for s := 0; s < n; s++ {

@@ -3,6 +3,7 @@ package graph
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Parallel kernels. With OpenBLAS the executor runs OpenBLAS single-threaded
@@ -29,28 +30,19 @@ func workers(work int) int {
 // GOMAXPROCS goroutines when n items of perItem work units each are worth it.
 // Ranges are multiples of align (except the last).
 func parallel(n, perItem, align int, fn func(lo, hi int)) {
-	nw := min(workers(n*max(perItem, 1)), (n+align-1)/align)
-	if nw <= 1 {
-		fn(0, n)
-		return
-	}
-	step := (n + nw - 1) / nw
-	step = (step + align - 1) / align * align
-	var wg sync.WaitGroup
-	for lo := step; lo < n; lo += step {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, min(lo+step, n))
-	}
-	fn(0, min(step, n))
-	wg.Wait()
+	parallelW(n, perItem, align, func(_, lo, hi int) { fn(lo, hi) })
 }
 
-// parallelW is parallel with the worker's index w (0 ≤ w < nw, nw ≤
-// GOMAXPROCS) passed to fn, for kernels that keep per-worker buffers; it
-// returns nw.
+// parallelW is parallel with the range's index w (0 ≤ w < nw, nw ≤
+// GOMAXPROCS; range w is [w·step, (w+1)·step)) passed to fn, for kernels
+// that keep per-range buffers; it returns nw.
+//
+// The ranges are fixed by n, perItem and align alone, and each is run by
+// one call of fn, so a kernel's result does not depend on which goroutine
+// runs which range. The calling goroutine and nw − 1 helpers take the
+// ranges in turn from a shared counter: when a helper starts late (its
+// thread asleep, or the machine busy with other jobs) the caller runs the
+// ranges that are still free itself instead of waiting for it.
 func parallelW(n, perItem, align int, fn func(w, lo, hi int)) int {
 	nw := min(workers(n*max(perItem, 1)), (n+align-1)/align)
 	if nw <= 1 {
@@ -59,17 +51,26 @@ func parallelW(n, perItem, align int, fn func(w, lo, hi int)) int {
 	}
 	step := (n + nw - 1) / nw
 	step = (step + align - 1) / align * align
-	var wg sync.WaitGroup
-	w := 1
-	for lo := step; lo < n; lo += step {
-		wg.Add(1)
-		go func(w, lo, hi int) {
-			defer wg.Done()
-			fn(w, lo, hi)
-		}(w, lo, min(lo+step, n))
-		w++
+	nw = (n + step - 1) / step
+	var next atomic.Int32
+	run := func() {
+		for {
+			w := int(next.Add(1)) - 1
+			if w >= nw {
+				return
+			}
+			fn(w, w*step, min((w+1)*step, n))
+		}
 	}
-	fn(0, 0, min(step, n))
+	var wg sync.WaitGroup
+	wg.Add(nw - 1)
+	for range nw - 1 {
+		go func() {
+			defer wg.Done()
+			run()
+		}()
+	}
+	run()
 	wg.Wait()
-	return w
+	return nw
 }
