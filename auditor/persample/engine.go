@@ -617,6 +617,8 @@ type paramRun[T float] struct {
 	vidx     []int32
 	coordsIn []int // requested coordinates in the use's input layout
 	direct   bool  // compute the whole gradient (then norms/coords from it)
+	trans    bool  // direct, in mmExp.fullT's transposed layout (coordsT)
+	coordsT  []int // coordsIn in fullT's layout
 	gram     bool  // |g_i|² from Gram matrices
 	dotsAll  bool  // coordinates by mm.dotsAll for the whole batch
 	rsel     *rowSel
@@ -824,6 +826,13 @@ func (r *paramRun[T]) single(req Request, nc int) {
 			r.direct = true
 		}
 	}
+	if r.direct && mm.transposedFull() {
+		r.trans = true
+		r.coordsT = make([]int, len(r.coordsIn))
+		for q, j := range r.coordsIn {
+			r.coordsT[q] = mm.tIndex(j)
+		}
+	}
 	r.dotsAll = nc > 0 && !r.direct && r.rsel == nil && mm.colm != nil
 }
 
@@ -846,6 +855,18 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 	}
 	if r.mm != nil {
 		r.mm.load(w, i)
+		if r.trans {
+			// norms and coordinates only: the layout does not matter
+			w.S = grow(w.S, size)
+			r.mm.fullT(w, w.S)
+			if req.Norms {
+				pg.SqNorm[row] = sqNorm(w.S)
+			}
+			for q, j := range r.coordsT {
+				coords[q] = float64(w.S[j])
+			}
+			return
+		}
 		if r.direct {
 			g := full
 			if g == nil || r.vidx != nil {

@@ -221,7 +221,7 @@ func (e *mmExp[T]) full(w *worker[T], dst []T) {
 	rp, cp, rc := e.rows*e.p, e.cols*e.p, e.rows*e.cols
 	for g := 0; g < e.groups; g++ {
 		if e.view != nil && (graph.BLASName != "gonum" || e.p > rowKernelMaxP) {
-			mulNT(e.rows, e.cols, e.p, e.alpha, w.lv[g*rp:(g+1)*rp], w.rt[g*e.cols*e.ld:], e.ld, dst[g*rc:(g+1)*rc], e.cols)
+			mulNT(e.rows, e.cols, e.p, e.alpha, w.lv[g*rp:(g+1)*rp], e.p, w.rt[g*e.cols*e.ld:], e.ld, dst[g*rc:(g+1)*rc], e.cols)
 			continue
 		}
 		if e.view != nil {
@@ -239,6 +239,38 @@ func (e *mmExp[T]) full(w *worker[T], dst []T) {
 		}
 		mulNN(e.rows, e.cols, e.p, e.alpha, w.L[g*rp:(g+1)*rp], w.R[g*cp:(g+1)*cp], dst[g*rc:(g+1)*rc], e.cols)
 	}
+}
+
+// transposedFull reports whether fullT is the faster way to the loaded
+// sample's whole gradient when its layout does not matter (norms and
+// coordinates): OpenBLAS's GEMM runs the per-sample product
+// [rows × p]·[p × cols] with few rows (a convolution's output channels) at
+// a fraction of its speed on the transposed product, whose many rows are
+// the patch size; gonum's (auditor/internal/sgemm) is the other way round.
+func (e *mmExp[T]) transposedFull() bool {
+	return e.view != nil && transposeDirect && e.rows < e.cols
+}
+
+// transposeDirect enables fullT (a variable so that tests run both layouts
+// with either BLAS).
+var transposeDirect = graph.BLASName != "gonum"
+
+// fullT writes the transposed blocks of the loaded sample's gradient into
+// dst: block g is the cols × rows matrix g_i[g]ᵀ at dst[g·rows·cols:], so
+// coordinate (g, r, c) lies at g·rows·cols + c·rows + r (see tIndex). Only
+// for views.
+func (e *mmExp[T]) fullT(w *worker[T], dst []T) {
+	rp, rc := e.rows*e.p, e.rows*e.cols
+	for g := 0; g < e.groups; g++ {
+		mulNT(e.cols, e.rows, e.p, e.alpha, w.rt[g*e.cols*e.ld:], e.ld, w.lv[g*rp:(g+1)*rp], e.p, dst[g*rc:(g+1)*rc], e.rows)
+	}
+}
+
+// tIndex maps a flat gradient coordinate to its place in fullT's layout.
+func (e *mmExp[T]) tIndex(j int) int {
+	rc := e.rows * e.cols
+	g, rem := j/rc, j%rc
+	return g*rc + (rem%e.cols)*e.rows + rem/e.cols
 }
 
 // gramNorm returns |g_i|² of the loaded sample from the two Gram matrices:
@@ -395,7 +427,7 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 			copy(w.sel[q*e.p:(q+1)*e.p], L[(g*e.rows+r)*e.p:])
 		}
 		if e.view != nil {
-			mulNT(len(rows), e.cols, e.p, e.alpha, w.sel, w.rt[g*e.cols*e.ld:], e.ld, w.out[s.offs[g]:], e.cols)
+			mulNT(len(rows), e.cols, e.p, e.alpha, w.sel, e.p, w.rt[g*e.cols*e.ld:], e.ld, w.out[s.offs[g]:], e.cols)
 			continue
 		}
 		mulNN(len(rows), e.cols, e.p, e.alpha, w.sel, w.R[g*cp:(g+1)*cp], w.out[s.offs[g]:], e.cols)
@@ -924,20 +956,11 @@ func (e *chanExp) add(i int, dst []float64) {
 	d := e.delta[i*S : (i+1)*S]
 	for c := 0; c < e.c; c++ {
 		dc := d[c*e.p : (c+1)*e.p]
-		s := 0.0
 		if e.x == nil {
-			for _, v := range dc {
-				s += v
-			}
+			dst[c] += sum4(dc)
 		} else {
-			xc := e.x[i*S+c*e.p : i*S+(c+1)*e.p]
-			m := e.mean[c]
-			for k, v := range dc {
-				s += v * (xc[k] - m)
-			}
-			s *= e.inv[c]
+			dst[c] += dotShift4(dc, e.x[i*S+c*e.p:i*S+(c+1)*e.p], e.mean[c]) * e.inv[c]
 		}
-		dst[c] += s
 	}
 }
 
@@ -952,12 +975,44 @@ func (e *chanView[T]) add(i int, dst []float64) {
 	S := e.c * e.p
 	d := e.delta[i*S : (i+1)*S]
 	for c := 0; c < e.c; c++ {
-		s := 0.0
-		for _, v := range d[c*e.p : (c+1)*e.p] {
-			s += float64(v)
-		}
-		dst[c] += s
+		dst[c] += sum4(d[c*e.p : (c+1)*e.p])
 	}
+}
+
+// sum4 returns Σ v in float64, with four partial sums (as sqNorm).
+func sum4[T float](v []T) float64 {
+	var s0, s1, s2, s3 float64
+	n := len(v) &^ 3
+	for k := 0; k < n; k += 4 {
+		x := v[k : k+4 : k+4]
+		s0 += float64(x[0])
+		s1 += float64(x[1])
+		s2 += float64(x[2])
+		s3 += float64(x[3])
+	}
+	for _, x := range v[n:] {
+		s0 += float64(x)
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotShift4 returns Σ_k d[k]·(x[k] − m) in float64, with four partial sums.
+func dotShift4[T float](d, x []T, m float64) float64 {
+	var s0, s1, s2, s3 float64
+	x = x[:len(d)]
+	n := len(d) &^ 3
+	for k := 0; k < n; k += 4 {
+		a := d[k : k+4 : k+4]
+		b := x[k : k+4 : k+4]
+		s0 += float64(a[0]) * (float64(b[0]) - m)
+		s1 += float64(a[1]) * (float64(b[1]) - m)
+		s2 += float64(a[2]) * (float64(b[2]) - m)
+		s3 += float64(a[3]) * (float64(b[3]) - m)
+	}
+	for k := n; k < len(d); k++ {
+		s0 += float64(d[k]) * (float64(x[k]) - m)
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // newConvBias: ∂ℓ_i/∂b[o] = Σ_p δ_i[o, p].
@@ -1120,20 +1175,11 @@ func (e *chanX[T]) add(i int, dst []float64) {
 	d := e.delta[i*S : (i+1)*S]
 	for c := 0; c < e.c; c++ {
 		dc := d[c*e.p : (c+1)*e.p]
-		s := 0.0
 		if e.x == nil {
-			for _, v := range dc {
-				s += float64(v)
-			}
+			dst[c] += sum4(dc)
 		} else {
-			xc := e.x[i*S+c*e.p : i*S+(c+1)*e.p]
-			m := e.mean[c]
-			for k, v := range dc {
-				s += float64(v) * (float64(xc[k]) - m)
-			}
-			s *= e.inv[c]
+			dst[c] += dotShift4(dc, e.x[i*S+c*e.p:i*S+(c+1)*e.p], e.mean[c]) * e.inv[c]
 		}
-		dst[c] += s
 	}
 }
 
