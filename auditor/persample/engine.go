@@ -606,6 +606,7 @@ type worker[T float] struct {
 	i                 int // the loaded sample
 	g1, g2, l64, r64  []float64
 	acc, e            []float64
+	dots              []float64 // dotsAll's sample-major block
 }
 
 // paramRun is the chunk-level plan of one expanded parameter.
@@ -753,7 +754,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				if t >= B {
 					d := dots[t-B]
 					cur = d.r
-					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn), &ws.sel)
+					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn), &ws.sel, &ws.dots)
 					continue
 				}
 				for _, r := range runs {

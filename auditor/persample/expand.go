@@ -335,11 +335,15 @@ func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
 // 0 … batch−1 of a convolution's view into dst[(off+i)·nc + q]: for each
 // coordinate, one sweep along its column-matrix row and its δ row, which
 // is gathered (δ is sample-major) into *buf once for consecutive
-// coordinates of the same row.
-func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off, nc int, buf *[]T) {
+// coordinates of the same row. The values are collected sample-major in
+// *tmp and written as one run per sample (writing them coordinate by
+// coordinate would touch a cache line, and often a page, per value).
+func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off, nc int, buf *[]T, tmp *[]float64) {
 	P, MP := e.p, e.groups*e.rows*e.p
+	nq := q1 - q0
 	*buf = grow(*buf, batch*P)
-	drow := *buf
+	*tmp = grow(*tmp, batch*nq)
+	drow, out := *buf, *tmp
 	last := -1
 	for q := q0; q < q1; q++ {
 		j := coordsIn[q]
@@ -360,8 +364,11 @@ func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off
 			for k, x := range l {
 				s += float64(x) * float64(u[k])
 			}
-			dst[(off+i)*nc+q] = s * e.alpha
+			out[i*nq+q-q0] = s * e.alpha
 		}
+	}
+	for i := 0; i < batch; i++ {
+		copy(dst[(off+i)*nc+q0:(off+i)*nc+q1], out[i*nq:(i+1)*nq])
 	}
 }
 
