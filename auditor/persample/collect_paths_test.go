@@ -64,6 +64,7 @@ func TestCollectMatchesFull(t *testing.T) {
 		{name: "3x3 pad 1 odd size", c: 3, h: 7, w: 5, m: 4, kh: 3, kw: 3, attrs: at("pads", ais(1, 1, 1, 1)), bias: true, wantTransposd: true},
 		{name: "5x3 stride 2", c: 2, h: 9, w: 8, m: 3, kh: 5, kw: 3, attrs: at("strides", ais(2, 2), "pads", ais(2, 1, 1, 0)), bias: true, wantTransposd: true},
 		{name: "groups 2 dilation 2", c: 4, h: 9, w: 9, m: 6, kh: 3, kw: 3, attrs: at("group", ai(2), "dilations", ais(2, 2), "pads", ais(2, 2, 2, 2)), bn: true, wantTransposd: true},
+		{name: "2x4 asymmetric pads", c: 3, h: 6, w: 7, m: 4, kh: 2, kw: 4, attrs: at("pads", ais(0, 2, 1, 1)), bias: true, wantTransposd: true},
 		{name: "depthwise", c: 5, h: 6, w: 7, m: 5, kh: 3, kw: 3, attrs: at("group", ai(5), "pads", ais(1, 1, 1, 1)), wantTransposd: true},
 		{name: "1x1", c: 6, h: 5, w: 5, m: 3, kh: 1, kw: 1, attrs: nil, bn: true, wantTransposd: true},
 		{name: "1x1 stride 2 more outputs", c: 3, h: 7, w: 7, m: 8, kh: 1, kw: 1, attrs: at("strides", ais(2, 2)), bias: true},
@@ -71,10 +72,11 @@ func TestCollectMatchesFull(t *testing.T) {
 	}
 	const n = 7
 	for _, c := range cases {
-		for _, trans := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/transposed=%v", c.name, trans), func(t *testing.T) {
-				defer func(v bool) { transposeDirect = v }(transposeDirect)
-				transposeDirect = trans
+		for _, mode := range []struct{ trans, noCols bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			trans := mode.trans
+			t.Run(fmt.Sprintf("%s/transposed=%v/columns=%v", c.name, trans, !mode.noCols), func(t *testing.T) {
+				defer func(v, w bool) { transposeDirect, convNoColumns = v, w }(transposeDirect, convNoColumns)
+				transposeDirect, convNoColumns = trans, mode.noCols
 				m := convCaseModel(c)
 				e, err := New(m, Options{Float64: true, Batch: 5})
 				if err != nil {
@@ -105,6 +107,10 @@ func TestCollectMatchesFull(t *testing.T) {
 					run := convRun(t, e, req)
 					if many && run.trans != (c.wantTransposd && trans) {
 						t.Errorf("many coordinates: transposed %v, want %v", run.trans, c.wantTransposd && trans)
+					}
+					stride1 := c.attrs["strides"].Ints == nil
+					if shifted := run.trans && run.mm.shift != nil; many && shifted != (run.trans && mode.noCols && stride1) {
+						t.Errorf("many coordinates: shifted products %v, want %v", shifted, run.trans && mode.noCols && stride1)
 					}
 					if !many && run.gram != c.gram {
 						t.Errorf("3 coordinates: Gram norms %v, want %v", run.gram, c.gram)

@@ -602,6 +602,7 @@ type worker[T float] struct {
 	L, R, sel, out, S []T
 	lv, rt            []T // a view's L_i and Rᵀ_i (read-only executor buffers, or rtb)
 	rtb               []T // Rᵀ_i built by a view (newConvIm2row)
+	xp, dp            []T // a shiftConv's padded input and δ
 	gt                []T // a Gram matrix in T
 	i                 int // the loaded sample
 	g1, g2, l64, r64  []float64
@@ -855,11 +856,15 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 		}
 	}
 	if r.mm != nil {
-		r.mm.load(w, i)
 		if r.trans {
 			// norms and coordinates only: the layout does not matter
 			w.S = grow(w.S, size)
-			r.mm.fullT(w, w.S)
+			if r.mm.shift != nil {
+				r.mm.shift.fullT(w, i, r.mm.alpha, w.S)
+			} else {
+				r.mm.load(w, i)
+				r.mm.fullT(w, w.S)
+			}
 			if req.Norms {
 				pg.SqNorm[row] = sqNorm(w.S)
 			}
@@ -868,6 +873,7 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 			}
 			return
 		}
+		r.mm.load(w, i)
 		if r.direct {
 			g := full
 			if g == nil || r.vidx != nil {

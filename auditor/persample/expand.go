@@ -116,6 +116,86 @@ type mmExp[T float] struct {
 	// g2, when set, holds the Gram matrices R_i R_iᵀ (upper triangles,
 	// [batch, groups, p, p]) computed by gramsAll for gramNorm
 	g2 []float64
+	// shift, when set (a stride-1 convolution without the executor's
+	// column matrix), computes fullT's output without U(x_i)
+	shift *shiftConv[T]
+}
+
+// shiftConv computes a stride-1 convolution's per-sample weight gradient,
+// in mmExp.fullT's layout, without the im2col matrix of the sample:
+// with the input zero-padded to xp [C, Hp, Wp] (Hp = oh + (kh−1)·dh,
+// Wp = ow + (kw−1)·dw) and δ widened to dp [M, oh, Wp] (zero in the
+// columns ow … Wp−1), kernel offset (ky, kx) reads, for the output
+// position of flat index q = oy·Wp + ox, the padded input at
+// q + ky·dh·Wp + kx·dw, so that
+//
+//	g_i[o, c, ky, kx] = Σ_q dp[o, q] · xp[c, q + ky·dh·Wp + kx·dw],
+//
+// one matrix product [C/group × oh·Wp]·[oh·Wp × M/group] per offset and
+// group on contiguous rows (the columns ≥ ow of dp are zero, so the reads
+// past a row's end add nothing). The products have (Wp/ow) times the
+// operations of U(x_i)'s but skip writing U(x_i) (kh·kw times the input).
+type shiftConv[T float] struct {
+	g       *geom
+	xv, dv  []T // the executor's input and δ of the whole batch
+	hp, wp  int
+	ldx, nq int // padded channel stride (Hp·Wp plus the last reads' overrun), oh·Wp
+}
+
+func newShiftConv[T float](g *geom, xv, dv []T) *shiftConv[T] {
+	s := &shiftConv[T]{g: g, xv: xv, dv: dv, hp: g.oh + (g.kh-1)*g.dh, wp: g.ow + (g.kw-1)*g.dw}
+	s.ldx = s.hp*s.wp + (g.kw-1)*g.dw
+	s.nq = g.oh * s.wp
+	return s
+}
+
+// fullT writes sample i's gradient times alpha into dst in mmExp.fullT's
+// layout (blocks of cols × rows per group).
+func (s *shiftConv[T]) fullT(w *worker[T], i int, alpha float64, dst []T) {
+	g := s.g
+	hw, P := g.h*g.w, g.oh*g.ow
+	w.xp = grow(w.xp, g.c*s.ldx)
+	w.dp = grow(w.dp, g.m*s.nq)
+	xp, dp := w.xp, w.dp
+	clear(xp)
+	clear(dp)
+	x := s.xv[i*g.c*hw : (i+1)*g.c*hw]
+	// input column ix lands at padded column ix + pl; rows likewise
+	for c := 0; c < g.c; c++ {
+		for y := 0; y < g.h; y++ {
+			py := y + g.pt
+			if py >= s.hp {
+				break
+			}
+			lo, hi := 0, g.w // input columns inside the padded width
+			if g.pl < 0 {
+				lo = -g.pl
+			}
+			hi = min(hi, s.wp-g.pl)
+			if py < 0 || lo >= hi {
+				continue
+			}
+			copy(xp[c*s.ldx+py*s.wp+lo+g.pl:][:hi-lo], x[c*hw+y*g.w+lo:][:hi-lo])
+		}
+	}
+	d := s.dv[i*g.m*P : (i+1)*g.m*P]
+	for o := 0; o < g.m; o++ {
+		for oy := 0; oy < g.oh; oy++ {
+			copy(dp[o*s.nq+oy*s.wp:][:g.ow], d[(o*g.oh+oy)*g.ow:][:g.ow])
+		}
+	}
+	G := g.group
+	Cg, Og, K := g.c/G, g.m/G, g.kh*g.kw
+	rc := Og * Cg * K
+	for b := 0; b < G; b++ {
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				off := ky*g.dh*s.wp + kx*g.dw
+				k := ky*g.kw + kx
+				mulNT(Cg, Og, s.nq, alpha, xp[b*Cg*s.ldx+off:], s.ldx, dp[b*Og*s.nq:], s.nq, dst[b*rc+k*Og:], K*Og)
+			}
+		}
+	}
 }
 
 // smallGramP is the largest p for which Gram matrices are accumulated by
@@ -448,11 +528,17 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 // g_i[o, :] = Σ_p δ_i[o, p] U(x_i)[:, p] per group, U the im2col matrix
 // (stored transposed, one row of C·kh·kw per output position).
 func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
-	if e, ok, err := newConvView[T](ps, u); ok || err != nil {
-		return e, err
+	if !convNoColumns {
+		if e, ok, err := newConvView[T](ps, u); ok || err != nil {
+			return e, err
+		}
 	}
 	return newConvIm2row[T](ps, u)
 }
+
+// convNoColumns makes newConv ignore the executor's column matrices (tests
+// run the per-sample paths of convolutions without them).
+var convNoColumns = false
 
 // newConvIm2row builds a Conv weight's expansion on float64 copies of x
 // and δ, building U(x_i) per sample (im2row): for convolutions whose column
@@ -498,6 +584,9 @@ func newConvIm2row[T float](ps *pass, u *use) (*mmExp[T], error) {
 			w.rtb = grow(w.rtb, G*CK*P)
 			im2colSample(w.rtb, xv[i*xs:(i+1)*xs], cg)
 			return dv[i*MP : (i+1)*MP], w.rtb
+		}
+		if cg.sh == 1 && cg.sw == 1 {
+			e.shift = newShiftConv(cg, xv, dv)
 		}
 		return e, nil
 	}
