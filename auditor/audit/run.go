@@ -433,9 +433,12 @@ func (r *runner) plan(ctx context.Context) error {
 
 	// Time: measure one block of per-sample gradients and one fine-tuning
 	// step on this machine.
-	perSample := 0.0
+	var perSample, perCoords, collectSecs float64
 	if cfg.Collect.Engine != EngineMiniBatch {
-		if perSample, err = r.measurePerSample(ctx, src); err != nil {
+		collectSecs, perSample, perCoords, err = collectionSeconds(est, func(full bool) (float64, error) {
+			return r.measurePerSample(ctx, src, full)
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -446,10 +449,6 @@ func (r *runner) plan(ctx context.Context) error {
 		}
 	}
 	steps := cfg.auditSteps()
-	collectSecs := 0.0
-	if cfg.Collect.Engine != EngineMiniBatch {
-		collectSecs = est.Seconds(perSample, collect.PerOpSeconds)
-	}
 	mbSecs, err := r.planMiniBatch(ctx, layers) // the mini-batch engine (minibatch.go), 0 when not used
 	if err != nil {
 		return err
@@ -468,8 +467,12 @@ func (r *runner) plan(ctx context.Context) error {
 	r.out.Plan = &PlanInfo{Scheme: string(est.Scheme), Pool: est.Pool, Tested: est.Tested, MemoryBytes: est.Memory.Total,
 		MaxMemoryBytes: budget, PerSampleSecs: perSample, StepSecs: stepSecs, CollectSecs: collectSecs, TotalSecs: total,
 		GradientSamples: est.GradientSamples}
-	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s per sample) × %d checkpoints (steps %v); total about %s\n",
-		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), secs(perSample), len(steps), steps, secs(total))
+	perText := secs(perSample) + " per sample"
+	if est.CoordSamples > 0 {
+		perText = fmt.Sprintf("%s per sample with norms, %s for coordinates only", secs(perSample), secs(perCoords))
+	}
+	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s) × %d checkpoints (steps %v); total about %s\n",
+		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), perText, len(steps), steps, secs(total))
 	if !(total < maxEstimateSecs) {
 		return inputErr(fmt.Errorf("the audit is estimated to take %s, longer than an audit may be planned for: lower --finetune-steps (%d), --pool or --coords-per-layer",
 			secs(total), cfg.FineTune.Steps))
@@ -480,8 +483,30 @@ func (r *runner) plan(ctx context.Context) error {
 	return nil
 }
 
-// measurePerSample times the per-sample gradients of one engine batch.
-func (r *runner) measurePerSample(ctx context.Context, src collect.Source) (float64, error) {
+// collectionSeconds estimates one checkpoint's collection from per-sample
+// times measured by measure (measurePerSample): that of the requests with
+// norms and sums, perFull, and, when the scheme has a pass asking for the
+// tested coordinates only (est.CoordSamples), that of such a request,
+// perCoords (else perFull).
+func collectionSeconds(est collect.Estimate, measure func(full bool) (float64, error)) (secs, perFull, perCoords float64, err error) {
+	if perFull, err = measure(true); err != nil {
+		return 0, 0, 0, err
+	}
+	perCoords = perFull
+	if est.CoordSamples > 0 {
+		if perCoords, err = measure(false); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return est.SecondsSplit(perFull, perCoords, collect.PerOpSeconds), perFull, perCoords, nil
+}
+
+// measurePerSample times the per-sample gradients of one engine batch with
+// the collection's own request: its tested coordinates
+// (collect.TestedCoords) and, with full, the norms and sums of every
+// layer (collect.Request.Full, which all passes but the two-pass scheme's
+// second ask for).
+func (r *runner) measurePerSample(ctx context.Context, src collect.Source, full bool) (float64, error) {
 	layers := src.Layers()
 	b := r.cfg.Collect.EngineBatch
 	if b <= 0 {
@@ -491,20 +516,10 @@ func (r *runner) measurePerSample(ctx context.Context, src collect.Source) (floa
 	// timed when there is a second.
 	n := min(r.cc.Pool, 2*b)
 	idx := collect.PoolIndices(r.cc)[:n]
-	tested := make([][]int, len(layers))
-	for l, ls := range layers {
-		k := ls.Size()
-		if c := r.cc.CoordsPerLayer; c > 0 && c < k {
-			k = c
-		}
-		tested[l] = make([]int, k)
-		for j := range tested[l] {
-			tested[l][j] = j
-		}
-	}
+	tested := collect.TestedCoords(r.cc, layers)
 	t0 := time.Now()
 	timed := n
-	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: true}, func(blk collect.Block) error {
+	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: full}, func(blk collect.Block) error {
 		if blk.Offset == 0 && blk.Rows < n {
 			t0, timed = time.Now(), n-blk.Rows
 		}
