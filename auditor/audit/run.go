@@ -23,7 +23,6 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/minibatch"
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
-	"github.com/gnaudit/gnaudit/auditor/persample"
 	"github.com/gnaudit/gnaudit/auditor/progress"
 	"github.com/gnaudit/gnaudit/auditor/train"
 	"github.com/gnaudit/gnaudit/gate"
@@ -433,9 +432,12 @@ func (r *runner) plan(ctx context.Context) error {
 
 	// Time: measure one block of per-sample gradients and one fine-tuning
 	// step on this machine.
-	perSample := 0.0
+	var perSample, perCoords, collectSecs float64
 	if cfg.Collect.Engine != EngineMiniBatch {
-		if perSample, err = r.measurePerSample(ctx, src); err != nil {
+		collectSecs, perSample, perCoords, err = collectionSeconds(est, func(full bool) (float64, error) {
+			return r.measurePerSample(ctx, src, full)
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -446,10 +448,6 @@ func (r *runner) plan(ctx context.Context) error {
 		}
 	}
 	steps := cfg.auditSteps()
-	collectSecs := 0.0
-	if cfg.Collect.Engine != EngineMiniBatch {
-		collectSecs = est.Seconds(perSample, collect.PerOpSeconds)
-	}
 	mbSecs, err := r.planMiniBatch(ctx, layers) // the mini-batch engine (minibatch.go), 0 when not used
 	if err != nil {
 		return err
@@ -468,8 +466,12 @@ func (r *runner) plan(ctx context.Context) error {
 	r.out.Plan = &PlanInfo{Scheme: string(est.Scheme), Pool: est.Pool, Tested: est.Tested, MemoryBytes: est.Memory.Total,
 		MaxMemoryBytes: budget, PerSampleSecs: perSample, StepSecs: stepSecs, CollectSecs: collectSecs, TotalSecs: total,
 		GradientSamples: est.GradientSamples}
-	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s per sample) × %d checkpoints (steps %v); total about %s\n",
-		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), secs(perSample), len(steps), steps, secs(total))
+	perText := secs(perSample) + " per sample"
+	if est.CoordSamples > 0 {
+		perText = fmt.Sprintf("%s per sample with norms, %s for coordinates only", secs(perSample), secs(perCoords))
+	}
+	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s) × %d checkpoints (steps %v); total about %s\n",
+		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), perText, len(steps), steps, secs(total))
 	if !(total < maxEstimateSecs) {
 		return inputErr(fmt.Errorf("the audit is estimated to take %s, longer than an audit may be planned for: lower --finetune-steps (%d), --pool or --coords-per-layer",
 			secs(total), cfg.FineTune.Steps))
@@ -480,67 +482,114 @@ func (r *runner) plan(ctx context.Context) error {
 	return nil
 }
 
-// measurePerSample times the per-sample gradients of one engine batch.
-func (r *runner) measurePerSample(ctx context.Context, src collect.Source) (float64, error) {
+// collectionSeconds estimates one checkpoint's collection from per-sample
+// times measured by measure (measurePerSample): that of the requests with
+// norms and sums, perFull, and, when the scheme has a pass asking for the
+// tested coordinates only (est.CoordSamples), that of such a request,
+// perCoords (else perFull).
+func collectionSeconds(est collect.Estimate, measure func(full bool) (float64, error)) (secs, perFull, perCoords float64, err error) {
+	if perFull, err = measure(true); err != nil {
+		return 0, 0, 0, err
+	}
+	perCoords = perFull
+	if est.CoordSamples > 0 {
+		if perCoords, err = measure(false); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return est.SecondsSplit(perFull, perCoords, collect.PerOpSeconds), perFull, perCoords, nil
+}
+
+// measureWindow is the least time the plan's measurements run (after a
+// warm-up): a single engine batch or update of a few tens of milliseconds
+// runs at a burst of CPU on a shared machine that the audit's minutes of
+// work do not get (on the 2-core development machine at load 10, one batch
+// timed 0.96 ms per sample against 2.1 ms in the collection).
+const measureWindow = time.Second
+
+// errMeasured stops a measurement once it has run measureWindow.
+var errMeasured = errors.New("audit: measured")
+
+// measurePerSample times the per-sample gradients with the collection's own
+// request: the pool in the collection's order, its tested coordinates
+// (collect.TestedCoords) and, with full, the norms and sums of every layer
+// (collect.Request.Full, which all passes but the two-pass scheme's second
+// ask for). The first engine batch (buffers, threads) is not timed when
+// there is a second; then engine batches are timed until measureWindow has
+// passed or the pool is done.
+func (r *runner) measurePerSample(ctx context.Context, src collect.Source, full bool) (float64, error) {
 	layers := src.Layers()
-	b := r.cfg.Collect.EngineBatch
-	if b <= 0 {
-		b = persample.DefaultBatch
-	}
-	// Two engine batches; the first one (warm-up: buffers, threads) is not
-	// timed when there is a second.
-	n := min(r.cc.Pool, 2*b)
-	idx := collect.PoolIndices(r.cc)[:n]
-	tested := make([][]int, len(layers))
-	for l, ls := range layers {
-		k := ls.Size()
-		if c := r.cc.CoordsPerLayer; c > 0 && c < k {
-			k = c
-		}
-		tested[l] = make([]int, k)
-		for j := range tested[l] {
-			tested[l][j] = j
-		}
-	}
+	idx := collect.PoolIndices(r.cc)
+	tested := collect.TestedCoords(r.cc, layers)
 	t0 := time.Now()
-	timed := n
-	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: true}, func(blk collect.Block) error {
-		if blk.Offset == 0 && blk.Rows < n {
-			t0, timed = time.Now(), n-blk.Rows
+	timed := 0
+	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: full}, func(blk collect.Block) error {
+		if blk.Offset == 0 && blk.Rows < len(idx) {
+			t0 = time.Now() // warm-up done
+			return nil
+		}
+		timed += blk.Rows
+		if time.Since(t0) >= measureWindow {
+			return errMeasured
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errMeasured) {
 		if ctx.Err() != nil {
 			return 0, err
 		}
 		return 0, fmt.Errorf("per-sample gradients of model %s: %w", r.modelFile, err)
 	}
+	if timed == 0 { // one block: timed with its warm-up
+		timed = len(idx)
+	}
 	return time.Since(t0).Seconds() / float64(timed), nil
 }
 
-// measureStep times one fine-tuning update at the fine-tuning batch: three
+// measureStep times one fine-tuning update at the fine-tuning batch:
 // updates of train.Train at a negligible learning rate, the first one
-// (buffers, page faults) not timed. A bare forward/backward pass misses the
-// optimiser's work and the warm-up, and a single cold one mismeasures.
+// (buffers, page faults) not timed, then at least two and until
+// measureWindow has passed (at most maxMeasuredSteps). A bare
+// forward/backward pass misses the optimiser's work and the warm-up, and a
+// single cold one mismeasures.
 func (r *runner) measureStep() (float64, error) {
 	B := r.cfg.FineTune.BatchSize
 	if B > r.prep.train.Len() {
 		return 0, inputErr(fmt.Errorf("finetune.batch_size %d exceeds the %d training samples", B, r.prep.train.Len()))
 	}
 	opt := fineTuneOptions(r.cfg.FineTune, r.cfg.Seed)
-	opt.Steps, opt.BatchSize, opt.Seed = 3, B, r.cfg.Seed
+	opt.Steps, opt.BatchSize, opt.Seed = maxMeasuredSteps, B, r.cfg.Seed
 	opt.MaxMemory = int64(r.cfg.Collect.MaxMemory)
 	opt.LR, opt.WarmupSteps = train.Constant(1e-9), 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var at []time.Time
-	opt.OnStep = func(train.StepRecord) { at = append(at, time.Now()) }
-	if _, err := train.Train(context.Background(), r.model, r.prep.train, opt); err != nil || len(at) != 3 {
+	opt.OnStep = func(train.StepRecord) {
+		at = append(at, time.Now())
+		if len(at) >= 3 && at[len(at)-1].Sub(at[0]) >= measureWindow {
+			cancel() // Train stops after this update
+		}
+	}
+	_, err := train.Train(ctx, r.model, r.prep.train, opt)
+	if ctx.Err() != nil && len(at) >= 3 {
+		err = nil
+	}
+	if err != nil || len(at) < 3 {
 		if err == nil {
-			err = fmt.Errorf("%d of 3 timed updates", len(at))
+			err = fmt.Errorf("%d of at least 3 timed updates", len(at))
 		}
 		return 0, fmt.Errorf("model %s: timing a fine-tuning step: %w", r.modelFile, err)
 	}
-	return at[2].Sub(at[0]).Seconds() / 2, nil
+	return stepSeconds(at), nil
+}
+
+// maxMeasuredSteps bounds the updates measureStep runs.
+const maxMeasuredSteps = 20
+
+// stepSeconds is the mean time between the updates that end at times at,
+// the first one (the warm-up) not counted.
+func stepSeconds(at []time.Time) float64 {
+	return at[len(at)-1].Sub(at[0]).Seconds() / float64(len(at)-1)
 }
 
 // defaultMemoryBudget is 3/4 of the machine's memory (4 GiB when unknown).

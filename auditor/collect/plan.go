@@ -188,8 +188,12 @@ type Estimate struct {
 	// mini-batch sums.
 	Passes          int
 	GradientSamples int64
-	MomentOps       int64
-	BatchOps        int64
+	// CoordSamples is the part of GradientSamples whose request asks only
+	// for the tested coordinates (Request.Full false: the two-pass
+	// scheme's second pass), cheaper than those with norms and sums.
+	CoordSamples int64
+	MomentOps    int64
+	BatchOps     int64
 }
 
 // Memory is the byte breakdown of an Estimate (formulas in
@@ -276,7 +280,7 @@ func Plan(cfg Config, layers []LayerSpec) (Estimate, error) {
 		e.Memory, e.Passes, e.GradientSamples = inMem, 1, N
 		e.MomentOps = N * T
 	case SchemeTwoPass:
-		e.Memory, e.Passes, e.GradientSamples = twoPass, 2, 2*N
+		e.Memory, e.Passes, e.GradientSamples, e.CoordSamples = twoPass, 2, 2*N, N
 		e.MomentOps = N * T
 	default:
 		e.Memory, e.Passes = centred, 1
@@ -300,7 +304,15 @@ const PerOpSeconds = 0.82e-9
 // per coordinate update (moment or mini-batch addition; PerOpSeconds unless
 // measured), see docs/collection.md.
 func (e Estimate) Seconds(perSample, perOp float64) float64 {
-	return float64(e.GradientSamples)*perSample + float64(e.MomentOps+e.BatchOps)*perOp
+	return e.SecondsSplit(perSample, perSample, perOp)
+}
+
+// SecondsSplit is Seconds with the per-sample time of the requests with
+// norms and sums (Request.Full), perFull, apart from that of the requests
+// for the tested coordinates only, perCoords (the CoordSamples).
+func (e Estimate) SecondsSplit(perFull, perCoords, perOp float64) float64 {
+	full := e.GradientSamples - e.CoordSamples
+	return float64(full)*perFull + float64(e.CoordSamples)*perCoords + float64(e.MomentOps+e.BatchOps)*perOp
 }
 
 // memoryLines formats the memory breakdown.

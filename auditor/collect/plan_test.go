@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -38,8 +39,21 @@ func TestPlan(t *testing.T) {
 	// A budget below the in-memory total selects the two-pass scheme.
 	cfg.MaxMemory = 10000
 	e, err = Plan(cfg, specs())
-	if err != nil || e.Scheme != SchemeTwoPass || e.Memory.Total != 17020-8160 || e.Passes != 2 || e.GradientSamples != 120 {
+	if err != nil || e.Scheme != SchemeTwoPass || e.Memory.Total != 17020-8160 || e.Passes != 2 || e.GradientSamples != 120 || e.CoordSamples != 60 {
 		t.Errorf("two-pass estimate %+v, %v", e, err)
+	}
+	// The second pass asks for the tested coordinates only: its samples at
+	// their own time.
+	for _, c := range []struct{ full, coords, want float64 }{
+		{1e-3, 1e-3, 120*1e-3 + float64(60*17+180*17)*1e-9},
+		{1e-3, 0.25e-3, 60*1e-3 + 60*0.25e-3 + float64(60*17+180*17)*1e-9},
+	} {
+		if got := e.SecondsSplit(c.full, c.coords, 1e-9); math.Abs(got-c.want) > 1e-15*c.want {
+			t.Errorf("two-pass SecondsSplit(%g, %g) = %v, want %v", c.full, c.coords, got, c.want)
+		}
+	}
+	if e.Seconds(1e-3, 1e-9) != e.SecondsSplit(1e-3, 1e-3, 1e-9) {
+		t.Errorf("two-pass Seconds %v ≠ SecondsSplit with equal times %v", e.Seconds(1e-3, 1e-9), e.SecondsSplit(1e-3, 1e-3, 1e-9))
 	}
 	// Below the two-pass total: a clear error before any gradient.
 	cfg.MaxMemory = 5000

@@ -74,18 +74,18 @@ func gram(trans bool, p, r int, a, c []float64) {
 	}
 }
 
-// mulNT computes c = alpha·a·bᵀ for row-major a (m×k), b (n×k, leading
-// dimension ldb) and c (m×n, leading dimension ldc).
-func mulNT[T float](m, n, k int, alpha float64, a, b []T, ldb int, c []T, ldc int) {
+// mulNT computes c = alpha·a·bᵀ for row-major a (m×k, leading dimension
+// lda), b (n×k, leading dimension ldb) and c (m×n, leading dimension ldc).
+func mulNT[T float](m, n, k int, alpha float64, a []T, lda int, b []T, ldb int, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	impl := blasImpl()
 	switch a := any(a).(type) {
 	case []float32:
-		impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, float32(alpha), a, k, any(b).([]float32), ldb, 0, any(c).([]float32), ldc)
+		impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, 0, any(c).([]float32), ldc)
 	case []float64:
-		impl.Dgemm(blas.NoTrans, blas.Trans, m, n, k, alpha, a, k, any(b).([]float64), ldb, 0, any(c).([]float64), ldc)
+		impl.Dgemm(blas.NoTrans, blas.Trans, m, n, k, alpha, a, lda, any(b).([]float64), ldb, 0, any(c).([]float64), ldc)
 	}
 }
 

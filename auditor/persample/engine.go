@@ -602,10 +602,12 @@ type worker[T float] struct {
 	L, R, sel, out, S []T
 	lv, rt            []T // a view's L_i and Rᵀ_i (read-only executor buffers, or rtb)
 	rtb               []T // Rᵀ_i built by a view (newConvIm2row)
+	xp, dp            []T // a shiftConv's padded input and δ
 	gt                []T // a Gram matrix in T
 	i                 int // the loaded sample
 	g1, g2, l64, r64  []float64
 	acc, e            []float64
+	dots              []float64 // dotsAll's sample-major block
 }
 
 // paramRun is the chunk-level plan of one expanded parameter.
@@ -617,6 +619,8 @@ type paramRun[T float] struct {
 	vidx     []int32
 	coordsIn []int // requested coordinates in the use's input layout
 	direct   bool  // compute the whole gradient (then norms/coords from it)
+	trans    bool  // direct, in mmExp.fullT's transposed layout (coordsT)
+	coordsT  []int // coordsIn in fullT's layout
 	gram     bool  // |g_i|² from Gram matrices
 	dotsAll  bool  // coordinates by mm.dotsAll for the whole batch
 	rsel     *rowSel
@@ -751,7 +755,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				if t >= B {
 					d := dots[t-B]
 					cur = d.r
-					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn), &ws.sel)
+					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn), &ws.sel, &ws.dots)
 					continue
 				}
 				for _, r := range runs {
@@ -824,6 +828,13 @@ func (r *paramRun[T]) single(req Request, nc int) {
 			r.direct = true
 		}
 	}
+	if r.direct && mm.transposedFull() {
+		r.trans = true
+		r.coordsT = make([]int, len(r.coordsIn))
+		for q, j := range r.coordsIn {
+			r.coordsT[q] = mm.tIndex(j)
+		}
+	}
 	r.dotsAll = nc > 0 && !r.direct && r.rsel == nil && mm.colm != nil
 }
 
@@ -845,6 +856,23 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 		}
 	}
 	if r.mm != nil {
+		if r.trans {
+			// norms and coordinates only: the layout does not matter
+			w.S = grow(w.S, size)
+			if r.mm.shift != nil {
+				r.mm.shift.fullT(w, i, r.mm.alpha, w.S)
+			} else {
+				r.mm.load(w, i)
+				r.mm.fullT(w, w.S)
+			}
+			if req.Norms {
+				pg.SqNorm[row] = sqNorm(w.S)
+			}
+			for q, j := range r.coordsT {
+				coords[q] = float64(w.S[j])
+			}
+			return
+		}
 		r.mm.load(w, i)
 		if r.direct {
 			g := full

@@ -116,6 +116,86 @@ type mmExp[T float] struct {
 	// g2, when set, holds the Gram matrices R_i R_iᵀ (upper triangles,
 	// [batch, groups, p, p]) computed by gramsAll for gramNorm
 	g2 []float64
+	// shift, when set (a stride-1 convolution without the executor's
+	// column matrix), computes fullT's output without U(x_i)
+	shift *shiftConv[T]
+}
+
+// shiftConv computes a stride-1 convolution's per-sample weight gradient,
+// in mmExp.fullT's layout, without the im2col matrix of the sample:
+// with the input zero-padded to xp [C, Hp, Wp] (Hp = oh + (kh−1)·dh,
+// Wp = ow + (kw−1)·dw) and δ widened to dp [M, oh, Wp] (zero in the
+// columns ow … Wp−1), kernel offset (ky, kx) reads, for the output
+// position of flat index q = oy·Wp + ox, the padded input at
+// q + ky·dh·Wp + kx·dw, so that
+//
+//	g_i[o, c, ky, kx] = Σ_q dp[o, q] · xp[c, q + ky·dh·Wp + kx·dw],
+//
+// one matrix product [C/group × oh·Wp]·[oh·Wp × M/group] per offset and
+// group on contiguous rows (the columns ≥ ow of dp are zero, so the reads
+// past a row's end add nothing). The products have (Wp/ow) times the
+// operations of U(x_i)'s but skip writing U(x_i) (kh·kw times the input).
+type shiftConv[T float] struct {
+	g       *geom
+	xv, dv  []T // the executor's input and δ of the whole batch
+	hp, wp  int
+	ldx, nq int // padded channel stride (Hp·Wp plus the last reads' overrun), oh·Wp
+}
+
+func newShiftConv[T float](g *geom, xv, dv []T) *shiftConv[T] {
+	s := &shiftConv[T]{g: g, xv: xv, dv: dv, hp: g.oh + (g.kh-1)*g.dh, wp: g.ow + (g.kw-1)*g.dw}
+	s.ldx = s.hp*s.wp + (g.kw-1)*g.dw
+	s.nq = g.oh * s.wp
+	return s
+}
+
+// fullT writes sample i's gradient times alpha into dst in mmExp.fullT's
+// layout (blocks of cols × rows per group).
+func (s *shiftConv[T]) fullT(w *worker[T], i int, alpha float64, dst []T) {
+	g := s.g
+	hw, P := g.h*g.w, g.oh*g.ow
+	w.xp = grow(w.xp, g.c*s.ldx)
+	w.dp = grow(w.dp, g.m*s.nq)
+	xp, dp := w.xp, w.dp
+	clear(xp)
+	clear(dp)
+	x := s.xv[i*g.c*hw : (i+1)*g.c*hw]
+	// input column ix lands at padded column ix + pl; rows likewise
+	for c := 0; c < g.c; c++ {
+		for y := 0; y < g.h; y++ {
+			py := y + g.pt
+			if py >= s.hp {
+				break
+			}
+			lo, hi := 0, g.w // input columns inside the padded width
+			if g.pl < 0 {
+				lo = -g.pl
+			}
+			hi = min(hi, s.wp-g.pl)
+			if py < 0 || lo >= hi {
+				continue
+			}
+			copy(xp[c*s.ldx+py*s.wp+lo+g.pl:][:hi-lo], x[c*hw+y*g.w+lo:][:hi-lo])
+		}
+	}
+	d := s.dv[i*g.m*P : (i+1)*g.m*P]
+	for o := 0; o < g.m; o++ {
+		for oy := 0; oy < g.oh; oy++ {
+			copy(dp[o*s.nq+oy*s.wp:][:g.ow], d[(o*g.oh+oy)*g.ow:][:g.ow])
+		}
+	}
+	G := g.group
+	Cg, Og, K := g.c/G, g.m/G, g.kh*g.kw
+	rc := Og * Cg * K
+	for b := 0; b < G; b++ {
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				off := ky*g.dh*s.wp + kx*g.dw
+				k := ky*g.kw + kx
+				mulNT(Cg, Og, s.nq, alpha, xp[b*Cg*s.ldx+off:], s.ldx, dp[b*Og*s.nq:], s.nq, dst[b*rc+k*Og:], K*Og)
+			}
+		}
+	}
 }
 
 // smallGramP is the largest p for which Gram matrices are accumulated by
@@ -221,7 +301,7 @@ func (e *mmExp[T]) full(w *worker[T], dst []T) {
 	rp, cp, rc := e.rows*e.p, e.cols*e.p, e.rows*e.cols
 	for g := 0; g < e.groups; g++ {
 		if e.view != nil && (graph.BLASName != "gonum" || e.p > rowKernelMaxP) {
-			mulNT(e.rows, e.cols, e.p, e.alpha, w.lv[g*rp:(g+1)*rp], w.rt[g*e.cols*e.ld:], e.ld, dst[g*rc:(g+1)*rc], e.cols)
+			mulNT(e.rows, e.cols, e.p, e.alpha, w.lv[g*rp:(g+1)*rp], e.p, w.rt[g*e.cols*e.ld:], e.ld, dst[g*rc:(g+1)*rc], e.cols)
 			continue
 		}
 		if e.view != nil {
@@ -239,6 +319,38 @@ func (e *mmExp[T]) full(w *worker[T], dst []T) {
 		}
 		mulNN(e.rows, e.cols, e.p, e.alpha, w.L[g*rp:(g+1)*rp], w.R[g*cp:(g+1)*cp], dst[g*rc:(g+1)*rc], e.cols)
 	}
+}
+
+// transposedFull reports whether fullT is the faster way to the loaded
+// sample's whole gradient when its layout does not matter (norms and
+// coordinates): OpenBLAS's GEMM runs the per-sample product
+// [rows × p]·[p × cols] with few rows (a convolution's output channels) at
+// a fraction of its speed on the transposed product, whose many rows are
+// the patch size; gonum's (auditor/internal/sgemm) is the other way round.
+func (e *mmExp[T]) transposedFull() bool {
+	return e.view != nil && transposeDirect && e.rows < e.cols
+}
+
+// transposeDirect enables fullT (a variable so that tests run both layouts
+// with either BLAS).
+var transposeDirect = graph.BLASName != "gonum"
+
+// fullT writes the transposed blocks of the loaded sample's gradient into
+// dst: block g is the cols × rows matrix g_i[g]ᵀ at dst[g·rows·cols:], so
+// coordinate (g, r, c) lies at g·rows·cols + c·rows + r (see tIndex). Only
+// for views.
+func (e *mmExp[T]) fullT(w *worker[T], dst []T) {
+	rp, rc := e.rows*e.p, e.rows*e.cols
+	for g := 0; g < e.groups; g++ {
+		mulNT(e.cols, e.rows, e.p, e.alpha, w.rt[g*e.cols*e.ld:], e.ld, w.lv[g*rp:(g+1)*rp], e.p, dst[g*rc:(g+1)*rc], e.rows)
+	}
+}
+
+// tIndex maps a flat gradient coordinate to its place in fullT's layout.
+func (e *mmExp[T]) tIndex(j int) int {
+	rc := e.rows * e.cols
+	g, rem := j/rc, j%rc
+	return g*rc + (rem%e.cols)*e.rows + rem/e.cols
 }
 
 // gramNorm returns |g_i|² of the loaded sample from the two Gram matrices:
@@ -303,11 +415,15 @@ func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
 // 0 … batch−1 of a convolution's view into dst[(off+i)·nc + q]: for each
 // coordinate, one sweep along its column-matrix row and its δ row, which
 // is gathered (δ is sample-major) into *buf once for consecutive
-// coordinates of the same row.
-func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off, nc int, buf *[]T) {
+// coordinates of the same row. The values are collected sample-major in
+// *tmp and written as one run per sample (writing them coordinate by
+// coordinate would touch a cache line, and often a page, per value).
+func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off, nc int, buf *[]T, tmp *[]float64) {
 	P, MP := e.p, e.groups*e.rows*e.p
+	nq := q1 - q0
 	*buf = grow(*buf, batch*P)
-	drow := *buf
+	*tmp = grow(*tmp, batch*nq)
+	drow, out := *buf, *tmp
 	last := -1
 	for q := q0; q < q1; q++ {
 		j := coordsIn[q]
@@ -328,8 +444,11 @@ func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off
 			for k, x := range l {
 				s += float64(x) * float64(u[k])
 			}
-			dst[(off+i)*nc+q] = s * e.alpha
+			out[i*nq+q-q0] = s * e.alpha
 		}
+	}
+	for i := 0; i < batch; i++ {
+		copy(dst[(off+i)*nc+q0:(off+i)*nc+q1], out[i*nq:(i+1)*nq])
 	}
 }
 
@@ -395,7 +514,7 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 			copy(w.sel[q*e.p:(q+1)*e.p], L[(g*e.rows+r)*e.p:])
 		}
 		if e.view != nil {
-			mulNT(len(rows), e.cols, e.p, e.alpha, w.sel, w.rt[g*e.cols*e.ld:], e.ld, w.out[s.offs[g]:], e.cols)
+			mulNT(len(rows), e.cols, e.p, e.alpha, w.sel, e.p, w.rt[g*e.cols*e.ld:], e.ld, w.out[s.offs[g]:], e.cols)
 			continue
 		}
 		mulNN(len(rows), e.cols, e.p, e.alpha, w.sel, w.R[g*cp:(g+1)*cp], w.out[s.offs[g]:], e.cols)
@@ -409,11 +528,17 @@ func (e *mmExp[T]) selRows(w *worker[T], s *rowSel, dst []float64) {
 // g_i[o, :] = Σ_p δ_i[o, p] U(x_i)[:, p] per group, U the im2col matrix
 // (stored transposed, one row of C·kh·kw per output position).
 func newConv[T float](ps *pass, u *use) (*mmExp[T], error) {
-	if e, ok, err := newConvView[T](ps, u); ok || err != nil {
-		return e, err
+	if !convNoColumns {
+		if e, ok, err := newConvView[T](ps, u); ok || err != nil {
+			return e, err
+		}
 	}
 	return newConvIm2row[T](ps, u)
 }
+
+// convNoColumns makes newConv ignore the executor's column matrices (tests
+// run the per-sample paths of convolutions without them).
+var convNoColumns = false
 
 // newConvIm2row builds a Conv weight's expansion on float64 copies of x
 // and δ, building U(x_i) per sample (im2row): for convolutions whose column
@@ -459,6 +584,9 @@ func newConvIm2row[T float](ps *pass, u *use) (*mmExp[T], error) {
 			w.rtb = grow(w.rtb, G*CK*P)
 			im2colSample(w.rtb, xv[i*xs:(i+1)*xs], cg)
 			return dv[i*MP : (i+1)*MP], w.rtb
+		}
+		if cg.sh == 1 && cg.sw == 1 {
+			e.shift = newShiftConv(cg, xv, dv)
 		}
 		return e, nil
 	}
@@ -924,20 +1052,11 @@ func (e *chanExp) add(i int, dst []float64) {
 	d := e.delta[i*S : (i+1)*S]
 	for c := 0; c < e.c; c++ {
 		dc := d[c*e.p : (c+1)*e.p]
-		s := 0.0
 		if e.x == nil {
-			for _, v := range dc {
-				s += v
-			}
+			dst[c] += sum4(dc)
 		} else {
-			xc := e.x[i*S+c*e.p : i*S+(c+1)*e.p]
-			m := e.mean[c]
-			for k, v := range dc {
-				s += v * (xc[k] - m)
-			}
-			s *= e.inv[c]
+			dst[c] += dotShift4(dc, e.x[i*S+c*e.p:i*S+(c+1)*e.p], e.mean[c]) * e.inv[c]
 		}
-		dst[c] += s
 	}
 }
 
@@ -952,12 +1071,44 @@ func (e *chanView[T]) add(i int, dst []float64) {
 	S := e.c * e.p
 	d := e.delta[i*S : (i+1)*S]
 	for c := 0; c < e.c; c++ {
-		s := 0.0
-		for _, v := range d[c*e.p : (c+1)*e.p] {
-			s += float64(v)
-		}
-		dst[c] += s
+		dst[c] += sum4(d[c*e.p : (c+1)*e.p])
 	}
+}
+
+// sum4 returns Σ v in float64, with four partial sums (as sqNorm).
+func sum4[T float](v []T) float64 {
+	var s0, s1, s2, s3 float64
+	n := len(v) &^ 3
+	for k := 0; k < n; k += 4 {
+		x := v[k : k+4 : k+4]
+		s0 += float64(x[0])
+		s1 += float64(x[1])
+		s2 += float64(x[2])
+		s3 += float64(x[3])
+	}
+	for _, x := range v[n:] {
+		s0 += float64(x)
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotShift4 returns Σ_k d[k]·(x[k] − m) in float64, with four partial sums.
+func dotShift4[T float](d, x []T, m float64) float64 {
+	var s0, s1, s2, s3 float64
+	x = x[:len(d)]
+	n := len(d) &^ 3
+	for k := 0; k < n; k += 4 {
+		a := d[k : k+4 : k+4]
+		b := x[k : k+4 : k+4]
+		s0 += float64(a[0]) * (float64(b[0]) - m)
+		s1 += float64(a[1]) * (float64(b[1]) - m)
+		s2 += float64(a[2]) * (float64(b[2]) - m)
+		s3 += float64(a[3]) * (float64(b[3]) - m)
+	}
+	for k := n; k < len(d); k++ {
+		s0 += float64(d[k]) * (float64(x[k]) - m)
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // newConvBias: ∂ℓ_i/∂b[o] = Σ_p δ_i[o, p].
@@ -1120,20 +1271,11 @@ func (e *chanX[T]) add(i int, dst []float64) {
 	d := e.delta[i*S : (i+1)*S]
 	for c := 0; c < e.c; c++ {
 		dc := d[c*e.p : (c+1)*e.p]
-		s := 0.0
 		if e.x == nil {
-			for _, v := range dc {
-				s += float64(v)
-			}
+			dst[c] += sum4(dc)
 		} else {
-			xc := e.x[i*S+c*e.p : i*S+(c+1)*e.p]
-			m := e.mean[c]
-			for k, v := range dc {
-				s += float64(v) * (float64(xc[k]) - m)
-			}
-			s *= e.inv[c]
+			dst[c] += dotShift4(dc, e.x[i*S+c*e.p:i*S+(c+1)*e.p], e.mean[c]) * e.inv[c]
 		}
-		dst[c] += s
 	}
 }
 
