@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/gnaudit/gnaudit/auditor/collect"
 )
@@ -86,7 +85,7 @@ func (s *recordingSource) PerSample(_ context.Context, req collect.Request, fn f
 // TestMeasurePerSampleAsksCollectionsRequest checks that the plan times
 // the request the collection makes: the collection's tested coordinates
 // (collect.TestedCoords, a random draw per layer, not the first ones),
-// norms and sums as asked, the pool in the collection's order.
+// norms and sums as asked, two engine batches of the pool.
 func TestMeasurePerSampleAsksCollectionsRequest(t *testing.T) {
 	layers := []collect.LayerSpec{
 		{Name: "conv", Parameter: "conv.W", Kind: "weight", Shape: []int{4, 3, 3, 3}},
@@ -110,8 +109,8 @@ func TestMeasurePerSampleAsksCollectionsRequest(t *testing.T) {
 		if req.Full != full {
 			t.Errorf("request Full %v, want %v", req.Full, full)
 		}
-		if want := collect.PoolIndices(r.cc); !slices.Equal(req.Indices, want) {
-			t.Errorf("Full %v: indices %v, want the pool in the collection's order %v", full, req.Indices, want)
+		if want := collect.PoolIndices(r.cc)[:8]; !slices.Equal(req.Indices, want) {
+			t.Errorf("Full %v: indices %v, want the pool's first two engine batches %v", full, req.Indices, want)
 		}
 		want := collect.TestedCoords(r.cc, layers)
 		for l := range layers {
@@ -125,14 +124,5 @@ func TestMeasurePerSampleAsksCollectionsRequest(t *testing.T) {
 		if per < 0 || math.IsNaN(per) {
 			t.Errorf("per-sample time %v", per)
 		}
-	}
-}
-
-// TestStepSeconds checks the mean update time without the warm-up.
-func TestStepSeconds(t *testing.T) {
-	t0 := time.Unix(100, 0)
-	at := []time.Time{t0, t0.Add(300 * time.Millisecond), t0.Add(500 * time.Millisecond), t0.Add(900 * time.Millisecond)}
-	if got := stepSeconds(at); math.Abs(got-0.3) > 1e-12 {
-		t.Errorf("stepSeconds = %v, want 0.3 (0.9 s over 3 updates after the first)", got)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/minibatch"
 	"github.com/gnaudit/gnaudit/auditor/noise"
 	"github.com/gnaudit/gnaudit/auditor/onnx"
+	"github.com/gnaudit/gnaudit/auditor/persample"
 	"github.com/gnaudit/gnaudit/auditor/progress"
 	"github.com/gnaudit/gnaudit/auditor/train"
 	"github.com/gnaudit/gnaudit/gate"
@@ -500,96 +501,61 @@ func collectionSeconds(est collect.Estimate, measure func(full bool) (float64, e
 	return est.SecondsSplit(perFull, perCoords, collect.PerOpSeconds), perFull, perCoords, nil
 }
 
-// measureWindow is the least time the plan's measurements run (after a
-// warm-up): a single engine batch or update of a few tens of milliseconds
-// runs at a burst of CPU on a shared machine that the audit's minutes of
-// work do not get (on the 2-core development machine at load 10, one batch
-// timed 0.96 ms per sample against 2.1 ms in the collection).
-const measureWindow = time.Second
-
-// errMeasured stops a measurement once it has run measureWindow.
-var errMeasured = errors.New("audit: measured")
-
-// measurePerSample times the per-sample gradients with the collection's own
-// request: the pool in the collection's order, its tested coordinates
-// (collect.TestedCoords) and, with full, the norms and sums of every layer
-// (collect.Request.Full, which all passes but the two-pass scheme's second
-// ask for). The first engine batch (buffers, threads) is not timed when
-// there is a second; then engine batches are timed until measureWindow has
-// passed or the pool is done.
+// measurePerSample times the per-sample gradients of one engine batch with
+// the collection's own request: its tested coordinates
+// (collect.TestedCoords) and, with full, the norms and sums of every
+// layer (collect.Request.Full, which all passes but the two-pass scheme's
+// second ask for).
 func (r *runner) measurePerSample(ctx context.Context, src collect.Source, full bool) (float64, error) {
 	layers := src.Layers()
-	idx := collect.PoolIndices(r.cc)
+	b := r.cfg.Collect.EngineBatch
+	if b <= 0 {
+		b = persample.DefaultBatch
+	}
+	// Two engine batches; the first one (warm-up: buffers, threads) is not
+	// timed when there is a second.
+	n := min(r.cc.Pool, 2*b)
+	idx := collect.PoolIndices(r.cc)[:n]
 	tested := collect.TestedCoords(r.cc, layers)
 	t0 := time.Now()
-	timed := 0
+	timed := n
 	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: full}, func(blk collect.Block) error {
-		if blk.Offset == 0 && blk.Rows < len(idx) {
-			t0 = time.Now() // warm-up done
-			return nil
-		}
-		timed += blk.Rows
-		if time.Since(t0) >= measureWindow {
-			return errMeasured
+		if blk.Offset == 0 && blk.Rows < n {
+			t0, timed = time.Now(), n-blk.Rows
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errMeasured) {
+	if err != nil {
 		if ctx.Err() != nil {
 			return 0, err
 		}
 		return 0, fmt.Errorf("per-sample gradients of model %s: %w", r.modelFile, err)
 	}
-	if timed == 0 { // one block: timed with its warm-up
-		timed = len(idx)
-	}
 	return time.Since(t0).Seconds() / float64(timed), nil
 }
 
-// measureStep times one fine-tuning update at the fine-tuning batch:
+// measureStep times one fine-tuning update at the fine-tuning batch: three
 // updates of train.Train at a negligible learning rate, the first one
-// (buffers, page faults) not timed, then at least two and until
-// measureWindow has passed (at most maxMeasuredSteps). A bare
-// forward/backward pass misses the optimiser's work and the warm-up, and a
-// single cold one mismeasures.
+// (buffers, page faults) not timed. A bare forward/backward pass misses the
+// optimiser's work and the warm-up, and a single cold one mismeasures.
 func (r *runner) measureStep() (float64, error) {
 	B := r.cfg.FineTune.BatchSize
 	if B > r.prep.train.Len() {
 		return 0, inputErr(fmt.Errorf("finetune.batch_size %d exceeds the %d training samples", B, r.prep.train.Len()))
 	}
 	opt := fineTuneOptions(r.cfg.FineTune, r.cfg.Seed)
-	opt.Steps, opt.BatchSize, opt.Seed = maxMeasuredSteps, B, r.cfg.Seed
+	opt.Steps, opt.BatchSize, opt.Seed = 3, B, r.cfg.Seed
 	opt.MaxMemory = int64(r.cfg.Collect.MaxMemory)
 	opt.LR, opt.WarmupSteps = train.Constant(1e-9), 0
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var at []time.Time
-	opt.OnStep = func(train.StepRecord) {
-		at = append(at, time.Now())
-		if len(at) >= 3 && at[len(at)-1].Sub(at[0]) >= measureWindow {
-			cancel() // Train stops after this update
-		}
-	}
-	_, err := train.Train(ctx, r.model, r.prep.train, opt)
-	if ctx.Err() != nil && len(at) >= 3 {
-		err = nil
-	}
-	if err != nil || len(at) < 3 {
+	opt.OnStep = func(train.StepRecord) { at = append(at, time.Now()) }
+	if _, err := train.Train(context.Background(), r.model, r.prep.train, opt); err != nil || len(at) != 3 {
 		if err == nil {
-			err = fmt.Errorf("%d of at least 3 timed updates", len(at))
+			err = fmt.Errorf("%d of 3 timed updates", len(at))
 		}
 		return 0, fmt.Errorf("model %s: timing a fine-tuning step: %w", r.modelFile, err)
 	}
-	return stepSeconds(at), nil
-}
-
-// maxMeasuredSteps bounds the updates measureStep runs.
-const maxMeasuredSteps = 20
-
-// stepSeconds is the mean time between the updates that end at times at,
-// the first one (the warm-up) not counted.
-func stepSeconds(at []time.Time) float64 {
-	return at[len(at)-1].Sub(at[0]).Seconds() / float64(len(at)-1)
+	return at[2].Sub(at[0]).Seconds() / 2, nil
 }
 
 // defaultMemoryBudget is 3/4 of the machine's memory (4 GiB when unknown).
