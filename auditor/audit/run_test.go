@@ -352,8 +352,9 @@ type cancelSource struct {
 }
 
 func (s *cancelSource) PerSample(ctx context.Context, req collect.Request, fn func(collect.Block) error) error {
-	// The collections ask for the whole pool (the timing run for one
-	// block): cancel in the second collection, that of step 4.
+	// The plan's timing run and the collections ask for the whole pool
+	// (the timing run stops after measureWindow): cancel in the second
+	// collection, that of step 4, the third such request.
 	nth := int32(0)
 	if len(req.Indices) == s.e.pool {
 		nth = s.e.sources.Add(1)
@@ -362,7 +363,7 @@ func (s *cancelSource) PerSample(ctx context.Context, req collect.Request, fn fu
 	return s.Source.PerSample(ctx, req, func(b collect.Block) error {
 		blocks++
 		err := fn(b)
-		if nth == 2 && blocks == 6 {
+		if nth == 3 && blocks == 6 {
 			s.e.cancel() // after the collector took the 6th block
 		}
 		return err
