@@ -333,12 +333,15 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 }
 
 // cancelEngine wraps the CPU engine; its source cancels the run after a
-// number of blocks of the second collection.
+// number of blocks of the collection of step 4: the first whole-pool request
+// made after step 0's noise set is on disk (the plan's timing runs, which
+// also ask for the whole pool, come before step 0).
 type cancelEngine struct {
 	Engine
-	cancel  context.CancelFunc
-	pool    int
-	sources atomic.Int32
+	cancel context.CancelFunc
+	pool   int
+	step0  string // step 0's saved noise set
+	armed  atomic.Bool
 }
 
 func (e *cancelEngine) Source(ds data.Dataset) (collect.Source, error) {
@@ -352,18 +355,17 @@ type cancelSource struct {
 }
 
 func (s *cancelSource) PerSample(ctx context.Context, req collect.Request, fn func(collect.Block) error) error {
-	// The plan's timing run and the collections ask for the whole pool
-	// (the timing run stops after measureWindow): cancel in the second
-	// collection, that of step 4, the third such request.
-	nth := int32(0)
+	target := false
 	if len(req.Indices) == s.e.pool {
-		nth = s.e.sources.Add(1)
+		if _, err := os.Stat(s.e.step0); err == nil {
+			target = s.e.armed.CompareAndSwap(false, true)
+		}
 	}
 	blocks := 0
 	return s.Source.PerSample(ctx, req, func(b collect.Block) error {
 		blocks++
 		err := fn(b)
-		if nth == 3 && blocks == 6 {
+		if target && blocks == 6 {
 			s.e.cancel() // after the collector took the 6th block
 		}
 		return err
@@ -382,7 +384,8 @@ func TestRunCancelledKeepsPartial(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		ce = &cancelEngine{Engine: e, cancel: cancel, pool: cfg.Collect.Pool}
+		ce = &cancelEngine{Engine: e, cancel: cancel, pool: cfg.Collect.Pool,
+			step0: filepath.Join(out, "checkpoints", "step-0", "noise")}
 		return ce, nil
 	})
 	cfg.Device = "cpu-cancel-test"
