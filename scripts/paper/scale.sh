@@ -53,8 +53,13 @@ if [ -z "$BIN" ]; then
   [ -x bin/gnaudit ] || make -s build
   BIN=bin/gnaudit
 fi
-CTL=${CTL:-bin/paper-scalectl}   # scalectl (the bookkeeping; built when missing)
-[ -x "$CTL" ] || go build -o "$CTL" ./scripts/paper/scalectl
+# scalectl (the bookkeeping): rebuilt from this checkout at every call (a
+# cached build takes a second), so that a stale binary never renders the docs;
+# CTL=path uses that one instead.
+if [ -z "${CTL:-}" ]; then
+	CTL=bin/paper-scalectl
+	go build -o "$CTL" ./scripts/paper/scalectl
+fi
 export GOMAXPROCS=$THREADS OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 
 header() { sed -n "s/^# $2: *\([^ ]\([^ ]\| [^ ]\)*\).*/\1/p" "$1" | head -1; }

@@ -436,3 +436,46 @@ func TestTrainingRunPhases(t *testing.T) {
 		t.Error("EpochSeed")
 	}
 }
+
+// TestScaleClaim3 adds a ResNet-20 full-pool audit on a subset of the batch
+// sizes (64, 128, 256, as `scale.sh -B 64,128,256` leaves it) to the
+// fixture: claim 3 compares it with AlexNet's at those batch sizes.
+func TestScaleClaim3(t *testing.T) {
+	for _, c := range []struct {
+		shift float64
+		want  string
+	}{
+		{30, "agrees"},      // 30 points above AlexNet at every common B
+		{0, "inconclusive"}, // the same layer means
+		{-20, "disagrees"},  // below AlexNet
+	} {
+		t.Run(c.want, func(t *testing.T) {
+			dir := t.TempDir()
+			res := filepath.Join(dir, "results")
+			scaleFixture(t, res)
+			bs := []int{64, 128, 256}
+			run := filepath.Join(res, "full-resnet20", "n-200-B-64-128-256-E-per-sample", "seed-1")
+			writeReport(t, run, fakeReport(0, 60000, 200, bs, layersAt(bs, 3002, c.shift), 0, 0, 88, -1))
+			must(t, os.WriteFile(filepath.Join(run, "source.json"), []byte(`{"train": "train-resnet20", "seed": 1, "epoch": 8, "plateau": false, "seconds": 826}`+"\n"), 0o644))
+			doc := filepath.Join(dir, "paper.md")
+			must(t, os.WriteFile(doc, []byte(scaleDocText), 0o644))
+			out := filepath.Join(dir, "out")
+			if err := AggregateScale(ScaleOptions{Results: res, Configs: "../../experiments/paper/scale", Out: out, Doc: doc}); err != nil {
+				t.Fatal(err)
+			}
+			sum, _ := os.ReadFile(filepath.Join(out, "summary.json"))
+			if want := `"3": "` + c.want + `"`; !strings.Contains(string(sum), want) {
+				t.Errorf("summary.json: no %s in\n%s", want, sum)
+			}
+			b, _ := os.ReadFile(doc)
+			if want := "full-resnet20 n-200-B-64-128-256-E-per-sample vs full-alexnet-cifar n-200, layer means %: B = 64:"; !strings.Contains(string(b), want) {
+				t.Errorf("docs: no %q in\n%s", want, b)
+			}
+			line := string(b)[strings.Index(string(b), "| 3. ResNet"):]
+			line = line[:strings.Index(line, "\n")]
+			if strings.Contains(line, "B = 512") || !strings.Contains(line, "B = 256") {
+				t.Errorf("claim 3 compared other batch sizes than the common 64, 128, 256: %s", line)
+			}
+		})
+	}
+}
