@@ -126,9 +126,6 @@ func gramT[T float](p, r int, a []T, lda int, buf *[]T, out []float64) {
 // positions, see mmExp.serial). A variable so that tests compare both.
 var serialProducts = true
 
-// oursAVX512 reports whether sgemm runs its AVX-512 kernel on this CPU.
-var oursAVX512 = sgemm.Kernel() == "avx512"
-
 // serialNT computes c = alpha·a·bᵀ (float32) as mulNT, on the calling
 // goroutine with sgemm.Serial.
 func serialNT(m, n, k int, alpha float64, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {

@@ -881,14 +881,18 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 			}
 			return
 		}
-		r.mm.load(w, i)
 		if r.direct {
 			g := full
 			if g == nil || r.vidx != nil {
 				w.S = grow(w.S, size)
 				g = w.S
 			}
-			r.mm.full(w, g)
+			if r.mm.shiftIm() {
+				r.mm.shift.fullIm(w, i, r.mm.alpha, g)
+			} else {
+				r.mm.load(w, i)
+				r.mm.full(w, g)
+			}
 			if full != nil && r.vidx != nil {
 				for j, v := range r.vidx {
 					full[j] = g[v]
@@ -902,6 +906,7 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 			}
 			return
 		}
+		r.mm.load(w, i)
 		if r.gram {
 			pg.SqNorm[row] = r.mm.gramNorm(w)
 		}

@@ -127,24 +127,16 @@ type mmExp[T float] struct {
 // setSerial decides whether the direct product of a float32 view runs on
 // auditor/internal/sgemm's Serial in full's layout: in the pure-Go build
 // wherever full would call the BLAS GEMM (the same kernels, without the
-// parallel split inside a worker), and in the OpenBLAS build for the
-// executor's column matrix with at most 64 rows and 64 positions, where
-// sgemm's AVX-512 kernel runs the [rows × p]·[p × cols] product at
-// 1.5–2.8× OpenBLAS's speed on the transposed one (fullT; measured on
-// AMD EPYC family 26 model 2, Zen 5, OpenBLAS Cooperlake: resnet20's
-// 64×576×64 175 against 81 GFLOP/s, alexnet-cifar's conv1 64×363×64 120
-// against 43; at 256 positions, 32×144×256, OpenBLAS's fullT is faster).
+// parallel split inside a worker). Not in the OpenBLAS build: sgemm's
+// AVX-512 kernel is faster there on resnet20's 64×576×64 and
+// alexnet-cifar's 64×363×64 products in isolation (175 against 81, 120
+// against 43 GFLOP/s on hot data), but not on the cold column matrix
+// inside the collect benchmark (collect's CPU time 0.5–4 % higher; AMD
+// EPYC family 26 model 2, Zen 5, OpenBLAS Cooperlake).
 func (e *mmExp[T]) setSerial() {
 	var z T
-	if _, ok := any(z).(float32); !ok || !serialProducts || e.view == nil {
-		e.serial = false
-		return
-	}
-	if isGonum {
-		e.serial = e.p > rowKernelMaxP
-		return
-	}
-	e.serial = oursAVX512 && e.colm != nil && e.p <= 64 && e.rows <= 64
+	_, f32 := any(z).(float32)
+	e.serial = f32 && serialProducts && isGonum && e.view != nil && e.p > rowKernelMaxP
 }
 
 // shiftConv computes a stride-1 convolution's per-sample weight gradient,
@@ -175,14 +167,74 @@ func newShiftConv[T float](g *geom, xv, dv []T) *shiftConv[T] {
 	return s
 }
 
+// shiftColumns makes a stride-1 convolution without the executor's column
+// matrix compute its per-sample gradient by shiftConv.fullIm (a variable
+// so that tests run fullT's and im2colSample's paths too).
+var shiftColumns = true
+
+// fullIm writes sample i's gradient times alpha into dst in the
+// parameter's own layout (mmExp.full's): it copies the shifted rows of the
+// padded input into the worker's column matrix U′_i (row (c, ky, kx) of
+// nq = oh·Wp elements is xp from c·ldx + ky·dh·Wp + kx·dw, the rows of
+// shiftConv's products; one copy of a contiguous run per row) and
+// multiplies dp (M × nq) by it, one product [M/group × nq]·[nq × C/group·kh·kw]
+// per group (sgemm.Serial in float32): a few large products instead of
+// kh·kw small ones, and cheaper copies than im2colSample's.
+func (s *shiftConv[T]) fullIm(w *worker[T], i int, alpha float64, dst []T) {
+	xp, dp := s.pad(w, i)
+	g := s.g
+	G, K := g.group, g.kh*g.kw
+	Og, CK := g.m/G, g.c/G*K
+	w.rtb = grow(w.rtb, g.c*K*s.nq)
+	u := w.rtb
+	for c := 0; c < g.c; c++ {
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				copy(u[(c*K+ky*g.kw+kx)*s.nq:][:s.nq], xp[c*s.ldx+ky*g.dh*s.wp+kx*g.dw:])
+			}
+		}
+	}
+	for b := 0; b < G; b++ {
+		productNT(Og, CK, s.nq, alpha, dp[b*Og*s.nq:], s.nq, u[b*CK*s.nq:], s.nq, dst[b*Og*CK:], CK)
+	}
+}
+
+// productNT is mulNT with sgemm.Serial for float32.
+func productNT[T float](m, n, k int, alpha float64, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	if a32, ok := any(a).([]float32); ok {
+		serialNT(m, n, k, alpha, a32, lda, any(b).([]float32), ldb, any(c).([]float32), ldc)
+		return
+	}
+	mulNT(m, n, k, alpha, a, lda, b, ldb, c, ldc)
+}
+
 // fullT writes sample i's gradient times alpha into dst in mmExp.fullT's
 // layout (blocks of cols × rows per group).
 func (s *shiftConv[T]) fullT(w *worker[T], i int, alpha float64, dst []T) {
+	xp, dp := s.pad(w, i)
+	g := s.g
+	G := g.group
+	Cg, Og, K := g.c/G, g.m/G, g.kh*g.kw
+	rc := Og * Cg * K
+	for b := 0; b < G; b++ {
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				off := ky*g.dh*s.wp + kx*g.dw
+				k := ky*g.kw + kx
+				mulNT(Cg, Og, s.nq, alpha, xp[b*Cg*s.ldx+off:], s.ldx, dp[b*Og*s.nq:], s.nq, dst[b*rc+k*Og:], K*Og)
+			}
+		}
+	}
+}
+
+// pad writes sample i's zero-padded input and widened δ into the worker's
+// xp and dp.
+func (s *shiftConv[T]) pad(w *worker[T], i int) (xp, dp []T) {
 	g := s.g
 	hw, P := g.h*g.w, g.oh*g.ow
 	w.xp = grow(w.xp, g.c*s.ldx)
 	w.dp = grow(w.dp, g.m*s.nq)
-	xp, dp := w.xp, w.dp
+	xp, dp = w.xp, w.dp
 	clear(xp)
 	clear(dp)
 	x := s.xv[i*g.c*hw : (i+1)*g.c*hw]
@@ -210,18 +262,7 @@ func (s *shiftConv[T]) fullT(w *worker[T], i int, alpha float64, dst []T) {
 			copy(dp[o*s.nq+oy*s.wp:][:g.ow], d[(o*g.oh+oy)*g.ow:][:g.ow])
 		}
 	}
-	G := g.group
-	Cg, Og, K := g.c/G, g.m/G, g.kh*g.kw
-	rc := Og * Cg * K
-	for b := 0; b < G; b++ {
-		for ky := 0; ky < g.kh; ky++ {
-			for kx := 0; kx < g.kw; kx++ {
-				off := ky*g.dh*s.wp + kx*g.dw
-				k := ky*g.kw + kx
-				mulNT(Cg, Og, s.nq, alpha, xp[b*Cg*s.ldx+off:], s.ldx, dp[b*Og*s.nq:], s.nq, dst[b*rc+k*Og:], K*Og)
-			}
-		}
-	}
+	return xp, dp
 }
 
 // smallGramP is the largest p for which Gram matrices are accumulated by
@@ -359,8 +400,11 @@ func (e *mmExp[T]) full(w *worker[T], dst []T) {
 // a fraction of its speed on the transposed product, whose many rows are
 // the patch size; gonum's (auditor/internal/sgemm) is the other way round.
 func (e *mmExp[T]) transposedFull() bool {
-	return e.view != nil && transposeDirect && e.rows < e.cols && !e.serial
+	return e.view != nil && transposeDirect && e.rows < e.cols && !e.serial && !e.shiftIm()
 }
+
+// shiftIm reports whether the direct product runs by shiftConv.fullIm.
+func (e *mmExp[T]) shiftIm() bool { return e.shift != nil && shiftColumns }
 
 // transposeDirect enables fullT (a variable so that tests run both layouts
 // with either BLAS).
@@ -1242,7 +1286,7 @@ func newBatchNormView(ps *pass, u *use) (elemExp, bool, error) {
 	if p, ok := ps.bn[n.Name]; ok {
 		return &bnUse{pair: p, scale: u.slot != 2}, true, nil
 	}
-	if d32, ok := d.([]float32); ok && len(d32) >= S {
+	if d32, ok := d.([]float32); ok && len(d32) >= S && pairedBatchNorm {
 		if xs, x, ok := ps.net.ValueView(n.Inputs[0]); ok && prod(xs) == S {
 			if x32, ok := x.([]float32); ok && len(x32) >= S {
 				mean, inv, err := bnStats(ps, n, C, ds)
@@ -1279,6 +1323,10 @@ func newBatchNormView(ps *pass, u *use) (elemExp, bool, error) {
 	}
 	return nil, false, nil
 }
+
+// pairedBatchNorm enables bnPair for float32 BatchNormalization nodes (a
+// variable so that tests compare it with the separate chanX sums).
+var pairedBatchNorm = true
 
 // bnStats returns a BatchNormalization node's running mean and
 // 1/√(var + ε) for C channels (ds: the output's shape, for the error).
