@@ -168,9 +168,13 @@ func newShiftConv[T float](g *geom, xv, dv []T) *shiftConv[T] {
 }
 
 // shiftColumns makes a stride-1 convolution without the executor's column
-// matrix compute its per-sample gradient by shiftConv.fullIm (a variable
-// so that tests run fullT's and im2colSample's paths too).
-var shiftColumns = true
+// matrix compute its per-sample gradient by shiftConv.fullIm: in the
+// pure-Go build, instead of im2colSample and the product on U(x_i) (in the
+// OpenBLAS build shiftConv.fullT's kh·kw OpenBLAS products were 5–10 %
+// faster in the collect benchmark than fullIm's on sgemm.Serial, and
+// fullIm's column matrix with one OpenBLAS product per group no faster).
+// A variable so that tests run every path in both builds.
+var shiftColumns = isGonum
 
 // fullIm writes sample i's gradient times alpha into dst in the
 // parameter's own layout (mmExp.full's): it copies the shifted rows of the
@@ -185,6 +189,18 @@ func (s *shiftConv[T]) fullIm(w *worker[T], i int, alpha float64, dst []T) {
 	g := s.g
 	G, K := g.group, g.kh*g.kw
 	Og, CK := g.m/G, g.c/G*K
+	u := s.columns(w, xp)
+	for b := 0; b < G; b++ {
+		productNT(Og, CK, s.nq, alpha, dp[b*Og*s.nq:], s.nq, u[b*CK*s.nq:], s.nq, dst[b*Og*CK:], CK)
+	}
+}
+
+// columns copies the shifted rows of the padded input xp into the
+// worker's column matrix U′_i (w.rtb): row (c, ky, kx) of nq elements is
+// xp from c·ldx + ky·dh·Wp + kx·dw.
+func (s *shiftConv[T]) columns(w *worker[T], xp []T) []T {
+	g := s.g
+	K := g.kh * g.kw
 	w.rtb = grow(w.rtb, g.c*K*s.nq)
 	u := w.rtb
 	for c := 0; c < g.c; c++ {
@@ -194,9 +210,7 @@ func (s *shiftConv[T]) fullIm(w *worker[T], i int, alpha float64, dst []T) {
 			}
 		}
 	}
-	for b := 0; b < G; b++ {
-		productNT(Og, CK, s.nq, alpha, dp[b*Og*s.nq:], s.nq, u[b*CK*s.nq:], s.nq, dst[b*Og*CK:], CK)
-	}
+	return u
 }
 
 // productNT is mulNT with sgemm.Serial for float32.
