@@ -72,11 +72,11 @@ func TestCollectMatchesFull(t *testing.T) {
 	}
 	const n = 7
 	for _, c := range cases {
-		for _, mode := range []struct{ trans, noCols bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		for _, mode := range []struct{ trans, noCols, shiftCols bool }{{false, false, false}, {true, false, false}, {false, true, false}, {true, true, false}, {false, true, true}, {true, true, true}} {
 			trans := mode.trans
-			t.Run(fmt.Sprintf("%s/transposed=%v/columns=%v", c.name, trans, !mode.noCols), func(t *testing.T) {
-				defer func(v, w bool) { transposeDirect, convNoColumns = v, w }(transposeDirect, convNoColumns)
-				transposeDirect, convNoColumns = trans, mode.noCols
+			t.Run(fmt.Sprintf("%s/transposed=%v/columns=%v/shiftColumns=%v", c.name, trans, !mode.noCols, mode.shiftCols), func(t *testing.T) {
+				defer func(v, w, x bool) { transposeDirect, convNoColumns, shiftColumns = v, w, x }(transposeDirect, convNoColumns, shiftColumns)
+				transposeDirect, convNoColumns, shiftColumns = trans, mode.noCols, mode.shiftCols
 				m := convCaseModel(c)
 				e, err := New(m, Options{Float64: true, Batch: 5})
 				if err != nil {
@@ -105,10 +105,16 @@ func TestCollectMatchesFull(t *testing.T) {
 						t.Fatal(err)
 					}
 					run := convRun(t, e, req)
-					if many && run.trans != (c.wantTransposd && trans) {
-						t.Errorf("many coordinates: transposed %v, want %v", run.trans, c.wantTransposd && trans)
-					}
 					stride1 := c.attrs["strides"].Ints == nil
+					// shiftConv.fullIm (stride 1, no column matrix) computes
+					// in the parameter's layout
+					byFullIm := mode.shiftCols && mode.noCols && stride1
+					if many && run.trans != (c.wantTransposd && trans && !byFullIm) {
+						t.Errorf("many coordinates: transposed %v, want %v", run.trans, c.wantTransposd && trans && !byFullIm)
+					}
+					if many && run.direct && run.mm.shiftIm() != byFullIm {
+						t.Errorf("many coordinates: fullIm %v, want %v", run.mm.shiftIm(), byFullIm)
+					}
 					if shifted := run.trans && run.mm.shift != nil; many && shifted != (run.trans && mode.noCols && stride1) {
 						t.Errorf("many coordinates: shifted products %v, want %v", shifted, run.trans && mode.noCols && stride1)
 					}

@@ -85,8 +85,14 @@
 // matrix (beyond its memory budget), U(x_i) is built per sample (im2row).
 //
 // Per-sample products run in the engine's precision (float32 by default,
-// float64 with Options.Float64) with gonum's BLAS, or OpenBLAS in builds with
-// the openblas tag (the BLAS gorgonia uses, see auditor/graph); norms,
+// float64 with Options.Float64) with OpenBLAS in builds with the openblas
+// tag (the BLAS gorgonia uses, see auditor/graph), and in the pure-Go build
+// with auditor/internal/sgemm's single-threaded Serial (float32; gonum's
+// BLAS in float64); there a stride-1 convolution without the executor's
+// column matrix multiplies δ_i by a column matrix of shifted rows of the
+// padded input (shiftConv.fullIm). The two parameters of a
+// BatchNormalization node share one sweep of δ and x per sample (bnPair,
+// with an AVX2 kernel where the CPU has one, as for float32 |g_i|²); norms,
 // coordinates, elementwise expansions and Gram matrices are accumulated in
 // float64, except the patch Gram matrix U(x_i)ᵀU(x_i) of a convolution with
 // P > 8 in float32 mode (BLAS ssyrk on the executor's float32 matrix). Samples are processed in passes of Options.Batch; the expansion

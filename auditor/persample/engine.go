@@ -791,6 +791,14 @@ func sqNorm[T float](v []T) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+// sqNormT is sqNorm, with the assembly kernel for float32 values.
+func sqNormT[T float](v []T) float64 {
+	if v32, ok := any(v).([]float32); ok {
+		return sqNorm32(v32)
+	}
+	return sqNorm(v)
+}
+
 // single chooses how a parameter with one matrix-product use computes its
 // outputs, by operation counts.
 func (r *paramRun[T]) single(req Request, nc int) {
@@ -866,34 +874,39 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 				r.mm.fullT(w, w.S)
 			}
 			if req.Norms {
-				pg.SqNorm[row] = sqNorm(w.S)
+				pg.SqNorm[row] = sqNormT(w.S)
 			}
 			for q, j := range r.coordsT {
 				coords[q] = float64(w.S[j])
 			}
 			return
 		}
-		r.mm.load(w, i)
 		if r.direct {
 			g := full
 			if g == nil || r.vidx != nil {
 				w.S = grow(w.S, size)
 				g = w.S
 			}
-			r.mm.full(w, g)
+			if r.mm.shiftIm() {
+				r.mm.shift.fullIm(w, i, r.mm.alpha, g)
+			} else {
+				r.mm.load(w, i)
+				r.mm.full(w, g)
+			}
 			if full != nil && r.vidx != nil {
 				for j, v := range r.vidx {
 					full[j] = g[v]
 				}
 			}
 			if req.Norms {
-				pg.SqNorm[row] = sqNorm(g)
+				pg.SqNorm[row] = sqNormT(g)
 			}
 			for q, j := range r.coordsIn {
 				coords[q] = float64(g[j])
 			}
 			return
 		}
+		r.mm.load(w, i)
 		if r.gram {
 			pg.SqNorm[row] = r.mm.gramNorm(w)
 		}

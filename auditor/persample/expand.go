@@ -22,10 +22,11 @@ type pass struct {
 	shapes map[string][]int // parameter shapes
 	vals   map[string]arr
 	ders   map[string]arr
+	bn     map[string]*bnPair // per BatchNormalization node (newBatchNormView)
 }
 
 func newPass(net *graph.Net, shapes map[string][]int) *pass {
-	return &pass{net: net, batch: net.Batch(), shapes: shapes, vals: map[string]arr{}, ders: map[string]arr{}}
+	return &pass{net: net, batch: net.Batch(), shapes: shapes, vals: map[string]arr{}, ders: map[string]arr{}, bn: map[string]*bnPair{}}
 }
 
 // value returns a computed value, a constant or a parameter.
@@ -119,6 +120,23 @@ type mmExp[T float] struct {
 	// shift, when set (a stride-1 convolution without the executor's
 	// column matrix), computes fullT's output without U(x_i)
 	shift *shiftConv[T]
+	// serial: full runs the view's product on sgemm.Serial (setSerial)
+	serial bool
+}
+
+// setSerial decides whether the direct product of a float32 view runs on
+// auditor/internal/sgemm's Serial in full's layout: in the pure-Go build
+// wherever full would call the BLAS GEMM (the same kernels, without the
+// parallel split inside a worker). Not in the OpenBLAS build: sgemm's
+// AVX-512 kernel is faster there on resnet20's 64×576×64 and
+// alexnet-cifar's 64×363×64 products in isolation (175 against 81, 120
+// against 43 GFLOP/s on hot data), but not on the cold column matrix
+// inside the collect benchmark (collect's CPU time 0.5–4 % higher; AMD
+// EPYC family 26 model 2, Zen 5, OpenBLAS Cooperlake).
+func (e *mmExp[T]) setSerial() {
+	var z T
+	_, f32 := any(z).(float32)
+	e.serial = f32 && serialProducts && isGonum && e.view != nil && e.p > rowKernelMaxP
 }
 
 // shiftConv computes a stride-1 convolution's per-sample weight gradient,
@@ -149,14 +167,88 @@ func newShiftConv[T float](g *geom, xv, dv []T) *shiftConv[T] {
 	return s
 }
 
+// shiftColumns makes a stride-1 convolution without the executor's column
+// matrix compute its per-sample gradient by shiftConv.fullIm: in the
+// pure-Go build, instead of im2colSample and the product on U(x_i) (in the
+// OpenBLAS build shiftConv.fullT's kh·kw OpenBLAS products were 5–10 %
+// faster in the collect benchmark than fullIm's on sgemm.Serial, and
+// fullIm's column matrix with one OpenBLAS product per group no faster).
+// A variable so that tests run every path in both builds.
+var shiftColumns = isGonum
+
+// fullIm writes sample i's gradient times alpha into dst in the
+// parameter's own layout (mmExp.full's): it copies the shifted rows of the
+// padded input into the worker's column matrix U′_i (row (c, ky, kx) of
+// nq = oh·Wp elements is xp from c·ldx + ky·dh·Wp + kx·dw, the rows of
+// shiftConv's products; one copy of a contiguous run per row) and
+// multiplies dp (M × nq) by it, one product [M/group × nq]·[nq × C/group·kh·kw]
+// per group (sgemm.Serial in float32): a few large products instead of
+// kh·kw small ones, and cheaper copies than im2colSample's.
+func (s *shiftConv[T]) fullIm(w *worker[T], i int, alpha float64, dst []T) {
+	xp, dp := s.pad(w, i)
+	g := s.g
+	G, K := g.group, g.kh*g.kw
+	Og, CK := g.m/G, g.c/G*K
+	u := s.columns(w, xp)
+	for b := 0; b < G; b++ {
+		productNT(Og, CK, s.nq, alpha, dp[b*Og*s.nq:], s.nq, u[b*CK*s.nq:], s.nq, dst[b*Og*CK:], CK)
+	}
+}
+
+// columns copies the shifted rows of the padded input xp into the
+// worker's column matrix U′_i (w.rtb): row (c, ky, kx) of nq elements is
+// xp from c·ldx + ky·dh·Wp + kx·dw.
+func (s *shiftConv[T]) columns(w *worker[T], xp []T) []T {
+	g := s.g
+	K := g.kh * g.kw
+	w.rtb = grow(w.rtb, g.c*K*s.nq)
+	u := w.rtb
+	for c := 0; c < g.c; c++ {
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				copy(u[(c*K+ky*g.kw+kx)*s.nq:][:s.nq], xp[c*s.ldx+ky*g.dh*s.wp+kx*g.dw:])
+			}
+		}
+	}
+	return u
+}
+
+// productNT is mulNT with sgemm.Serial for float32.
+func productNT[T float](m, n, k int, alpha float64, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	if a32, ok := any(a).([]float32); ok {
+		serialNT(m, n, k, alpha, a32, lda, any(b).([]float32), ldb, any(c).([]float32), ldc)
+		return
+	}
+	mulNT(m, n, k, alpha, a, lda, b, ldb, c, ldc)
+}
+
 // fullT writes sample i's gradient times alpha into dst in mmExp.fullT's
 // layout (blocks of cols × rows per group).
 func (s *shiftConv[T]) fullT(w *worker[T], i int, alpha float64, dst []T) {
+	xp, dp := s.pad(w, i)
+	g := s.g
+	G := g.group
+	Cg, Og, K := g.c/G, g.m/G, g.kh*g.kw
+	rc := Og * Cg * K
+	for b := 0; b < G; b++ {
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				off := ky*g.dh*s.wp + kx*g.dw
+				k := ky*g.kw + kx
+				mulNT(Cg, Og, s.nq, alpha, xp[b*Cg*s.ldx+off:], s.ldx, dp[b*Og*s.nq:], s.nq, dst[b*rc+k*Og:], K*Og)
+			}
+		}
+	}
+}
+
+// pad writes sample i's zero-padded input and widened δ into the worker's
+// xp and dp.
+func (s *shiftConv[T]) pad(w *worker[T], i int) (xp, dp []T) {
 	g := s.g
 	hw, P := g.h*g.w, g.oh*g.ow
 	w.xp = grow(w.xp, g.c*s.ldx)
 	w.dp = grow(w.dp, g.m*s.nq)
-	xp, dp := w.xp, w.dp
+	xp, dp = w.xp, w.dp
 	clear(xp)
 	clear(dp)
 	x := s.xv[i*g.c*hw : (i+1)*g.c*hw]
@@ -184,18 +276,7 @@ func (s *shiftConv[T]) fullT(w *worker[T], i int, alpha float64, dst []T) {
 			copy(dp[o*s.nq+oy*s.wp:][:g.ow], d[(o*g.oh+oy)*g.ow:][:g.ow])
 		}
 	}
-	G := g.group
-	Cg, Og, K := g.c/G, g.m/G, g.kh*g.kw
-	rc := Og * Cg * K
-	for b := 0; b < G; b++ {
-		for ky := 0; ky < g.kh; ky++ {
-			for kx := 0; kx < g.kw; kx++ {
-				off := ky*g.dh*s.wp + kx*g.dw
-				k := ky*g.kw + kx
-				mulNT(Cg, Og, s.nq, alpha, xp[b*Cg*s.ldx+off:], s.ldx, dp[b*Og*s.nq:], s.nq, dst[b*rc+k*Og:], K*Og)
-			}
-		}
-	}
+	return xp, dp
 }
 
 // smallGramP is the largest p for which Gram matrices are accumulated by
@@ -300,6 +381,11 @@ func (e *mmExp[T]) left(w *worker[T]) []T {
 func (e *mmExp[T]) full(w *worker[T], dst []T) {
 	rp, cp, rc := e.rows*e.p, e.cols*e.p, e.rows*e.cols
 	for g := 0; g < e.groups; g++ {
+		if e.serial {
+			lv, rt := any(w.lv).([]float32), any(w.rt).([]float32)
+			serialNT(e.rows, e.cols, e.p, e.alpha, lv[g*rp:(g+1)*rp], e.p, rt[g*e.cols*e.ld:], e.ld, any(dst).([]float32)[g*rc:(g+1)*rc], e.cols)
+			continue
+		}
 		if e.view != nil && (graph.BLASName != "gonum" || e.p > rowKernelMaxP) {
 			mulNT(e.rows, e.cols, e.p, e.alpha, w.lv[g*rp:(g+1)*rp], e.p, w.rt[g*e.cols*e.ld:], e.ld, dst[g*rc:(g+1)*rc], e.cols)
 			continue
@@ -328,8 +414,11 @@ func (e *mmExp[T]) full(w *worker[T], dst []T) {
 // a fraction of its speed on the transposed product, whose many rows are
 // the patch size; gonum's (auditor/internal/sgemm) is the other way round.
 func (e *mmExp[T]) transposedFull() bool {
-	return e.view != nil && transposeDirect && e.rows < e.cols
+	return e.view != nil && transposeDirect && e.rows < e.cols && !e.serial && !e.shiftIm()
 }
+
+// shiftIm reports whether the direct product runs by shiftConv.fullIm.
+func (e *mmExp[T]) shiftIm() bool { return e.shift != nil && shiftColumns }
 
 // transposeDirect enables fullT (a variable so that tests run both layouts
 // with either BLAS).
@@ -588,6 +677,7 @@ func newConvIm2row[T float](ps *pass, u *use) (*mmExp[T], error) {
 		if cg.sh == 1 && cg.sw == 1 {
 			e.shift = newShiftConv(cg, xv, dv)
 		}
+		e.setSerial()
 		return e, nil
 	}
 	if ok {
@@ -690,6 +780,7 @@ func newConvView[T float](ps *pass, u *use) (e *mmExp[T], ok bool, err error) {
 	e.view = func(_ *worker[T], i int) (L, Rt []T) {
 		return dy[i*MP : (i+1)*MP], cols[i*P : rows*ncols]
 	}
+	e.setSerial()
 	return e, true, nil
 }
 
@@ -1206,6 +1297,23 @@ func newBatchNormView(ps *pass, u *use) (elemExp, bool, error) {
 	if C <= 0 || prod(ds[2:])*C*ps.batch != S {
 		return nil, false, nil
 	}
+	if p, ok := ps.bn[n.Name]; ok {
+		return &bnUse{pair: p, scale: u.slot != 2}, true, nil
+	}
+	if d32, ok := d.([]float32); ok && len(d32) >= S && pairedBatchNorm {
+		if xs, x, ok := ps.net.ValueView(n.Inputs[0]); ok && prod(xs) == S {
+			if x32, ok := x.([]float32); ok && len(x32) >= S {
+				mean, inv, err := bnStats(ps, n, C, ds)
+				if err != nil {
+					return nil, false, err
+				}
+				p := &bnPair{c: C, p: S / (ps.batch * C), delta: d32[:S], x: x32[:S], mean: mean, inv: inv,
+					dots: make([]float64, ps.batch*C), sums: make([]float64, ps.batch*C), done: make([]bool, ps.batch)}
+				ps.bn[n.Name] = p
+				return &bnUse{pair: p, scale: u.slot != 2}, true, nil
+			}
+		}
+	}
 	var xd any
 	if u.slot != 2 {
 		xs, x, ok := ps.net.ValueView(n.Inputs[0])
@@ -1216,21 +1324,9 @@ func newBatchNormView(ps *pass, u *use) (elemExp, bool, error) {
 	}
 	var mean, inv []float64
 	if u.slot != 2 {
-		m, err := ps.value(n.Inputs[3])
-		if err != nil {
+		var err error
+		if mean, inv, err = bnStats(ps, n, C, ds); err != nil {
 			return nil, false, err
-		}
-		vr, err := ps.value(n.Inputs[4])
-		if err != nil {
-			return nil, false, err
-		}
-		if len(m.v) != C || len(vr.v) != C {
-			return nil, false, fmt.Errorf("BatchNormalization %q: mean %v, var %v do not match output %v", n.Name, m.shape, vr.shape, ds)
-		}
-		eps := attrFloat(n, "epsilon", 1e-5)
-		mean, inv = m.v, make([]float64, C)
-		for c := range inv {
-			inv[c] = 1 / math.Sqrt(vr.v[c]+eps)
 		}
 	}
 	switch d := d.(type) {
@@ -1240,6 +1336,78 @@ func newBatchNormView(ps *pass, u *use) (elemExp, bool, error) {
 		return newChanX(C, S, ps.batch, d, xd, mean, inv)
 	}
 	return nil, false, nil
+}
+
+// pairedBatchNorm enables bnPair for float32 BatchNormalization nodes (a
+// variable so that tests compare it with the separate chanX sums).
+var pairedBatchNorm = true
+
+// bnStats returns a BatchNormalization node's running mean and
+// 1/√(var + ε) for C channels (ds: the output's shape, for the error).
+func bnStats(ps *pass, n *ir.Node, C int, ds []int) (mean, inv []float64, err error) {
+	m, err := ps.value(n.Inputs[3])
+	if err != nil {
+		return nil, nil, err
+	}
+	vr, err := ps.value(n.Inputs[4])
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(m.v) != C || len(vr.v) != C {
+		return nil, nil, fmt.Errorf("BatchNormalization %q: mean %v, var %v do not match output %v", n.Name, m.shape, vr.shape, ds)
+	}
+	eps := attrFloat(n, "epsilon", 1e-5)
+	inv = make([]float64, C)
+	for c := range inv {
+		inv[c] = 1 / math.Sqrt(vr.v[c]+eps)
+	}
+	return m.v, inv, nil
+}
+
+// bnPair computes both per-sample sums of a float32 BatchNormalization
+// node, Σ_p δ_i[c,p] x̂_i[c,p] (scale) and Σ_p δ_i[c,p] (shift), in one
+// sweep of δ and x per sample (bnSums), for the uses of both parameters:
+// the first use that asks for sample i computes them, the other reads
+// them. Sample i is only ever asked for by the worker that computes it,
+// so the flags need no lock.
+type bnPair struct {
+	c, p       int
+	delta, x   []float32 // the executor's δ and input of the whole batch
+	mean, inv  []float64
+	dots, sums []float64 // [batch × C]: scale and shift gradients
+	done       []bool    // per sample
+}
+
+func (b *bnPair) load(i int) {
+	if b.done[i] {
+		return
+	}
+	S := b.c * b.p
+	d, x := b.delta[i*S:(i+1)*S], b.x[i*S:(i+1)*S]
+	for c := 0; c < b.c; c++ {
+		dot, sum := bnSums(d[c*b.p:(c+1)*b.p], x[c*b.p:(c+1)*b.p], b.mean[c])
+		b.dots[i*b.c+c] = dot * b.inv[c]
+		b.sums[i*b.c+c] = sum
+	}
+	b.done[i] = true
+}
+
+// bnUse is the scale's or the shift's expansion on a bnPair.
+type bnUse struct {
+	pair  *bnPair
+	scale bool
+}
+
+func (u *bnUse) add(i int, dst []float64) {
+	b := u.pair
+	b.load(i)
+	src := b.sums[i*b.c : (i+1)*b.c]
+	if u.scale {
+		src = b.dots[i*b.c : (i+1)*b.c]
+	}
+	for c, v := range src {
+		dst[c] += v
+	}
 }
 
 // newChanX builds a chanX over C channels and S elements of the whole batch.
