@@ -247,6 +247,7 @@ func TestConvFwdBlockedKeepsCols(t *testing.T) {
 		{n: 7, c: 3, m: 4, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
 		{n: 3, c: 2, m: 3, h: 7, w: 6, kh: 3, kw: 2, sh: 2, sw: 3, dh: 2, pl: 1, pb: 2},
 		{n: 4, c: 6, m: 3, h: 4, w: 4, kh: 1, kw: 1, group: 3},
+		{n: 3, c: 2, m: 3, h: 20, w: 20, kh: 5, kw: 5}, // row sweep
 	}
 	defer func(v int) { convBlockCols = v }(convBlockCols)
 	rng := rand.New(rand.NewSource(22))
@@ -297,5 +298,54 @@ func TestPointwise(t *testing.T) {
 		if g := convCase(tc.g); g.pointwise() != tc.want {
 			t.Errorf("%+v: pointwise %v, want %v", g, !tc.want, tc.want)
 		}
+	}
+}
+
+// TestIm2colSerialLd checks the serial im2col into rows ld apart (the
+// blocked convolution writing into the kept column matrix) against the
+// packed im2colSerial, exactly, on the shift, row-sweep and gather-table
+// paths: every row equals the packed one and the gaps between rows keep
+// what they held.
+func TestIm2colSerialLd(t *testing.T) {
+	defer func(v int) { shiftMinP = v }(shiftMinP)
+	shiftMinP = 1
+	cases := append(slices.Clone(shiftCases),
+		geom{n: 3, c: 2, h: 20, w: 20, kh: 5, kw: 5},                                         // rows (ow ≥ 16, ow ≠ w)
+		geom{n: 2, c: 3, h: 33, w: 18, kh: 3, kw: 3, pt: 1, pb: 1},                           // rows, padded top/bottom
+		geom{n: 3, c: 2, h: 8, w: 8, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1}, // table, padded
+		geom{n: 2, c: 3, h: 9, w: 7, kh: 1, kw: 1, sh: 2, sw: 2},                             // table, unpadded
+	)
+	rng := rand.New(rand.NewSource(23))
+	for k, g0 := range cases {
+		g := convCase(g0)
+		if g.useTable() && !g.shiftIm2col() {
+			g.table()
+		}
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			x := randVec(rng, g.n*g.c*g.h*g.w)
+			NP := g.n * g.oh * g.ow
+			rows := g.c * g.kh * g.kw
+			pp := make([]float64, g.n*g.c*(g.h+g.pt+g.pb+g.kh*g.dh)*(g.w+g.pl+g.pr+g.kw*g.dw))
+			want := make([]float64, rows*NP)
+			im2colSerial(want, x, &g, pp)
+			for _, gap := range []int{0, 1, 5, NP} {
+				ld := NP + gap
+				got := make([]float64, rows*ld)
+				for i := range got {
+					got[i] = 7
+				}
+				im2colSerialLd(got, x, &g, pp, ld)
+				for r := 0; r < rows; r++ {
+					if !slices.Equal(got[r*ld:][:NP], want[r*NP:][:NP]) {
+						t.Fatalf("gap %d: row %d differs from the packed im2colSerial", gap, r)
+					}
+					for _, v := range got[r*ld+NP : (r+1)*ld] {
+						if v != 7 {
+							t.Fatalf("gap %d: the gap after row %d was written", gap, r)
+						}
+					}
+				}
+			}
+		})
 	}
 }
