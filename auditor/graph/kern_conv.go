@@ -653,17 +653,21 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colC
 				im2colSerial(cl, xs, bgi, pp)
 			}
 			os := out[n0*g.m*P:][:n*g.m*P]
+			direct := n == 1 // the product lands in the output planes
 			for gi := 0; gi < g.group; gi++ {
-				if n == 1 {
+				switch {
+				case n == 1:
 					blasGemm(false, false, mg, P, K, 1, w[gi*mg*K:], K, cl[gi*K*ld:], ld, 0, os[gi*mg*P:], P)
-				} else {
+				case segGemm(mg, NP, K, w[gi*mg*K:], cl[gi*K*ld:], ld, os[gi*mg*P:], P, g.m*P):
+					direct = true
+				default:
 					blasGemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cl[gi*K*ld:], ld, 0, tmp[gi*mg*NP:], NP)
 				}
 			}
 			for s := 0; s < n; s++ {
 				for m := 0; m < g.m; m++ {
 					dst := os[(s*g.m+m)*P:][:P]
-					if n > 1 {
+					if !direct {
 						copy(dst, tmp[m*NP+s*P:][:P])
 					}
 					if b != nil {

@@ -2,11 +2,13 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/gnaudit/gnaudit/auditor/internal/sgemm"
 	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
@@ -163,7 +165,7 @@ func BenchmarkIm2col(b *testing.B) {
 
 // BenchmarkConvBlock times the blocked forward convolution and weight
 // gradient of resnet20's stride-1 3×3 layers at batch 128 for several
-// block sizes (samples per block), in the calling thread's CPU time
+// block sizes (samples per block), with and without segGemm, in the calling thread's CPU time
 // (cpu-ms/op; run with -cpu 1 so that the blocks stay on that thread).
 func BenchmarkConvBlock(b *testing.B) {
 	for _, g0 := range []geom{
@@ -188,18 +190,21 @@ func BenchmarkConvBlock(b *testing.B) {
 			if nb*P < 64 || nb*P > 4096 {
 				continue
 			}
-			b.Run(fmt.Sprintf("%dx%dx%d/nb%d", g.c, g.h, g.w, nb), func(b *testing.B) {
-				defer func(v int) { convBlockCols = v }(convBlockCols)
-				convBlockCols = nb * P
-				sc := &scratch[float32]{}
-				now, _ := threadCPU()
-				t0 := now()
-				for range b.N {
-					convFwd(out, x, w, nil, &g, sc, nil)
-					convGradW(dw, x, gy, &g, sc, nil)
-				}
-				b.ReportMetric(float64((now()-t0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
-			})
+			for _, seg := range []bool{false, true} {
+				b.Run(fmt.Sprintf("%dx%dx%d/nb%d/seg=%v", g.c, g.h, g.w, nb, seg), func(b *testing.B) {
+					defer func(v int, s bool) { convBlockCols, convSegGemm = v, s }(convBlockCols, convSegGemm)
+					convBlockCols = nb * P
+					convSegGemm = seg
+					sc := &scratch[float32]{}
+					now, _ := threadCPU()
+					t0 := now()
+					for range b.N {
+						convFwd(out, x, w, nil, &g, sc, nil)
+						convGradW(dw, x, gy, &g, sc, nil)
+					}
+					b.ReportMetric(float64((now()-t0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+				})
+			}
 		}
 	}
 }
@@ -347,5 +352,72 @@ func TestIm2colSerialLd(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConvFwdSegGemm checks the blocked convolution with the product of a
+// block written straight into the output planes (segGemm) against the
+// product into a buffer permuted afterwards, bit for bit (float32: the same
+// sums), with and without a kept column matrix, groups, blocks of several
+// samples and a partial last block, on resnet20-style 16×16 and 8×8 maps.
+func TestConvFwdSegGemm(t *testing.T) {
+	cases := []geom{
+		{n: 9, c: 16, m: 32, h: 16, w: 16, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 18, c: 8, m: 16, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 7, c: 8, m: 8, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 2},
+		{n: 6, c: 4, m: 70, h: 8, w: 8, kh: 1, kw: 1}, // mg > 64: OpenBLAS's in that build
+	}
+	defer func(v int, s bool) { convBlockCols, convSegGemm = v, s }(convBlockCols, convSegGemm)
+	rng := rand.New(rand.NewSource(24))
+	used := 0
+	for k, g0 := range cases {
+		g := convCase(g0)
+		P := g.oh * g.ow
+		f32 := func(n int) []float32 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(rng.NormFloat64())
+			}
+			return v
+		}
+		x, w, b := f32(g.n*g.c*g.h*g.w), f32(g.m*g.c/g.group*g.kh*g.kw), f32(g.m)
+		if sgemm.SegOK(P) && oursFor(false, false, g.m/g.group, 4*P, g.c/g.group*g.kh*g.kw) {
+			used++
+		}
+		for _, keep := range []bool{false, true} {
+			t.Run(fmt.Sprint(k, "/keep=", keep), func(t *testing.T) {
+				convBlockCols = 4 * P
+				run := func(seg bool) ([]float32, []float32) {
+					convSegGemm = seg
+					out := make([]float32, g.n*g.m*P)
+					for i := range out {
+						out[i] = 7
+					}
+					var cc *colCache[float32]
+					if keep {
+						cc = &colCache[float32]{}
+					}
+					gg := g
+					convFwd(out, x, w, b, &gg, &scratch[float32]{}, cc)
+					if cc != nil {
+						return out, cc.buf
+					}
+					return out, nil
+				}
+				want, wcols := run(false)
+				got, gcols := run(true)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("out[%d] = %v, want %v", i, got[i], want[i])
+					}
+				}
+				if !slices.Equal(gcols, wcols) {
+					t.Fatalf("kept columns differ")
+				}
+			})
+		}
+	}
+	if used == 0 {
+		t.Logf("segGemm does not apply to these geometries on this CPU/build (kernel %s)", sgemm.Kernel())
 	}
 }
