@@ -57,6 +57,10 @@ var oursAVX512 = sgemm.Kernel() == "avx512"
 //
 // So: A not transposed, M ≤ 64 and either B not transposed with N ≤ 2048,
 // or B transposed with M ≤ 32, N ≥ 64 and K ≤ 4096.
+// oursFor reports whether a float32 product of blasGemm's computes with
+// auditor/internal/sgemm: where useOurSgemm routes it there.
+func oursFor(tA, tB bool, m, n, k int) bool { return useOurSgemm(tA, tB, m, n, k) }
+
 func useOurSgemm(tA, tB bool, m, n, k int) bool {
 	if !oursAVX512 || tA || m > 64 {
 		return false

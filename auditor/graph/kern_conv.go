@@ -263,12 +263,18 @@ func im2colRows[T float](cols, x []T, g *geom) {
 
 // im2colRowsCh is im2colRows for channels [c0, c1).
 func im2colRowsCh[T float](cols, x []T, g *geom, c0, c1 int) {
+	im2colRowsChLd(cols, x, g, c0, c1, g.n*g.oh*g.ow)
+}
+
+// im2colRowsChLd is im2colRowsCh into rows ld elements apart (as
+// im2colShiftChLd).
+func im2colRowsChLd[T float](cols, x []T, g *geom, c0, c1, ld int) {
 	P := g.oh * g.ow
 	NP := g.n * P
 	for c := c0; c < c1; c++ {
 		for i := 0; i < g.kh; i++ {
 			for j := 0; j < g.kw; j++ {
-				row := cols[((c*g.kh+i)*g.kw+j)*NP:][:NP]
+				row := cols[((c*g.kh+i)*g.kw+j)*ld:][:NP]
 				owLo, owHi := validRange(g.ow, g.sw, j*g.dw-g.pl, g.w)
 				for n := 0; n < g.n; n++ {
 					src := x[(n*g.c+c)*g.h*g.w:][:g.h*g.w]
@@ -519,19 +525,25 @@ func convBlocked(g *geom) bool {
 // im2colSerial is im2col on the calling goroutine, with pp as the padded
 // planes' buffer of the table path; for blocks of the blocked convolution.
 func im2colSerial[T float](cols, x []T, g *geom, pp []T) {
+	im2colSerialLd(cols, x, g, pp, g.n*g.oh*g.ow)
+}
+
+// im2colSerialLd is im2colSerial into a column matrix whose rows lie ld
+// elements apart (ld ≥ N·OH·OW).
+func im2colSerialLd[T float](cols, x []T, g *geom, pp []T, ld int) {
 	if g.shiftIm2col() {
-		im2colShiftCh(cols, x, g, 0, g.c)
+		im2colShiftChLd(cols, x, g, 0, g.c, ld)
 		return
 	}
 	if !g.useTable() {
-		im2colRowsCh(cols, x, g, 0, g.c)
+		im2colRowsChLd(cols, x, g, 0, g.c, ld)
 		return
 	}
-	im2colSerialTable(cols, x, g, pp)
+	im2colSerialTable(cols, x, g, pp, ld)
 }
 
-// im2colSerialTable is im2colSerial through the gather table (built).
-func im2colSerialTable[T float](cols, x []T, g *geom, pp []T) {
+// im2colSerialTable is im2colSerialLd through the gather table (built).
+func im2colSerialTable[T float](cols, x []T, g *geom, pp []T, ld int) {
 	t := g.tab
 	P := g.oh * g.ow
 	NP := g.n * P
@@ -555,7 +567,7 @@ func im2colSerialTable[T float](cols, x []T, g *geom, pp []T) {
 	}
 	for c := 0; c < g.c; c++ {
 		for ij := 0; ij < KK; ij++ {
-			row := cols[(c*KK+ij)*NP:][:NP]
+			row := cols[(c*KK+ij)*ld:][:NP]
 			src := t.src[ij*P:][:P]
 			for n := 0; n < g.n; n++ {
 				plane := x[(n*ns+c*cs)*hw:][:hw]
@@ -582,9 +594,9 @@ func blockGeom(g *geom, nb int) *geom {
 // convFwdBlocked is convFwd by blocks: im2col and the product run block by
 // block of samples, each block on one goroutine with its own buffers, the
 // product written into out directly. With a column cache (cc non-nil) each
-// block's columns are also copied into it (the whole batch's matrix, where
-// the block's columns lie at n0·P of every row) after the product read
-// them from the core's cache.
+// block's columns are written straight into it (the whole batch's matrix,
+// where the block's columns lie at n0·P of every row, rows N·P apart), and
+// the product reads them from there while they are in the core's cache.
 func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
 	P := g.oh * g.ow
 	cg := g.c / g.group
@@ -623,29 +635,39 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colC
 			n := bgi.n
 			NP := n * P
 			xs := x[n0*g.c*g.h*g.w:][:n*g.c*g.h*g.w]
-			cl := cols[:g.c*g.kh*g.kw*NP]
-			if n == 1 && g.pointwise() {
+			// the block's column matrix: rows ld apart, in the kept
+			// matrix (at n0·P of each row) when there is one
+			cl, ld := cols[:g.c*g.kh*g.kw*NP], NP
+			switch {
+			case n == 1 && g.pointwise():
 				cl = xs // one sample's planes are its column matrix
-			} else {
+				if kept != nil {
+					for r := 0; r < rows; r++ {
+						copy(kept[r*g.n*P+n0*P:][:NP], cl[r*NP:][:NP])
+					}
+				}
+			case kept != nil:
+				cl, ld = kept[n0*P:], g.n*P
+				im2colSerialLd(cl, xs, bgi, pp, ld)
+			default:
 				im2colSerial(cl, xs, bgi, pp)
 			}
 			os := out[n0*g.m*P:][:n*g.m*P]
+			direct := n == 1 // the product lands in the output planes
 			for gi := 0; gi < g.group; gi++ {
-				if n == 1 {
-					blasGemm(false, false, mg, P, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, os[gi*mg*P:], P)
-				} else {
-					blasGemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cl[gi*K*NP:], NP, 0, tmp[gi*mg*NP:], NP)
-				}
-			}
-			if kept != nil {
-				for r := 0; r < rows; r++ {
-					copy(kept[r*g.n*P+n0*P:][:NP], cl[r*NP:][:NP])
+				switch {
+				case n == 1:
+					blasGemm(false, false, mg, P, K, 1, w[gi*mg*K:], K, cl[gi*K*ld:], ld, 0, os[gi*mg*P:], P)
+				case segGemm(mg, NP, K, w[gi*mg*K:], cl[gi*K*ld:], ld, os[gi*mg*P:], P, g.m*P):
+					direct = true
+				default:
+					blasGemm(false, false, mg, NP, K, 1, w[gi*mg*K:], K, cl[gi*K*ld:], ld, 0, tmp[gi*mg*NP:], NP)
 				}
 			}
 			for s := 0; s < n; s++ {
 				for m := 0; m < g.m; m++ {
 					dst := os[(s*g.m+m)*P:][:P]
-					if n > 1 {
+					if !direct {
 						copy(dst, tmp[m*NP+s*P:][:P])
 					}
 					if b != nil {

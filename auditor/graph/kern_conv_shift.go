@@ -31,15 +31,23 @@ var shiftMinP = 64
 // im2colShiftCh is im2colRowsCh for channels [c0, c1) of a geometry with
 // shiftIm2col.
 func im2colShiftCh[T float](cols, x []T, g *geom, c0, c1 int) {
+	im2colShiftChLd(cols, x, g, c0, c1, g.n*g.oh*g.ow)
+}
+
+// im2colShiftChLd is im2colShiftCh into a column matrix whose rows lie ld
+// elements apart (ld ≥ N·OH·OW): the blocked convolution writes a block's
+// columns straight into the whole batch's kept matrix.
+func im2colShiftChLd[T float](cols, x []T, g *geom, c0, c1, ld int) {
 	P := g.oh * g.ow
 	NP := g.n * P
 	hw := g.h * g.w
+	ow := g.ow
 	for c := c0; c < c1; c++ {
 		for i := 0; i < g.kh; i++ {
 			ohLo, ohHi := validRange(g.oh, 1, i*g.dh-g.pt, g.h)
 			for j := 0; j < g.kw; j++ {
-				row := cols[((c*g.kh+i)*g.kw+j)*NP:][:NP]
-				owLo, owHi := validRange(g.ow, 1, j*g.dw-g.pl, g.w)
+				row := cols[((c*g.kh+i)*g.kw+j)*ld:][:NP]
+				owLo, owHi := validRange(ow, 1, j*g.dw-g.pl, g.w)
 				if ohLo >= ohHi || owLo >= owHi {
 					clear(row)
 					continue
@@ -47,23 +55,31 @@ func im2colShiftCh[T float](cols, x []T, g *geom, c0, c1 int) {
 				s := (i*g.dh-g.pt)*g.w + j*g.dw - g.pl
 				// the copied range of q: the valid output rows, cut to
 				// the source plane (the cut positions all read padding)
-				qa, qb := max(ohLo*g.ow, -s), min(ohHi*g.ow, hw-s)
+				qa, qb := max(ohLo*ow, -s), min(ohHi*ow, hw-s)
+				// the positions of the valid output rows that read left
+				// or right padding (the copy wrapped into a neighbouring
+				// input row there): [lo, lo+nl) and [hi, hi+nr) of each
+				lo, hi := ohLo*ow, ohLo*ow+owHi
+				nl, nr := owLo, ow-owHi
+				end := ohHi * ow
 				for n := 0; n < g.n; n++ {
 					src := x[(n*g.c+c)*hw:][:hw]
 					dst := row[n*P:][:P]
 					clear(dst[:qa])
 					copy(dst[qa:qb], src[qa+s:qb+s])
 					clear(dst[qb:])
-					if owLo == 0 && owHi == g.ow {
-						continue
-					}
-					for oh := ohLo; oh < ohHi; oh++ {
-						d := dst[oh*g.ow:][:g.ow]
-						for k := range d[:owLo] {
-							d[k] = 0
+					if nl > 0 {
+						for q := lo; q < end; q += ow {
+							for k := q; k < q+nl; k++ {
+								dst[k] = 0
+							}
 						}
-						for k := owHi; k < len(d); k++ {
-							d[k] = 0
+					}
+					if nr > 0 {
+						for q := hi; q < end; q += ow {
+							for k := q; k < q+nr; k++ {
+								dst[k] = 0
+							}
 						}
 					}
 				}

@@ -2,11 +2,13 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/gnaudit/gnaudit/auditor/internal/sgemm"
 	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
@@ -163,7 +165,7 @@ func BenchmarkIm2col(b *testing.B) {
 
 // BenchmarkConvBlock times the blocked forward convolution and weight
 // gradient of resnet20's stride-1 3×3 layers at batch 128 for several
-// block sizes (samples per block), in the calling thread's CPU time
+// block sizes (samples per block), with and without segGemm, in the calling thread's CPU time
 // (cpu-ms/op; run with -cpu 1 so that the blocks stay on that thread).
 func BenchmarkConvBlock(b *testing.B) {
 	for _, g0 := range []geom{
@@ -188,18 +190,21 @@ func BenchmarkConvBlock(b *testing.B) {
 			if nb*P < 64 || nb*P > 4096 {
 				continue
 			}
-			b.Run(fmt.Sprintf("%dx%dx%d/nb%d", g.c, g.h, g.w, nb), func(b *testing.B) {
-				defer func(v int) { convBlockCols = v }(convBlockCols)
-				convBlockCols = nb * P
-				sc := &scratch[float32]{}
-				now, _ := threadCPU()
-				t0 := now()
-				for range b.N {
-					convFwd(out, x, w, nil, &g, sc, nil)
-					convGradW(dw, x, gy, &g, sc, nil)
-				}
-				b.ReportMetric(float64((now()-t0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
-			})
+			for _, seg := range []bool{false, true} {
+				b.Run(fmt.Sprintf("%dx%dx%d/nb%d/seg=%v", g.c, g.h, g.w, nb, seg), func(b *testing.B) {
+					defer func(v int, s bool) { convBlockCols, convSegGemm = v, s }(convBlockCols, convSegGemm)
+					convBlockCols = nb * P
+					convSegGemm = seg
+					sc := &scratch[float32]{}
+					now, _ := threadCPU()
+					t0 := now()
+					for range b.N {
+						convFwd(out, x, w, nil, &g, sc, nil)
+						convGradW(dw, x, gy, &g, sc, nil)
+					}
+					b.ReportMetric(float64((now()-t0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+				})
+			}
 		}
 	}
 }
@@ -247,6 +252,7 @@ func TestConvFwdBlockedKeepsCols(t *testing.T) {
 		{n: 7, c: 3, m: 4, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
 		{n: 3, c: 2, m: 3, h: 7, w: 6, kh: 3, kw: 2, sh: 2, sw: 3, dh: 2, pl: 1, pb: 2},
 		{n: 4, c: 6, m: 3, h: 4, w: 4, kh: 1, kw: 1, group: 3},
+		{n: 3, c: 2, m: 3, h: 20, w: 20, kh: 5, kw: 5}, // row sweep
 	}
 	defer func(v int) { convBlockCols = v }(convBlockCols)
 	rng := rand.New(rand.NewSource(22))
@@ -297,5 +303,121 @@ func TestPointwise(t *testing.T) {
 		if g := convCase(tc.g); g.pointwise() != tc.want {
 			t.Errorf("%+v: pointwise %v, want %v", g, !tc.want, tc.want)
 		}
+	}
+}
+
+// TestIm2colSerialLd checks the serial im2col into rows ld apart (the
+// blocked convolution writing into the kept column matrix) against the
+// packed im2colSerial, exactly, on the shift, row-sweep and gather-table
+// paths: every row equals the packed one and the gaps between rows keep
+// what they held.
+func TestIm2colSerialLd(t *testing.T) {
+	defer func(v int) { shiftMinP = v }(shiftMinP)
+	shiftMinP = 1
+	cases := append(slices.Clone(shiftCases),
+		geom{n: 3, c: 2, h: 20, w: 20, kh: 5, kw: 5},                                         // rows (ow ≥ 16, ow ≠ w)
+		geom{n: 2, c: 3, h: 33, w: 18, kh: 3, kw: 3, pt: 1, pb: 1},                           // rows, padded top/bottom
+		geom{n: 3, c: 2, h: 8, w: 8, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1}, // table, padded
+		geom{n: 2, c: 3, h: 9, w: 7, kh: 1, kw: 1, sh: 2, sw: 2},                             // table, unpadded
+	)
+	rng := rand.New(rand.NewSource(23))
+	for k, g0 := range cases {
+		g := convCase(g0)
+		if g.useTable() && !g.shiftIm2col() {
+			g.table()
+		}
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			x := randVec(rng, g.n*g.c*g.h*g.w)
+			NP := g.n * g.oh * g.ow
+			rows := g.c * g.kh * g.kw
+			pp := make([]float64, g.n*g.c*(g.h+g.pt+g.pb+g.kh*g.dh)*(g.w+g.pl+g.pr+g.kw*g.dw))
+			want := make([]float64, rows*NP)
+			im2colSerial(want, x, &g, pp)
+			for _, gap := range []int{0, 1, 5, NP} {
+				ld := NP + gap
+				got := make([]float64, rows*ld)
+				for i := range got {
+					got[i] = 7
+				}
+				im2colSerialLd(got, x, &g, pp, ld)
+				for r := 0; r < rows; r++ {
+					if !slices.Equal(got[r*ld:][:NP], want[r*NP:][:NP]) {
+						t.Fatalf("gap %d: row %d differs from the packed im2colSerial", gap, r)
+					}
+					for _, v := range got[r*ld+NP : (r+1)*ld] {
+						if v != 7 {
+							t.Fatalf("gap %d: the gap after row %d was written", gap, r)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestConvFwdSegGemm checks the blocked convolution with the product of a
+// block written straight into the output planes (segGemm) against the
+// product into a buffer permuted afterwards, bit for bit (float32: the same
+// sums), with and without a kept column matrix, groups, blocks of several
+// samples and a partial last block, on resnet20-style 16×16 and 8×8 maps.
+func TestConvFwdSegGemm(t *testing.T) {
+	cases := []geom{
+		{n: 9, c: 16, m: 32, h: 16, w: 16, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 18, c: 8, m: 16, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 7, c: 8, m: 8, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 2},
+		{n: 6, c: 4, m: 70, h: 8, w: 8, kh: 1, kw: 1}, // mg > 64: OpenBLAS's in that build
+	}
+	defer func(v int, s bool) { convBlockCols, convSegGemm = v, s }(convBlockCols, convSegGemm)
+	rng := rand.New(rand.NewSource(24))
+	used := 0
+	for k, g0 := range cases {
+		g := convCase(g0)
+		P := g.oh * g.ow
+		f32 := func(n int) []float32 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(rng.NormFloat64())
+			}
+			return v
+		}
+		x, w, b := f32(g.n*g.c*g.h*g.w), f32(g.m*g.c/g.group*g.kh*g.kw), f32(g.m)
+		if sgemm.SegOK(P) && oursFor(false, false, g.m/g.group, 4*P, g.c/g.group*g.kh*g.kw) {
+			used++
+		}
+		for _, keep := range []bool{false, true} {
+			t.Run(fmt.Sprint(k, "/keep=", keep), func(t *testing.T) {
+				convBlockCols = 4 * P
+				run := func(seg bool) ([]float32, []float32) {
+					convSegGemm = seg
+					out := make([]float32, g.n*g.m*P)
+					for i := range out {
+						out[i] = 7
+					}
+					var cc *colCache[float32]
+					if keep {
+						cc = &colCache[float32]{}
+					}
+					gg := g
+					convFwd(out, x, w, b, &gg, &scratch[float32]{}, cc)
+					if cc != nil {
+						return out, cc.buf
+					}
+					return out, nil
+				}
+				want, wcols := run(false)
+				got, gcols := run(true)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("out[%d] = %v, want %v", i, got[i], want[i])
+					}
+				}
+				if !slices.Equal(gcols, wcols) {
+					t.Fatalf("kept columns differ")
+				}
+			})
+		}
+	}
+	if used == 0 {
+		t.Logf("segGemm does not apply to these geometries on this CPU/build (kernel %s)", sgemm.Kernel())
 	}
 }

@@ -1,6 +1,9 @@
 package graph
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // Inference BatchNormalization kernels over x [N, C, P]: one pass per
 // channel plane, planes shared out to the workers (a channel's sums are
@@ -23,36 +26,52 @@ func bnCoef[T float](scale, bias, mean, vr []T, c int, eps float64) (s, sh float
 // and the plane, accumulated in float64 (bnPlaneSums per plane, the planes'
 // sums added in batch order). dscale = sx/√(var+eps) and dbias = sg. scale is read only
 // for dx; sx or sg may be nil when not wanted.
+//
+// The planes are swept in memory order (sample-major, as bnFwd), shared out
+// to the workers, each plane's two sums kept; the channels' sums are then
+// added up in batch order, so the result does not depend on the split (and
+// is bit for bit that of a channel-by-channel sweep). Sample-major keeps
+// the reads and writes sequential where a channel's planes lie C·P apart
+// (short planes of 8×8 maps are a few cache lines each).
 func bnGradSums[T float](dx []T, sx, sg []float64, x, scale, mean, vr, gy []T, g *bnGeom) {
 	p := g.p
-	parallel(g.c, g.n*p, 1, func(c0, c1 int) {
-		for c := c0; c < c1; c++ {
-			var s T
+	np := g.n * g.c
+	buf := bnSumsPool.Get().(*[]float64)
+	if cap(*buf) < 2*np {
+		*buf = make([]float64, 2*np)
+	}
+	ps := (*buf)[:2*np] // plane pl's sums at ps[2·pl], ps[2·pl+1]
+	parallel(np, p, 1, func(pl0, pl1 int) {
+		for pl := pl0; pl < pl1; pl++ {
+			c := pl % g.c
+			o := pl * p
+			gs := gy[o : o+p]
 			if dx != nil {
-				s = T(float64(scale[c]) / math.Sqrt(float64(vr[c])+g.eps))
+				s := T(float64(scale[c]) / math.Sqrt(float64(vr[c])+g.eps))
+				bnScaleRow(dx[o:o+p], gs, s)
 			}
-			m := float64(mean[c])
-			ax, ag := 0.0, 0.0
-			for i := 0; i < g.n; i++ {
-				o := (i*g.c + c) * p
-				gs := gy[o : o+p]
-				xs := x[o : o+p]
-				if dx != nil {
-					bnScaleRow(dx[o:o+p], gs, s)
-				}
-				px, pg := bnPlaneSums(xs, gs, m)
-				ax += px
-				ag += pg
-			}
-			if sx != nil {
-				sx[c] = ax
-			}
-			if sg != nil {
-				sg[c] = ag
-			}
+			ps[2*pl], ps[2*pl+1] = bnPlaneSums(x[o:o+p], gs, float64(mean[c]))
 		}
 	})
+	for c := 0; c < g.c; c++ {
+		ax, ag := 0.0, 0.0
+		for i := 0; i < g.n; i++ {
+			pl := i*g.c + c
+			ax += ps[2*pl]
+			ag += ps[2*pl+1]
+		}
+		if sx != nil {
+			sx[c] = ax
+		}
+		if sg != nil {
+			sg[c] = ag
+		}
+	}
+	bnSumsPool.Put(buf)
 }
+
+// bnSumsPool holds bnGradSums's per-plane sums buffers.
+var bnSumsPool = sync.Pool{New: func() any { return new([]float64) }}
 
 // bnScaleRow sets dst = src·s (len(src) elements).
 func bnScaleRow[T float](dst, src []T, s T) {

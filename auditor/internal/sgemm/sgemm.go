@@ -82,6 +82,61 @@ func Serial(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda 
 	sgemm(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// SerialSeg is Serial (A and B not transposed) for a C whose columns come
+// in segments of seg: element (i, j) of C is c[i·ldc + (j/seg)·segStride +
+// j%seg]. The executor's blocked convolution writes a block of samples'
+// product so straight into their [sample, channel, position] planes (seg
+// the positions per sample, segStride the elements per sample, ldc the
+// positions), where Serial needs a buffer permuted afterwards. The sums
+// are Serial's, element for element. seg must satisfy SegOK, and the
+// elements of C must be distinct.
+func SerialSeg(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc, seg, segStride int) {
+	checkArgsC(blas.NoTrans, blas.NoTrans, m, n, k, a, lda, b, ldb, nil, 0, false)
+	switch {
+	case !SegOK(seg):
+		panic("sgemm: segment length not a multiple of the microkernel's width")
+	case ldc < seg, segStride < seg:
+		panic("sgemm: segments overlap")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if last := (m-1)*ldc + (n-1)/seg*segStride + (n-1)%seg; len(c) <= last {
+		panic("blas: insufficient length of c")
+	}
+	if alpha == 0 || k == 0 {
+		for t := 0; t*seg < n; t++ {
+			w := min(seg, n-t*seg)
+			if beta != 1 {
+				scale(m, w, beta, c[t*segStride:], ldc)
+			}
+		}
+		return
+	}
+	serialGemmMap(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, colMap{seg: seg, stride: segStride})
+}
+
+// SegOK reports whether SerialSeg takes segments of seg columns: a
+// positive multiple of the microkernel's tile width (so that every tile of
+// C lies in one segment), with this package's kernels in use.
+func SegOK(seg int) bool {
+	if useGonum && forced == nil {
+		return false
+	}
+	return seg > 0 && seg%kernel().nr == 0
+}
+
+// colMap maps a column j of C to its offset in a row: j (seg 0), or
+// (j/seg)·stride + j%seg (SerialSeg).
+type colMap struct{ seg, stride int }
+
+func (cm colMap) off(j int) int {
+	if cm.seg == 0 {
+		return j
+	}
+	return j/cm.seg*cm.stride + j%cm.seg
+}
+
 func sgemm(split bool, tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	aT, bT := checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
@@ -106,6 +161,12 @@ func sgemm(split bool, tA, tB blas.Transpose, m, n, k int, alpha float32, a []fl
 }
 
 func checkArgs(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) (aT, bT bool) {
+	return checkArgsC(tA, tB, m, n, k, a, lda, b, ldb, c, ldc, true)
+}
+
+// checkArgsC is checkArgs, C's leading dimension and length checked only
+// with checkC (SerialSeg checks its own).
+func checkArgsC(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, checkC bool) (aT, bT bool) {
 	switch tA {
 	case blas.NoTrans:
 	case blas.Trans, blas.ConjTrans:
@@ -131,7 +192,7 @@ func checkArgs(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []flo
 		panic("blas: bad leading dimension of A")
 	case bT && ldb < max(1, k), !bT && ldb < max(1, n):
 		panic("blas: bad leading dimension of B")
-	case ldc < max(1, n):
+	case checkC && ldc < max(1, n):
 		panic("blas: bad leading dimension of C")
 	}
 	if m == 0 || n == 0 {
@@ -142,7 +203,7 @@ func checkArgs(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []flo
 		panic("blas: insufficient length of a")
 	case bT && len(b) < (n-1)*ldb+k, !bT && len(b) < (k-1)*ldb+n:
 		panic("blas: insufficient length of b")
-	case len(c) < (m-1)*ldc+n:
+	case checkC && len(c) < (m-1)*ldc+n:
 		panic("blas: insufficient length of c")
 	}
 	return aT, bT
@@ -248,8 +309,14 @@ const kdc = 1024
 // serialGemm is the blocked product on the calling goroutine; m, n, k > 0
 // and alpha ≠ 0.
 func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	serialGemmMap(aT, bT, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, colMap{})
+}
+
+// serialGemmMap is serialGemm with C's columns placed by cm (the dot
+// product path only for the identity map).
+func serialGemmMap(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, cm colMap) {
 	v := kernel()
-	if !aT && bT && m <= min(dotMaxM, v.dotMaxM) && k >= dotMinK {
+	if cm.seg == 0 && !aT && bT && m <= min(dotMaxM, v.dotMaxM) && k >= dotMinK {
 		dotGemm(v, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -289,7 +356,7 @@ func serialGemm(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int, b
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
 				packA(mr, aT, a, lda, ic, pc, mb, kb, buf.a)
-				macro(v, mb, nb, kb, alpha, buf.a, &bs, be, c[ic*ldc+jc:], ldc)
+				macro(v, mb, nb, kb, alpha, buf.a, &bs, be, c[ic*ldc:], ldc, cm, jc)
 			}
 		}
 	}
@@ -379,9 +446,10 @@ func (s *strips) at(jr int) ([]float32, int) {
 }
 
 // macro multiplies a packed mb×kb block of A by a kb×nb block of B into C
-// (mb×nb at c, leading dimension ldc): C = alpha·A·B + beta·C. Whole
-// tiles go straight to C; edge tiles through a tile buffer.
-func macro(v *variant, mb, nb, kb int, alpha float32, ap []float32, bs *strips, beta float32, c []float32, ldc int) {
+// (mb×nb, leading dimension ldc, its column jr at c[cm.off(j0+jr)]):
+// C = alpha·A·B + beta·C. Whole tiles go straight to C; edge tiles through
+// a tile buffer.
+func macro(v *variant, mb, nb, kb int, alpha float32, ap []float32, bs *strips, beta float32, c []float32, ldc int, cm colMap, j0 int) {
 	mode := modeOf(beta)
 	kern, mr, nr := v.kern, v.mr, v.nr
 	var tile [maxMR * maxNR]float32
@@ -391,7 +459,7 @@ func macro(v *variant, mb, nb, kb int, alpha float32, ap []float32, bs *strips, 
 		for ir := 0; ir < mb; ir += mr {
 			mrr := min(mr, mb-ir)
 			as := ap[ir*kb : (ir+mr)*kb]
-			cc := c[ir*ldc+jr:]
+			cc := c[ir*ldc+cm.off(j0+jr):]
 			if mrr == mr && nrr == nr {
 				kern(kb, as, bstrip, ldb, cc, ldc, alpha, beta, mode)
 				continue
