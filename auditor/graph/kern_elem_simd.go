@@ -1,6 +1,6 @@
 package graph
 
-import "github.com/gnaudit/gnaudit/auditor/graph/internal/simd"
+import "github.com/gnaudit/gnaudit/auditor/internal/simd"
 
 // Dispatch to the AVX2 float32 kernels (package simd) where the CPU
 // has them: each helper runs the kernel over the longest multiple of 8

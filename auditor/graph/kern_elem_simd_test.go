@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gnaudit/gnaudit/auditor/graph/internal/simd"
+	"github.com/gnaudit/gnaudit/auditor/internal/simd"
 )
 
 // simdVals returns n float32 values with, at random places, ±0, ±Inf,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/internal/sgemm"
+	"github.com/gnaudit/gnaudit/auditor/internal/simd"
 	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/gorgonia"
 )
@@ -143,18 +144,18 @@ func gramSerial(p, r int, a []float32, lda int, buf []float32) {
 
 // simdSums enables the assembly kernels of sums_amd64.s (a variable so
 // that tests compare them with the Go loops).
-var simdSums = hasSums
+var simdSums = simd.Has
 
 // bnSums returns Σ_k d[k]·(x[k] − m) and Σ_k d[k] in float64 (each
 // product of the exactly converted float32 values, as dotShift4 and sum4,
-// in another order of additions), with bnSums32 where the CPU has it.
+// in another order of additions), with simd.BnSums32 where the CPU has it.
 func bnSums(d, x []float32, m float64) (dot, sum float64) {
 	x = x[:len(d)]
 	n8 := 0
 	if simdSums && len(d) >= 8 {
 		n8 = len(d) / 8
 		var out [16]float64
-		bnSums32(n8, (*float32)(unsafe.Pointer(&x[0])), (*float32)(unsafe.Pointer(&d[0])), m, &out)
+		simd.BnSums32(n8, (*float32)(unsafe.Pointer(&x[0])), (*float32)(unsafe.Pointer(&d[0])), m, &out)
 		dot = ((out[0] + out[1]) + (out[2] + out[3])) + ((out[4] + out[5]) + (out[6] + out[7]))
 		sum = ((out[8] + out[9]) + (out[10] + out[11])) + ((out[12] + out[13]) + (out[14] + out[15]))
 	}
@@ -165,7 +166,7 @@ func bnSums(d, x []float32, m float64) (dot, sum float64) {
 	return dot, sum
 }
 
-// sqNorm32 is sqNorm for float32 values, with sqSums32 where the CPU has
+// sqNorm32 is sqNorm for float32 values, with simd.SqSums32 where the CPU has
 // it (Σ v² of the converted values in float64, 16 partial sums).
 func sqNorm32(v []float32) float64 {
 	if !simdSums || len(v) < 16 {
@@ -173,7 +174,7 @@ func sqNorm32(v []float32) float64 {
 	}
 	n16 := len(v) / 16
 	var out [16]float64
-	sqSums32(n16, (*float32)(unsafe.Pointer(&v[0])), &out)
+	simd.SqSums32(n16, (*float32)(unsafe.Pointer(&v[0])), &out)
 	s := 0.0
 	for _, x := range out {
 		s += x

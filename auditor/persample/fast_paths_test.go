@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/gnaudit/gnaudit/auditor/internal/simd"
 	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
@@ -30,7 +31,7 @@ func TestSums(t *testing.T) {
 		for _, kernels := range []bool{false, true} {
 			t.Run(fmt.Sprintf("n=%d/kernels=%v", n, kernels), func(t *testing.T) {
 				defer func(v bool) { simdSums = v }(simdSums)
-				simdSums = kernels && hasSums
+				simdSums = kernels && simd.Has
 				dot, sum := bnSums(d, x, m)
 				approx.Abs(t, "Σ d(x−m)", dot, dotShift4(d, x, m), approx.Float64*math.Max(absDot, 1))
 				approx.Abs(t, "Σ d", sum, sum4(d), approx.Float64*math.Max(absSum, 1))
@@ -58,7 +59,7 @@ func TestFloat32FastPaths(t *testing.T) {
 	const n = 7
 	set := func(on bool) {
 		pairedBatchNorm, serialProducts, shiftColumns = on, on, on
-		simdSums = on && hasSums
+		simdSums = on && simd.Has
 	}
 	defer func(a, b, c, d, e bool) {
 		pairedBatchNorm, serialProducts, shiftColumns, simdSums, convNoColumns = a, b, c, d, e

@@ -22,3 +22,6 @@ func Scale32(n8 int, out, x *float32, s float32) { panic("simd: no assembly kern
 func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64) {
 	panic("simd: no assembly kernels")
 }
+
+// SqSums32 is not available here.
+func SqSums32(n16 int, v *float32, out *[16]float64) { panic("simd: no assembly kernels") }

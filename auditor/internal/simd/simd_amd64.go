@@ -36,3 +36,9 @@ func Scale32(n8 int, out, x *float32, s float32)
 //
 //go:noescape
 func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64)
+
+// SqSums32 sets lane j of out[4k:4k+4] to Σ_i v[16i+4k+j]² (i < n16), in
+// float64 (each float32 converted exactly), added in i order.
+//
+//go:noescape
+func SqSums32(n16 int, v *float32, out *[16]float64)
