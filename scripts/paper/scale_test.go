@@ -447,7 +447,7 @@ func TestScaleClaim3(t *testing.T) {
 	}{
 		{30, "agrees"},      // 30 points above AlexNet at every common B
 		{0, "inconclusive"}, // the same layer means
-		{-20, "disagrees"},  // below AlexNet
+		{-20, "disagrees"},  // below AlexNet at every common B
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			dir := t.TempDir()
@@ -468,7 +468,7 @@ func TestScaleClaim3(t *testing.T) {
 				t.Errorf("summary.json: no %s in\n%s", want, sum)
 			}
 			b, _ := os.ReadFile(doc)
-			if want := "full-resnet20 n-200-B-64-128-256-E-per-sample vs full-alexnet-cifar n-200, layer means %: B = 64:"; !strings.Contains(string(b), want) {
+			if want := "full-resnet20 n-200-B-64-128-256-E-per-sample (epoch 8, not plateaued) vs full-alexnet-cifar n-200 (epoch 2, not plateaued), layer means %: B = 64:"; !strings.Contains(string(b), want) {
 				t.Errorf("docs: no %q in\n%s", want, b)
 			}
 			line := string(b)[strings.Index(string(b), "| 3. ResNet"):]

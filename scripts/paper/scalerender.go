@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -995,50 +997,56 @@ func (s *scaleDoc) claims(trains []trainRun, fulls []*fullRun) {
 		}
 		add("2", "2. BatchNorm keeps the conv layers Gaussian during training", nums, v)
 	}
-	// Claim 3: ResNet more Gaussian than AlexNet, at the batch sizes both
-	// audits have (a ResNet run on a subset of B counts at its B): agrees
-	// when the ResNet's layer mean is higher by more than 2 SE at every
-	// common B, disagrees when it is lower by more than 2 SE at any.
+	// Claim 3: ResNet more Gaussian than AlexNet, at every n and batch size
+	// both have (a ResNet run on a subset of B counts at its B): agrees when
+	// the ResNet's layer mean is higher by more than 2 SE at every common B,
+	// disagrees when it is lower by more than 2 SE at every one, otherwise
+	// inconclusive.
 	{
 		v, nums := "not testable (not run)", "needs full-pool audits of resnet20/resnet56 and alexnet-cifar at the same n"
 		var found []string
 		for _, rc := range []string{"full-resnet20", "full-resnet56"} {
-			r := pickFrom(rc, true, 0)
-			if r == nil {
-				continue
+			ns := map[int]bool{}
+			for _, f := range fulls {
+				if f.Config == rc {
+					ns[f.N] = true
+				}
 			}
-			a := pickFrom("full-alexnet-cifar", false, r.N)
-			if a == nil {
-				continue
-			}
-			var parts []string
-			higher, lower, common := 0, 0, 0
-			for _, x := range a.Exp.BatchSizes() {
-				ga, gr := a.Exp.ModelGaussianity(x), r.Exp.ModelGaussianity(x)
-				if math.IsNaN(gr.Mean) || math.IsNaN(ga.Mean) {
+			for _, n := range slices.Sorted(maps.Keys(ns)) {
+				r := pickFrom(rc, true, n)
+				a := pickFrom("full-alexnet-cifar", false, n)
+				if r == nil || a == nil {
 					continue
 				}
-				se := math.Hypot(meanSE(a.Exp, x), meanSE(r.Exp, x))
-				parts = append(parts, fmt.Sprintf("B = %d: %.1f vs %.1f (difference %.1f ± %.1f)", x, gr.Mean, ga.Mean, gr.Mean-ga.Mean, se))
-				common++
-				switch d := gr.Mean - ga.Mean; {
-				case d > 2*se:
-					higher++
-				case d < -2*se:
-					lower++
+				var parts []string
+				higher, lower, common := 0, 0, 0
+				for _, x := range a.Exp.BatchSizes() {
+					ga, gr := a.Exp.ModelGaussianity(x), r.Exp.ModelGaussianity(x)
+					if math.IsNaN(gr.Mean) || math.IsNaN(ga.Mean) {
+						continue
+					}
+					se := math.Hypot(meanSE(a.Exp, x), meanSE(r.Exp, x))
+					parts = append(parts, fmt.Sprintf("B = %d: %.1f vs %.1f (difference %.1f ± %.1f)", x, gr.Mean, ga.Mean, gr.Mean-ga.Mean, se))
+					common++
+					switch d := gr.Mean - ga.Mean; {
+					case d > 2*se:
+						higher++
+					case d < -2*se:
+						lower++
+					}
 				}
-			}
-			if common == 0 {
-				continue
-			}
-			found = append(found, fmt.Sprintf("%s vs %s, layer means %%: %s", r.label(), a.label(), strings.Join(parts, "; ")))
-			switch {
-			case lower > 0:
-				v = "disagrees"
-			case higher == common:
-				v = agreeUnless(v, "agrees")
-			default:
-				v = agreeUnless(v, "inconclusive")
+				if common == 0 {
+					continue
+				}
+				found = append(found, fmt.Sprintf("%s%s vs %s%s, layer means %%: %s", r.label(), trainedNote(r), a.label(), trainedNote(a), strings.Join(parts, "; ")))
+				switch {
+				case lower == common:
+					v = "disagrees"
+				case higher == common:
+					v = agreeUnless(v, "agrees")
+				default:
+					v = agreeUnless(v, "inconclusive")
+				}
 			}
 		}
 		if len(found) > 0 {
@@ -1109,7 +1117,7 @@ func (s *scaleDoc) claims(trains []trainRun, fulls []*fullRun) {
 		}
 		add("5", "5. The tail index approaches 2 as B grows", orDash(nums), v)
 	}
-	b.WriteString("\nRules (applied by `scalectl aggregate`): claim 1 agrees when the layer mean at the largest B exceeds the one at the smallest by more than 2 standard errors and no layer is significantly lower there (Wilson intervals apart); claim 2 when the BN model's conv layers are more Gaussian by more than 2 binomial SEs at the last common checkpoint; claim 3 when ResNet's layer mean exceeds AlexNet's by more than 2 SEs at every batch size both audits have (a ResNet run on a subset of B counts at its B), and disagrees when it is lower by more than 2 SEs at any; claim 4 when the rank correlation is negative at every B and significant (exact permutation p < 0.05, one seed) at half of them or more; claim 5 when the median α rises from the smallest to the largest B and the share below the null's 5 % quantile does not. Several models: any \"disagrees\" wins, then \"inconclusive\". The dynamics propositions are in the Dynamics section.\n")
+	b.WriteString("\nRules (applied by `scalectl aggregate`): claim 1 agrees when the layer mean at the largest B exceeds the one at the smallest by more than 2 standard errors and no layer is significantly lower there (Wilson intervals apart); claim 2 when the BN model's conv layers are more Gaussian by more than 2 binomial SEs at the last common checkpoint; claim 3, at each n both models have, when ResNet's layer mean exceeds AlexNet's by more than 2 SEs at every batch size both audits have (a ResNet run on a subset of B counts at its B), disagrees when it is lower by more than 2 SEs at every one, and is inconclusive otherwise (the models' training state is given with the numbers: the comparison is fair only at similar accuracy); claim 4 when the rank correlation is negative at every B and significant (exact permutation p < 0.05, one seed) at half of them or more; claim 5 when the median α rises from the smallest to the largest B and the share below the null's 5 % quantile does not. Several models: any \"disagrees\" wins, then \"inconclusive\". The dynamics propositions are in the Dynamics section.\n")
 	s.section("Verdicts at this scale", "scale-claims", b.String())
 	s.summary["verdicts"] = verdicts
 }
@@ -1122,6 +1130,28 @@ func fmtP(p float64) string {
 		return "< 0.001"
 	}
 	return fmt.Sprintf("%.3f", p)
+}
+
+// trainedNote: " (epoch 12, plateau)" from the run's source.json, one per
+// seed; "" when there is none.
+func trainedNote(f *fullRun) string {
+	var parts []string
+	for _, r := range f.Exp.Runs {
+		m := f.Sources[r.Seed]
+		ep, ok := jf(m["epoch"])
+		if !ok {
+			continue
+		}
+		p := "plateau"
+		if pl, _ := m["plateau"].(bool); !pl {
+			p = "not plateaued"
+		}
+		parts = append(parts, fmt.Sprintf("epoch %d, %s", int(ep), p))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 func agreeUnless(cur, v string) string {
