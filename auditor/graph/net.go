@@ -73,8 +73,8 @@ type Net struct {
 	// paramReaders counts, per weight of a skipW node, the model's nodes
 	// that read it.
 	paramReaders map[string]int
-	bnTrain    []*bnTrainRec
-	idRows     map[string]int // integer inputs: rows of the tables they index
+	bnTrain      []*bnTrainRec
+	idRows       map[string]int // integer inputs: rows of the tables they index
 }
 
 // Build builds the executor for model m. It returns an error naming the

@@ -28,13 +28,12 @@ func (n *Net) LossGradSkip(x []float64, labels []int, convs []string) (float64, 
 	var recs []*skipRec
 	for _, c := range convs {
 		r, ok := n.skipW[c]
-		if !ok {
+		switch {
+		case !ok:
 			return 0, fmt.Errorf("graph: LossGradSkip: node %q is not a Conv whose weight gradient is computed", c)
-		}
-		if r.param == "" {
+		case r.param == "":
 			return 0, fmt.Errorf("graph: LossGradSkip: the weight of Conv %q is not a parameter", c)
-		}
-		if n.readers(r.param) != 1 {
+		case !n.CanSkipWeightGrad(c):
 			return 0, fmt.Errorf("graph: LossGradSkip: parameter %q of Conv %q has other readers", r.param, c)
 		}
 		skipped[r.param] = true
@@ -63,4 +62,12 @@ func (n *Net) SkippedGrads() []string {
 	}
 	slices.Sort(r)
 	return r
+}
+
+// CanSkipWeightGrad reports whether LossGradSkip accepts Conv node conv:
+// its weight gradient is computed, and its weight is a parameter that no
+// other node reads.
+func (n *Net) CanSkipWeightGrad(conv string) bool {
+	r, ok := n.skipW[conv]
+	return ok && r.param != "" && n.readers(r.param) == 1
 }

@@ -104,7 +104,9 @@ type Engine struct {
 	classes   int
 	logits    string
 	workers   int
-	moved     map[string]bool // values whose batch the executor tracks off axis 0 (expand_ext.go)
+	moved     map[string]bool           // values whose batch the executor tracks off axis 0 (expand_ext.go)
+	skips     map[*graph.Net]*skipState // skip.go
+	noSkip    bool
 }
 
 // New plans the per-sample gradients of m: it builds the executor for a
@@ -117,7 +119,7 @@ func New(m *ir.Model, opt Options) (*Engine, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = DefaultBatch
 	}
-	e := &Engine{m: m, opt: opt, overrides: map[string][]float64{}, workers: opt.Workers}
+	e := &Engine{m: m, opt: opt, overrides: map[string][]float64{}, workers: opt.Workers, noSkip: noSkip}
 	if e.workers <= 0 {
 		e.workers = runtime.GOMAXPROCS(0)
 	}
@@ -400,7 +402,13 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 	if err != nil {
 		return err
 	}
-	loss, err := net.LossGrad(x, labels)
+	st := e.skipFor(net, req)
+	var loss float64
+	if st != nil {
+		loss, err = net.LossGradSkip(x, labels, st.convs)
+	} else {
+		loss, err = net.LossGrad(x, labels)
+	}
 	if err != nil {
 		return fmt.Errorf("persample: %w", err)
 	}
@@ -412,13 +420,21 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 	if err := e.plainViews(ps); err != nil {
 		return err
 	}
+	var skip map[int]bool
+	if st != nil {
+		skip = st.ks
+	}
+	var direct []int
 	if e.opt.Float64 {
-		err = runExpansions[float64](e, ps, req, res, off)
+		direct, err = runExpansions[float64](e, ps, req, res, off, skip)
 	} else {
-		err = runExpansions[float32](e, ps, req, res, off)
+		direct, err = runExpansions[float32](e, ps, req, res, off, skip)
 	}
 	if err != nil {
 		return err
+	}
+	if st == nil {
+		e.learnSkip(net, req, direct)
 	}
 	var fb, sums []int
 	for k, p := range e.plans {
@@ -428,7 +444,7 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 		case MethodZero:
 			e.zeroRows(res, req, k, off, B)
 		default:
-			if req.Norms {
+			if req.Norms && !skip[k] {
 				sums = append(sums, k)
 			}
 		}
@@ -608,6 +624,8 @@ type worker[T float] struct {
 	g1, g2, l64, r64  []float64
 	acc, e            []float64
 	dots              []float64 // dotsAll's sample-major block
+	span              int       // the span of samples being processed
+	first             bool      // the sample is its span's first
 }
 
 // paramRun is the chunk-level plan of one expanded parameter.
@@ -617,12 +635,14 @@ type paramRun[T float] struct {
 	// single matrix-product use (the fast path)
 	mm       *mmExp[T]
 	vidx     []int32
-	coordsIn []int // requested coordinates in the use's input layout
-	direct   bool  // compute the whole gradient (then norms/coords from it)
-	trans    bool  // direct, in mmExp.fullT's transposed layout (coordsT)
-	coordsT  []int // coordsIn in fullT's layout
-	gram     bool  // |g_i|² from Gram matrices
-	dotsAll  bool  // coordinates by mm.dotsAll for the whole batch
+	coordsIn []int     // requested coordinates in the use's input layout
+	direct   bool      // compute the whole gradient (then norms/coords from it)
+	skip     bool      // the pass left out the batch gradient: sum g_i into sums
+	sums     []float64 // skip: Σ g_i per span of samples [span, Size]
+	trans    bool      // direct, in mmExp.fullT's transposed layout (coordsT)
+	coordsT  []int     // coordsIn in fullT's layout
+	gram     bool      // |g_i|² from Gram matrices
+	dotsAll  bool      // coordinates by mm.dotsAll for the whole batch
 	rsel     *rowSel
 	// general path: every use into a float64 accumulator
 	mms    []*mmExp[T]
@@ -632,8 +652,11 @@ type paramRun[T float] struct {
 	elScat [][]int32 // per elementwise use: input index → parameter index (a gathered parameter), or nil
 }
 
-// runExpansions computes the expanded parameters of one pass.
-func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off int) error {
+// runExpansions computes the expanded parameters of one pass. The
+// parameters skip (whose batch gradient the pass left out, skip.go) are
+// computed directly and their Σ_i g_i added to Result.Sum; direct lists the
+// parameters that could be (skipCandidate).
+func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off int, skip map[int]bool) (direct []int, err error) {
 	var runs []*paramRun[T]
 	for k, p := range e.plans {
 		if len(p.uses) == 0 {
@@ -643,7 +666,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		if nc == 0 && !req.Norms && !req.Full {
 			continue
 		}
-		r := &paramRun[T]{k: k, info: &p.info}
+		r := &paramRun[T]{k: k, info: &p.info, skip: skip[k]}
 		for _, u := range p.uses {
 			var err error
 			var mm *mmExp[T]
@@ -671,11 +694,11 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				el, err = newExt(ps, u)
 			}
 			if err != nil {
-				return fmt.Errorf("persample: parameter %q: %w", p.info.Name, err)
+				return nil, fmt.Errorf("persample: parameter %q: %w", p.info.Name, err)
 			}
 			if mm != nil {
 				if mm.size() != p.info.Size {
-					return fmt.Errorf("persample: parameter %q: expansion of %s %q has %d elements, the parameter %d", p.info.Name, u.node.OpType, u.node.Name, mm.size(), p.info.Size)
+					return nil, fmt.Errorf("persample: parameter %q: expansion of %s %q has %d elements, the parameter %d", p.info.Name, u.node.OpType, u.node.Name, mm.size(), p.info.Size)
 				}
 				r.mms, r.mmVidx = append(r.mms, mm), append(r.mmVidx, u.vidx)
 			} else {
@@ -685,12 +708,36 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		if len(r.mms) == 1 && len(r.els) == 0 {
 			r.single(req, nc)
 		}
+		if r.skip && !r.direct {
+			return nil, fmt.Errorf("persample: parameter %q: internal error: its batch gradient was skipped, but it is not computed directly", p.info.Name)
+		}
+		if r.direct && !r.trans && r.vidx == nil && skipCandidate(p) {
+			direct = append(direct, k)
+		}
 		runs = append(runs, r)
 	}
 	if len(runs) == 0 {
-		return nil
+		return direct, nil
 	}
 	B := ps.batch
+	// Samples are handed out in spans of span consecutive ones (one
+	// without skipped parameters); a skipped parameter sums its gradients
+	// per span in sample order, and the spans are added in order below, so
+	// that Σ_i g_i does not depend on the scheduling.
+	span, nspan := 1, B
+	var sumRuns []*paramRun[T]
+	for _, r := range runs {
+		if r.skip {
+			sumRuns = append(sumRuns, r)
+		}
+	}
+	if len(sumRuns) > 0 {
+		span = skipSpan(B, e.workers)
+		nspan = (B + span - 1) / span
+		for _, r := range sumRuns {
+			r.sums = make([]float64, nspan*r.info.Size)
+		}
+	}
 	// Work items: the samples, then blocks of batch-wide coordinates.
 	type dotBlock struct {
 		r      *paramRun[T]
@@ -749,27 +796,39 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			ws := &worker[T]{}
 			for failed.Load() == nil {
 				t := int(next.Add(1) - 1)
-				if t >= B+len(dots) {
+				if t >= nspan+len(dots) {
 					return
 				}
-				if t >= B {
-					d := dots[t-B]
+				if t >= nspan {
+					d := dots[t-nspan]
 					cur = d.r
 					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn), &ws.sel, &ws.dots)
 					continue
 				}
-				for _, r := range runs {
-					cur = r
-					r.sample(ws, t, req, res, off, e.ncoords(req, r.k))
+				ws.span = t
+				for i := t * span; i < min(t*span+span, B); i++ {
+					ws.first = i == t*span
+					for _, r := range runs {
+						cur = r
+						r.sample(ws, i, req, res, off, e.ncoords(req, r.k))
+					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	if err := failed.Load(); err != nil {
-		return *err
+		return nil, *err
 	}
-	return nil
+	for _, r := range sumRuns {
+		dst := res.Params[r.k].Sum
+		for s := range nspan {
+			for j, v := range r.sums[s*r.info.Size : (s+1)*r.info.Size] {
+				dst[j] += v
+			}
+		}
+	}
+	return direct, nil
 }
 
 // sqNorm returns Σ v² in float64, with four partial sums (one running sum
@@ -815,7 +874,7 @@ func (r *paramRun[T]) single(req Request, nc int) {
 	}
 	G, rows, cols, P := float64(mm.groups), float64(mm.rows), float64(mm.cols), float64(mm.p)
 	direct := G * rows * cols * P
-	if req.Full {
+	if req.Full || r.skip {
 		r.direct = true
 		return
 	}
@@ -903,6 +962,18 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 			}
 			for q, j := range r.coordsIn {
 				coords[q] = float64(g[j])
+			}
+			if r.sums != nil {
+				acc := r.sums[w.span*size : (w.span+1)*size]
+				if w.first {
+					for j, v := range g {
+						acc[j] = float64(v)
+					}
+				} else {
+					for j, v := range g {
+						acc[j] += float64(v)
+					}
+				}
 			}
 			return
 		}
