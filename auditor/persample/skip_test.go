@@ -39,7 +39,9 @@ func TestSkipMatchesNoSkip(t *testing.T) {
 		{"conv stride 2 bias", func() *ir.Model {
 			return convCaseModel(convCase{c: 2, h: 9, w: 8, m: 3, kh: 5, kw: 3, attrs: at("strides", ais(2, 2), "pads", ais(2, 1, 1, 0)), bias: true})
 		}, []string{"conv.W"}},
-		{"conv1d", conv1dModel, nil},
+		{"conv1d", conv1dModel, []string{"c.W"}},
+		{"shared conv weight", sharedConvModel, nil},
+		{"gemm only", tiedModel, nil},
 		{"resnet20", func() *ir.Model { return zooModel(t, "resnet20") }, nil},
 	}
 	for _, md := range models {
@@ -85,7 +87,7 @@ func TestSkipMatchesNoSkip(t *testing.T) {
 						}
 						compareResults(t, what, e.Params(), got, want, tol)
 					}
-					if st := e.skips[e.main]; md.wantSkip != nil && rq.name == "norms+full" {
+					if st := e.skips[e.main]; md.name != "resnet20" && rq.name == "norms+full" {
 						var names []string
 						for k := range st.ks {
 							names = append(names, e.plans[k].info.Name)
@@ -106,6 +108,18 @@ func TestSkipMatchesNoSkip(t *testing.T) {
 			})
 		}
 	}
+}
+
+// sharedConvModel: one weight read by two convolutions (its batch gradient
+// is a sum over both: never skipped).
+func sharedConvModel() *ir.Model {
+	b := newModel(13, -1, 3, 6, 6)
+	w := b.param("shared.W", 0.3, true, 3, 3, 3, 3)
+	h := b.op("Conv", at("pads", ais(1, 1, 1, 1)), "x", w)
+	h = b.op("Relu", nil, h)
+	h = b.op("Conv", at("pads", ais(1, 1, 1, 1)), h, w)
+	h = b.op("Flatten", at("axis", ai(1)), h)
+	return b.output(b.op("Gemm", at("transB", ai(1)), h, b.param("fc.W", 0.3, true, 4, 108)))
 }
 
 func newSkipEngine(t *testing.T, m *ir.Model, f64 bool, batch int, off bool) *Engine {
