@@ -711,7 +711,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		if r.skip && !r.direct {
 			return nil, fmt.Errorf("persample: parameter %q: internal error: its batch gradient was skipped, but it is not computed directly", p.info.Name)
 		}
-		if r.direct && !r.trans && r.vidx == nil && skipCandidate(p) {
+		if r.direct && r.vidx == nil && skipCandidate(p) {
 			direct = append(direct, k)
 		}
 		runs = append(runs, r)
@@ -821,12 +821,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		return nil, *err
 	}
 	for _, r := range sumRuns {
-		dst := res.Params[r.k].Sum
-		for s := range nspan {
-			for j, v := range r.sums[s*r.info.Size : (s+1)*r.info.Size] {
-				dst[j] += v
-			}
-		}
+		r.addSums(res.Params[r.k].Sum, nspan)
 	}
 	return direct, nil
 }
@@ -874,7 +869,7 @@ func (r *paramRun[T]) single(req Request, nc int) {
 	}
 	G, rows, cols, P := float64(mm.groups), float64(mm.rows), float64(mm.cols), float64(mm.p)
 	direct := G * rows * cols * P
-	if req.Full || r.skip {
+	if req.Full {
 		r.direct = true
 		return
 	}
@@ -889,7 +884,7 @@ func (r *paramRun[T]) single(req Request, nc int) {
 	}
 	if req.Norms {
 		gram := G * P * P * (rows + cols)
-		if gram+coordCost < direct {
+		if gram+coordCost < direct && !r.skip {
 			r.gram = true
 		} else {
 			r.direct = true
@@ -903,6 +898,51 @@ func (r *paramRun[T]) single(req Request, nc int) {
 		}
 	}
 	r.dotsAll = nc > 0 && !r.direct && r.rsel == nil && mm.colm != nil
+}
+
+// addSum adds the loaded sample's gradient g to the sum of its span of
+// samples (the first sample of the span sets it).
+func (r *paramRun[T]) addSum(w *worker[T], g []T) {
+	size := r.info.Size
+	acc := r.sums[w.span*size : (w.span+1)*size]
+	if w.first {
+		for j, v := range g {
+			acc[j] = float64(v)
+		}
+		return
+	}
+	for j, v := range g {
+		acc[j] += float64(v)
+	}
+}
+
+// addSums adds the spans' sums, in span order, to dst (Result.Sum), from
+// fullT's layout where the pass computed in it.
+func (r *paramRun[T]) addSums(dst []float64, nspan int) {
+	size := r.info.Size
+	acc := r.sums[:size]
+	for s := 1; s < nspan; s++ {
+		for j, v := range r.sums[s*size : (s+1)*size] {
+			acc[j] += v
+		}
+	}
+	if !r.trans {
+		for j, v := range acc {
+			dst[j] += v
+		}
+		return
+	}
+	// block g of fullT holds g_i[g]ᵀ: (row, col) at g·rows·cols + col·rows + row
+	mm := r.mm
+	rc := mm.rows * mm.cols
+	for g := 0; g < mm.groups; g++ {
+		d, a := dst[g*rc:(g+1)*rc], acc[g*rc:(g+1)*rc]
+		for row := 0; row < mm.rows; row++ {
+			for col := 0; col < mm.cols; col++ {
+				d[row*mm.cols+col] += a[col*mm.rows+row]
+			}
+		}
+	}
 }
 
 // sample computes parameter r's outputs for sample i of the pass.
@@ -938,6 +978,9 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 			for q, j := range r.coordsT {
 				coords[q] = float64(w.S[j])
 			}
+			if r.sums != nil {
+				r.addSum(w, w.S) // in fullT's layout
+			}
 			return
 		}
 		if r.direct {
@@ -964,16 +1007,7 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 				coords[q] = float64(g[j])
 			}
 			if r.sums != nil {
-				acc := r.sums[w.span*size : (w.span+1)*size]
-				if w.first {
-					for j, v := range g {
-						acc[j] = float64(v)
-					}
-				} else {
-					for j, v := range g {
-						acc[j] += float64(v)
-					}
-				}
+				r.addSum(w, g)
 			}
 			return
 		}

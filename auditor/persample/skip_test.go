@@ -25,7 +25,8 @@ const skipTol = 1e-5
 // engine without it: float64 to 1e-12 of each tensor's scale, float32 to
 // skipTol. The inputs span three passes of Batch plus an odd chunk (the
 // second net), and every request is computed twice so that the skip path
-// runs (it is learnt on the first pass of a request shape).
+// runs (it is learnt on the first pass of a request shape); the direct
+// products in both layouts (mmExp.full and mmExp.fullT).
 func TestSkipMatchesNoSkip(t *testing.T) {
 	models := []struct {
 		name     string
@@ -46,12 +47,15 @@ func TestSkipMatchesNoSkip(t *testing.T) {
 	}
 	for _, md := range models {
 		m := md.m()
-		for _, f64 := range []bool{true, false} {
+		for _, mode := range []struct{ f64, trans bool }{{true, false}, {true, true}, {false, false}, {false, true}} {
+			f64 := mode.f64
 			tol := approx.Float64
 			if !f64 {
 				tol = skipTol
 			}
-			t.Run(fmt.Sprintf("%s/float64=%v", md.name, f64), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/float64=%v/transposed=%v", md.name, f64, mode.trans), func(t *testing.T) {
+				defer func(v bool) { transposeDirect = v }(transposeDirect)
+				transposeDirect = mode.trans
 				batch := 4
 				ref := newSkipEngine(t, m, f64, batch, true)
 				e := newSkipEngine(t, m, f64, batch, false)
@@ -172,7 +176,7 @@ func TestSkipLeavesLossGradUnchanged(t *testing.T) {
 			e := newSkipEngine(t, m, f64, batch, false)
 			per := prod(e.InputShape())
 			x, y := randInput(21, batch*per), randLabels(22, batch, e.Classes())
-			req := Request{Norms: true, Coords: make([][]int, len(e.Params()))}
+			req := Request{Norms: true, Full: true}
 			for pass := 0; pass < 2; pass++ {
 				if _, err := e.Compute(x, y, req); err != nil {
 					t.Fatal(err)
