@@ -106,6 +106,7 @@ type Engine struct {
 	workers   int
 	moved     map[string]bool           // values whose batch the executor tracks off axis 0 (expand_ext.go)
 	skips     map[*graph.Net]*skipState // skip.go
+	sumBuf    []float64                 // the skipped parameters' span sums (runExpansions)
 	noSkip    bool
 }
 
@@ -734,8 +735,16 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 	if len(sumRuns) > 0 {
 		span = skipSpan(B, e.workers)
 		nspan = (B + span - 1) / span
+		n := 0
 		for _, r := range sumRuns {
-			r.sums = make([]float64, nspan*r.info.Size)
+			n += nspan * r.info.Size
+		}
+		// reused from pass to pass: addSum sets before it adds
+		e.sumBuf = grow(e.sumBuf, n)
+		n = 0
+		for _, r := range sumRuns {
+			r.sums = e.sumBuf[n : n+nspan*r.info.Size]
+			n += nspan * r.info.Size
 		}
 	}
 	// Work items: the samples, then blocks of batch-wide coordinates.
