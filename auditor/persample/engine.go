@@ -425,17 +425,21 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 	if st != nil {
 		skip = st.ks
 	}
-	var direct []int
+	var own []int
 	if e.opt.Float64 {
-		direct, err = runExpansions[float64](e, ps, req, res, off, skip)
+		own, err = runExpansions[float64](e, ps, req, res, off, skip)
 	} else {
-		direct, err = runExpansions[float32](e, ps, req, res, off, skip)
+		own, err = runExpansions[float32](e, ps, req, res, off, skip)
 	}
 	if err != nil {
 		return err
 	}
 	if st == nil {
-		e.learnSkip(net, req, direct)
+		e.learnSkip(net, req, own)
+	}
+	owned := map[int]bool{}
+	for _, k := range own {
+		owned[k] = true
 	}
 	var fb, sums []int
 	for k, p := range e.plans {
@@ -445,7 +449,7 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 		case MethodZero:
 			e.zeroRows(res, req, k, off, B)
 		default:
-			if req.Norms && !skip[k] {
+			if req.Norms && !owned[k] {
 				sums = append(sums, k)
 			}
 		}
@@ -638,7 +642,8 @@ type paramRun[T float] struct {
 	vidx     []int32
 	coordsIn []int     // requested coordinates in the use's input layout
 	direct   bool      // compute the whole gradient (then norms/coords from it)
-	skip     bool      // the pass left out the batch gradient: sum g_i into sums
+	skip     bool      // the pass left out the batch gradient: computed directly
+	own      bool      // Σ_i g_i from the per-sample gradients (sums), not the executor's
 	sums     []float64 // skip: Σ g_i per span of samples [span, Size]
 	trans    bool      // direct, in mmExp.fullT's transposed layout (coordsT)
 	coordsT  []int     // coordsIn in fullT's layout
@@ -655,9 +660,11 @@ type paramRun[T float] struct {
 
 // runExpansions computes the expanded parameters of one pass. The
 // parameters skip (whose batch gradient the pass left out, skip.go) are
-// computed directly and their Σ_i g_i added to Result.Sum; direct lists the
-// parameters that could be (skipCandidate).
-func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off int, skip map[int]bool) (direct []int, err error) {
+// computed directly; own lists them, or in a pass without skip those that
+// could be: the parameters whose Σ_i g_i runExpansions adds to Result.Sum
+// from the per-sample gradients (so that a sum is the same number whether
+// or not the pass skipped).
+func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off int, skip map[int]bool) (own []int, err error) {
 	var runs []*paramRun[T]
 	for k, p := range e.plans {
 		if len(p.uses) == 0 {
@@ -712,29 +719,44 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		if r.skip && !r.direct {
 			return nil, fmt.Errorf("persample: parameter %q: internal error: its batch gradient was skipped, but it is not computed directly", p.info.Name)
 		}
-		if r.direct && r.vidx == nil && skipCandidate(p) {
-			direct = append(direct, k)
-		}
 		runs = append(runs, r)
 	}
-	if len(runs) == 0 {
-		return direct, nil
-	}
 	B := ps.batch
-	// Samples are handed out in spans of span consecutive ones (one
-	// without skipped parameters); a skipped parameter sums its gradients
-	// per span in sample order, and the spans are added in order below, so
-	// that Σ_i g_i does not depend on the scheduling.
 	span, nspan := 1, B
+	if req.Norms && !e.noSkip {
+		span = skipSpan(B, e.workers)
+		nspan = (B + span - 1) / span
+	}
+	// The parameters whose Σ_i g_i the pass sums itself: those skipped, or
+	// (in a pass without skipped gradients) those that could be.
+	bytes := 0
+	for _, r := range runs {
+		if skip == nil && req.Norms && !e.noSkip && r.direct && r.vidx == nil && skipCandidate(e.plans[r.k]) &&
+			ps.net.CanSkipWeightGrad(e.plans[r.k].uses[0].node.Name) && bytes+8*nspan*r.info.Size <= skipMaxBytes {
+			r.own = true
+		}
+		if r.skip || r.own {
+			r.own = true
+			bytes += 8 * nspan * r.info.Size
+			own = append(own, r.k)
+		}
+	}
+	if len(runs) == 0 {
+		return own, nil
+	}
+	// Samples are handed out in spans of span consecutive ones (one
+	// without parameters to sum); a parameter whose sum the pass forms
+	// sums its gradients per span in sample order, and the spans are added
+	// in order below, so that Σ_i g_i does not depend on the scheduling.
 	var sumRuns []*paramRun[T]
 	for _, r := range runs {
-		if r.skip {
+		if r.own {
 			sumRuns = append(sumRuns, r)
 		}
 	}
-	if len(sumRuns) > 0 {
-		span = skipSpan(B, e.workers)
-		nspan = (B + span - 1) / span
+	if len(sumRuns) == 0 {
+		span, nspan = 1, B
+	} else {
 		n := 0
 		for _, r := range sumRuns {
 			n += nspan * r.info.Size
@@ -832,7 +854,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 	for _, r := range sumRuns {
 		r.addSums(res.Params[r.k].Sum, nspan)
 	}
-	return direct, nil
+	return own, nil
 }
 
 // sqNorm returns Σ v² in float64, with four partial sums (one running sum

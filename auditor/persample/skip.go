@@ -20,8 +20,10 @@ import (
 //
 // Which parameters go direct is decided by runExpansions from operation
 // counts, after the pass; so the first pass of a request shape on a net
-// runs in full and records them (learnSkip), and the later passes of the
-// same shape skip them and force them direct (paramRun.single).
+// runs in full, already sums those parameters itself (so that a sum does
+// not depend on whether its pass skipped) and records them (learnSkip);
+// the later passes of the same shape skip them and force them direct
+// (paramRun.single).
 
 // skipMaxBytes bounds the float64 span sums of the skipped parameters of a
 // pass.
@@ -67,9 +69,9 @@ func (e *Engine) skipFor(net *graph.Net, req Request) *skipState {
 }
 
 // learnSkip records, after a pass of net without skipped gradients, the
-// parameters of direct (computed directly by runExpansions) whose batch
-// weight gradient the next passes of req's shape leave out.
-func (e *Engine) learnSkip(net *graph.Net, req Request, direct []int) {
+// parameters own whose Σ_i g_i runExpansions formed itself: the next passes
+// of req's shape leave out their batch weight gradient.
+func (e *Engine) learnSkip(net *graph.Net, req Request, own []int) {
 	if e.noSkip || !req.Norms {
 		return
 	}
@@ -77,22 +79,9 @@ func (e *Engine) learnSkip(net *graph.Net, req Request, direct []int) {
 		e.skips = map[*graph.Net]*skipState{}
 	}
 	st := &skipState{sig: e.requestSig(req), ks: map[int]bool{}}
-	B := net.Batch()
-	span := skipSpan(B, e.workers)
-	nspan := (B + span - 1) / span
-	bytes := 0
-	for _, k := range direct {
-		p := e.plans[k]
-		conv := p.uses[0].node.Name
-		if !net.CanSkipWeightGrad(conv) {
-			continue
-		}
-		if bytes+8*nspan*p.info.Size > skipMaxBytes {
-			continue
-		}
-		bytes += 8 * nspan * p.info.Size
+	for _, k := range own {
 		st.ks[k] = true
-		st.convs = append(st.convs, conv)
+		st.convs = append(st.convs, e.plans[k].uses[0].node.Name)
 	}
 	e.skips[net] = st
 }

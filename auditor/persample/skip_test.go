@@ -80,10 +80,22 @@ func TestSkipMatchesNoSkip(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
+					var first *Result
 					for pass := 0; pass < 2; pass++ {
 						got, err := e.Compute(x, y, rq.req)
 						if err != nil {
 							t.Fatal(err)
+						}
+						if pass == 0 {
+							first = got
+						} else {
+							// the pass that learns the skip already sums
+							// those parameters itself: the same numbers
+							for k, p := range e.Params() {
+								if !slices.Equal(got.Params[k].Sum, first.Params[k].Sum) || !slices.Equal(got.Params[k].SqNorm, first.Params[k].SqNorm) {
+									t.Errorf("%s: %s: sums or norms of the skipped pass differ from the first pass's", rq.name, p.Name)
+								}
+							}
 						}
 						what := fmt.Sprintf("%s pass %d", rq.name, pass)
 						if skipped := len(e.main.SkippedGrads()) > 0; pass == 1 && rq.req.Full && skipped != (md.wantSkip != nil || md.name == "resnet20") {
