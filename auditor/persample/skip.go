@@ -78,6 +78,11 @@ func (e *Engine) learnSkip(net *graph.Net, req Request, own []int) {
 	if e.skips == nil {
 		e.skips = map[*graph.Net]*skipState{}
 	}
+	for n := range e.skips {
+		if n != e.main && n != e.other {
+			delete(e.skips, n) // a replaced odd-chunk net: let it go
+		}
+	}
 	st := &skipState{sig: e.requestSig(req), ks: map[int]bool{}}
 	for _, k := range own {
 		st.ks[k] = true

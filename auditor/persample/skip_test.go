@@ -114,6 +114,15 @@ func TestSkipMatchesNoSkip(t *testing.T) {
 						}
 					}
 				}
+				// another odd chunk replaces the second net: its record goes
+				if _, err := e.Compute(x[:(batch+2)*per], y[:batch+2], Request{Norms: true}); err != nil {
+					t.Fatal(err)
+				}
+				for n := range e.skips {
+					if n != e.main && n != e.other {
+						t.Errorf("a skip record of a replaced net is kept")
+					}
+				}
 				if md.name == "resnet20" {
 					// every convolution weight is computed directly for the
 					// collector's request: all 21 are skipped
