@@ -67,6 +67,9 @@ type builderBase struct {
 	// convCols gives, per Conv node name, the column matrix its forward
 	// pass keeps for its weight gradient (Net.ConvColumns).
 	convCols map[string]func() (data any, rows, cols int)
+	// skipW holds, per Conv node name whose weight gradient is built, the
+	// switch that makes that gradient's kernel do nothing (Net.LossGradSkip).
+	skipW map[string]*skipRec
 	// bnTrain holds the train-mode BatchNormalization nodes (bn_train.go).
 	bnTrain []*bnTrainRec
 	// idRows gives, per integer data input read by Gather, the number of
@@ -864,7 +867,21 @@ func (b *builder[T]) conv(n *ir.Node) error {
 				return cc.buf, g.c * g.kh * g.kw, g.n * g.oh * g.ow
 			}
 		}
+		var skip *skipRec
+		if o.wrt[1] {
+			skip = &skipRec{}
+			if _, isParam := b.params[n.Inputs[1]]; isParam {
+				skip.param = n.Inputs[1]
+			}
+			if b.skipW == nil {
+				b.skipW = map[string]*skipRec{}
+			}
+			b.skipW[n.Name] = skip
+		}
 		if res[1], err = b.back(o.wrt[1], newKop[T]("ConvGradW", n.Name, []tensor.Shape{gx, gout}, gw, func(r []T, in [][]T) {
+			if skip.on {
+				return // Net.LossGradSkip: the caller forms Σ_i g_i itself
+			}
 			convGradW(r, in[0], in[1], g, sc, cc)
 		}), ins[0], grad); err != nil {
 			return nil, err

@@ -68,8 +68,13 @@ type Net struct {
 	lastFull   bool // the last pass was LossGrad: derivatives are current
 	ran        bool
 	convCols   map[string]func() (any, int, int)
-	bnTrain    []*bnTrainRec
-	idRows     map[string]int // integer inputs: rows of the tables they index
+	skipW      map[string]*skipRec
+	skipped    map[string]bool // parameters whose gradient the last LossGradSkip left out
+	// paramReaders counts, per weight of a skipW node, the model's nodes
+	// that read it.
+	paramReaders map[string]int
+	bnTrain      []*bnTrainRec
+	idRows       map[string]int // integer inputs: rows of the tables they index
 }
 
 // Build builds the executor for model m. It returns an error naming the
@@ -380,6 +385,20 @@ func buildT[T float](m *ir.Model, opt Options, cfg buildConfig) (*Net, error) {
 	}
 	net.notes = b.notes
 	net.convCols = b.convCols
+	net.skipW = b.skipW
+	net.paramReaders = map[string]int{}
+	for _, r := range b.skipW {
+		if r.param != "" {
+			net.paramReaders[r.param] = 0
+		}
+	}
+	for _, nd := range m.Nodes {
+		for _, in := range nd.Inputs {
+			if c, ok := net.paramReaders[in]; ok {
+				net.paramReaders[in] = c + 1
+			}
+		}
+	}
 	net.bnTrain = b.bnTrain
 	return net, nil
 }
@@ -499,6 +518,7 @@ func (n *Net) LossGrad(x []float64, labels []int) (float64, error) {
 		return 0, fmt.Errorf("graph: LossGrad: %w", err)
 	}
 	n.setBatchNormMode(true)
+	n.skipped = nil
 	if err := n.run(n.fullVM); err != nil {
 		n.lastFull = false
 		return 0, err
@@ -516,7 +536,7 @@ func (n *Net) LossGrad(x []float64, labels []int) (float64, error) {
 // not trainable; nil for an unknown name or before LossGrad.
 func (n *Net) Grad(param string) []float64 {
 	p, ok := n.byName[param]
-	if !ok || !n.lastFull {
+	if !ok || !n.lastFull || n.skipped[param] {
 		return nil
 	}
 	g, ok := n.grads[param]
@@ -532,7 +552,7 @@ func (n *Net) Grad(param string) []float64 {
 // (fine-tuning) and would otherwise allocate them anew each time.
 func (n *Net) GradInto(param string, dst []float64) []float64 {
 	p, ok := n.byName[param]
-	if !ok || !n.lastFull {
+	if !ok || !n.lastFull || n.skipped[param] {
 		return nil
 	}
 	size := prod(p.shape)
@@ -633,7 +653,7 @@ func (n *Net) Value(name string) (shape []int, v []float64, ok bool) {
 func (n *Net) Deriv(name string) (shape []int, v []float64, ok bool) {
 	g, found := n.vals[name]
 	if !found {
-		if p, isParam := n.byName[name]; isParam && n.lastFull && n.grads[name] != nil {
+		if p, isParam := n.byName[name]; isParam && n.lastFull && !n.skipped[name] && n.grads[name] != nil {
 			return append([]int(nil), p.shape...), n.Grad(name), true
 		}
 		return nil, nil, false
@@ -690,7 +710,7 @@ func (n *Net) DerivView(name string) (shape []int, data any, ok bool) {
 // that does not influence the loss (Grad returns zeros).
 func (n *Net) GradView(param string) any {
 	g, ok := n.grads[param]
-	if !ok || !n.lastFull || g.Value() == nil {
+	if !ok || !n.lastFull || n.skipped[param] || g.Value() == nil {
 		return nil
 	}
 	d, _ := denseData(g.Value())

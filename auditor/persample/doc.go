@@ -74,7 +74,15 @@
 //   - coordinates come from dot products of one row of δ_i and one column of
 //     U(x_i) each, or from the product of only the rows (e.g. output
 //     channels) that hold requested coordinates;
-//   - Σ_i g_i is the executor's batch gradient (graph.Net.GradView).
+//   - Σ_i g_i is the executor's batch gradient (graph.Net.GradView),
+//     except for a convolution weight whose per-sample gradients the pass
+//     forms in full anyway (|g_i|² not from Gram matrices): there the
+//     pass leaves the executor's weight gradient out
+//     (graph.Net.LossGradSkip) and Σ_i g_i is summed from the g_i in
+//     float64, per span of consecutive samples and then span by span, so
+//     that it does not depend on the scheduling (skip.go). The choice is
+//     learnt on the first pass of a request shape; LossGrad itself (and
+//     fine-tuning) is unchanged.
 //
 // Convolutions are expanded on the executor's own buffers, without copies:
 // δ (graph.Net.DerivView) and the column matrix that the executor keeps

@@ -104,7 +104,10 @@ type Engine struct {
 	classes   int
 	logits    string
 	workers   int
-	moved     map[string]bool // values whose batch the executor tracks off axis 0 (expand_ext.go)
+	moved     map[string]bool           // values whose batch the executor tracks off axis 0 (expand_ext.go)
+	skips     map[*graph.Net]*skipState // skip.go
+	sumBuf    []float64                 // the skipped parameters' span sums (runExpansions)
+	noSkip    bool
 }
 
 // New plans the per-sample gradients of m: it builds the executor for a
@@ -117,7 +120,7 @@ func New(m *ir.Model, opt Options) (*Engine, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = DefaultBatch
 	}
-	e := &Engine{m: m, opt: opt, overrides: map[string][]float64{}, workers: opt.Workers}
+	e := &Engine{m: m, opt: opt, overrides: map[string][]float64{}, workers: opt.Workers, noSkip: noSkip}
 	if e.workers <= 0 {
 		e.workers = runtime.GOMAXPROCS(0)
 	}
@@ -400,7 +403,13 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 	if err != nil {
 		return err
 	}
-	loss, err := net.LossGrad(x, labels)
+	st := e.skipFor(net, req)
+	var loss float64
+	if st != nil {
+		loss, err = net.LossGradSkip(x, labels, st.convs)
+	} else {
+		loss, err = net.LossGrad(x, labels)
+	}
 	if err != nil {
 		return fmt.Errorf("persample: %w", err)
 	}
@@ -412,13 +421,25 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 	if err := e.plainViews(ps); err != nil {
 		return err
 	}
+	var skip map[int]bool
+	if st != nil {
+		skip = st.ks
+	}
+	var own []int
 	if e.opt.Float64 {
-		err = runExpansions[float64](e, ps, req, res, off)
+		own, err = runExpansions[float64](e, ps, req, res, off, skip)
 	} else {
-		err = runExpansions[float32](e, ps, req, res, off)
+		own, err = runExpansions[float32](e, ps, req, res, off, skip)
 	}
 	if err != nil {
 		return err
+	}
+	if st == nil {
+		e.learnSkip(net, req, own)
+	}
+	owned := map[int]bool{}
+	for _, k := range own {
+		owned[k] = true
 	}
 	var fb, sums []int
 	for k, p := range e.plans {
@@ -428,7 +449,7 @@ func (e *Engine) chunk(x []float64, labels []int, req Request, res *Result, off 
 		case MethodZero:
 			e.zeroRows(res, req, k, off, B)
 		default:
-			if req.Norms {
+			if req.Norms && !owned[k] {
 				sums = append(sums, k)
 			}
 		}
@@ -608,6 +629,8 @@ type worker[T float] struct {
 	g1, g2, l64, r64  []float64
 	acc, e            []float64
 	dots              []float64 // dotsAll's sample-major block
+	span              int       // the span of samples being processed
+	first             bool      // the sample is its span's first
 }
 
 // paramRun is the chunk-level plan of one expanded parameter.
@@ -617,12 +640,15 @@ type paramRun[T float] struct {
 	// single matrix-product use (the fast path)
 	mm       *mmExp[T]
 	vidx     []int32
-	coordsIn []int // requested coordinates in the use's input layout
-	direct   bool  // compute the whole gradient (then norms/coords from it)
-	trans    bool  // direct, in mmExp.fullT's transposed layout (coordsT)
-	coordsT  []int // coordsIn in fullT's layout
-	gram     bool  // |g_i|² from Gram matrices
-	dotsAll  bool  // coordinates by mm.dotsAll for the whole batch
+	coordsIn []int     // requested coordinates in the use's input layout
+	direct   bool      // compute the whole gradient (then norms/coords from it)
+	skip     bool      // the pass left out the batch gradient: computed directly
+	own      bool      // Σ_i g_i from the per-sample gradients (sums), not the executor's
+	sums     []float64 // skip: Σ g_i per span of samples [span, Size]
+	trans    bool      // direct, in mmExp.fullT's transposed layout (coordsT)
+	coordsT  []int     // coordsIn in fullT's layout
+	gram     bool      // |g_i|² from Gram matrices
+	dotsAll  bool      // coordinates by mm.dotsAll for the whole batch
 	rsel     *rowSel
 	// general path: every use into a float64 accumulator
 	mms    []*mmExp[T]
@@ -632,8 +658,13 @@ type paramRun[T float] struct {
 	elScat [][]int32 // per elementwise use: input index → parameter index (a gathered parameter), or nil
 }
 
-// runExpansions computes the expanded parameters of one pass.
-func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off int) error {
+// runExpansions computes the expanded parameters of one pass. The
+// parameters skip (whose batch gradient the pass left out, skip.go) are
+// computed directly; own lists them, or in a pass without skip those that
+// could be: the parameters whose Σ_i g_i runExpansions adds to Result.Sum
+// from the per-sample gradients (so that a sum is the same number whether
+// or not the pass skipped).
+func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off int, skip map[int]bool) (own []int, err error) {
 	var runs []*paramRun[T]
 	for k, p := range e.plans {
 		if len(p.uses) == 0 {
@@ -643,7 +674,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		if nc == 0 && !req.Norms && !req.Full {
 			continue
 		}
-		r := &paramRun[T]{k: k, info: &p.info}
+		r := &paramRun[T]{k: k, info: &p.info, skip: skip[k]}
 		for _, u := range p.uses {
 			var err error
 			var mm *mmExp[T]
@@ -671,11 +702,11 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				el, err = newExt(ps, u)
 			}
 			if err != nil {
-				return fmt.Errorf("persample: parameter %q: %w", p.info.Name, err)
+				return nil, fmt.Errorf("persample: parameter %q: %w", p.info.Name, err)
 			}
 			if mm != nil {
 				if mm.size() != p.info.Size {
-					return fmt.Errorf("persample: parameter %q: expansion of %s %q has %d elements, the parameter %d", p.info.Name, u.node.OpType, u.node.Name, mm.size(), p.info.Size)
+					return nil, fmt.Errorf("persample: parameter %q: expansion of %s %q has %d elements, the parameter %d", p.info.Name, u.node.OpType, u.node.Name, mm.size(), p.info.Size)
 				}
 				r.mms, r.mmVidx = append(r.mms, mm), append(r.mmVidx, u.vidx)
 			} else {
@@ -685,12 +716,59 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 		if len(r.mms) == 1 && len(r.els) == 0 {
 			r.single(req, nc)
 		}
+		if r.skip && !r.direct {
+			return nil, fmt.Errorf("persample: parameter %q: internal error: its batch gradient was skipped, but it is not computed directly", p.info.Name)
+		}
 		runs = append(runs, r)
 	}
-	if len(runs) == 0 {
-		return nil
-	}
 	B := ps.batch
+	span, nspan := 1, B
+	if req.Norms && !e.noSkip {
+		span = skipSpan(B, e.workers)
+		nspan = (B + span - 1) / span
+	}
+	// The parameters whose Σ_i g_i the pass sums itself: those skipped, or
+	// (in a pass without skipped gradients) those that could be.
+	bytes := 0
+	for _, r := range runs {
+		if skip == nil && req.Norms && !e.noSkip && r.direct && r.vidx == nil && skipCandidate(e.plans[r.k]) &&
+			ps.net.CanSkipWeightGrad(e.plans[r.k].uses[0].node.Name) && bytes+8*nspan*r.info.Size <= skipMaxBytes {
+			r.own = true
+		}
+		if r.skip || r.own {
+			r.own = true
+			bytes += 8 * nspan * r.info.Size
+			own = append(own, r.k)
+		}
+	}
+	if len(runs) == 0 {
+		return own, nil
+	}
+	// Samples are handed out in spans of span consecutive ones (one
+	// without parameters to sum); a parameter whose sum the pass forms
+	// sums its gradients per span in sample order, and the spans are added
+	// in order below, so that Σ_i g_i does not depend on the scheduling.
+	var sumRuns []*paramRun[T]
+	for _, r := range runs {
+		if r.own {
+			sumRuns = append(sumRuns, r)
+		}
+	}
+	if len(sumRuns) == 0 {
+		span, nspan = 1, B
+	} else {
+		n := 0
+		for _, r := range sumRuns {
+			n += nspan * r.info.Size
+		}
+		// reused from pass to pass: addSum sets before it adds
+		e.sumBuf = grow(e.sumBuf, n)
+		n = 0
+		for _, r := range sumRuns {
+			r.sums = e.sumBuf[n : n+nspan*r.info.Size]
+			n += nspan * r.info.Size
+		}
+	}
 	// Work items: the samples, then blocks of batch-wide coordinates.
 	type dotBlock struct {
 		r      *paramRun[T]
@@ -749,27 +827,34 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			ws := &worker[T]{}
 			for failed.Load() == nil {
 				t := int(next.Add(1) - 1)
-				if t >= B+len(dots) {
+				if t >= nspan+len(dots) {
 					return
 				}
-				if t >= B {
-					d := dots[t-B]
+				if t >= nspan {
+					d := dots[t-nspan]
 					cur = d.r
 					d.r.mm.dotsAll(d.r.coordsIn, d.q0, d.q1, B, res.Params[d.r.k].Coords, off, len(d.r.coordsIn), &ws.sel, &ws.dots)
 					continue
 				}
-				for _, r := range runs {
-					cur = r
-					r.sample(ws, t, req, res, off, e.ncoords(req, r.k))
+				ws.span = t
+				for i := t * span; i < min(t*span+span, B); i++ {
+					ws.first = i == t*span
+					for _, r := range runs {
+						cur = r
+						r.sample(ws, i, req, res, off, e.ncoords(req, r.k))
+					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	if err := failed.Load(); err != nil {
-		return *err
+		return nil, *err
 	}
-	return nil
+	for _, r := range sumRuns {
+		r.addSums(res.Params[r.k].Sum, nspan)
+	}
+	return own, nil
 }
 
 // sqNorm returns Σ v² in float64, with four partial sums (one running sum
@@ -830,7 +915,7 @@ func (r *paramRun[T]) single(req Request, nc int) {
 	}
 	if req.Norms {
 		gram := G * P * P * (rows + cols)
-		if gram+coordCost < direct {
+		if gram+coordCost < direct && !r.skip {
 			r.gram = true
 		} else {
 			r.direct = true
@@ -844,6 +929,51 @@ func (r *paramRun[T]) single(req Request, nc int) {
 		}
 	}
 	r.dotsAll = nc > 0 && !r.direct && r.rsel == nil && mm.colm != nil
+}
+
+// addSum adds the loaded sample's gradient g to the sum of its span of
+// samples (the first sample of the span sets it).
+func (r *paramRun[T]) addSum(w *worker[T], g []T) {
+	size := r.info.Size
+	acc := r.sums[w.span*size : (w.span+1)*size]
+	if w.first {
+		for j, v := range g {
+			acc[j] = float64(v)
+		}
+		return
+	}
+	for j, v := range g {
+		acc[j] += float64(v)
+	}
+}
+
+// addSums adds the spans' sums, in span order, to dst (Result.Sum), from
+// fullT's layout where the pass computed in it.
+func (r *paramRun[T]) addSums(dst []float64, nspan int) {
+	size := r.info.Size
+	acc := r.sums[:size]
+	for s := 1; s < nspan; s++ {
+		for j, v := range r.sums[s*size : (s+1)*size] {
+			acc[j] += v
+		}
+	}
+	if !r.trans {
+		for j, v := range acc {
+			dst[j] += v
+		}
+		return
+	}
+	// block g of fullT holds g_i[g]ᵀ: (row, col) at g·rows·cols + col·rows + row
+	mm := r.mm
+	rc := mm.rows * mm.cols
+	for g := 0; g < mm.groups; g++ {
+		d, a := dst[g*rc:(g+1)*rc], acc[g*rc:(g+1)*rc]
+		for row := 0; row < mm.rows; row++ {
+			for col := 0; col < mm.cols; col++ {
+				d[row*mm.cols+col] += a[col*mm.rows+row]
+			}
+		}
+	}
 }
 
 // sample computes parameter r's outputs for sample i of the pass.
@@ -879,6 +1009,9 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 			for q, j := range r.coordsT {
 				coords[q] = float64(w.S[j])
 			}
+			if r.sums != nil {
+				r.addSum(w, w.S) // in fullT's layout
+			}
 			return
 		}
 		if r.direct {
@@ -903,6 +1036,9 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 			}
 			for q, j := range r.coordsIn {
 				coords[q] = float64(g[j])
+			}
+			if r.sums != nil {
+				r.addSum(w, g)
 			}
 			return
 		}
