@@ -8,67 +8,67 @@ import "github.com/gnaudit/gnaudit/auditor/internal/simd"
 // types, or below 8 elements); the caller's Go loop does the rest. The
 // bounds are checked here, before the assembly reads or writes.
 
-func reluAsm[T float](out, x, v []T) int {
-	x32, ok := any(x).([]float32)
-	n8 := len(x) / 8
-	if !ok || !simd.Has || n8 == 0 {
-		return 0
+// views32 returns s's slices as float32 and the number of 8-element
+// groups n8 of the first n elements, each slice checked to hold them; n8 is
+// 0 (run the Go loop) for other element types, without the assembly, or
+// below 8 elements.
+func views32[T float](n int, s ...[]T) (v [3][]float32, n8 int) {
+	n8 = n / 8
+	if !simd.Has || n8 == 0 {
+		return v, 0
 	}
-	o32, v32 := any(out).([]float32), any(v).([]float32)
-	_, _ = o32[n8*8-1], v32[n8*8-1]
-	simd.ReluMask32(n8, &o32[0], &x32[0], &v32[0])
+	for k, x := range s {
+		x32, ok := any(x).([]float32)
+		if !ok {
+			return v, 0
+		}
+		_ = x32[n8*8-1]
+		v[k] = x32
+	}
+	return v, n8
+}
+
+func reluAsm[T float](out, x, v []T) int {
+	f, n8 := views32(len(x), out, x, v)
+	if n8 > 0 {
+		simd.ReluMask32(n8, &f[0][0], &f[1][0], &f[2][0])
+	}
 	return n8 * 8
 }
 
 func addAsm[T float](out, a, b []T) int {
-	o32, ok := any(out).([]float32)
-	n8 := len(out) / 8
-	if !ok || !simd.Has || n8 == 0 {
-		return 0
+	f, n8 := views32(len(out), out, a, b)
+	if n8 > 0 {
+		simd.AddRow32(n8, &f[0][0], &f[1][0], &f[2][0])
 	}
-	a32, b32 := any(a).([]float32), any(b).([]float32)
-	_, _ = a32[n8*8-1], b32[n8*8-1]
-	simd.AddRow32(n8, &o32[0], &a32[0], &b32[0])
 	return n8 * 8
 }
 
 // axpbAsm computes out = x·s + t (product, then sum) over len(x) elements.
 func axpbAsm[T float](out, x []T, s, t T) int {
-	x32, ok := any(x).([]float32)
-	n8 := len(x) / 8
-	if !ok || !simd.Has || n8 == 0 {
-		return 0
+	f, n8 := views32(len(x), out, x)
+	if n8 > 0 {
+		simd.Axpb32(n8, &f[0][0], &f[1][0], float32(s), float32(t))
 	}
-	o32 := any(out).([]float32)
-	_ = o32[n8*8-1]
-	simd.Axpb32(n8, &o32[0], &x32[0], float32(s), float32(t))
 	return n8 * 8
 }
 
 // scaleAsm computes out = x·s over len(x) elements.
 func scaleAsm[T float](out, x []T, s T) int {
-	x32, ok := any(x).([]float32)
-	n8 := len(x) / 8
-	if !ok || !simd.Has || n8 == 0 {
-		return 0
+	f, n8 := views32(len(x), out, x)
+	if n8 > 0 {
+		simd.Scale32(n8, &f[0][0], &f[1][0], float32(s))
 	}
-	o32 := any(out).([]float32)
-	_ = o32[n8*8-1]
-	simd.Scale32(n8, &o32[0], &x32[0], float32(s))
 	return n8 * 8
 }
 
 // bnSumsAsm writes the 16 lane sums of bnPlaneSums over the longest
 // multiple of 8 elements into l and returns that count.
 func bnSumsAsm[T float](xs, gs []T, m float64, l *[16]float64) int {
-	g32, ok := any(gs).([]float32)
-	n8 := len(gs) / 8
-	if !ok || !simd.Has || n8 == 0 {
-		return 0
+	f, n8 := views32(len(gs), xs, gs)
+	if n8 > 0 {
+		simd.BnSums32(n8, &f[0][0], &f[1][0], m, l)
 	}
-	x32 := any(xs).([]float32)
-	_ = x32[n8*8-1]
-	simd.BnSums32(n8, &x32[0], &g32[0], m, l)
 	return n8 * 8
 }
 
