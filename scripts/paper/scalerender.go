@@ -108,6 +108,20 @@ type fullRun struct {
 
 func (f *fullRun) label() string { return f.Config + " " + f.Sub }
 
+// source reads seed's source.json: the training epoch audited, "plateau"
+// or "not plateaued", and the audit's seconds; ok is false without an
+// epoch.
+func (f *fullRun) source(seed int) (epoch int, state string, secs float64, ok bool) {
+	m := f.Sources[seed]
+	ep, ok := jf(m["epoch"])
+	state = "plateau"
+	if pl, _ := m["plateau"].(bool); !pl {
+		state = "not plateaued"
+	}
+	secs, _ = jf(m["seconds"])
+	return int(ep), state, secs, ok
+}
+
 func loadFull(results string, c scaleConfig) ([]*fullRun, error) {
 	dir := filepath.Join(results, c.Name)
 	if _, err := os.Stat(dir); err != nil {
@@ -430,15 +444,8 @@ func (s *scaleDoc) ran(trainCfgs, fullCfgs []scaleConfig, trains []trainRun, ful
 				ck := checkpoint(e.Runs[0].Report, -1)
 				var src []string
 				for _, r := range e.Runs {
-					m := f.Sources[r.Seed]
-					ep, _ := jf(m["epoch"])
-					pl, _ := m["plateau"].(bool)
-					sec, _ := jf(m["seconds"])
-					p := "plateau"
-					if !pl {
-						p = "not plateaued"
-					}
-					src = append(src, fmt.Sprintf("seed %d: model of epoch %d (%s), %.0f s", r.Seed, int(ep), p, sec))
+					ep, state, sec, _ := f.source(r.Seed)
+					src = append(src, fmt.Sprintf("seed %d: model of epoch %d (%s), %.0f s", r.Seed, ep, state, sec))
 				}
 				hw := maxHalfWidth(e)
 				fmt.Fprintf(&b, "| full-pool audit | `%s` n = %d%s | seeds %s, B = 64…2048, N = 60,000 | seeds %s, B = %s | pool N = %d, engine %s, up to %d tested coordinates per parameter, largest 95 %% half-width %.1f points; %s |\n",
@@ -1137,16 +1144,9 @@ func fmtP(p float64) string {
 func trainedNote(f *fullRun) string {
 	var parts []string
 	for _, r := range f.Exp.Runs {
-		m := f.Sources[r.Seed]
-		ep, ok := jf(m["epoch"])
-		if !ok {
-			continue
+		if ep, state, _, ok := f.source(r.Seed); ok {
+			parts = append(parts, fmt.Sprintf("epoch %d, %s", ep, state))
 		}
-		p := "plateau"
-		if pl, _ := m["plateau"].(bool); !pl {
-			p = "not plateaued"
-		}
-		parts = append(parts, fmt.Sprintf("epoch %d, %s", int(ep), p))
 	}
 	if len(parts) == 0 {
 		return ""
