@@ -63,7 +63,7 @@ func TestCollectionSeconds(t *testing.T) {
 }
 
 // recordingSource is a collect.Source that records the requests and
-// delivers empty blocks of rows samples.
+// delivers zero gradients in blocks of rows samples.
 type recordingSource struct {
 	layers []collect.LayerSpec
 	rows   int
@@ -75,7 +75,14 @@ func (s *recordingSource) Layers() []collect.LayerSpec { return s.layers }
 func (s *recordingSource) PerSample(_ context.Context, req collect.Request, fn func(collect.Block) error) error {
 	s.reqs = append(s.reqs, req)
 	for off := 0; off < len(req.Indices); off += s.rows {
-		if err := fn(collect.Block{Offset: off, Rows: min(s.rows, len(req.Indices)-off), Layers: make([]collect.LayerBlock, len(s.layers))}); err != nil {
+		b := collect.Block{Offset: off, Rows: min(s.rows, len(req.Indices)-off), Layers: make([]collect.LayerBlock, len(s.layers))}
+		for l, spec := range s.layers {
+			b.Layers[l].Tested = make([]float64, b.Rows*len(req.Tested[l]))
+			if req.Full {
+				b.Layers[l].SumSq, b.Layers[l].GradSum = make([]float64, b.Rows), make([]float64, spec.Size())
+			}
+		}
+		if err := fn(b); err != nil {
 			return err
 		}
 	}
@@ -85,7 +92,8 @@ func (s *recordingSource) PerSample(_ context.Context, req collect.Request, fn f
 // TestMeasurePerSampleAsksCollectionsRequest checks that the plan times
 // the request the collection makes: the collection's tested coordinates
 // (collect.TestedCoords, a random draw per layer, not the first ones),
-// norms and sums as asked, two engine batches of the pool.
+// norms and sums as asked, the pool's first engine batches (four here: a
+// source this fast never fills measureMinTime).
 func TestMeasurePerSampleAsksCollectionsRequest(t *testing.T) {
 	layers := []collect.LayerSpec{
 		{Name: "conv", Parameter: "conv.W", Kind: "weight", Shape: []int{4, 3, 3, 3}},
@@ -109,8 +117,8 @@ func TestMeasurePerSampleAsksCollectionsRequest(t *testing.T) {
 		if req.Full != full {
 			t.Errorf("request Full %v, want %v", req.Full, full)
 		}
-		if want := collect.PoolIndices(r.cc)[:8]; !slices.Equal(req.Indices, want) {
-			t.Errorf("Full %v: indices %v, want the pool's first two engine batches %v", full, req.Indices, want)
+		if want := collect.PoolIndices(r.cc)[:16]; !slices.Equal(req.Indices, want) {
+			t.Errorf("Full %v: indices %v, want the pool's first four engine batches %v", full, req.Indices, want)
 		}
 		want := collect.TestedCoords(r.cc, layers)
 		for l := range layers {

@@ -501,38 +501,32 @@ func collectionSeconds(est collect.Estimate, measure func(full bool) (float64, e
 	return est.SecondsSplit(perFull, perCoords, collect.PerOpSeconds), perFull, perCoords, nil
 }
 
-// measurePerSample times the per-sample gradients of one engine batch with
-// the collection's own request: its tested coordinates
-// (collect.TestedCoords) and, with full, the norms and sums of every
-// layer (collect.Request.Full, which all passes but the two-pass scheme's
-// second ask for).
+// measurePerSample times one pool sample of the collection with the
+// collection's own request (its tested coordinates, collect.TestedCoords,
+// and, with full, the norms and sums of every layer, collect.Request.Full,
+// which all passes but the two-pass scheme's second ask for) and the
+// collector's own per-block work of its first pass (collect.MeasurePerSample:
+// two to four engine batches, the first one a warm-up, at least
+// measureMinTime timed when the batches allow).
 func (r *runner) measurePerSample(ctx context.Context, src collect.Source, full bool) (float64, error) {
-	layers := src.Layers()
 	b := r.cfg.Collect.EngineBatch
 	if b <= 0 {
 		b = persample.DefaultBatch
 	}
-	// Two engine batches; the first one (warm-up: buffers, threads) is not
-	// timed when there is a second.
-	n := min(r.cc.Pool, 2*b)
-	idx := collect.PoolIndices(r.cc)[:n]
-	tested := collect.TestedCoords(r.cc, layers)
-	t0 := time.Now()
-	timed := n
-	err := src.PerSample(ctx, collect.Request{Indices: idx, Tested: tested, Full: full}, func(blk collect.Block) error {
-		if blk.Offset == 0 && blk.Rows < n {
-			t0, timed = time.Now(), n-blk.Rows
-		}
-		return nil
-	})
+	per, err := collect.MeasurePerSample(ctx, src, r.cc, b, full, measureMinTime)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, err
 		}
 		return 0, fmt.Errorf("per-sample gradients of model %s: %w", r.modelFile, err)
 	}
-	return time.Since(t0).Seconds() / float64(timed), nil
+	return per, nil
 }
+
+// measureMinTime is how long the plan times per-sample gradients at least,
+// when four engine batches take that long: a single batch of a small model
+// (30 ms) is too short a burst to time on a busy machine.
+const measureMinTime = 300 * time.Millisecond
 
 // measureStep times one fine-tuning update at the fine-tuning batch: three
 // updates of train.Train at a negligible learning rate, the first one

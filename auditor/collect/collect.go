@@ -245,20 +245,8 @@ type centreSums struct {
 // keepAll the tested values. On cancellation it returns the sums of the
 // prefix done along with an error wrapping ctx.Err().
 func (r *run) centrePass(ctx context.Context, keepSq, keepAll bool) (*centreSums, error) {
-	N, L := r.cfg.Pool, len(r.specs)
-	cs := &centreSums{sum: make([]float64, r.T), gradSum: make([][]float64, L)}
-	for l, s := range r.specs {
-		cs.gradSum[l] = make([]float64, s.Size())
-	}
-	if keepSq {
-		cs.sumSq = make([]float64, N*L)
-	}
-	if keepAll {
-		cs.store = make([][]float64, L)
-		for l := range r.specs {
-			cs.store[l] = make([]float64, N*len(r.coords[l]))
-		}
-	}
+	N := r.cfg.Pool
+	cs := r.newCentreSums(N, keepSq, keepAll)
 	req := Request{Indices: r.pool, Tested: r.coords, Full: true}
 	err := r.src.PerSample(ctx, req, func(b Block) error {
 		if err := ctx.Err(); err != nil {
@@ -267,33 +255,7 @@ func (r *run) centrePass(ctx context.Context, keepSq, keepAll bool) (*centreSums
 		if err := r.checkBlock(b, req, cs.done); err != nil {
 			return err
 		}
-		r.parallelCols(func(c0, c1 int) {
-			for _, sg := range r.segments(c0, c1) {
-				tl := len(r.coords[sg.l])
-				t := b.Layers[sg.l].Tested
-				dst := cs.sum[sg.g : sg.g+sg.b-sg.a]
-				for row := 0; row < b.Rows; row++ {
-					for i, v := range t[row*tl+sg.a : row*tl+sg.b] {
-						dst[i] += v
-					}
-				}
-			}
-		})
-		for l := range r.specs {
-			lb := b.Layers[l]
-			for j, v := range lb.GradSum {
-				cs.gradSum[l][j] += v
-			}
-			if keepSq {
-				for row, v := range lb.SumSq {
-					cs.sumSq[(b.Offset+row)*L+l] = v
-				}
-			}
-			if keepAll {
-				tl := len(r.coords[l])
-				copy(cs.store[l][b.Offset*tl:], lb.Tested)
-			}
-		}
+		r.absorb(cs, b, keepSq, keepAll)
 		cs.done += b.Rows
 		r.progress("centre", 1, cs.done, N)
 		return nil
@@ -308,6 +270,97 @@ func (r *run) centrePass(ctx context.Context, keepSq, keepAll bool) (*centreSums
 		return nil, fmt.Errorf("collect: the source delivered %d of %d samples", cs.done, N)
 	}
 	return cs, nil
+}
+
+// newCentreSums allocates the sums of a first pass over n samples.
+func (r *run) newCentreSums(n int, keepSq, keepAll bool) *centreSums {
+	L := len(r.specs)
+	cs := &centreSums{sum: make([]float64, r.T), gradSum: make([][]float64, L)}
+	for l, s := range r.specs {
+		cs.gradSum[l] = make([]float64, s.Size())
+	}
+	if keepSq {
+		cs.sumSq = make([]float64, n*L)
+	}
+	if keepAll {
+		cs.store = make([][]float64, L)
+		for l := range r.specs {
+			cs.store[l] = make([]float64, n*len(r.coords[l]))
+		}
+	}
+	return cs
+}
+
+// absorb adds block b of a first pass into cs: the tested values into
+// cs.sum, the full gradient sums into cs.gradSum (each element added in
+// block order, so the split over workers does not change a bit), the norms
+// when keepSq and the tested values into the store when keepAll. It is the
+// collector's whole per-block work of a first pass, which MeasurePerSample
+// times along with the source.
+func (r *run) absorb(cs *centreSums, b Block, keepSq, keepAll bool) {
+	L := len(r.specs)
+	r.parallelCols(func(c0, c1 int) {
+		for _, sg := range r.segments(c0, c1) {
+			tl := len(r.coords[sg.l])
+			t := b.Layers[sg.l].Tested
+			dst := cs.sum[sg.g : sg.g+sg.b-sg.a]
+			for row := 0; row < b.Rows; row++ {
+				for i, v := range t[row*tl+sg.a : row*tl+sg.b] {
+					dst[i] += v
+				}
+			}
+		}
+	})
+	r.parallelFlat(func(l, a, e int) {
+		dst := cs.gradSum[l][a:e]
+		for j, v := range b.Layers[l].GradSum[a:e] {
+			dst[j] += v
+		}
+	})
+	for l := range r.specs {
+		lb := b.Layers[l]
+		if keepSq {
+			for row, v := range lb.SumSq {
+				cs.sumSq[(b.Offset+row)*L+l] = v
+			}
+		}
+		if keepAll {
+			tl := len(r.coords[l])
+			copy(cs.store[l][b.Offset*tl:], lb.Tested)
+		}
+	}
+}
+
+// parallelFlat runs fn(l, a, e) over the coordinates [a, e) of layer l, on
+// disjoint ranges of all layers' coordinates laid end to end, one per
+// worker (at least 1 << 16 coordinates each).
+func (r *run) parallelFlat(fn func(l, a, e int)) {
+	P := int(r.est.Params)
+	w := min(r.cfg.Workers, max(1, P>>16))
+	part := func(f0, f1 int) {
+		off := 0
+		for l, s := range r.specs {
+			n := s.Size()
+			if a, e := max(f0, off), min(f1, off+n); a < e {
+				fn(l, a-off, e-off)
+			}
+			off += n
+		}
+	}
+	if w <= 1 {
+		part(0, P)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < w; i++ {
+		f0, f1 := i*P/w, (i+1)*P/w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			part(f0, f1)
+		}()
+	}
+	wg.Wait()
 }
 
 // centreOf turns the sums of the first m pool samples into a Centre.
