@@ -144,6 +144,7 @@ type runner struct {
 	env     *Env
 	factory EngineFactory
 	out     *Outcome
+	start   time.Time // when run began: the plan counts the time already spent
 
 	modelFile string // ONNX file audited (absolute or as given)
 	model     *ir.Model
@@ -162,6 +163,7 @@ func (r *runner) printf(format string, a ...any) { fmt.Fprintf(r.env.Stdout, for
 func (r *runner) run(ctx context.Context) error {
 	cfg := &r.cfg
 	start := r.env.Now()
+	r.start = start
 	if cfg.Shard != "" || cfg.From != "" {
 		return r.runShard(ctx) // shard.go
 	}
@@ -464,6 +466,10 @@ func (r *runner) plan(ctx context.Context) error {
 		return err
 	}
 	total += dynSecs
+	// Loading the data and the model and the timings above are spent
+	// already, but they are part of what the user waits for.
+	spent := r.env.Now().Sub(r.start).Seconds()
+	total += spent
 	r.out.Plan = &PlanInfo{Scheme: string(est.Scheme), Pool: est.Pool, Tested: est.Tested, MemoryBytes: est.Memory.Total,
 		MaxMemoryBytes: budget, PerSampleSecs: perSample, StepSecs: stepSecs, CollectSecs: collectSecs, TotalSecs: total,
 		GradientSamples: est.GradientSamples}
@@ -471,8 +477,8 @@ func (r *runner) plan(ctx context.Context) error {
 	if est.CoordSamples > 0 {
 		perText = fmt.Sprintf("%s per sample with norms, %s for coordinates only", secs(perSample), secs(perCoords))
 	}
-	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s) × %d checkpoints (steps %v); total about %s\n",
-		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), perText, len(steps), steps, secs(total))
+	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s) × %d checkpoints (steps %v); total about %s (%s of it loading and planning, done)\n",
+		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), perText, len(steps), steps, secs(total), secs(spent))
 	if !(total < maxEstimateSecs) {
 		return inputErr(fmt.Errorf("the audit is estimated to take %s, longer than an audit may be planned for: lower --finetune-steps (%d), --pool or --coords-per-layer",
 			secs(total), cfg.FineTune.Steps))
@@ -506,8 +512,8 @@ func collectionSeconds(est collect.Estimate, measure func(full bool) (float64, e
 // and, with full, the norms and sums of every layer, collect.Request.Full,
 // which all passes but the two-pass scheme's second ask for) and the
 // collector's own per-block work of its first pass (collect.MeasurePerSample:
-// two to four engine batches, the first one a warm-up, at least
-// measureMinTime timed when the batches allow).
+// an untimed warm-up engine batch, then batches until measureMinTime is
+// timed, 16 batches at most).
 func (r *runner) measurePerSample(ctx context.Context, src collect.Source, full bool) (float64, error) {
 	b := r.cfg.Collect.EngineBatch
 	if b <= 0 {
@@ -524,9 +530,9 @@ func (r *runner) measurePerSample(ctx context.Context, src collect.Source, full 
 }
 
 // measureMinTime is how long the plan times per-sample gradients at least,
-// when four engine batches take that long: a single batch of a small model
+// when 16 engine batches take that long: a single batch of a small model
 // (30 ms) is too short a burst to time on a busy machine.
-const measureMinTime = 300 * time.Millisecond
+const measureMinTime = 500 * time.Millisecond
 
 // measureStep times one fine-tuning update at the fine-tuning batch: three
 // updates of train.Train at a negligible learning rate, the first one

@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// maxMeasureBlocks is the most engine batches MeasurePerSample asks for.
+const maxMeasureBlocks = 16
+
 // errMeasured stops a timing pass once it has measured enough.
 var errMeasured = errors.New("collect: measured")
 
@@ -20,11 +23,11 @@ var errMeasured = errors.New("collect: measured")
 // page faults the run pays as well). The moment and mini-batch updates are
 // not included: Estimate.SecondsSplit counts them per operation.
 //
-// It asks for the first 2·block .. 4·block pool samples (block: the source's
-// engine batch, > 0): the first block warms up buffers and threads and is
-// not timed when there is a second, and blocks are timed until the timed
-// ones took at least minTime (or the samples run out). It returns seconds
-// per sample.
+// It asks for the first 16 engine batches of the pool (block: the source's
+// engine batch, > 0) and stops as soon as it has timed minTime: the first
+// batch warms up buffers and threads and is not timed when there is a
+// second; the batches after it are timed until they took at least minTime
+// (or the 16 run out). It returns seconds per sample.
 func MeasurePerSample(ctx context.Context, src Source, cfg Config, block int, full bool, minTime time.Duration) (float64, error) {
 	if block < 1 {
 		return 0, fmt.Errorf("collect: timing with an engine batch of %d samples", block)
@@ -33,7 +36,7 @@ func MeasurePerSample(ctx context.Context, src Source, cfg Config, block int, fu
 	if err != nil {
 		return 0, err
 	}
-	n := min(r.cfg.Pool, 4*block)
+	n := min(r.cfg.Pool, maxMeasureBlocks*block)
 	req := Request{Indices: r.pool[:n], Tested: r.coords, Full: full}
 	firstPass := full && r.est.Scheme != SchemeCentred
 	var cs *centreSums

@@ -43,10 +43,10 @@ func TestMeasurePerSample(t *testing.T) {
 		minTime  time.Duration
 		wantRows int // delivered
 	}{
-		{"in-memory, stop after one timed block", SchemeInMemory, true, 0, 8},
-		{"in-memory, all four blocks", SchemeInMemory, true, time.Hour, 16},
-		{"two-pass coordinates only", SchemeTwoPass, false, time.Hour, 16},
-		{"centred", SchemeCentred, true, 0, 8},
+		{"in-memory, stop after one timed block", SchemeInMemory, true, 0, 6},
+		{"in-memory, all 16 blocks", SchemeInMemory, true, time.Hour, 48},
+		{"two-pass coordinates only", SchemeTwoPass, false, time.Hour, 48},
+		{"centred", SchemeCentred, true, 0, 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := baseConfig()
@@ -58,8 +58,8 @@ func TestMeasurePerSample(t *testing.T) {
 				}
 				cfg.Centre = centre
 			}
-			src := &slowSource{fake: newFake(5, 4, specs()...), warm: 100 * time.Millisecond, perRow: perRow}
-			per, err := MeasurePerSample(t.Context(), src, cfg, 4, c.full, c.minTime)
+			src := &slowSource{fake: newFake(5, 3, specs()...), warm: 100 * time.Millisecond, perRow: perRow}
+			per, err := MeasurePerSample(t.Context(), src, cfg, 3, c.full, c.minTime)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,8 +67,8 @@ func TestMeasurePerSample(t *testing.T) {
 				t.Fatalf("%d requests, want 1", len(src.requests))
 			}
 			req := src.requests[0]
-			if want := PoolIndices(cfg)[:16]; !slices.Equal(req.Indices, want) || req.Full != c.full {
-				t.Errorf("request %v (Full %v), want the pool's first four engine batches %v (Full %v)", req.Indices, req.Full, want, c.full)
+			if want := PoolIndices(cfg)[:16*3]; !slices.Equal(req.Indices, want) || req.Full != c.full {
+				t.Errorf("request %v (Full %v), want the pool's first 16 engine batches %v (Full %v)", req.Indices, req.Full, want, c.full)
 			}
 			if !reflect.DeepEqual(req.Tested, TestedCoords(cfg, specs())) {
 				t.Errorf("tested %v, want the collection's %v", req.Tested, TestedCoords(cfg, specs()))
