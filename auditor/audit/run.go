@@ -534,28 +534,51 @@ func (r *runner) measurePerSample(ctx context.Context, src collect.Source, full 
 // (30 ms) is too short a burst to time on a busy machine.
 const measureMinTime = 500 * time.Millisecond
 
-// measureStep times one fine-tuning update at the fine-tuning batch: three
+// measureStep times one fine-tuning update at the fine-tuning batch:
 // updates of train.Train at a negligible learning rate, the first one
-// (buffers, page faults) not timed. A bare forward/backward pass misses the
-// optimiser's work and the warm-up, and a single cold one mismeasures.
+// (buffers, page faults) not timed, until measureMinTime is timed (two
+// timed updates at least, seven at most); the median of the timed updates
+// stands against a burst of other work. A bare forward/backward pass
+// misses the optimiser's work and the warm-up, and a single cold one
+// mismeasures.
 func (r *runner) measureStep() (float64, error) {
+	const maxSteps = 8
 	B := r.cfg.FineTune.BatchSize
 	if B > r.prep.train.Len() {
 		return 0, inputErr(fmt.Errorf("finetune.batch_size %d exceeds the %d training samples", B, r.prep.train.Len()))
 	}
 	opt := fineTuneOptions(r.cfg.FineTune, r.cfg.Seed)
-	opt.Steps, opt.BatchSize, opt.Seed = 3, B, r.cfg.Seed
+	opt.Steps, opt.BatchSize, opt.Seed = maxSteps, B, r.cfg.Seed
 	opt.MaxMemory = int64(r.cfg.Collect.MaxMemory)
 	opt.LR, opt.WarmupSteps = train.Constant(1e-9), 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var at []time.Time
-	opt.OnStep = func(train.StepRecord) { at = append(at, time.Now()) }
-	if _, err := train.Train(context.Background(), r.model, r.prep.train, opt); err != nil || len(at) != 3 {
+	opt.OnStep = func(train.StepRecord) {
+		at = append(at, time.Now())
+		if len(at) >= 3 && at[len(at)-1].Sub(at[0]) >= measureMinTime {
+			cancel()
+		}
+	}
+	_, err := train.Train(ctx, r.model, r.prep.train, opt)
+	if err != nil && ctx.Err() != nil {
+		err = nil // stopped on purpose
+	}
+	if err != nil || len(at) < 3 {
 		if err == nil {
-			err = fmt.Errorf("%d of 3 timed updates", len(at))
+			err = fmt.Errorf("%d of at least 3 timed updates", len(at))
 		}
 		return 0, fmt.Errorf("model %s: timing a fine-tuning step: %w", r.modelFile, err)
 	}
-	return at[2].Sub(at[0]).Seconds() / 2, nil
+	d := make([]float64, len(at)-1)
+	for i := range d {
+		d[i] = at[i+1].Sub(at[i]).Seconds()
+	}
+	slices.Sort(d)
+	if n := len(d); n%2 == 0 {
+		return (d[n/2-1] + d[n/2]) / 2, nil
+	}
+	return d[len(d)/2], nil
 }
 
 // defaultMemoryBudget is 3/4 of the machine's memory (4 GiB when unknown).

@@ -89,6 +89,12 @@ func TestRunTinyEndToEnd(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
 		}
 	}
+	// The plan: a timed fine-tuning update, one collection per checkpoint,
+	// and the loading and planning already spent in its total.
+	if p := res.Plan; p == nil || !(p.StepSecs > 0) || !(p.PerSampleSecs > 0) ||
+		!(p.TotalSecs > 4*p.StepSecs+2*p.CollectSecs) || !strings.Contains(stdout.String(), "of it loading and planning, done)") {
+		t.Errorf("plan %+v", res.Plan)
+	}
 	for _, want := range []string{"step 4/4", "step 0 collect", "step 4 analyses", "evaluation at step 4"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("progress lacks %q", want)
