@@ -474,8 +474,14 @@ func (r *runner) plan(ctx context.Context) error {
 		MaxMemoryBytes: budget, PerSampleSecs: perSample, StepSecs: stepSecs, CollectSecs: collectSecs, TotalSecs: total,
 		GradientSamples: est.GradientSamples}
 	perText := secs(perSample) + " per sample"
-	if est.CoordSamples > 0 {
+	switch {
+	case cfg.Collect.Engine == EngineMiniBatch:
+		perText = "the mini-batch engine's, above"
+	case est.CoordSamples > 0:
 		perText = fmt.Sprintf("%s per sample with norms, %s for coordinates only", secs(perSample), secs(perCoords))
+	}
+	if cfg.Collect.Engine == EngineBoth {
+		perText += ", and the mini-batch engine's, above"
 	}
 	r.printf("time estimate: fine-tuning %d steps × %s = %s; collection %s per checkpoint (%s) × %d checkpoints (steps %v); total about %s (%s of it loading and planning, done)\n",
 		cfg.FineTune.Steps, secs(stepSecs), secs(ft), secs(collectSecs), perText, len(steps), steps, secs(total), secs(spent))
