@@ -66,3 +66,52 @@ func TestParallelRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelSlots checks that parallelS covers [0, n) once in ranges
+// that are multiples of align (except the last), passes slots below the
+// number it returns (at most GOMAXPROCS), and never runs two ranges of one
+// slot at the same time; with GOMAXPROCS 1, 2 and 4.
+func TestParallelSlots(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2, 4} {
+		runtime.GOMAXPROCS(procs)
+		for _, tc := range []struct{ n, perItem, align int }{
+			{1, 1, 1}, {10, 1 << 20, 1}, {7, 1 << 20, 1}, {100, 1 << 12, 16},
+			{33, 1 << 20, 16}, {1000, 100, 1}, {70001, 1, 64}, {0, 1, 1},
+		} {
+			t.Run(fmt.Sprint(procs, "/", tc), func(t *testing.T) {
+				var mu sync.Mutex
+				busy := make([]bool, procs)
+				cover := make([]int, tc.n)
+				nw := parallelS(tc.n, tc.perItem, tc.align, func(s, lo, hi int) {
+					mu.Lock()
+					if s < 0 || s >= procs || busy[s] {
+						mu.Unlock()
+						t.Errorf("slot %d out of range or busy", s)
+						return
+					}
+					busy[s] = true
+					if lo%tc.align != 0 || (hi%tc.align != 0 && hi != tc.n) {
+						t.Errorf("range [%d, %d) not aligned to %d", lo, hi, tc.align)
+					}
+					for i := lo; i < hi; i++ {
+						cover[i]++
+					}
+					mu.Unlock()
+					runtime.Gosched() // let another range of the slot try to run
+					mu.Lock()
+					busy[s] = false
+					mu.Unlock()
+				})
+				if nw < 1 || nw > procs {
+					t.Errorf("parallelS returned %d slots, GOMAXPROCS %d", nw, procs)
+				}
+				for i, c := range cover {
+					if c != 1 {
+						t.Fatalf("index %d covered %d times", i, c)
+					}
+				}
+			})
+		}
+	}
+}
