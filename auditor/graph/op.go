@@ -134,7 +134,7 @@ func (o *kop[T]) Do(vals ...gorgonia.Value) (ret gorgonia.Value, err error) {
 		return gorgonia.NewF64(float64(r[0])), nil
 	}
 	if o.buf == nil {
-		o.buf = tensor.New(tensor.WithShape(o.out.Clone()...), tensor.WithBacking(make([]T, o.out.TotalSize())))
+		o.buf = tensor.New(tensor.WithShape(o.out.Clone()...), tensor.WithBacking(make([]T, o.out.TotalSize())), tensor.WithEngine(addEngine{}))
 	} else if !o.buf.Shape().Eq(o.out) {
 		// gorgonia may have reshaped the value in place; restore it.
 		if err := o.buf.Reshape(o.out.Clone()...); err != nil {
