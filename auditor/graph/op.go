@@ -29,7 +29,8 @@ var opUID atomic.Int64
 // value is never aliased by another node's value; kops never overwrite their
 // inputs. The only gorgonia built-in op that appears in the graph is the Add
 // of gorgonia's gradient accumulation (ReduceAdd), which may overwrite its
-// first operand: that operand is always a kop output that nothing else reads
+// first operand (computed in parallel ranges by the buffers' engine,
+// add_engine.go): that operand is always a kop output that nothing else reads
 // (diff closures never return an existing node as a gradient, except the
 // pass-through of Add/Sub to an operand with a single differentiated use,
 // whose gradient gorgonia therefore never sums: fuse_grad.go).
