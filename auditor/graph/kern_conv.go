@@ -30,7 +30,9 @@ func gemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 		// Split the product into blocks of C (rows when C is taller than
 		// wide, else columns), one single-threaded BLAS call each.
 		if m > n {
-			parallel(m, n*k, 16, func(lo, hi int) {
+			// fixed blocks: a product's sums may depend on where its
+			// blocks start
+			parallelW(m, n*k, 16, func(_, lo, hi int) {
 				ao := lo * lda
 				if tA {
 					ao = lo
@@ -38,7 +40,7 @@ func gemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 				blasGemm(tA, tB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
 			})
 		} else {
-			parallel(n, m*k, 16, func(lo, hi int) {
+			parallelW(n, m*k, 16, func(_, lo, hi int) {
 				bo := lo
 				if tB {
 					bo = lo * ldb
@@ -620,7 +622,7 @@ func convFwdBlocked[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colC
 		sc.worker(wi, 1, g.m*nb*P)
 		sc.worker(wi, 2, ppn)
 	}
-	parallelW(nblk, g.m*K*nb*P, 1, func(wi, b0, b1 int) {
+	parallelS(nblk, g.m*K*nb*P, 1, func(wi, b0, b1 int) {
 		cols := sc.wb[wi][0]
 		tmp := sc.wb[wi][1]
 		pp := sc.wb[wi][2]
@@ -742,12 +744,15 @@ func convGradWBlocked[T float](dw, x, gy []T, g *geom, sc *scratch[T]) {
 			}
 		}
 	})
-	copy(dw, sc.wb[0][3][:g.m*K])
-	for wi := 1; wi < nw; wi++ {
-		for k, v := range sc.wb[wi][3][:g.m*K] {
-			dw[k] += v
+	// the workers' sums added in worker order, element by element
+	parallel(g.m*K, nw, 64, func(lo, hi int) {
+		copy(dw[lo:hi], sc.wb[0][3][lo:hi])
+		for wi := 1; wi < nw; wi++ {
+			for k, v := range sc.wb[wi][3][lo:hi] {
+				dw[lo+k] += v
+			}
 		}
-	}
+	})
 }
 
 // nmpToMnp permutes gy [N, M, P] into dst [M, N·P].
@@ -829,7 +834,7 @@ func convGradX[T float](dx, w, gy []T, g *geom, sc *scratch[T]) {
 	for gi := 0; gi < g.group; gi++ {
 		gemm(true, false, K, NP, mg, 1, w[gi*mg*K:], K, dtmp[gi*mg*NP:], NP, 0, dcols[gi*K*NP:], NP)
 	}
-	clear(dx)
+	parallel(len(dx), 1, 64, func(lo, hi int) { clear(dx[lo:hi]) })
 	col2im(dx, dcols, g, sc)
 }
 

@@ -127,8 +127,16 @@ const (
 var binNames = [...]string{"Add", "Sub", "Mul", "Div"}
 
 // binFwd computes out = a op b with broadcasting; it is the iteration over
-// out's shape with the operands' broadcast strides.
+// out's shape with the operands' broadcast strides. Operands laid out
+// like out (one contiguous row, as a residual Add's) are shared out to the
+// workers in ranges, each element computed as in the row loop.
 func binFwd[T float](kind int, out, a, b []T, it iter) {
+	if len(it.shape) == 1 && it.strides[0][0] == 1 && it.strides[1][0] == 1 && it.strides[2][0] == 1 {
+		parallel(it.shape[0], 1, 64, func(lo, hi int) {
+			binFwdRow(kind, out[lo:hi], a[lo:hi], b[lo:hi], 1, 1)
+		})
+		return
+	}
 	it.rows(func(off []int, n int, st []int) {
 		o, ia, ib := off[0], off[1], off[2]
 		so, sa, sb := st[0], st[1], st[2]

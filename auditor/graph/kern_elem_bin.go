@@ -114,18 +114,12 @@ func binGradFlat[T float](kind, side int, dst, g, a, b []T, it iter) bool {
 		}
 	}
 	g, dst = g[:n], dst[:n]
+	var other []T // Mul's other operand
 	switch {
-	case kind == binAdd || (kind == binSub && side == 0):
-		copy(dst, g)
-	case kind == binSub:
-		for k, v := range g {
-			dst[k] = -v
-		}
+	case kind == binAdd || kind == binSub:
 	case kind == binMul:
-		// The product of two float32 values is exact in float64, so
-		// rounding it to float32 gives the float32 product: T arithmetic
-		// is what binGrad's float64 loop computes.
-		other, op := b, 2
+		op := 2
+		other = b
 		if side == 1 {
 			other, op = a, 1
 		}
@@ -133,11 +127,28 @@ func binGradFlat[T float](kind, side int, dst, g, a, b []T, it iter) bool {
 			return false
 		}
 		other = other[:n]
-		for k, v := range g {
-			dst[k] = v * other[k]
-		}
 	default:
 		return false
 	}
+	// element by element, so shared out to the workers in ranges
+	parallel(n, 1, 64, func(lo, hi int) {
+		g, dst := g[lo:hi], dst[lo:hi]
+		switch {
+		case kind == binAdd || (kind == binSub && side == 0):
+			copy(dst, g)
+		case kind == binSub:
+			for k, v := range g {
+				dst[k] = -v
+			}
+		default:
+			// The product of two float32 values is exact in float64, so
+			// rounding it to float32 gives the float32 product: T
+			// arithmetic is what binGrad's float64 loop computes.
+			other := other[lo:hi]
+			for k, v := range g {
+				dst[k] = v * other[k]
+			}
+		}
+	})
 	return true
 }

@@ -103,6 +103,10 @@ var binShapes = [][2][]int{
 	{{3, 1}, {1, 5}},
 	{{2, 3, 4, 5}, {2, 3, 4, 5}},
 	{{2, 3, 9}, {3, 9}},
+	// large enough for the contiguous paths to be shared out to the
+	// workers (binFwd, binGradFlat), one of them not a multiple of 64
+	{{3, 40000}, {3, 40000}},
+	{{70001}, {70001}},
 }
 
 func testBinKernels[T float](t *testing.T) {
@@ -166,4 +170,36 @@ func testBinKernels[T float](t *testing.T) {
 func TestBinaryKernels(t *testing.T) {
 	t.Run("float32", testBinKernels[float32])
 	t.Run("float64", testBinKernels[float64])
+}
+
+// TestMeanLast checks GlobalAveragePool's kernels (meanLast, meanLastGrad)
+// against the definition, summed in float64 in index order, bit for bit:
+// small and large enough to be shared out to the workers.
+func TestMeanLast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct{ rows, p int }{{1, 1}, {3, 7}, {8192, 64}, {1001, 97}} {
+		t.Run(fmt.Sprint(tc.rows, "x", tc.p), func(t *testing.T) {
+			x := toT[float32](fillVals(rng, tc.rows*tc.p))
+			gy := toT[float32](fillVals(rng, tc.rows))
+			out := make([]float32, tc.rows)
+			dx := make([]float32, tc.rows*tc.p)
+			meanLast(out, x, tc.p)
+			meanLastGrad(dx, gy, tc.p)
+			for i := 0; i < tc.rows; i++ {
+				s := 0.0
+				for k := 0; k < tc.p; k++ {
+					s += float64(x[i*tc.p+k])
+				}
+				if w := float32(s / float64(tc.p)); !sameBits(float64(out[i]), float64(w)) {
+					t.Fatalf("mean row %d: %v, want %v", i, out[i], w)
+				}
+				w := gy[i] / float32(tc.p)
+				for k := 0; k < tc.p; k++ {
+					if !sameBits(float64(dx[i*tc.p+k]), float64(w)) {
+						t.Fatalf("grad [%d, %d]: %v, want %v", i, k, dx[i*tc.p+k], w)
+					}
+				}
+			}
+		})
+	}
 }

@@ -296,22 +296,28 @@ func ceGrad[T float](dz, z, labels []T, b, c int, gscale float64) {
 }
 
 // meanLast computes out[i] = mean of x[i·p : (i+1)·p] (GlobalAveragePool).
+// The rows are shared out to the workers.
 func meanLast[T float](out, x []T, p int) {
-	for i := range out {
-		s := 0.0
-		for _, v := range x[i*p : (i+1)*p] {
-			s += float64(v)
+	parallel(len(out), p, 1, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			s := 0.0
+			for _, v := range x[i*p : (i+1)*p] {
+				s += float64(v)
+			}
+			out[i] = T(s / float64(p))
 		}
-		out[i] = T(s / float64(p))
-	}
+	})
 }
 
+// meanLastGrad is meanLast's backward pass: dx[i·p : (i+1)·p] = gy[i]/p.
 func meanLastGrad[T float](dx, gy []T, p int) {
-	for i, g := range gy {
-		v := g / T(p)
-		row := dx[i*p : (i+1)*p]
-		for k := range row {
-			row[k] = v
+	parallel(len(gy), p, 1, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			v := gy[i] / T(p)
+			row := dx[i*p : (i+1)*p]
+			for k := range row {
+				row[k] = v
+			}
 		}
-	}
+	})
 }

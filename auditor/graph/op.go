@@ -29,7 +29,8 @@ var opUID atomic.Int64
 // value is never aliased by another node's value; kops never overwrite their
 // inputs. The only gorgonia built-in op that appears in the graph is the Add
 // of gorgonia's gradient accumulation (ReduceAdd), which may overwrite its
-// first operand: that operand is always a kop output that nothing else reads
+// first operand (computed in parallel ranges by the buffers' engine,
+// add_engine.go): that operand is always a kop output that nothing else reads
 // (diff closures never return an existing node as a gradient, except the
 // pass-through of Add/Sub to an operand with a single differentiated use,
 // whose gradient gorgonia therefore never sums: fuse_grad.go).
@@ -134,7 +135,7 @@ func (o *kop[T]) Do(vals ...gorgonia.Value) (ret gorgonia.Value, err error) {
 		return gorgonia.NewF64(float64(r[0])), nil
 	}
 	if o.buf == nil {
-		o.buf = tensor.New(tensor.WithShape(o.out.Clone()...), tensor.WithBacking(make([]T, o.out.TotalSize())))
+		o.buf = tensor.New(tensor.WithShape(o.out.Clone()...), tensor.WithBacking(make([]T, o.out.TotalSize())), tensor.WithEngine(addEngine{}))
 	} else if !o.buf.Shape().Eq(o.out) {
 		// gorgonia may have reshaped the value in place; restore it.
 		if err := o.buf.Reshape(o.out.Clone()...); err != nil {

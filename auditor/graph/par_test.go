@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestParallelRanges checks that parallelW calls fn once per range, with
@@ -62,6 +64,107 @@ func TestParallelRanges(t *testing.T) {
 						t.Fatalf("index %d covered %d times by parallelW, %d by parallel", i, cover[i], cover2[i])
 					}
 				}
+			})
+		}
+	}
+}
+
+// TestParallelSlots checks that parallelS covers [0, n) once in ranges
+// that are multiples of align (except the last), passes slots below the
+// number it returns (at most GOMAXPROCS), and never runs two ranges of one
+// slot at the same time; with GOMAXPROCS 1, 2 and 4.
+func TestParallelSlots(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2, 4} {
+		runtime.GOMAXPROCS(procs)
+		for _, tc := range []struct{ n, perItem, align int }{
+			{1, 1, 1}, {10, 1 << 20, 1}, {7, 1 << 20, 1}, {100, 1 << 12, 16},
+			{33, 1 << 20, 16}, {1000, 100, 1}, {70001, 1, 64}, {0, 1, 1},
+		} {
+			t.Run(fmt.Sprint(procs, "/", tc), func(t *testing.T) {
+				var mu sync.Mutex
+				busy := make([]bool, procs)
+				cover := make([]int, tc.n)
+				nw := parallelS(tc.n, tc.perItem, tc.align, func(s, lo, hi int) {
+					mu.Lock()
+					if s < 0 || s >= procs || busy[s] {
+						mu.Unlock()
+						t.Errorf("slot %d out of range or busy", s)
+						return
+					}
+					busy[s] = true
+					if lo%tc.align != 0 || (hi%tc.align != 0 && hi != tc.n) {
+						t.Errorf("range [%d, %d) not aligned to %d", lo, hi, tc.align)
+					}
+					for i := lo; i < hi; i++ {
+						cover[i]++
+					}
+					mu.Unlock()
+					runtime.Gosched() // let another range of the slot try to run
+					mu.Lock()
+					busy[s] = false
+					mu.Unlock()
+				})
+				if nw < 1 || nw > procs {
+					t.Errorf("parallelS returned %d slots, GOMAXPROCS %d", nw, procs)
+				}
+				for i, c := range cover {
+					if c != 1 {
+						t.Fatalf("index %d covered %d times", i, c)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestParallelPool runs parallelS and parallelW jobs through the helper
+// pool back to back, after pauses longer than the helpers' and the
+// caller's watch (so that both go to sleep and are woken), from several
+// goroutines at once (all but one fall back to fresh goroutines) and with
+// a job inside a job's range, and checks that each covers its range once.
+func TestParallelPool(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{2, 4} {
+		runtime.GOMAXPROCS(procs)
+		for _, pause := range []time.Duration{0, 3 * helperSpin} {
+			t.Run(fmt.Sprint(procs, "/", pause), func(t *testing.T) {
+				var wg sync.WaitGroup
+				for g := range 3 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range 30 {
+							n := 1000 + 37*i + g
+							cover := make([]atomic.Int32, n)
+							mark := func(lo, hi int) {
+								for k := lo; k < hi; k++ {
+									cover[k].Add(1)
+								}
+							}
+							switch i % 3 {
+							case 0:
+								parallelS(n, 1<<10, 1, func(_, lo, hi int) { mark(lo, hi) })
+							case 1:
+								parallelW(n, 1<<10, 16, func(_, lo, hi int) { mark(lo, hi) })
+							default: // a job inside each range
+								parallel(n, 1<<10, 100, func(lo, hi int) {
+									parallel(hi-lo, 1<<10, 1, func(a, b int) { mark(lo+a, lo+b) })
+								})
+							}
+							for k := range cover {
+								if c := cover[k].Load(); c != 1 {
+									t.Errorf("goroutine %d job %d: index %d covered %d times", g, i, k, c)
+									return
+								}
+							}
+							if pause > 0 && i%5 == 0 {
+								time.Sleep(pause)
+							}
+						}
+					}()
+				}
+				wg.Wait()
 			})
 		}
 	}
