@@ -114,6 +114,9 @@ type mmExp[T float] struct {
 	// a convolution's view: δ [batch, groups·rows, p] and the column
 	// matrix [groups·cols, ld] of the whole batch (for dotsAll)
 	dy, colm []T
+	// dyT, when set, is dy transposed to [groups·rows, batch, p]
+	// (transposeDy) for dotsAll
+	dyT []T
 	// g2, when set, holds the Gram matrices R_i R_iᵀ (upper triangles,
 	// [batch, groups, p, p]) computed by gramsAll for gramNorm
 	g2 []float64
@@ -285,31 +288,24 @@ func (s *shiftConv[T]) pad(w *worker[T], i int) (xp, dp []T) {
 const smallGramP = 8
 
 // gramsAll computes the Gram matrices R_i R_iᵀ of the samples i0 … i1−1 of
-// a convolution's view into g2, sweeping the column matrix row by row.
+// a convolution's view into g2: per sample and group, one sweep down the
+// sample's P columns of the column matrix (stride ld) with the upper
+// triangle in local accumulators (P = 4: ten registers), the rows added in
+// order.
 func (e *mmExp[T]) gramsAll(i0, i1 int) {
-	P, G := e.p, e.groups
+	P, G, ld := e.p, e.groups, e.ld
 	PP := P * P
-	clear(e.g2[i0*G*PP : i1*G*PP])
-	for g := 0; g < G; g++ {
-		for c := 0; c < e.cols; c++ {
-			row := e.colm[(g*e.cols+c)*e.ld:][:i1*P]
-			for i := i0; i < i1; i++ {
-				u := row[i*P:][:P]
-				acc := e.g2[(i*G+g)*PP:][:PP]
-				if P == 4 {
-					u0, u1, u2, u3 := float64(u[0]), float64(u[1]), float64(u[2]), float64(u[3])
-					acc[0] += u0 * u0
-					acc[1] += u0 * u1
-					acc[2] += u0 * u2
-					acc[3] += u0 * u3
-					acc[5] += u1 * u1
-					acc[6] += u1 * u2
-					acc[7] += u1 * u3
-					acc[10] += u2 * u2
-					acc[11] += u2 * u3
-					acc[15] += u3 * u3
-					continue
-				}
+	for i := i0; i < i1; i++ {
+		for g := 0; g < G; g++ {
+			acc := e.g2[(i*G+g)*PP:][:PP]
+			base := e.colm[g*e.cols*ld+i*P:]
+			if P == 4 {
+				gram4(e.cols, ld, base, acc)
+				continue
+			}
+			clear(acc)
+			for c := 0; c < e.cols; c++ {
+				u := base[c*ld:][:P]
 				for a := 0; a < P; a++ {
 					ua := float64(u[a])
 					for b := a; b < P; b++ {
@@ -319,6 +315,31 @@ func (e *mmExp[T]) gramsAll(i0, i1 int) {
 			}
 		}
 	}
+}
+
+// gram4 writes the upper triangle of Σ_c u_c u_cᵀ into acc (4×4), u_c the
+// four values at v[c·ld:], c < n.
+func gram4[T float](n, ld int, v []T, acc []float64) {
+	var a00, a01, a02, a03, a11, a12, a13, a22, a23, a33 float64
+	for c := 0; c < n; c++ {
+		u := v[c*ld:][:4:4]
+		u0, u1, u2, u3 := float64(u[0]), float64(u[1]), float64(u[2]), float64(u[3])
+		a00 += u0 * u0
+		a01 += u0 * u1
+		a02 += u0 * u2
+		a03 += u0 * u3
+		a11 += u1 * u1
+		a12 += u1 * u2
+		a13 += u1 * u3
+		a22 += u2 * u2
+		a23 += u2 * u3
+		a33 += u3 * u3
+	}
+	acc = acc[:16]
+	acc[0], acc[1], acc[2], acc[3] = a00, a01, a02, a03
+	acc[5], acc[6], acc[7] = a11, a12, a13
+	acc[10], acc[11] = a22, a23
+	acc[15] = a33
 }
 
 // smallGramRows computes the upper triangle of r·rᵀ for row-major r (p×n).
@@ -500,6 +521,60 @@ func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
 	return s * e.alpha
 }
 
+// dotOffsets returns, per coordinate j of coords, the offsets dotAt reads:
+// of its row of L_i, and of its row of Rᵀ_i (a view) or column of R_i
+// (computed once per chunk: the divisions of dot are most of its cost
+// where p is small, as for a Gemm's p = 1).
+func (e *mmExp[T]) dotOffsets(coords []int) []int {
+	offs := make([]int, 2*len(coords))
+	for q, j := range coords {
+		g := j / (e.rows * e.cols)
+		r := (j / e.cols) % e.rows
+		c := j % e.cols
+		offs[2*q] = (g*e.rows + r) * e.p
+		if e.view != nil {
+			offs[2*q+1] = (g*e.cols + c) * e.ld
+		} else {
+			offs[2*q+1] = g*e.cols*e.p + c
+		}
+	}
+	return offs
+}
+
+// dotsAt writes the coordinates of the loaded sample whose offsets
+// dotOffsets returned into dst (the values of dot).
+func (e *mmExp[T]) dotsAt(w *worker[T], offs []int, dst []float64) {
+	P := e.p
+	if e.view != nil {
+		for q := range dst {
+			l := w.lv[offs[2*q]:][:P]
+			rt := w.rt[offs[2*q+1]:][:P]
+			s := 0.0
+			for k, x := range l {
+				s += float64(x) * float64(rt[k])
+			}
+			dst[q] = s * e.alpha
+		}
+		return
+	}
+	if P == 1 {
+		L, R := w.L, w.R
+		for q := range dst {
+			dst[q] = float64(L[offs[2*q]]) * float64(R[offs[2*q+1]]) * e.alpha
+		}
+		return
+	}
+	for q := range dst {
+		l := w.L[offs[2*q]:][:P]
+		rr := w.R[offs[2*q+1]:]
+		s := 0.0
+		for k, x := range l {
+			s += float64(x) * float64(rr[k*e.cols])
+		}
+		dst[q] = s * e.alpha
+	}
+}
+
 // dotsAll writes gradient coordinates coordsIn[q0:q1] of the samples
 // 0 … batch−1 of a convolution's view into dst[(off+i)·nc + q]: for each
 // coordinate, one sweep along its column-matrix row and its δ row, which
@@ -519,25 +594,83 @@ func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off
 		g := j / (e.rows * e.cols)
 		r := (j / e.cols) % e.rows
 		c := j % e.cols
-		if o := g*e.rows + r; o != last {
+		if o := g*e.rows + r; e.dyT != nil {
+			drow = e.dyT[o*batch*P:][:batch*P]
+		} else if o != last {
 			last = o
-			for i := 0; i < batch; i++ {
-				copy(drow[i*P:(i+1)*P], e.dy[i*MP+o*P:][:P])
+			if P == 4 {
+				for i := 0; i < batch; i++ {
+					d, s := drow[i*4:][:4:4], e.dy[i*MP+o*4:][:4:4]
+					d[0], d[1], d[2], d[3] = s[0], s[1], s[2], s[3]
+				}
+			} else {
+				for i := 0; i < batch; i++ {
+					copy(drow[i*P:(i+1)*P], e.dy[i*MP+o*P:][:P])
+				}
 			}
 		}
 		col := e.colm[(g*e.cols+c)*e.ld:][:batch*P]
-		for i := 0; i < batch; i++ {
-			l := drow[i*P:][:P]
-			u := col[i*P:][:P]
-			s := 0.0
-			for k, x := range l {
-				s += float64(x) * float64(u[k])
-			}
-			out[i*nq+q-q0] = s * e.alpha
-		}
+		dotSegs(P, batch, drow, col, e.alpha, out[q-q0:], nq)
 	}
 	for i := 0; i < batch; i++ {
 		copy(dst[(off+i)*nc+q0:(off+i)*nc+q1], out[i*nq:(i+1)*nq])
+	}
+}
+
+// transposeDy writes the samples i0 … i1−1 of dy into dyT, so that
+// dotsAll reads each output row of the whole batch contiguously (gathered
+// from dy, it takes one cache line and often one page per sample).
+func (e *mmExp[T]) transposeDy(i0, i1, batch int) {
+	P, M := e.p, e.groups*e.rows
+	MP, BP := M*P, batch*P
+	for i := i0; i < i1; i++ {
+		src := e.dy[i*MP:][:MP]
+		if P == 4 {
+			for o := 0; o < M; o++ {
+				d, s := e.dyT[o*BP+i*4:][:4:4], src[o*4:][:4:4]
+				d[0], d[1], d[2], d[3] = s[0], s[1], s[2], s[3]
+			}
+			continue
+		}
+		for o := 0; o < M; o++ {
+			copy(e.dyT[o*BP+i*P:][:P], src[o*P:][:P])
+		}
+	}
+}
+
+// dotSegs writes alpha·Σ_k l[i·p + k]·u[i·p + k] (float64) to
+// out[i·stride] for the n segments i of p values: with four partial sums
+// where p is a multiple of 4 (p = 4: one expression).
+func dotSegs[T float](p, n int, l, u []T, alpha float64, out []float64, stride int) {
+	switch {
+	case p == 4:
+		for i := 0; i < n; i++ {
+			a, b := l[i*4:][:4:4], u[i*4:][:4:4]
+			s := (float64(a[0])*float64(b[0]) + float64(a[1])*float64(b[1])) + (float64(a[2])*float64(b[2]) + float64(a[3])*float64(b[3]))
+			out[i*stride] = s * alpha
+		}
+	case p%4 == 0:
+		for i := 0; i < n; i++ {
+			a, b := l[i*p:][:p], u[i*p:][:p]
+			var s0, s1, s2, s3 float64
+			for k := 0; k < p; k += 4 {
+				x, y := a[k:k+4:k+4], b[k:k+4:k+4]
+				s0 += float64(x[0]) * float64(y[0])
+				s1 += float64(x[1]) * float64(y[1])
+				s2 += float64(x[2]) * float64(y[2])
+				s3 += float64(x[3]) * float64(y[3])
+			}
+			out[i*stride] = ((s0 + s1) + (s2 + s3)) * alpha
+		}
+	default:
+		for i := 0; i < n; i++ {
+			a, b := l[i*p:][:p], u[i*p:][:p]
+			s := 0.0
+			for k, x := range a {
+				s += float64(x) * float64(b[k])
+			}
+			out[i*stride] = s * alpha
+		}
 	}
 }
 
