@@ -627,7 +627,7 @@ type worker[T float] struct {
 	xp, dp            []T // a shiftConv's padded input and δ
 	gt                []T // a Gram matrix in T
 	i                 int // the loaded sample
-	g1, g2, l64, r64  []float64
+	g1, g2, r64       []float64
 	acc, e            []float64
 	dots              []float64 // dotsAll's sample-major block
 	span              int       // the span of samples being processed

@@ -288,24 +288,31 @@ func (s *shiftConv[T]) pad(w *worker[T], i int) (xp, dp []T) {
 const smallGramP = 8
 
 // gramsAll computes the Gram matrices R_i R_iᵀ of the samples i0 … i1−1 of
-// a convolution's view into g2: per sample and group, one sweep down the
-// sample's P columns of the column matrix (stride ld) with the upper
-// triangle in local accumulators (P = 4: ten registers), the rows added in
-// order.
+// a convolution's view into g2, sweeping the column matrix row by row.
 func (e *mmExp[T]) gramsAll(i0, i1 int) {
-	P, G, ld := e.p, e.groups, e.ld
+	P, G := e.p, e.groups
 	PP := P * P
-	for i := i0; i < i1; i++ {
-		for g := 0; g < G; g++ {
-			acc := e.g2[(i*G+g)*PP:][:PP]
-			base := e.colm[g*e.cols*ld+i*P:]
-			if P == 4 {
-				gram4(e.cols, ld, base, acc)
-				continue
-			}
-			clear(acc)
-			for c := 0; c < e.cols; c++ {
-				u := base[c*ld:][:P]
+	clear(e.g2[i0*G*PP : i1*G*PP])
+	for g := 0; g < G; g++ {
+		for c := 0; c < e.cols; c++ {
+			row := e.colm[(g*e.cols+c)*e.ld:][:i1*P]
+			for i := i0; i < i1; i++ {
+				u := row[i*P:][:P]
+				acc := e.g2[(i*G+g)*PP:][:PP]
+				if P == 4 {
+					u0, u1, u2, u3 := float64(u[0]), float64(u[1]), float64(u[2]), float64(u[3])
+					acc[0] += u0 * u0
+					acc[1] += u0 * u1
+					acc[2] += u0 * u2
+					acc[3] += u0 * u3
+					acc[5] += u1 * u1
+					acc[6] += u1 * u2
+					acc[7] += u1 * u3
+					acc[10] += u2 * u2
+					acc[11] += u2 * u3
+					acc[15] += u3 * u3
+					continue
+				}
 				for a := 0; a < P; a++ {
 					ua := float64(u[a])
 					for b := a; b < P; b++ {
@@ -315,31 +322,6 @@ func (e *mmExp[T]) gramsAll(i0, i1 int) {
 			}
 		}
 	}
-}
-
-// gram4 writes the upper triangle of Σ_c u_c u_cᵀ into acc (4×4), u_c the
-// four values at v[c·ld:], c < n.
-func gram4[T float](n, ld int, v []T, acc []float64) {
-	var a00, a01, a02, a03, a11, a12, a13, a22, a23, a33 float64
-	for c := 0; c < n; c++ {
-		u := v[c*ld:][:4:4]
-		u0, u1, u2, u3 := float64(u[0]), float64(u[1]), float64(u[2]), float64(u[3])
-		a00 += u0 * u0
-		a01 += u0 * u1
-		a02 += u0 * u2
-		a03 += u0 * u3
-		a11 += u1 * u1
-		a12 += u1 * u2
-		a13 += u1 * u3
-		a22 += u2 * u2
-		a23 += u2 * u3
-		a33 += u3 * u3
-	}
-	acc = acc[:16]
-	acc[0], acc[1], acc[2], acc[3] = a00, a01, a02, a03
-	acc[5], acc[6], acc[7] = a11, a12, a13
-	acc[10], acc[11] = a22, a23
-	acc[15] = a33
 }
 
 // smallGramRows computes the upper triangle of r·rᵀ for row-major r (p×n).
@@ -476,7 +458,8 @@ func (e *mmExp[T]) gramNorm(w *worker[T]) float64 {
 		if P <= smallGramP {
 			smallGram(P, e.rows, L[g*rp:(g+1)*rp], w.g1)
 		} else {
-			gram(true, P, e.rows, toF64(&w.l64, L[g*rp:(g+1)*rp]), w.g1)
+			// in float32 mode accumulated in float32, as Rᵀ_i's below
+			gramT(P, e.rows, L[g*rp:(g+1)*rp], P, &w.gt, w.g1)
 		}
 		if e.g2 != nil {
 			copy(w.g2, e.g2[(w.i*e.groups+g)*P*P:][:P*P])
