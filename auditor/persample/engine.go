@@ -789,7 +789,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 	// samples that use them.
 	var grams []*mmExp[T]
 	for _, r := range runs {
-		if r.gram && r.mm.colm != nil && r.mm.p <= smallGramP {
+		if r.gram && r.mm.colm != nil && r.mm.p <= max(smallGramP, blockedGramP) {
 			r.mm.g2 = grow(r.mm.g2, B*r.mm.groups*r.mm.p*r.mm.p)
 			grams = append(grams, r.mm)
 		}
@@ -823,8 +823,13 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				for _, mm := range trs {
 					mm.transposeDy(i0, i1, B)
 				}
+				var buf, gt []T
 				for _, mm := range grams {
-					mm.gramsAll(i0, i1)
+					if mm.p <= smallGramP {
+						mm.gramsAll(i0, i1)
+					} else {
+						mm.gramsBlocked(i0, i1, &buf, &gt)
+					}
 				}
 			}(i0, min(i0+step, B))
 		}

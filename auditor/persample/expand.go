@@ -324,6 +324,40 @@ func (e *mmExp[T]) gramsAll(i0, i1 int) {
 	}
 }
 
+// gramsBlocked computes the Gram matrices R_i R_iᵀ (upper triangles) of
+// the samples i0 … i1−1 of a convolution's view into g2 for p above
+// smallGramP: per block of a few samples, their columns of the column
+// matrix are copied into buf as contiguous [cols × p] matrices by one
+// sweep down the rows (consecutive samples' values are adjacent), then
+// each Gram matrix is one gramT of the copy. gramT on the column matrix in
+// place reads one cache line per row and row stride, i.e. about a page per
+// row, without the hardware prefetcher's help.
+func (e *mmExp[T]) gramsBlocked(i0, i1 int, buf *[]T, gt *[]T) {
+	P, G, ld, cols := e.p, e.groups, e.ld, e.cols
+	PP, cp := P*P, cols*P
+	nb := min(8, max(1, gramBlockElems/cp))
+	*buf = grow(*buf, nb*cp)
+	b := *buf
+	for ib := i0; ib < i1; ib += nb {
+		n := min(nb, i1-ib)
+		for g := 0; g < G; g++ {
+			for c := 0; c < cols; c++ {
+				row := e.colm[(g*cols+c)*ld+ib*P:][:n*P]
+				for s := 0; s < n; s++ {
+					copy(b[s*cp+c*P:][:P], row[s*P:][:P])
+				}
+			}
+			for s := 0; s < n; s++ {
+				gramT(P, cols, b[s*cp:][:cp], P, gt, e.g2[((ib+s)*G+g)*PP:][:PP])
+			}
+		}
+	}
+}
+
+// gramBlockElems bounds gramsBlocked's copy (elements of T per worker):
+// about half a core's L2 cache in float32.
+const gramBlockElems = 128 << 10
+
 // smallGramRows computes the upper triangle of r·rᵀ for row-major r (p×n).
 func smallGramRows[T float](p, n int, r []T, c []float64) {
 	for a := 0; a < p; a++ {
@@ -1742,3 +1776,7 @@ func toF64[T float](buf *[]float64, v []T) []float64 {
 	}
 	return b
 }
+
+// blockedGramP is the largest p whose Gram matrices a pass computes
+// batch-wide by gramsBlocked (a variable so that tests run both ways).
+var blockedGramP = 32
