@@ -294,7 +294,17 @@ func (e *mmExp[T]) gramsAll(i0, i1 int) {
 	PP := P * P
 	clear(e.g2[i0*G*PP : i1*G*PP])
 	for g := 0; g < G; g++ {
-		for c := 0; c < e.cols; c++ {
+		c := 0
+		if P == 4 {
+			// two rows per sweep: each accumulator is loaded and stored
+			// once per two products (added in row order, as below)
+			for ; c+1 < e.cols; c += 2 {
+				row := e.colm[(g*e.cols+c)*e.ld:][:i1*4]
+				row2 := e.colm[(g*e.cols+c+1)*e.ld:][:i1*4]
+				gram4Rows2(row[i0*4:], row2[i0*4:], e.g2[(i0*G+g)*PP:], i1-i0, G*PP)
+			}
+		}
+		for ; c < e.cols; c++ {
 			row := e.colm[(g*e.cols+c)*e.ld:][:i1*P]
 			for i := i0; i < i1; i++ {
 				u := row[i*P:][:P]
@@ -324,6 +334,26 @@ func (e *mmExp[T]) gramsAll(i0, i1 int) {
 	}
 }
 
+// gram4Rows2 adds, for the n samples i, u_i u_iᵀ and then v_i v_iᵀ (4×4,
+// upper triangle) to acc[i·stride:], u_i = u[4i:4i+4], v_i = v[4i:4i+4].
+func gram4Rows2[T float](u, v []T, acc []float64, n, stride int) {
+	for i := 0; i < n; i++ {
+		x, y, a := u[4*i:][:4:4], v[4*i:][:4:4], acc[i*stride:][:16:16]
+		u0, u1, u2, u3 := float64(x[0]), float64(x[1]), float64(x[2]), float64(x[3])
+		v0, v1, v2, v3 := float64(y[0]), float64(y[1]), float64(y[2]), float64(y[3])
+		a[0] = a[0] + u0*u0 + v0*v0
+		a[1] = a[1] + u0*u1 + v0*v1
+		a[2] = a[2] + u0*u2 + v0*v2
+		a[3] = a[3] + u0*u3 + v0*v3
+		a[5] = a[5] + u1*u1 + v1*v1
+		a[6] = a[6] + u1*u2 + v1*v2
+		a[7] = a[7] + u1*u3 + v1*v3
+		a[10] = a[10] + u2*u2 + v2*v2
+		a[11] = a[11] + u2*u3 + v2*v3
+		a[15] = a[15] + u3*u3 + v3*v3
+	}
+}
+
 // gramsBlocked computes the Gram matrices R_i R_iᵀ (upper triangles) of
 // the samples i0 … i1−1 of a convolution's view into g2 for p above
 // smallGramP: per block of a few samples, their columns of the column
@@ -344,7 +374,11 @@ func (e *mmExp[T]) gramsBlocked(i0, i1 int, buf *[]T, gt *[]T) {
 			for c := 0; c < cols; c++ {
 				row := e.colm[(g*cols+c)*ld+ib*P:][:n*P]
 				for s := 0; s < n; s++ {
-					copy(b[s*cp+c*P:][:P], row[s*P:][:P])
+					// a loop, not copy: P values are too few for memmove
+					d, r := b[s*cp+c*P:][:P], row[s*P:][:P]
+					for k := range d {
+						d[k] = r[k]
+					}
 				}
 			}
 			for s := 0; s < n; s++ {
@@ -1311,6 +1345,15 @@ type chanView[T float] struct {
 func (e *chanView[T]) add(i int, dst []float64) {
 	S := e.c * e.p
 	d := e.delta[i*S : (i+1)*S]
+	if e.p == 4 {
+		// sum4's sum, without a call per channel
+		dst = dst[:e.c]
+		for c := range dst {
+			x := d[4*c:][:4:4]
+			dst[c] += (float64(x[0]) + float64(x[1])) + (float64(x[2]) + float64(x[3]))
+		}
+		return
+	}
 	for c := 0; c < e.c; c++ {
 		dst[c] += sum4(d[c*e.p : (c+1)*e.p])
 	}
