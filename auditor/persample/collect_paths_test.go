@@ -164,20 +164,17 @@ var gramCases = []convCase{
 }
 
 // TestCollectMatchesFull32 is TestCollectMatchesFull in float32 mode for
-// the Gram paths (gramCases, with and without gramsBlocked): norms,
-// coordinates and sums against the engine's materialised float32
-// gradients (direct products), to 1e-5 of each tensor's scale, as the
-// Gram matrices of float32 samples are accumulated in float32 (gramT).
+// the Gram paths (gramCases): norms, coordinates and sums against the
+// engine's materialised float32 gradients (direct products), to 1e-5 of
+// each tensor's scale, as the Gram matrices of float32 samples are
+// accumulated in float32 (gramT).
 func TestCollectMatchesFull32(t *testing.T) {
 	const n, tol = 7, 1e-5
 	for _, c := range gramCases {
-		for _, mode := range []struct{ noCols, blocked bool }{{false, false}, {false, true}, {true, false}} {
-			t.Run(fmt.Sprintf("%s/columns=%v/blocked=%v", c.name, !mode.noCols, mode.blocked), func(t *testing.T) {
-				defer func(v bool, p int) { convNoColumns, blockedGramP = v, p }(convNoColumns, blockedGramP)
-				convNoColumns = mode.noCols
-				if !mode.blocked {
-					blockedGramP = 0
-				}
+		for _, noCols := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/columns=%v", c.name, !noCols), func(t *testing.T) {
+				defer func(v bool) { convNoColumns = v }(convNoColumns)
+				convNoColumns = noCols
 				e, err := New(convCaseModel(c), Options{Batch: 5})
 				if err != nil {
 					t.Fatal(err)

@@ -789,7 +789,7 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 	// samples that use them.
 	var grams []*mmExp[T]
 	for _, r := range runs {
-		if r.gram && r.mm.colm != nil && r.mm.p <= max(smallGramP, blockedGramP) {
+		if r.gram && r.mm.colm != nil && r.mm.p <= smallGramP {
 			r.mm.g2 = grow(r.mm.g2, B*r.mm.groups*r.mm.p*r.mm.p)
 			grams = append(grams, r.mm)
 		}
@@ -823,13 +823,8 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 				for _, mm := range trs {
 					mm.transposeDy(i0, i1, B)
 				}
-				var buf, gt []T
 				for _, mm := range grams {
-					if mm.p <= smallGramP {
-						mm.gramsAll(i0, i1)
-					} else {
-						mm.gramsBlocked(i0, i1, &buf, &gt)
-					}
+					mm.gramsAll(i0, i1)
 				}
 			}(i0, min(i0+step, B))
 		}

@@ -354,43 +354,32 @@ func gram4Rows2[T float](u, v []T, acc []float64, n, stride int) {
 	}
 }
 
-// gramsBlocked computes the Gram matrices R_i R_iᵀ (upper triangles) of
-// the samples i0 … i1−1 of a convolution's view into g2 for p above
-// smallGramP: per block of a few samples, their columns of the column
-// matrix are copied into buf as contiguous [cols × p] matrices by one
-// sweep down the rows (consecutive samples' values are adjacent), then
-// each Gram matrix is one gramT of the copy. gramT on the column matrix in
-// place reads one cache line per row and row stride, i.e. about a page per
-// row, without the hardware prefetcher's help.
-func (e *mmExp[T]) gramsBlocked(i0, i1 int, buf *[]T, gt *[]T) {
-	P, G, ld, cols := e.p, e.groups, e.ld, e.cols
-	PP, cp := P*P, cols*P
-	nb := min(8, max(1, gramBlockElems/cp))
-	*buf = grow(*buf, nb*cp)
-	b := *buf
-	for ib := i0; ib < i1; ib += nb {
-		n := min(nb, i1-ib)
-		for g := 0; g < G; g++ {
-			for c := 0; c < cols; c++ {
-				row := e.colm[(g*cols+c)*ld+ib*P:][:n*P]
-				for s := 0; s < n; s++ {
-					// a loop, not copy: P values are too few for memmove
-					d, r := b[s*cp+c*P:][:P], row[s*P:][:P]
-					for k := range d {
-						d[k] = r[k]
-					}
-				}
-			}
-			for s := 0; s < n; s++ {
-				gramT(P, cols, b[s*cp:][:cp], P, gt, e.g2[((ib+s)*G+g)*PP:][:PP])
-			}
-		}
+// gram4 is smallGram for p = 4, with the upper triangle in ten local
+// accumulators (the same sums in the same order).
+func gram4[T float](r int, l []T, c []float64) {
+	var a00, a01, a02, a03, a11, a12, a13, a22, a23, a33 float64
+	l = l[:4*r]
+	for k := 0; k < r; k++ {
+		u := l[4*k:][:4:4]
+		u0, u1, u2, u3 := float64(u[0]), float64(u[1]), float64(u[2]), float64(u[3])
+		a00 += u0 * u0
+		a01 += u0 * u1
+		a02 += u0 * u2
+		a03 += u0 * u3
+		a11 += u1 * u1
+		a12 += u1 * u2
+		a13 += u1 * u3
+		a22 += u2 * u2
+		a23 += u2 * u3
+		a33 += u3 * u3
 	}
+	c = c[:16]
+	clear(c)
+	c[0], c[1], c[2], c[3] = a00, a01, a02, a03
+	c[5], c[6], c[7] = a11, a12, a13
+	c[10], c[11] = a22, a23
+	c[15] = a33
 }
-
-// gramBlockElems bounds gramsBlocked's copy (elements of T per worker):
-// about half a core's L2 cache in float32.
-const gramBlockElems = 128 << 10
 
 // smallGramRows computes the upper triangle of r·rᵀ for row-major r (p×n).
 func smallGramRows[T float](p, n int, r []T, c []float64) {
@@ -414,6 +403,10 @@ func smallGramRows[T float](p, n int, r []T, c []float64) {
 
 // smallGram computes the upper triangle of lᵀl for row-major l (r×p).
 func smallGram[T float](p, r int, l []T, c []float64) {
+	if p == 4 {
+		gram4(r, l, c)
+		return
+	}
 	clear(c[:p*p])
 	for k := 0; k < r; k++ {
 		row := l[k*p : (k+1)*p]
@@ -1819,7 +1812,3 @@ func toF64[T float](buf *[]float64, v []T) []float64 {
 	}
 	return b
 }
-
-// blockedGramP is the largest p whose Gram matrices a pass computes
-// batch-wide by gramsBlocked (a variable so that tests run both ways).
-var blockedGramP = 32
