@@ -684,17 +684,32 @@ func (e *mmExp[T]) transposeDy(i0, i1, batch int) {
 
 // dotSegs writes alpha·Σ_k l[i·p + k]·u[i·p + k] (float64) to
 // out[i·stride] for the n segments i of p values: with four partial sums
-// where p is a multiple of 4 (p = 4: one expression).
+// where p is a multiple of 4 (p = 4: one expression), by the segDots32
+// kernel for float32 values where the CPU has it (the same sums).
 func dotSegs[T float](p, n int, l, u []T, alpha float64, out []float64, stride int) {
+	i0 := 0
+	if l32, ok := any(l).([]float32); ok && simdSums && p > 0 && p%4 == 0 && n >= 4 {
+		u32 := any(u).([]float32)
+		l32, u32 = l32[:n*p], u32[:n*p]
+		var buf [64]float64
+		for i0+4 <= n {
+			k := min((n-i0)/4, len(buf)/4)
+			segDots32(k, p/4, &l32[i0*p], &u32[i0*p], &buf[0])
+			for s, v := range buf[:4*k] {
+				out[(i0+s)*stride] = v * alpha
+			}
+			i0 += 4 * k
+		}
+	}
 	switch {
 	case p == 4:
-		for i := 0; i < n; i++ {
+		for i := i0; i < n; i++ {
 			a, b := l[i*4:][:4:4], u[i*4:][:4:4]
 			s := (float64(a[0])*float64(b[0]) + float64(a[1])*float64(b[1])) + (float64(a[2])*float64(b[2]) + float64(a[3])*float64(b[3]))
 			out[i*stride] = s * alpha
 		}
 	case p%4 == 0:
-		for i := 0; i < n; i++ {
+		for i := i0; i < n; i++ {
 			a, b := l[i*p:][:p], u[i*p:][:p]
 			var s0, s1, s2, s3 float64
 			for k := 0; k < p; k += 4 {
@@ -707,7 +722,7 @@ func dotSegs[T float](p, n int, l, u []T, alpha float64, out []float64, stride i
 			out[i*stride] = ((s0 + s1) + (s2 + s3)) * alpha
 		}
 	default:
-		for i := 0; i < n; i++ {
+		for i := i0; i < n; i++ {
 			a, b := l[i*p:][:p], u[i*p:][:p]
 			s := 0.0
 			for k, x := range a {
