@@ -70,6 +70,7 @@ func TestCollectMatchesFull(t *testing.T) {
 		{name: "1x1 stride 2 more outputs", c: 3, h: 7, w: 7, m: 8, kh: 1, kw: 1, attrs: at("strides", ais(2, 2)), bias: true},
 		{name: "few positions (Gram)", c: 8, h: 3, w: 3, m: 16, kh: 3, kw: 3, attrs: at("strides", ais(2, 2), "pads", ais(1, 1, 1, 1)), bias: true, gram: true, wantTransposd: true},
 	}
+	cases = append(cases, gramCases...)
 	const n = 7
 	for _, c := range cases {
 		for _, mode := range []struct{ trans, noCols, shiftCols bool }{{false, false, false}, {true, false, false}, {false, true, false}, {true, true, false}, {false, true, true}, {true, true, true}} {
@@ -121,6 +122,9 @@ func TestCollectMatchesFull(t *testing.T) {
 					if !many && run.gram != c.gram {
 						t.Errorf("3 coordinates: Gram norms %v, want %v", run.gram, c.gram)
 					}
+					if want := c.gram && !mode.noCols; !many && run.dotsAll != want {
+						t.Errorf("3 coordinates: batch-wide coordinates %v, want %v", run.dotsAll, want)
+					}
 					for k, p := range params {
 						pg := got.Params[k]
 						sum := make([]float64, p.Size)
@@ -141,6 +145,73 @@ func TestCollectMatchesFull(t *testing.T) {
 						approx.Slice(t, p.Name+" squared norms", pg.SqNorm, norms, scaled(norms, approx.Float64), 0)
 						approx.Slice(t, p.Name+" sums", pg.Sum, sum, scaled(sum, approx.Float64), 0)
 					}
+				}
+			})
+		}
+	}
+}
+
+// gramCases are convolutions whose norms come from Gram matrices and whose
+// coordinates, with the executor's column matrix, from mmExp.dotsAll on
+// the transposed δ, for each kind of segment dot (dotSegs: p = 4, p a
+// multiple of 4, any other p) and both Gram paths (gramsAll for p ≤
+// smallGramP, gramT above); their Gemm takes the Gram norm with p = 1 and
+// its coordinates by mmExp.dotsAt.
+var gramCases = []convCase{
+	{name: "4 positions (Gram, dotSegs p=4)", c: 6, h: 2, w: 2, m: 20, kh: 3, kw: 3, attrs: at("pads", ais(1, 1, 1, 1)), bias: true, gram: true, wantTransposd: true},
+	{name: "9 positions (Gram, dotSegs any p)", c: 8, h: 3, w: 3, m: 24, kh: 3, kw: 3, attrs: at("pads", ais(1, 1, 1, 1)), bn: true, gram: true, wantTransposd: true},
+	{name: "16 positions (Gram by gramT, dotSegs 4 | p)", c: 8, h: 4, w: 4, m: 40, kh: 3, kw: 3, attrs: at("pads", ais(1, 1, 1, 1)), bias: true, gram: true, wantTransposd: true},
+}
+
+// TestCollectMatchesFull32 is TestCollectMatchesFull in float32 mode for
+// the Gram paths (gramCases): norms, coordinates and sums against the
+// engine's materialised float32 gradients (direct products), to 1e-5 of
+// each tensor's scale, as the Gram matrices of float32 samples are
+// accumulated in float32 (gramT).
+func TestCollectMatchesFull32(t *testing.T) {
+	const n, tol = 7, 1e-5
+	for _, c := range gramCases {
+		for _, noCols := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/columns=%v", c.name, !noCols), func(t *testing.T) {
+				defer func(v bool) { convNoColumns = v }(convNoColumns)
+				convNoColumns = noCols
+				e, err := New(convCaseModel(c), Options{Batch: 5})
+				if err != nil {
+					t.Fatal(err)
+				}
+				per := prod(e.InputShape())
+				x, y := randInput(5, n*per), randLabels(6, n, e.Classes())
+				full, err := e.Compute(x, y, Request{Full: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := rand.New(rand.NewSource(9))
+				var coords [][]int
+				for _, p := range e.Params() {
+					coords = append(coords, randomCoords(r, p.Size, 3))
+				}
+				got, err := e.Compute(x, y, Request{Norms: true, Coords: coords})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, p := range e.Params() {
+					pg := got.Params[k]
+					sum := make([]float64, p.Size)
+					norms := make([]float64, n)
+					var want []float64
+					for i := 0; i < n; i++ {
+						g := rowOf(full.Params[k], i, p.Size)
+						for j, v := range g {
+							sum[j] += v
+							norms[i] += v * v
+						}
+						for _, j := range coords[k] {
+							want = append(want, g[j])
+						}
+					}
+					approx.Slice(t, p.Name+" coordinates", pg.Coords, want, scaled(want, tol), 0)
+					approx.Slice(t, p.Name+" squared norms", pg.SqNorm, norms, scaled(norms, tol), 0)
+					approx.Slice(t, p.Name+" sums", pg.Sum, sum, scaled(sum, tol), 0)
 				}
 			})
 		}

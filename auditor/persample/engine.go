@@ -107,6 +107,7 @@ type Engine struct {
 	moved     map[string]bool           // values whose batch the executor tracks off axis 0 (expand_ext.go)
 	skips     map[*graph.Net]*skipState // skip.go
 	sumBuf    []float64                 // the skipped parameters' span sums (runExpansions)
+	dyTBuf    any                       // []T: mmExp.dyT of the pass (runExpansions)
 	noSkip    bool
 }
 
@@ -626,7 +627,7 @@ type worker[T float] struct {
 	xp, dp            []T // a shiftConv's padded input and δ
 	gt                []T // a Gram matrix in T
 	i                 int // the loaded sample
-	g1, g2, l64, r64  []float64
+	g1, g2, r64       []float64
 	acc, e            []float64
 	dots              []float64 // dotsAll's sample-major block
 	span              int       // the span of samples being processed
@@ -650,6 +651,7 @@ type paramRun[T float] struct {
 	gram     bool      // |g_i|² from Gram matrices
 	dotsAll  bool      // coordinates by mm.dotsAll for the whole batch
 	rsel     *rowSel
+	dotOffs  []int // coordinates by mm.dotsAt: mm.dotOffsets(coordsIn)
 	// general path: every use into a float64 accumulator
 	mms    []*mmExp[T]
 	mmVidx [][]int32
@@ -792,13 +794,35 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			grams = append(grams, r.mm)
 		}
 	}
-	if len(grams) > 0 {
+	// δ of the batch-wide coordinates' convolutions, transposed.
+	var trs []*mmExp[T]
+	n := 0
+	for _, r := range runs {
+		if r.dotsAll && r.mm.dy != nil {
+			trs = append(trs, r.mm)
+			n += len(r.mm.dy)
+		}
+	}
+	if len(trs) > 0 {
+		buf, _ := e.dyTBuf.([]T)
+		buf = grow(buf, n)
+		e.dyTBuf = buf
+		n = 0
+		for _, mm := range trs {
+			mm.dyT = buf[n : n+len(mm.dy)]
+			n += len(mm.dy)
+		}
+	}
+	if len(grams) > 0 || len(trs) > 0 {
 		var wg sync.WaitGroup
 		step := (B + nw - 1) / nw
 		for i0 := 0; i0 < B; i0 += step {
 			wg.Add(1)
 			go func(i0, i1 int) {
 				defer wg.Done()
+				for _, mm := range trs {
+					mm.transposeDy(i0, i1, B)
+				}
 				for _, mm := range grams {
 					mm.gramsAll(i0, i1)
 				}
@@ -929,6 +953,9 @@ func (r *paramRun[T]) single(req Request, nc int) {
 		}
 	}
 	r.dotsAll = nc > 0 && !r.direct && r.rsel == nil && mm.colm != nil
+	if nc > 0 && !r.direct && r.rsel == nil && !r.dotsAll {
+		r.dotOffs = mm.dotOffsets(r.coordsIn)
+	}
 }
 
 // addSum adds the loaded sample's gradient g to the sum of its span of
@@ -1050,9 +1077,7 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 			if r.rsel != nil {
 				r.mm.selRows(w, r.rsel, coords)
 			} else {
-				for q, j := range r.coordsIn {
-					coords[q] = r.mm.dot(w, j)
-				}
+				r.mm.dotsAt(w, r.dotOffs, coords)
 			}
 		}
 		return

@@ -114,6 +114,9 @@ type mmExp[T float] struct {
 	// a convolution's view: δ [batch, groups·rows, p] and the column
 	// matrix [groups·cols, ld] of the whole batch (for dotsAll)
 	dy, colm []T
+	// dyT, when set, is dy transposed to [groups·rows, batch, p]
+	// (transposeDy) for dotsAll
+	dyT []T
 	// g2, when set, holds the Gram matrices R_i R_iᵀ (upper triangles,
 	// [batch, groups, p, p]) computed by gramsAll for gramNorm
 	g2 []float64
@@ -291,7 +294,17 @@ func (e *mmExp[T]) gramsAll(i0, i1 int) {
 	PP := P * P
 	clear(e.g2[i0*G*PP : i1*G*PP])
 	for g := 0; g < G; g++ {
-		for c := 0; c < e.cols; c++ {
+		c := 0
+		if P == 4 {
+			// two rows per sweep: each accumulator is loaded and stored
+			// once per two products (added in row order, as below)
+			for ; c+1 < e.cols; c += 2 {
+				row := e.colm[(g*e.cols+c)*e.ld:][:i1*4]
+				row2 := e.colm[(g*e.cols+c+1)*e.ld:][:i1*4]
+				gram4Rows2(row[i0*4:], row2[i0*4:], e.g2[(i0*G+g)*PP:], i1-i0, G*PP)
+			}
+		}
+		for ; c < e.cols; c++ {
 			row := e.colm[(g*e.cols+c)*e.ld:][:i1*P]
 			for i := i0; i < i1; i++ {
 				u := row[i*P:][:P]
@@ -321,6 +334,53 @@ func (e *mmExp[T]) gramsAll(i0, i1 int) {
 	}
 }
 
+// gram4Rows2 adds, for the n samples i, u_i u_iᵀ and then v_i v_iᵀ (4×4,
+// upper triangle) to acc[i·stride:], u_i = u[4i:4i+4], v_i = v[4i:4i+4].
+func gram4Rows2[T float](u, v []T, acc []float64, n, stride int) {
+	for i := 0; i < n; i++ {
+		x, y, a := u[4*i:][:4:4], v[4*i:][:4:4], acc[i*stride:][:16:16]
+		u0, u1, u2, u3 := float64(x[0]), float64(x[1]), float64(x[2]), float64(x[3])
+		v0, v1, v2, v3 := float64(y[0]), float64(y[1]), float64(y[2]), float64(y[3])
+		a[0] = a[0] + u0*u0 + v0*v0
+		a[1] = a[1] + u0*u1 + v0*v1
+		a[2] = a[2] + u0*u2 + v0*v2
+		a[3] = a[3] + u0*u3 + v0*v3
+		a[5] = a[5] + u1*u1 + v1*v1
+		a[6] = a[6] + u1*u2 + v1*v2
+		a[7] = a[7] + u1*u3 + v1*v3
+		a[10] = a[10] + u2*u2 + v2*v2
+		a[11] = a[11] + u2*u3 + v2*v3
+		a[15] = a[15] + u3*u3 + v3*v3
+	}
+}
+
+// gram4 is smallGram for p = 4, with the upper triangle in ten local
+// accumulators (the same sums in the same order).
+func gram4[T float](r int, l []T, c []float64) {
+	var a00, a01, a02, a03, a11, a12, a13, a22, a23, a33 float64
+	l = l[:4*r]
+	for k := 0; k < r; k++ {
+		u := l[4*k:][:4:4]
+		u0, u1, u2, u3 := float64(u[0]), float64(u[1]), float64(u[2]), float64(u[3])
+		a00 += u0 * u0
+		a01 += u0 * u1
+		a02 += u0 * u2
+		a03 += u0 * u3
+		a11 += u1 * u1
+		a12 += u1 * u2
+		a13 += u1 * u3
+		a22 += u2 * u2
+		a23 += u2 * u3
+		a33 += u3 * u3
+	}
+	c = c[:16]
+	clear(c)
+	c[0], c[1], c[2], c[3] = a00, a01, a02, a03
+	c[5], c[6], c[7] = a11, a12, a13
+	c[10], c[11] = a22, a23
+	c[15] = a33
+}
+
 // smallGramRows computes the upper triangle of r·rᵀ for row-major r (p×n).
 func smallGramRows[T float](p, n int, r []T, c []float64) {
 	for a := 0; a < p; a++ {
@@ -343,6 +403,10 @@ func smallGramRows[T float](p, n int, r []T, c []float64) {
 
 // smallGram computes the upper triangle of lᵀl for row-major l (r×p).
 func smallGram[T float](p, r int, l []T, c []float64) {
+	if p == 4 {
+		gram4(r, l, c)
+		return
+	}
 	clear(c[:p*p])
 	for k := 0; k < r; k++ {
 		row := l[k*p : (k+1)*p]
@@ -455,7 +519,8 @@ func (e *mmExp[T]) gramNorm(w *worker[T]) float64 {
 		if P <= smallGramP {
 			smallGram(P, e.rows, L[g*rp:(g+1)*rp], w.g1)
 		} else {
-			gram(true, P, e.rows, toF64(&w.l64, L[g*rp:(g+1)*rp]), w.g1)
+			// in float32 mode accumulated in float32, as Rᵀ_i's below
+			gramT(P, e.rows, L[g*rp:(g+1)*rp], P, &w.gt, w.g1)
 		}
 		if e.g2 != nil {
 			copy(w.g2, e.g2[(w.i*e.groups+g)*P*P:][:P*P])
@@ -500,6 +565,60 @@ func (e *mmExp[T]) dot(w *worker[T], j int) float64 {
 	return s * e.alpha
 }
 
+// dotOffsets returns, per coordinate j of coords, the offsets dotAt reads:
+// of its row of L_i, and of its row of Rᵀ_i (a view) or column of R_i
+// (computed once per chunk: the divisions of dot are most of its cost
+// where p is small, as for a Gemm's p = 1).
+func (e *mmExp[T]) dotOffsets(coords []int) []int {
+	offs := make([]int, 2*len(coords))
+	for q, j := range coords {
+		g := j / (e.rows * e.cols)
+		r := (j / e.cols) % e.rows
+		c := j % e.cols
+		offs[2*q] = (g*e.rows + r) * e.p
+		if e.view != nil {
+			offs[2*q+1] = (g*e.cols + c) * e.ld
+		} else {
+			offs[2*q+1] = g*e.cols*e.p + c
+		}
+	}
+	return offs
+}
+
+// dotsAt writes the coordinates of the loaded sample whose offsets
+// dotOffsets returned into dst (the values of dot).
+func (e *mmExp[T]) dotsAt(w *worker[T], offs []int, dst []float64) {
+	P := e.p
+	if e.view != nil {
+		for q := range dst {
+			l := w.lv[offs[2*q]:][:P]
+			rt := w.rt[offs[2*q+1]:][:P]
+			s := 0.0
+			for k, x := range l {
+				s += float64(x) * float64(rt[k])
+			}
+			dst[q] = s * e.alpha
+		}
+		return
+	}
+	if P == 1 {
+		L, R := w.L, w.R
+		for q := range dst {
+			dst[q] = float64(L[offs[2*q]]) * float64(R[offs[2*q+1]]) * e.alpha
+		}
+		return
+	}
+	for q := range dst {
+		l := w.L[offs[2*q]:][:P]
+		rr := w.R[offs[2*q+1]:]
+		s := 0.0
+		for k, x := range l {
+			s += float64(x) * float64(rr[k*e.cols])
+		}
+		dst[q] = s * e.alpha
+	}
+}
+
 // dotsAll writes gradient coordinates coordsIn[q0:q1] of the samples
 // 0 … batch−1 of a convolution's view into dst[(off+i)·nc + q]: for each
 // coordinate, one sweep along its column-matrix row and its δ row, which
@@ -519,25 +638,98 @@ func (e *mmExp[T]) dotsAll(coordsIn []int, q0, q1, batch int, dst []float64, off
 		g := j / (e.rows * e.cols)
 		r := (j / e.cols) % e.rows
 		c := j % e.cols
-		if o := g*e.rows + r; o != last {
+		if o := g*e.rows + r; e.dyT != nil {
+			drow = e.dyT[o*batch*P:][:batch*P]
+		} else if o != last {
 			last = o
-			for i := 0; i < batch; i++ {
-				copy(drow[i*P:(i+1)*P], e.dy[i*MP+o*P:][:P])
+			if P == 4 {
+				for i := 0; i < batch; i++ {
+					d, s := drow[i*4:][:4:4], e.dy[i*MP+o*4:][:4:4]
+					d[0], d[1], d[2], d[3] = s[0], s[1], s[2], s[3]
+				}
+			} else {
+				for i := 0; i < batch; i++ {
+					copy(drow[i*P:(i+1)*P], e.dy[i*MP+o*P:][:P])
+				}
 			}
 		}
 		col := e.colm[(g*e.cols+c)*e.ld:][:batch*P]
-		for i := 0; i < batch; i++ {
-			l := drow[i*P:][:P]
-			u := col[i*P:][:P]
-			s := 0.0
-			for k, x := range l {
-				s += float64(x) * float64(u[k])
-			}
-			out[i*nq+q-q0] = s * e.alpha
-		}
+		dotSegs(P, batch, drow, col, e.alpha, out[q-q0:], nq)
 	}
 	for i := 0; i < batch; i++ {
 		copy(dst[(off+i)*nc+q0:(off+i)*nc+q1], out[i*nq:(i+1)*nq])
+	}
+}
+
+// transposeDy writes the samples i0 … i1−1 of dy into dyT, so that
+// dotsAll reads each output row of the whole batch contiguously (gathered
+// from dy, it takes one cache line and often one page per sample).
+func (e *mmExp[T]) transposeDy(i0, i1, batch int) {
+	P, M := e.p, e.groups*e.rows
+	MP, BP := M*P, batch*P
+	for i := i0; i < i1; i++ {
+		src := e.dy[i*MP:][:MP]
+		if P == 4 {
+			for o := 0; o < M; o++ {
+				d, s := e.dyT[o*BP+i*4:][:4:4], src[o*4:][:4:4]
+				d[0], d[1], d[2], d[3] = s[0], s[1], s[2], s[3]
+			}
+			continue
+		}
+		for o := 0; o < M; o++ {
+			copy(e.dyT[o*BP+i*P:][:P], src[o*P:][:P])
+		}
+	}
+}
+
+// dotSegs writes alpha·Σ_k l[i·p + k]·u[i·p + k] (float64) to
+// out[i·stride] for the n segments i of p values: with four partial sums
+// where p is a multiple of 4 (p = 4: one expression), by the segDots32
+// kernel for float32 values where the CPU has it (the same sums).
+func dotSegs[T float](p, n int, l, u []T, alpha float64, out []float64, stride int) {
+	i0 := 0
+	if l32, ok := any(l).([]float32); ok && simdSums && p > 0 && p%4 == 0 && n >= 4 {
+		u32 := any(u).([]float32)
+		l32, u32 = l32[:n*p], u32[:n*p]
+		var buf [64]float64
+		for i0+4 <= n {
+			k := min((n-i0)/4, len(buf)/4)
+			segDots32(k, p/4, &l32[i0*p], &u32[i0*p], &buf[0])
+			for s, v := range buf[:4*k] {
+				out[(i0+s)*stride] = v * alpha
+			}
+			i0 += 4 * k
+		}
+	}
+	switch {
+	case p == 4:
+		for i := i0; i < n; i++ {
+			a, b := l[i*4:][:4:4], u[i*4:][:4:4]
+			s := (float64(a[0])*float64(b[0]) + float64(a[1])*float64(b[1])) + (float64(a[2])*float64(b[2]) + float64(a[3])*float64(b[3]))
+			out[i*stride] = s * alpha
+		}
+	case p%4 == 0:
+		for i := i0; i < n; i++ {
+			a, b := l[i*p:][:p], u[i*p:][:p]
+			var s0, s1, s2, s3 float64
+			for k := 0; k < p; k += 4 {
+				x, y := a[k:k+4:k+4], b[k:k+4:k+4]
+				s0 += float64(x[0]) * float64(y[0])
+				s1 += float64(x[1]) * float64(y[1])
+				s2 += float64(x[2]) * float64(y[2])
+				s3 += float64(x[3]) * float64(y[3])
+			}
+			out[i*stride] = ((s0 + s1) + (s2 + s3)) * alpha
+		}
+	default:
+		for i := i0; i < n; i++ {
+			a, b := l[i*p:][:p], u[i*p:][:p]
+			s := 0.0
+			for k, x := range a {
+				s += float64(x) * float64(b[k])
+			}
+			out[i*stride] = s * alpha
+		}
 	}
 }
 
@@ -1161,6 +1353,15 @@ type chanView[T float] struct {
 func (e *chanView[T]) add(i int, dst []float64) {
 	S := e.c * e.p
 	d := e.delta[i*S : (i+1)*S]
+	if e.p == 4 {
+		// sum4's sum, without a call per channel
+		dst = dst[:e.c]
+		for c := range dst {
+			x := d[4*c:][:4:4]
+			dst[c] += (float64(x[0]) + float64(x[1])) + (float64(x[2]) + float64(x[3]))
+		}
+		return
+	}
 	for c := 0; c < e.c; c++ {
 		dst[c] += sum4(d[c*e.p : (c+1)*e.p])
 	}

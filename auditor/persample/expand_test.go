@@ -137,8 +137,9 @@ func TestConvUsesExecutorColumns(t *testing.T) {
 }
 
 // TestGramsAll checks the batch-wide Gram matrices of a convolution view
-// against smallGram on each sample's patch matrix copied out (Rᵀ_i, cols×p),
-// for several patch sizes and two groups.
+// against naiveGram on each sample's patch matrix copied out (Rᵀ_i,
+// cols×p), for several patch sizes (p = 4: two rows per sweep, and an odd
+// number of rows) and two groups.
 func TestGramsAll(t *testing.T) {
 	r := rand.New(rand.NewSource(7))
 	const B, G, cols = 5, 2, 7
@@ -158,7 +159,7 @@ func TestGramsAll(t *testing.T) {
 				for c := 0; c < cols; c++ {
 					copy(rt[c*P:(c+1)*P], colm[(g*cols+c)*ld+i*P:])
 				}
-				smallGram(P, cols, rt, want)
+				naiveGram(P, cols, rt, want)
 				got := e.g2[(i*G+g)*P*P:][:P*P]
 				for a := 0; a < P; a++ {
 					for b := a; b < P; b++ {
@@ -167,6 +168,39 @@ func TestGramsAll(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// naiveGram is the reference lᵀl (upper triangle) of row-major l (r×p).
+func naiveGram(p, r int, l, c []float64) {
+	for a := 0; a < p; a++ {
+		for b := a; b < p; b++ {
+			s := 0.0
+			for k := 0; k < r; k++ {
+				s += l[k*p+a] * l[k*p+b]
+			}
+			c[a*p+b] = s
+		}
+	}
+}
+
+// TestSmallGram checks lᵀl by smallGram (p = 4: gram4) against naiveGram.
+func TestSmallGram(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	for _, dims := range [][2]int{{1, 5}, {3, 7}, {4, 1}, {4, 9}, {4, 256}, {8, 10}} {
+		p, r := dims[0], dims[1]
+		l := make([]float64, r*p)
+		for k := range l {
+			l[k] = rng.NormFloat64()
+		}
+		got, want := make([]float64, p*p), make([]float64, p*p)
+		smallGram(p, r, l, got)
+		naiveGram(p, r, l, want)
+		for a := 0; a < p; a++ {
+			for b := a; b < p; b++ {
+				approx.Abs(t, fmt.Sprintf("p %d r %d: c[%d,%d]", p, r, a, b), got[a*p+b], want[a*p+b], approx.Float64)
 			}
 		}
 	}

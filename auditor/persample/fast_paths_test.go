@@ -113,3 +113,43 @@ func rowsOf(pg ParamGrads, n, size int) []float64 {
 	}
 	return r
 }
+
+// TestDotSegs checks dotSegs on float32 segments, with the segDots32
+// kernel and with the Go loops, against the naive float64 sum of each
+// segment's products (1e-12 of the sum of their magnitudes), and the kernel
+// against the Go loops bit for bit (the same sums in the same order).
+func TestDotSegs(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	const stride, alpha = 3, 0.5
+	for _, p := range []int{1, 4, 6, 8, 16, 36} {
+		for _, n := range []int{1, 3, 4, 5, 8, 63, 64, 65, 130} {
+			l, u := make([]float32, n*p), make([]float32, n*p)
+			for k := range l {
+				l[k], u[k] = float32(r.NormFloat64()), float32(r.NormFloat64())
+			}
+			got := map[bool][]float64{}
+			for _, kernels := range []bool{false, true} {
+				func() {
+					defer func(v bool) { simdSums = v }(simdSums)
+					simdSums = kernels && simd.Has
+					out := make([]float64, n*stride)
+					dotSegs(p, n, l, u, alpha, out, stride)
+					got[kernels] = out
+				}()
+				for i := 0; i < n; i++ {
+					want, mag := 0.0, 0.0
+					for k := i * p; k < (i+1)*p; k++ {
+						want += float64(l[k]) * float64(u[k])
+						mag += math.Abs(float64(l[k]) * float64(u[k]))
+					}
+					approx.Abs(t, fmt.Sprintf("p %d n %d kernels %v segment %d", p, n, kernels, i), got[kernels][i*stride], alpha*want, approx.Float64*alpha*math.Max(mag, 1))
+				}
+			}
+			for i, v := range got[true] {
+				if v != got[false][i] {
+					t.Errorf("p %d n %d: out[%d] = %v with the kernel, %v with the Go loops", p, n, i, v, got[false][i])
+				}
+			}
+		}
+	}
+}
