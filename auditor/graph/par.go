@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Parallel kernels. With OpenBLAS the executor runs OpenBLAS single-threaded
@@ -84,15 +83,8 @@ func parallelW(n, perItem, align int, fn func(w, lo, hi int)) int {
 	return nw
 }
 
-// runJob runs j on the caller and the pool's helpers, or on the caller
-// and nw − 1 new goroutines when the pool serves another caller (another
-// Net on another goroutine, or a kernel inside a kernel's range).
+// runJob runs j on the caller and nw − 1 new goroutines.
 func runJob(j *parJob) {
-	if helperSpin > 0 && thePool.mu.TryLock() {
-		defer thePool.mu.Unlock()
-		thePool.run(j)
-		return
-	}
 	var wg sync.WaitGroup
 	wg.Add(int(j.nw) - 1)
 	for range j.nw - 1 {
@@ -114,9 +106,6 @@ type parJob struct {
 	bySlot  bool         // fn takes the goroutine's slot, not the range's index
 	slots   atomic.Int32 // slots taken
 	next    atomic.Int32 // the next range to take
-	done    atomic.Int32 // ranges finished (pool jobs)
-	waiting atomic.Bool  // the caller sleeps until the last range finishes
-	wake    chan struct{}
 }
 
 // work runs free ranges of j until none is left, on a slot of its own
@@ -136,94 +125,5 @@ func (j *parJob) work() {
 			a = s
 		}
 		j.fn(int(a), int(w)*j.step, min(int(w+1)*j.step, j.n))
-		if j.done.Add(1) == j.nr && j.waiting.CompareAndSwap(true, false) {
-			j.wake <- struct{}{}
-		}
-	}
-}
-
-// The pool: helper goroutines (GOMAXPROCS − 1 of them, started on demand)
-// that live on between kernels. A pass runs a few hundred parallel kernels
-// with short serial stretches between them; a goroutine started per kernel
-// waits for its thread to be woken, 70 µs and more on the 2-core virtual
-// machine of docs/performance.md (section exec3), during which the caller
-// works alone: about 7 % of resnet20's pass. So a helper, once it has run
-// a kernel's ranges, watches for the next kernel for helperSpin before it
-// sleeps, and the caller watches for the last ranges of its kernel to
-// finish for callerSpin before it sleeps. Which goroutine runs which range
-// changes nothing in the results (parallelS, parallelW).
-type parPool struct {
-	mu      sync.Mutex // held by the caller of the job in flight
-	job     atomic.Pointer[parJob]
-	seq     atomic.Uint64 // jobs published
-	helpers []*parHelper
-	wake    chan struct{} // the caller's (buffered, 1)
-}
-
-// parHelper is one helper goroutine's state.
-type parHelper struct {
-	sleeping atomic.Bool
-	wake     chan struct{} // buffered, 1
-}
-
-var thePool = parPool{wake: make(chan struct{}, 1)}
-
-// helperSpin and callerSpin bound how long a helper watches for the next
-// job and how long the caller watches for its job's last ranges before
-// sleeping; helperSpin 0 turns the pool off (variables for tests).
-var helperSpin, callerSpin = 100 * time.Microsecond, 100 * time.Microsecond
-
-// run runs j on the caller and the pool's helpers; p.mu is held.
-func (p *parPool) run(j *parJob) {
-	for len(p.helpers) < int(j.nw)-1 {
-		h := &parHelper{wake: make(chan struct{}, 1)}
-		p.helpers = append(p.helpers, h)
-		go p.help(h, p.seq.Load())
-	}
-	j.wake = p.wake
-	p.job.Store(j)
-	p.seq.Add(1)
-	for _, h := range p.helpers[:j.nw-1] {
-		if h.sleeping.CompareAndSwap(true, false) {
-			h.wake <- struct{}{}
-		}
-	}
-	j.work()
-	for t0 := time.Now(); j.done.Load() != j.nr; {
-		if time.Since(t0) < callerSpin {
-			continue
-		}
-		j.waiting.Store(true)
-		if j.done.Load() == j.nr && j.waiting.CompareAndSwap(true, false) {
-			return
-		}
-		<-p.wake
-		return
-	}
-}
-
-// help is a helper goroutine: it runs the ranges of each job published
-// after seen.
-func (p *parPool) help(h *parHelper, seen uint64) {
-	for {
-		t0 := time.Now()
-		for p.seq.Load() == seen {
-			if time.Since(t0) < helperSpin {
-				continue
-			}
-			h.sleeping.Store(true)
-			if p.seq.Load() != seen {
-				if !h.sleeping.CompareAndSwap(true, false) {
-					<-h.wake // the caller's wake-up is on its way
-				}
-				break
-			}
-			<-h.wake
-			t0 = time.Now()
-		}
-		seen = p.seq.Load()
-		if j := p.job.Load(); j != nil {
-			j.work()
-		}
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // TestParallelRanges checks that parallelW calls fn once per range, with
@@ -113,58 +111,6 @@ func TestParallelSlots(t *testing.T) {
 						t.Fatalf("index %d covered %d times", i, c)
 					}
 				}
-			})
-		}
-	}
-}
-
-// TestParallelPool runs parallelS and parallelW jobs through the helper
-// pool back to back, after pauses longer than the helpers' and the
-// caller's watch (so that both go to sleep and are woken), from several
-// goroutines at once (all but one fall back to fresh goroutines) and with
-// a job inside a job's range, and checks that each covers its range once.
-func TestParallelPool(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, procs := range []int{2, 4} {
-		runtime.GOMAXPROCS(procs)
-		for _, pause := range []time.Duration{0, 3 * helperSpin} {
-			t.Run(fmt.Sprint(procs, "/", pause), func(t *testing.T) {
-				var wg sync.WaitGroup
-				for g := range 3 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := range 30 {
-							n := 1000 + 37*i + g
-							cover := make([]atomic.Int32, n)
-							mark := func(lo, hi int) {
-								for k := lo; k < hi; k++ {
-									cover[k].Add(1)
-								}
-							}
-							switch i % 3 {
-							case 0:
-								parallelS(n, 1<<10, 1, func(_, lo, hi int) { mark(lo, hi) })
-							case 1:
-								parallelW(n, 1<<10, 16, func(_, lo, hi int) { mark(lo, hi) })
-							default: // a job inside each range
-								parallel(n, 1<<10, 100, func(lo, hi int) {
-									parallel(hi-lo, 1<<10, 1, func(a, b int) { mark(lo+a, lo+b) })
-								})
-							}
-							for k := range cover {
-								if c := cover[k].Load(); c != 1 {
-									t.Errorf("goroutine %d job %d: index %d covered %d times", g, i, k, c)
-									return
-								}
-							}
-							if pause > 0 && i%5 == 0 {
-								time.Sleep(pause)
-							}
-						}
-					}()
-				}
-				wg.Wait()
 			})
 		}
 	}
