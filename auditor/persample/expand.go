@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/gnaudit/gnaudit/auditor/graph"
+	"github.com/gnaudit/gnaudit/auditor/internal/simd"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 )
 
@@ -684,7 +685,7 @@ func (e *mmExp[T]) transposeDy(i0, i1, batch int) {
 
 // dotSegs writes alpha·Σ_k l[i·p + k]·u[i·p + k] (float64) to
 // out[i·stride] for the n segments i of p values: with four partial sums
-// where p is a multiple of 4 (p = 4: one expression), by the segDots32
+// where p is a multiple of 4 (p = 4: one expression), by simd.SegDots32
 // kernel for float32 values where the CPU has it (the same sums).
 func dotSegs[T float](p, n int, l, u []T, alpha float64, out []float64, stride int) {
 	i0 := 0
@@ -694,7 +695,7 @@ func dotSegs[T float](p, n int, l, u []T, alpha float64, out []float64, stride i
 		var buf [64]float64
 		for i0+4 <= n {
 			k := min((n-i0)/4, len(buf)/4)
-			segDots32(k, p/4, &l32[i0*p], &u32[i0*p], &buf[0])
+			simd.SegDots32(k, p/4, &l32[i0*p], &u32[i0*p], &buf[0])
 			for s, v := range buf[:4*k] {
 				out[(i0+s)*stride] = v * alpha
 			}

@@ -114,7 +114,7 @@ func rowsOf(pg ParamGrads, n, size int) []float64 {
 	return r
 }
 
-// TestDotSegs checks dotSegs on float32 segments, with the segDots32
+// TestDotSegs checks dotSegs on float32 segments, with the simd.SegDots32
 // kernel and with the Go loops, against the naive float64 sum of each
 // segment's products (1e-12 of the sum of their magnitudes), and the kernel
 // against the Go loops bit for bit (the same sums in the same order).

@@ -42,3 +42,10 @@ func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64)
 //
 //go:noescape
 func SqSums32(n16 int, v *float32, out *[16]float64)
+
+// SegDots32: for the 4·n4 segments s of 4·p4 values, out[s] =
+// (t0 + t1) + (t2 + t3) with t_j = Σ_m l[s·4p4+4m+j]·u[s·4p4+4m+j] added in
+// m order in float64 (persample's segment dot products, bit for bit).
+//
+//go:noescape
+func SegDots32(n4, p4 int, l, u *float32, out *float64)

@@ -25,3 +25,6 @@ func BnSums32(n8 int, x, gy *float32, m float64, out *[16]float64) {
 
 // SqSums32 is not available here.
 func SqSums32(n16 int, v *float32, out *[16]float64) { panic("simd: no assembly kernels") }
+
+// SegDots32 is not available here.
+func SegDots32(n4, p4 int, l, u *float32, out *float64) { panic("simd: no assembly kernels") }
