@@ -839,10 +839,18 @@ func (b *builder[T]) conv(n *ir.Node) error {
 	}
 	sc := b.sc
 	var cc *colCache[T] // set when the weight gradient is built
+	var dc *denseConv[T]
+	if convDense && g.denseOK() {
+		dc = newDenseConv[T](g)
+	}
 	o := newKop[T]("Conv", n.Name, insS, gout, func(r []T, in [][]T) {
 		var bb []T
 		if len(in) > 2 {
 			bb = in[2]
+		}
+		if dc != nil {
+			dc.fwd(r, in[0], in[1], bb, cc)
+			return
 		}
 		convFwd(r, in[0], in[1], bb, g, sc, cc)
 	})
@@ -850,6 +858,10 @@ func (b *builder[T]) conv(n *ir.Node) error {
 		res := make(gorgonia.Nodes, len(ins))
 		var err error
 		if res[0], err = b.back(o.wrt[0], newKop[T]("ConvGradX", n.Name, []tensor.Shape{gw, gout}, gx, func(r []T, in [][]T) {
+			if dc != nil {
+				dc.gradX(r, in[0], in[1])
+				return
+			}
 			convGradX(r, in[0], in[1], g, sc)
 		}), ins[1], grad); err != nil {
 			return nil, err
@@ -861,7 +873,7 @@ func (b *builder[T]) conv(n *ir.Node) error {
 				b.convCols = map[string]func() (any, int, int){}
 			}
 			b.convCols[n.Name] = func() (any, int, int) {
-				if !cc.valid {
+				if !cc.ready() {
 					return nil, 0, 0
 				}
 				return cc.buf, g.c * g.kh * g.kw, g.n * g.oh * g.ow
@@ -881,6 +893,10 @@ func (b *builder[T]) conv(n *ir.Node) error {
 		if res[1], err = b.back(o.wrt[1], newKop[T]("ConvGradW", n.Name, []tensor.Shape{gx, gout}, gw, func(r []T, in [][]T) {
 			if skip.on {
 				return // Net.LossGradSkip: the caller forms Σ_i g_i itself
+			}
+			if dc != nil {
+				dc.gradW(r, in[0], in[1], sc)
+				return
 			}
 			convGradW(r, in[0], in[1], g, sc, cc)
 		}), ins[0], grad); err != nil {

@@ -3,6 +3,7 @@ package graph
 import (
 	"math"
 	"runtime"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/gorgonia"
@@ -444,6 +445,12 @@ var colCacheBudget = 1 << 25
 type colCache[T float] struct {
 	buf   []T
 	valid bool
+	// a dense convolution's matrix due but not computed (later, ready):
+	// the input, its geometry and im2col's scratch, guarded by mu
+	mu sync.Mutex
+	x  []T
+	g  *geom
+	sc scratch[T]
 }
 
 // cols returns the column matrix buffer of a convolution: its cache when it

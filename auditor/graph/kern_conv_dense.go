@@ -1,0 +1,243 @@
+package graph
+
+import (
+	"math"
+	"sync/atomic"
+)
+
+// The unrolled ("dense") convolution for maps smaller than the kernel.
+//
+// On a map of HW = h·w input and P = oh·ow output positions, one sample's
+// convolution is a linear map from its C·HW inputs to its M·P outputs:
+//
+//	y[m, o] = Σ_c,i W[m, c, tap(o, i)] · x[c, i]
+//
+// where tap(o, i) is the kernel tap that carries input position i to output
+// position o (none: the pair does not meet). Unrolled into the matrix
+// Wd [M·P, C·HW] (zero where no tap meets), the batch's forward pass is one
+// product over the samples' planes as they lie in memory, x [N, C·HW] ·
+// Wdᵀ = y [N, M·P], and so are both gradients: dx = gy · Wd and
+// dWd = gyᵀ · x, whose entries summed per tap are dW. im2col's column
+// matrix has C·kh·kw rows; Wd has C·HW columns: fewer multiply-adds when HW <
+// kh·kw (alexnet-cifar's conv2, 5×5 on 4×4 maps: 0.64 of im2col's; conv3–5,
+// 3×3 on 2×2 maps: 0.44), and no im2col, col2im or [N, M, P] ↔ [M, N·P]
+// permutation at all.
+
+// convDense enables the dense path for the convolutions denseOK accepts (a
+// variable for tests and benchmarks; read when a graph is built).
+var convDense = true
+
+// denseMaxElems bounds the unrolled weight matrix (elements).
+const denseMaxElems = 1 << 23
+
+// denseOK reports whether the dense path computes convolution g: one group,
+// input maps of at most 3/4 of the kernel's taps, and an unrolled weight
+// matrix of at most denseMaxElems elements.
+func (g *geom) denseOK() bool {
+	HW, P, KK := g.h*g.w, g.oh*g.ow, g.kh*g.kw
+	return g.group == 1 && 4*HW <= 3*KK && P > 0 && g.m*P*g.c*HW <= denseMaxElems
+}
+
+// denseTap is one input position i of an output position's row of Wd and
+// the kernel tap t that meets it.
+type denseTap struct{ i, t int32 }
+
+// denseConv is the state of one dense convolution: its geometry, the taps
+// that meet per output position, and Wd with the weights it was built from.
+type denseConv[T float] struct {
+	g    *geom
+	taps [][]denseTap // per output position o, ascending i
+	wd   []T          // Wd [M·P, C·HW]
+	wsrc []T          // the weights wd holds
+}
+
+// newDenseConv returns the dense form of g (denseOK(g) must hold).
+func newDenseConv[T float](g *geom) *denseConv[T] {
+	d := &denseConv[T]{g: g, taps: make([][]denseTap, g.oh*g.ow)}
+	for oy := 0; oy < g.oh; oy++ {
+		for ox := 0; ox < g.ow; ox++ {
+			o := oy*g.ow + ox
+			for iy := 0; iy < g.h; iy++ {
+				ky, ok := denseKernelIndex(iy, oy, g.sh, g.pt, g.dh, g.kh)
+				if !ok {
+					continue
+				}
+				for ix := 0; ix < g.w; ix++ {
+					kx, ok := denseKernelIndex(ix, ox, g.sw, g.pl, g.dw, g.kw)
+					if !ok {
+						continue
+					}
+					d.taps[o] = append(d.taps[o], denseTap{int32(iy*g.w + ix), int32(ky*g.kw + kx)})
+				}
+			}
+		}
+	}
+	return d
+}
+
+// denseKernelIndex returns the kernel index k with in = out·stride − pad +
+// k·dil, 0 ≤ k < size, if there is one.
+func denseKernelIndex(in, out, stride, pad, dil, size int) (int, bool) {
+	r := in - out*stride + pad
+	if r < 0 || r%dil != 0 || r/dil >= size {
+		return 0, false
+	}
+	return r / dil, true
+}
+
+// weightsSame reports whether a and b hold the same bit patterns (compared in
+// parallel ranges).
+func weightsSame[T float](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var differ atomic.Bool
+	parallel(len(a), 1, 4096, func(lo, hi int) {
+		if !differ.Load() && !weightsSameSerial(a[lo:hi], b[lo:hi]) {
+			differ.Store(true)
+		}
+	})
+	return !differ.Load()
+}
+
+// weightsSameSerial is weightsSame on the calling goroutine.
+func weightsSameSerial[T float](a, b []T) bool {
+	switch a := any(a).(type) {
+	case []float32:
+		b := any(b).([]float32)
+		for i, v := range a {
+			if math.Float32bits(v) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+	case []float64:
+		b := any(b).([]float64)
+		for i, v := range a {
+			if math.Float64bits(v) != math.Float64bits(b[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// weights returns Wd for the weights w [M, C, kh, kw], rebuilt only when w
+// differs (bit for bit) from the weights of the last build.
+func (d *denseConv[T]) weights(w []T) []T {
+	g := d.g
+	if d.wd != nil && weightsSame(w, d.wsrc) {
+		return d.wd
+	}
+	P, CHW, KK := g.oh*g.ow, g.c*g.h*g.w, g.kh*g.kw
+	HW := g.h * g.w
+	if d.wd == nil {
+		d.wd = make([]T, g.m*P*CHW) // zero where no tap meets: stays so
+		d.wsrc = make([]T, len(w))
+	}
+	copy(d.wsrc, w)
+	parallel(g.m, P*CHW, 1, func(m0, m1 int) {
+		for m := m0; m < m1; m++ {
+			for o, taps := range d.taps {
+				row := d.wd[(m*P+o)*CHW:][:CHW]
+				for c := 0; c < g.c; c++ {
+					wc := w[(m*g.c+c)*KK:][:KK]
+					rc := row[c*HW:][:HW]
+					for _, tp := range taps {
+						rc[tp.i] = wc[tp.t]
+					}
+				}
+			}
+		}
+	})
+	return d.wd
+}
+
+// fwd computes out [N, M, oh, ow] = conv(x, w) + b (b may be nil); cc, when
+// not nil, is the convolution's column cache, filled on demand
+// (colCache.ready) for graph.Net.ConvColumns.
+func (d *denseConv[T]) fwd(out, x, w, b []T, cc *colCache[T]) {
+	g := d.g
+	MP, CHW := g.m*g.oh*g.ow, g.c*g.h*g.w
+	wd := d.weights(w)
+	gemm(false, true, g.n, MP, CHW, 1, x, CHW, wd, CHW, 0, out, MP)
+	if b != nil {
+		P := g.oh * g.ow
+		parallel(g.n, MP, 1, func(n0, n1 int) {
+			for n := n0; n < n1; n++ {
+				for m, bv := range b {
+					dst := out[n*MP+m*P:][:P]
+					for p := range dst {
+						dst[p] += bv
+					}
+				}
+			}
+		})
+	}
+	if cc != nil {
+		cc.later(x, g)
+	}
+}
+
+// gradX computes dx = gy · Wd for the weights w. In every run of a tape
+// machine the forward pass precedes the backward pass and no kernel
+// overwrites its inputs, so Wd is the forward pass's (built here only when
+// no forward pass ran).
+func (d *denseConv[T]) gradX(dx, w, gy []T) {
+	g := d.g
+	MP, CHW := g.m*g.oh*g.ow, g.c*g.h*g.w
+	wd := d.wd
+	if wd == nil {
+		wd = d.weights(w)
+	}
+	gemm(false, false, g.n, CHW, MP, 1, gy, MP, wd, CHW, 0, dx, CHW)
+}
+
+// gradW computes dw [M, C, kh, kw] = Σ over the pairs (o, i) of each tap of
+// dWd[(m, o), (c, i)], dWd = gyᵀ · x, added in ascending o, then i.
+func (d *denseConv[T]) gradW(dw, x, gy []T, sc *scratch[T]) {
+	g := d.g
+	P, CHW, HW, KK := g.oh*g.ow, g.c*g.h*g.w, g.h*g.w, g.kh*g.kw
+	MP := g.m * P
+	dwd := sc.get(1, MP*CHW)
+	gemm(true, false, MP, CHW, g.n, 1, gy, MP, x, CHW, 0, dwd, CHW)
+	parallel(g.m, P*CHW, 1, func(m0, m1 int) {
+		for m := m0; m < m1; m++ {
+			dm := dw[m*g.c*KK:][:g.c*KK]
+			clear(dm)
+			for o, taps := range d.taps {
+				row := dwd[(m*P+o)*CHW:][:CHW]
+				for c := 0; c < g.c; c++ {
+					dc := dm[c*KK:][:KK]
+					rc := row[c*HW:][:HW]
+					for _, tp := range taps {
+						dc[tp.t] += rc[tp.i]
+					}
+				}
+			}
+		}
+	})
+}
+
+// later records that the column matrix of input x is due: ready computes it
+// when graph.Net.ConvColumns asks (the dense path itself never needs it).
+func (cc *colCache[T]) later(x []T, g *geom) {
+	cc.mu.Lock()
+	cc.valid = false
+	cc.x, cc.g = x, g
+	cc.mu.Unlock()
+}
+
+// ready reports whether cc holds the column matrix of the last forward
+// pass, computing it first when the pass recorded it as due (later).
+func (cc *colCache[T]) ready() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.x != nil {
+		g := cc.g
+		buf := cc.cols(g.c*g.kh*g.kw*g.n*g.oh*g.ow, nil)
+		im2col(buf, cc.x, g, &cc.sc)
+		cc.valid = true
+		cc.x = nil
+	}
+	return cc.valid
+}

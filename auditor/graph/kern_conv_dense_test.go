@@ -1,0 +1,225 @@
+package graph
+
+import (
+	"fmt"
+	"math/rand"
+	"slices"
+	"testing"
+
+	"github.com/gnaudit/gnaudit/internal/approx"
+)
+
+// denseCases are geometries the dense path accepts: alexnet-cifar's conv2
+// (5×5 pad 2 on 4×4) and conv3–5 (3×3 pad 1 on 2×2) with few channels,
+// strides, dilations, asymmetric and one-sided pads, pads that leave
+// output positions meeting no input, non-square maps and a 1-D one.
+var denseCases = []geom{
+	{n: 3, c: 4, m: 5, h: 4, w: 4, kh: 5, kw: 5, pt: 2, pl: 2, pb: 2, pr: 2},
+	{n: 4, c: 3, m: 6, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+	{n: 2, c: 2, m: 3, h: 3, w: 3, kh: 5, kw: 5, sh: 2, sw: 2, pt: 2, pl: 2, pb: 2, pr: 2},
+	{n: 2, c: 2, m: 2, h: 2, w: 3, kh: 3, kw: 3, dh: 2, dw: 2, pt: 2, pl: 2, pb: 2, pr: 1},
+	{n: 2, c: 3, m: 2, h: 2, w: 3, kh: 7, kw: 7, pt: 3, pl: 3, pb: 3, pr: 3},
+	{n: 3, c: 2, m: 4, h: 2, w: 2, kh: 3, kw: 3, pt: 2, pl: 0, pb: 0, pr: 2},
+	{n: 2, c: 2, m: 3, h: 1, w: 1, kh: 3, kw: 3, pt: 4, pl: 1, pb: 4, pr: 1},
+	{n: 2, c: 3, m: 2, h: 1, w: 5, kh: 1, kw: 7, pl: 3, pr: 3},
+	{n: 1, c: 64, m: 8, h: 4, w: 4, kh: 5, kw: 5, pt: 2, pl: 2, pb: 2, pr: 2},
+}
+
+// TestDenseOK checks which convolutions take the dense path.
+func TestDenseOK(t *testing.T) {
+	for _, tc := range []struct {
+		g    geom
+		want bool
+	}{
+		{geom{n: 128, c: 64, m: 192, h: 4, w: 4, kh: 5, kw: 5, pt: 2, pl: 2, pb: 2, pr: 2}, true},     // alexnet conv2
+		{geom{n: 128, c: 384, m: 256, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, true},    // conv4
+		{geom{n: 128, c: 3, m: 64, h: 32, w: 32, kh: 11, kw: 11, sh: 4, sw: 4, pt: 5, pl: 5}, false}, // conv1
+		{geom{n: 128, c: 64, m: 64, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, false},     // resnet20 stage 3
+		{geom{n: 2, c: 4, m: 4, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 2}, false},
+		{geom{n: 2, c: 4, m: 4, h: 3, w: 3, kh: 3, kw: 4}, false}, // 9 of 12 taps: more than 3/4
+		{geom{n: 2, c: 4096, m: 4096, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, false},
+	} {
+		g := convCase(tc.g)
+		if got := g.denseOK(); got != tc.want {
+			t.Errorf("%+v: denseOK %v, want %v", tc.g, got, tc.want)
+		}
+	}
+}
+
+// TestConvDense checks the dense forward pass and both gradients against
+// the im2col path (float64, to 1e-12) and, in float32, against the
+// float64 results (to 1e-5), on denseCases with and without bias.
+func TestConvDense(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for k, g0 := range denseCases {
+		g := convCase(g0)
+		if !g.denseOK() {
+			t.Fatalf("case %d %+v: not dense", k, g0)
+		}
+		P := g.oh * g.ow
+		x := randVec(rng, g.n*g.c*g.h*g.w)
+		w := randVec(rng, g.m*g.c*g.kh*g.kw)
+		b := randVec(rng, g.m)
+		gy := randVec(rng, g.n*g.m*P)
+		for _, bias := range []bool{false, true} {
+			t.Run(fmt.Sprint(k, "/bias=", bias), func(t *testing.T) {
+				var bb []float64
+				if bias {
+					bb = b
+				}
+				gr := g
+				sc := &scratch[float64]{}
+				want := make([]float64, g.n*g.m*P)
+				convFwd(want, x, w, bb, &gr, sc, nil)
+				wantDX := make([]float64, len(x))
+				convGradX(wantDX, w, gy, &gr, sc)
+				wantDW := make([]float64, len(w))
+				convGradW(wantDW, x, gy, &gr, sc, nil)
+
+				gd := g
+				d := newDenseConv[float64](&gd)
+				got := make([]float64, len(want))
+				d.fwd(got, x, w, bb, nil)
+				gotDX := make([]float64, len(x))
+				d.gradX(gotDX, w, gy)
+				gotDW := make([]float64, len(w))
+				d.gradW(gotDW, x, gy, &scratch[float64]{})
+				approx.Slice(t, "out", got, want, approx.Float64, approx.Float64)
+				approx.Slice(t, "dx", gotDX, wantDX, approx.Float64, approx.Float64)
+				approx.Slice(t, "dw", gotDW, wantDW, approx.Float64, approx.Float64)
+
+				f32 := func(v []float64) []float32 {
+					r := make([]float32, len(v))
+					for i, e := range v {
+						r[i] = float32(e)
+					}
+					return r
+				}
+				f64 := func(v []float32) []float64 {
+					r := make([]float64, len(v))
+					for i, e := range v {
+						r[i] = float64(e)
+					}
+					return r
+				}
+				g32 := g
+				d32 := newDenseConv[float32](&g32)
+				o32 := make([]float32, len(want))
+				var b32 []float32
+				if bias {
+					b32 = f32(b)
+				}
+				d32.fwd(o32, f32(x), f32(w), b32, nil)
+				dx32 := make([]float32, len(x))
+				d32.gradX(dx32, f32(w), f32(gy))
+				dw32 := make([]float32, len(w))
+				d32.gradW(dw32, f32(x), f32(gy), &scratch[float32]{})
+				// float32 sums of K terms: within 1e-5 of Σ|terms| (the
+				// same convolutions of the absolute values)
+				abs := func(v []float64) []float64 {
+					r := make([]float64, len(v))
+					for i, e := range v {
+						r[i] = max(e, -e)
+					}
+					return r
+				}
+				var ab []float64
+				if bias {
+					ab = abs(b)
+				}
+				refOut := make([]float64, len(want))
+				convFwd(refOut, abs(x), abs(w), ab, &gr, sc, nil)
+				refDX := make([]float64, len(x))
+				convGradX(refDX, abs(w), abs(gy), &gr, sc)
+				refDW := make([]float64, len(w))
+				convGradW(refDW, abs(x), abs(gy), &gr, sc, nil)
+				within32(t, "out32", f64(o32), want, refOut)
+				within32(t, "dx32", f64(dx32), wantDX, refDX)
+				within32(t, "dw32", f64(dw32), wantDW, refDW)
+			})
+		}
+	}
+}
+
+// TestDenseWeights checks that the unrolled weights follow the weights:
+// reused when they are the same bit for bit, rebuilt when one element
+// changes (also only its sign of zero), and the output then that of the
+// new weights.
+func TestDenseWeights(t *testing.T) {
+	g := convCase(denseCases[0])
+	rng := rand.New(rand.NewSource(8))
+	x := randVec(rng, g.n*g.c*g.h*g.w)
+	w := randVec(rng, g.m*g.c*g.kh*g.kw)
+	d := newDenseConv[float64](&g)
+	out := make([]float64, g.n*g.m*g.oh*g.ow)
+	d.fwd(out, x, w, nil, nil)
+	wd := d.wd
+	w2 := slices.Clone(w)
+	if got := d.weights(w2); &got[0] != &wd[0] || !slices.Equal(got, wd) {
+		t.Fatal("equal weights: Wd not reused as it was")
+	}
+	for _, tc := range []struct {
+		name string
+		v    float64
+	}{{"value", 0.25}, {"zero", 0}, {"negative zero", negZero()}} {
+		w2[7] = tc.v
+		d.fwd(out, x, w2, nil, nil)
+		want := make([]float64, len(out))
+		gr := g
+		convFwd(want, x, w2, nil, &gr, &scratch[float64]{}, nil)
+		if !approx.Slice(t, tc.name, out, want, approx.Float64, approx.Float64) {
+			continue
+		}
+		if !weightsSame(d.wsrc, w2) {
+			t.Errorf("%s: Wd not rebuilt from the new weights", tc.name)
+		}
+	}
+}
+
+func negZero() float64 {
+	z := 0.0
+	return -z
+}
+
+// TestDenseColumns checks the column matrix a dense convolution computes
+// on demand (colCache.later, ready) against the one the im2col path keeps.
+func TestDenseColumns(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	for k, g0 := range denseCases {
+		g := convCase(g0)
+		x := randVec(rng, g.n*g.c*g.h*g.w)
+		w := randVec(rng, g.m*g.c*g.kh*g.kw)
+		out := make([]float64, g.n*g.m*g.oh*g.ow)
+		ref := &colCache[float64]{}
+		gr := g
+		convFwd(out, x, w, nil, &gr, &scratch[float64]{}, ref)
+		cc := &colCache[float64]{}
+		gd := g
+		d := newDenseConv[float64](&gd)
+		d.fwd(out, x, w, nil, cc)
+		if cc.valid {
+			t.Errorf("case %d: columns computed before they were asked for", k)
+		}
+		if !cc.ready() || !slices.Equal(cc.buf, ref.buf) {
+			t.Errorf("case %d: columns on demand differ from the im2col path's", k)
+		}
+		if !cc.ready() {
+			t.Errorf("case %d: second ready false", k)
+		}
+	}
+}
+
+// within32 checks float32 results got against float64 ones want to 1e-5
+// of the sums of absolute terms sabs (plus 1e-30), reporting the first few
+// out of bounds.
+func within32(t *testing.T, what string, got, want, sabs []float64) {
+	t.Helper()
+	bad := 0
+	for i := range want {
+		if d := got[i] - want[i]; max(d, -d) > 1e-5*sabs[i]+1e-30 {
+			if bad++; bad <= 3 {
+				t.Errorf("%s[%d] = %.9g, want %.9g (Σ|terms| %.3g)", what, i, got[i], want[i], sabs[i])
+			}
+		}
+	}
+}
