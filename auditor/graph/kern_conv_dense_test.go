@@ -31,10 +31,10 @@ func TestDenseOK(t *testing.T) {
 		g    geom
 		want bool
 	}{
-		{geom{n: 128, c: 64, m: 192, h: 4, w: 4, kh: 5, kw: 5, pt: 2, pl: 2, pb: 2, pr: 2}, true},     // alexnet conv2
-		{geom{n: 128, c: 384, m: 256, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, true},    // conv4
+		{geom{n: 128, c: 64, m: 192, h: 4, w: 4, kh: 5, kw: 5, pt: 2, pl: 2, pb: 2, pr: 2}, true},    // alexnet conv2
+		{geom{n: 128, c: 384, m: 256, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, true},   // conv4
 		{geom{n: 128, c: 3, m: 64, h: 32, w: 32, kh: 11, kw: 11, sh: 4, sw: 4, pt: 5, pl: 5}, false}, // conv1
-		{geom{n: 128, c: 64, m: 64, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, false},     // resnet20 stage 3
+		{geom{n: 128, c: 64, m: 64, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, false},    // resnet20 stage 3
 		{geom{n: 2, c: 4, m: 4, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1, group: 2}, false},
 		{geom{n: 2, c: 4, m: 4, h: 3, w: 3, kh: 3, kw: 4}, false}, // 9 of 12 taps: more than 3/4
 		{geom{n: 2, c: 4096, m: 4096, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}, false},
