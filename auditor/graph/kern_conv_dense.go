@@ -3,6 +3,9 @@ package graph
 import (
 	"math"
 	"sync/atomic"
+
+	"github.com/gnaudit/gnaudit/auditor/internal/sgemm"
+	"gonum.org/v1/gonum/blas"
 )
 
 // The unrolled ("dense") convolution for maps smaller than the kernel.
@@ -45,10 +48,12 @@ type denseTap struct{ i, t int32 }
 // denseConv is the state of one dense convolution: its geometry, the taps
 // that meet per output position, and Wd with the weights it was built from.
 type denseConv[T float] struct {
-	g    *geom
-	taps [][]denseTap // per output position o, ascending i
-	wd   []T          // Wd [M·P, C·HW]
-	wsrc []T          // the weights wd holds
+	g      *geom
+	taps   [][]denseTap  // per output position o, ascending i
+	wd     []T           // Wd [M·P, C·HW]
+	wsrc   []T           // the weights wd holds
+	pairs  [][]densePair // per kernel tap (gradW), built on first use
+	npairs int           // pairs (o, i) that meet
 }
 
 // newDenseConv returns the dense form of g (denseOK(g) must hold).
@@ -68,6 +73,7 @@ func newDenseConv[T float](g *geom) *denseConv[T] {
 						continue
 					}
 					d.taps[o] = append(d.taps[o], denseTap{int32(iy*g.w + ix), int32(ky*g.kw + kx)})
+					d.npairs++
 				}
 			}
 		}
@@ -192,30 +198,83 @@ func (d *denseConv[T]) gradX(dx, w, gy []T) {
 	gemm(false, false, g.n, CHW, MP, 1, gy, MP, wd, CHW, 0, dx, CHW)
 }
 
-// gradW computes dw [M, C, kh, kw] = Σ over the pairs (o, i) of each tap of
-// dWd[(m, o), (c, i)], dWd = gyᵀ · x, added in ascending o, then i.
+// gradW computes dw [M, C, kh, kw]: for each tap t, dW[:, :, t] =
+// Σ over the pairs (o, i) that t meets (ascending o, then i) of
+// gy[:, :, o]ᵀ · x[:, :, i], one product of M×C over the batch per pair
+// (the entries of dWd = gyᵀ·x that are zero in Wd are not computed), on
+// copies of x and gy with the positions outermost, [N, HW, C] and
+// [N, P, M]. The workers split the rows m (fixed ranges).
 func (d *denseConv[T]) gradW(dw, x, gy []T, sc *scratch[T]) {
 	g := d.g
-	P, CHW, HW, KK := g.oh*g.ow, g.c*g.h*g.w, g.h*g.w, g.kh*g.kw
-	MP := g.m * P
-	dwd := sc.get(1, MP*CHW)
-	gemm(true, false, MP, CHW, g.n, 1, gy, MP, x, CHW, 0, dwd, CHW)
-	parallel(g.m, P*CHW, 1, func(m0, m1 int) {
+	P, HW, KK := g.oh*g.ow, g.h*g.w, g.kh*g.kw
+	CHW, MP := g.c*HW, g.m*P
+	xt := sc.get(0, g.n*CHW)
+	gt := sc.get(1, g.n*MP)
+	dwt := sc.get(2, KK*g.m*g.c)
+	parallel(g.n, CHW+MP, 1, func(n0, n1 int) {
+		for n := n0; n < n1; n++ {
+			transposeTo(xt[n*CHW:][:CHW], x[n*CHW:][:CHW], g.c, HW)
+			transposeTo(gt[n*MP:][:MP], gy[n*MP:][:MP], g.m, P)
+		}
+	})
+	pairs := d.pairsByTap()
+	parallelW(g.m, g.c*g.n*d.npairs, 16, func(_, m0, m1 int) {
+		for t, pt := range pairs {
+			c := dwt[t*g.m*g.c+m0*g.c:]
+			if len(pt) == 0 {
+				clear(c[:(m1-m0)*g.c])
+				continue
+			}
+			for k, pr := range pt {
+				beta := T(1)
+				if k == 0 {
+					beta = 0
+				}
+				serialGemm(true, false, m1-m0, g.c, g.n, 1, gt[int(pr.o)*g.m+m0:], MP, xt[int(pr.i)*g.c:], CHW, beta, c, g.c)
+			}
+		}
+	})
+	// dw[m, c, t] = dwt[t, m, c]
+	parallel(g.m, g.c*KK, 1, func(m0, m1 int) {
 		for m := m0; m < m1; m++ {
-			dm := dw[m*g.c*KK:][:g.c*KK]
-			clear(dm)
-			for o, taps := range d.taps {
-				row := dwd[(m*P+o)*CHW:][:CHW]
-				for c := 0; c < g.c; c++ {
-					dc := dm[c*KK:][:KK]
-					rc := row[c*HW:][:HW]
-					for _, tp := range taps {
-						dc[tp.t] += rc[tp.i]
-					}
+			for c := 0; c < g.c; c++ {
+				dst := dw[(m*g.c+c)*KK:][:KK]
+				for t := range dst {
+					dst[t] = dwt[(t*g.m+m)*g.c+c]
 				}
 			}
 		}
 	})
+}
+
+// densePair is an output position o and an input position i that one
+// kernel tap meets.
+type densePair struct{ o, i int32 }
+
+// pairsByTap returns, per kernel tap, the pairs it meets in ascending o,
+// then i (built on first use).
+func (d *denseConv[T]) pairsByTap() [][]densePair {
+	if d.pairs != nil {
+		return d.pairs
+	}
+	g := d.g
+	d.pairs = make([][]densePair, g.kh*g.kw)
+	for o, taps := range d.taps {
+		for _, tp := range taps {
+			d.pairs[tp.t] = append(d.pairs[tp.t], densePair{int32(o), tp.i})
+		}
+	}
+	return d.pairs
+}
+
+// transposeTo writes src [r, c] transposed into dst [c, r].
+func transposeTo[T float](dst, src []T, r, c int) {
+	for i := 0; i < r; i++ {
+		row := src[i*c:][:c]
+		for j, v := range row {
+			dst[j*r+i] = v
+		}
+	}
 }
 
 // later records that the column matrix of input x is due: ready computes it
@@ -240,4 +299,23 @@ func (cc *colCache[T]) ready() bool {
 		cc.x = nil
 	}
 	return cc.valid
+}
+
+// serialGemm is blasGemm on the calling goroutine only: in the pure-Go
+// build float32 products go to auditor/internal/sgemm's Serial (blasGemm's
+// Sgemm there would split them over goroutines again); in the OpenBLAS
+// build blasGemm is single-threaded already.
+func serialGemm[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if a32, ok := any(a).([]float32); ok && !blasSplit {
+		ta, tb := blas.NoTrans, blas.NoTrans
+		if tA {
+			ta = blas.Trans
+		}
+		if tB {
+			tb = blas.Trans
+		}
+		sgemm.Serial(ta, tb, m, n, k, float32(alpha), a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		return
+	}
+	blasGemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
