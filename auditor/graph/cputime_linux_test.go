@@ -22,3 +22,15 @@ func threadCPU() (now func() time.Duration, ok bool) {
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}, true
 }
+
+// processCPU returns a function that reads the process's CPU time (user +
+// system, all threads).
+func processCPU() (now func() time.Duration, ok bool) {
+	return func() time.Duration {
+		var ru unix.Rusage
+		if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+			return 0
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}, true
+}

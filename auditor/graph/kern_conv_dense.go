@@ -234,13 +234,15 @@ func (d *denseConv[T]) gradW(dw, x, gy []T, sc *scratch[T]) {
 			}
 		}
 	})
-	// dw[m, c, t] = dwt[t, m, c]
+	// dw[m, c, t] = dwt[t, m, c]: row m of dw (C·KK elements) stays in
+	// the core's cache while the taps' rows are read in sequence
 	parallel(g.m, g.c*KK, 1, func(m0, m1 int) {
 		for m := m0; m < m1; m++ {
-			for c := 0; c < g.c; c++ {
-				dst := dw[(m*g.c+c)*KK:][:KK]
-				for t := range dst {
-					dst[t] = dwt[(t*g.m+m)*g.c+c]
+			dm := dw[m*g.c*KK:][:g.c*KK]
+			for t := 0; t < KK; t++ {
+				src := dwt[(t*g.m+m)*g.c:][:g.c]
+				for c, v := range src {
+					dm[c*KK+t] = v
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gnaudit/gnaudit/internal/approx"
 )
@@ -219,6 +220,103 @@ func within32(t *testing.T, what string, got, want, sabs []float64) {
 		if d := got[i] - want[i]; max(d, -d) > 1e-5*sabs[i]+1e-30 {
 			if bad++; bad <= 3 {
 				t.Errorf("%s[%d] = %.9g, want %.9g (Σ|terms| %.3g)", what, i, got[i], want[i], sabs[i])
+			}
+		}
+	}
+}
+
+// alexnetConvs are alexnet-cifar's convolutions at batch 128 (the zoo's
+// model; scripts/bench/persample_torch.py).
+var alexnetConvs = []struct {
+	name string
+	g    geom
+}{
+	{"conv1", geom{n: 128, c: 3, m: 64, h: 32, w: 32, kh: 11, kw: 11, sh: 4, sw: 4, pt: 5, pl: 5, pb: 5, pr: 5}},
+	{"conv2", geom{n: 128, c: 64, m: 192, h: 4, w: 4, kh: 5, kw: 5, pt: 2, pl: 2, pb: 2, pr: 2}},
+	{"conv3", geom{n: 128, c: 192, m: 384, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}},
+	{"conv4", geom{n: 128, c: 384, m: 256, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}},
+	{"conv5", geom{n: 128, c: 256, m: 256, h: 2, w: 2, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}},
+}
+
+// BenchmarkAlexNetConvLayers times each of alexnet-cifar's convolutions at
+// batch 128, float32, on all threads: forward pass (fwd, with the column
+// matrix kept for dw as in a training graph), input gradient (dx) and
+// weight gradient (dw), by the im2col path and, where denseOK, the dense
+// one; wall ns/op and the process's cpu-ms/op (the per-layer table of
+// docs/performance.md, section exec4; torch's side is
+// scripts/bench_layers_torch.py).
+func BenchmarkAlexNetConvLayers(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	f32 := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	for _, l := range alexnetConvs {
+		g := convCase(l.g)
+		P := g.oh * g.ow
+		x, w, bias := f32(g.n*g.c*g.h*g.w), f32(g.m*g.c*g.kh*g.kw), f32(g.m)
+		gy := f32(g.n * g.m * P)
+		out, dx, dw := make([]float32, len(gy)), make([]float32, len(x)), make([]float32, len(w))
+		for _, path := range []string{"im2col", "dense"} {
+			if path == "dense" && !g.denseOK() {
+				continue
+			}
+			gg := g
+			sc := &scratch[float32]{}
+			cc := &colCache[float32]{}
+			var d *denseConv[float32]
+			if path == "dense" {
+				d = newDenseConv[float32](&gg)
+			}
+			ops := []struct {
+				name string
+				fn   func()
+			}{
+				{"fwd", func() {
+					if d != nil {
+						d.fwd(out, x, w, bias, cc)
+					} else {
+						convFwd(out, x, w, bias, &gg, sc, cc)
+					}
+				}},
+				{"dx", func() {
+					if d != nil {
+						d.gradX(dx, w, gy)
+					} else {
+						convGradX(dx, w, gy, &gg, sc)
+					}
+				}},
+				{"dw", func() {
+					if d != nil {
+						d.gradW(dw, x, gy, sc)
+					} else {
+						convGradW(dw, x, gy, &gg, sc, cc)
+					}
+				}},
+			}
+			for _, op := range ops {
+				if l.name == "conv1" && op.name == "dx" {
+					continue // the data's gradient is not computed
+				}
+				b.Run(l.name+"/"+op.name+"/"+path, func(b *testing.B) {
+					ops[0].fn() // the kept columns, the dense weights
+					op.fn()
+					now, ok := processCPU()
+					var t0 time.Duration
+					if ok {
+						t0 = now()
+					}
+					b.ResetTimer()
+					for range b.N {
+						op.fn()
+					}
+					if ok {
+						b.ReportMetric(float64((now()-t0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+					}
+				})
 			}
 		}
 	}
