@@ -951,10 +951,12 @@ func (b *builder[T]) pool(n *ir.Node) error {
 	gx, gout := gshape(x.shape), gshape(out)
 	var o *kop[T]
 	if isMax {
-		o = newKop[T]("MaxPool", n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) { maxPoolFwd(r, in[0], g) })
+		var pa *poolArgs // set when the gradient is built
+		o = newKop[T]("MaxPool", n.Name, []tensor.Shape{gx}, gout, func(r []T, in [][]T) { maxPoolFwdArgs(r, in[0], g, pa) })
 		o.diff = func(ins gorgonia.Nodes, outN, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+			pa = &poolArgs{}
 			nd, err := apply(newKop[T]("MaxPoolGrad", n.Name, []tensor.Shape{gx, gout}, gx, func(r []T, in [][]T) {
-				maxPoolGrad(r, in[0], in[1], g)
+				maxPoolGradArgs(r, in[0], in[1], g, pa)
 			}), ins[0], grad)
 			return gorgonia.Nodes{nd}, err
 		}
