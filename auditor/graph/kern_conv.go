@@ -846,20 +846,24 @@ func convGradX[T float](dx, w, gy []T, g *geom, sc *scratch[T]) {
 }
 
 // channelSum computes db[c] = Σ_n,p gy[n, c, p] (gy is [N, C, P]).
+// Channels are split over goroutines; each channel's sum runs over the
+// samples in order.
 func channelSum[T float](db, gy []T, n, c, p int, sc *scratch[T]) {
 	acc := sc.acc64(c)
-	for i := 0; i < n; i++ {
-		for j := 0; j < c; j++ {
-			s := 0.0
-			for _, v := range gy[(i*c+j)*p:][:p] {
-				s += float64(v)
+	parallel(c, n*p, 1, func(j0, j1 int) {
+		for i := 0; i < n; i++ {
+			for j := j0; j < j1; j++ {
+				s := 0.0
+				for _, v := range gy[(i*c+j)*p:][:p] {
+					s += float64(v)
+				}
+				acc[j] += s
 			}
-			acc[j] += s
 		}
-	}
-	for j := range db {
-		db[j] = T(acc[j])
-	}
+		for j := j0; j < j1; j++ {
+			db[j] = T(acc[j])
+		}
+	})
 }
 
 // maxPoolFwd takes the maximum over each window's in-bounds elements.
