@@ -446,11 +446,10 @@ type colCache[T float] struct {
 	buf   []T
 	valid bool
 	// a dense convolution's matrix due but not computed (later, ready):
-	// the input, its geometry and im2col's scratch, guarded by mu
-	mu sync.Mutex
-	x  []T
-	g  *geom
-	sc scratch[T]
+	// the input and the convolution, guarded by mu
+	mu    sync.Mutex
+	x     []T
+	dense *denseConv[T]
 }
 
 // cols returns the column matrix buffer of a convolution: its cache when it

@@ -180,7 +180,7 @@ func (d *denseConv[T]) fwd(out, x, w, b []T, cc *colCache[T]) {
 		})
 	}
 	if cc != nil {
-		cc.later(x, g)
+		cc.later(x, d)
 	}
 }
 
@@ -281,10 +281,10 @@ func transposeTo[T float](dst, src []T, r, c int) {
 
 // later records that the column matrix of input x is due: ready computes it
 // when graph.Net.ConvColumns asks (the dense path itself never needs it).
-func (cc *colCache[T]) later(x []T, g *geom) {
+func (cc *colCache[T]) later(x []T, d *denseConv[T]) {
 	cc.mu.Lock()
 	cc.valid = false
-	cc.x, cc.g = x, g
+	cc.x, cc.dense = x, d
 	cc.mu.Unlock()
 }
 
@@ -294,13 +294,40 @@ func (cc *colCache[T]) ready() bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.x != nil {
-		g := cc.g
+		g := cc.dense.g
 		buf := cc.cols(g.c*g.kh*g.kw*g.n*g.oh*g.ow, nil)
-		im2col(buf, cc.x, g, &cc.sc)
+		cc.dense.im2col(buf, cc.x)
 		cc.valid = true
 		cc.x = nil
 	}
 	return cc.valid
+}
+
+// im2col fills cols [C·kh·kw, N·P] as im2col does, from the pairs each tap
+// meets: row (c, t), column (n, o) is x[n, c, i] for the pair (o, i) of tap
+// t, zero where t meets no input. Channels are split over goroutines.
+func (d *denseConv[T]) im2col(cols, x []T) {
+	g := d.g
+	P, HW, KK := g.oh*g.ow, g.h*g.w, g.kh*g.kw
+	NP, CHW := g.n*P, g.c*HW
+	pairs := d.pairsByTap()
+	parallel(g.c, KK*NP, 1, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			for t, pt := range pairs {
+				row := cols[(c*KK+t)*NP:][:NP]
+				if len(pt) < P {
+					clear(row)
+				}
+				for n := 0; n < g.n; n++ {
+					xn := x[n*CHW+c*HW:][:HW]
+					rn := row[n*P:][:P]
+					for _, pr := range pt {
+						rn[pr.o] = xn[pr.i]
+					}
+				}
+			}
+		}
+	})
 }
 
 // serialGemm is blasGemm on the calling goroutine only: in the pure-Go

@@ -194,7 +194,10 @@ func TestDenseColumns(t *testing.T) {
 		ref := &colCache[float64]{}
 		gr := g
 		convFwd(out, x, w, nil, &gr, &scratch[float64]{}, ref)
-		cc := &colCache[float64]{}
+		cc := &colCache[float64]{buf: make([]float64, len(ref.buf))}
+		for i := range cc.buf {
+			cc.buf[i] = 7 // a previous pass's columns
+		}
 		gd := g
 		d := newDenseConv[float64](&gd)
 		d.fwd(out, x, w, nil, cc)
