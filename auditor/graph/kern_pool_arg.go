@@ -36,13 +36,9 @@ func maxPoolFwdArgs[T float](out, x []T, g *geom, pa *poolArgs) {
 			for oh := 0; oh < g.oh; oh++ {
 				for ow := 0; ow < g.ow; ow++ {
 					base := 2*oh*g.w + 2*ow
-					a := maxArg2x2(src, base, g.w)
+					k, a := maxArg2x2K(src, base, g.w)
 					dst[oh*g.ow+ow] = src[a]
-					d := a - base // 0, 1, w, w+1
-					if d >= g.w {
-						d = d - g.w + 2
-					}
-					ix[oh*g.ow+ow] = uint8(d)
+					ix[oh*g.ow+ow] = k
 				}
 			}
 		}
@@ -68,29 +64,34 @@ func maxPoolGradArgs[T float](dx, x, gy []T, g *geom, pa *poolArgs) {
 			if 2*g.oh != g.h || 2*g.ow != g.w {
 				clear(d)
 			}
+			off := [4]int{0, 1, g.w, g.w + 1}
 			for oh := 0; oh < g.oh; oh++ {
-				r0 := d[2*oh*g.w:][:2*g.ow]
-				r1 := d[(2*oh+1)*g.w:][:2*g.ow]
+				r := d[2*oh*g.w:][:g.w+2*g.ow]
 				for ow := 0; ow < g.ow; ow++ {
-					v := gp[oh*g.ow+ow]
-					k := ix[oh*g.ow+ow]
-					// 0 + v, as maxPoolGrad's sum into a cleared dx
-					// (−0 becomes +0)
-					var a, b, c, e T
-					switch k {
-					case 0:
-						a += v
-					case 1:
-						b += v
-					case 2:
-						c += v
-					default:
-						e += v
-					}
-					r0[2*ow], r0[2*ow+1] = a, b
-					r1[2*ow], r1[2*ow+1] = c, e
+					// zeros, then 0 + v at the maximum, as maxPoolGrad's
+					// sum into a cleared dx (−0 becomes +0)
+					w := r[2*ow:]
+					w[0], w[1], w[g.w], w[g.w+1] = 0, 0, 0, 0
+					w[off[ix[oh*g.ow+ow]&3]] += gp[oh*g.ow+ow]
 				}
 			}
 		}
 	})
+}
+
+// maxArg2x2K is maxArg2x2 that also returns the window element k (0 1 /
+// 2 3) of the maximum, without branches on the data.
+func maxArg2x2K(src []float32, base, w int) (uint8, int) {
+	k0, k1, k2, k3 := maxKey(src[base]), maxKey(src[base+1]), maxKey(src[base+w]), maxKey(src[base+w+1])
+	k, best := 0, k0
+	if k1 > best {
+		k, best = 1, k1
+	}
+	if k2 > best {
+		k, best = 2, k2
+	}
+	if k3 > best {
+		k = 3
+	}
+	return uint8(k), base + k&1 + k>>1*w
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+	"time"
 )
 
 // TestMaxPoolArgs checks the 2×2 max pooling with the maxima kept for the
@@ -80,4 +81,39 @@ func sameBits32(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkMaxPool2x2 times alexnet-cifar's first max pooling (2×2 on
+// [128, 64, 8, 8], float32) forward and backward: recomputing the maxima
+// in the gradient (old) and with the maxima kept (args); thread CPU with
+// -cpu 1.
+func BenchmarkMaxPool2x2(b *testing.B) {
+	g := convCase(geom{n: 128, c: 64, h: 8, w: 8, kh: 2, kw: 2, sh: 2, sw: 2})
+	rng := rand.New(rand.NewSource(1))
+	x := make([]float32, g.n*g.c*g.h*g.w)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	gy := x[:g.n*g.c*g.oh*g.ow]
+	out, dx := make([]float32, len(gy)), make([]float32, len(x))
+	for _, kept := range []bool{false, true} {
+		b.Run(fmt.Sprint("kept=", kept), func(b *testing.B) {
+			var pa *poolArgs
+			if kept {
+				pa = &poolArgs{}
+			}
+			now, ok := threadCPU()
+			var t0 time.Duration
+			if ok {
+				t0 = now()
+			}
+			for range b.N {
+				maxPoolFwdArgs(out, x, &g, pa)
+				maxPoolGradArgs(dx, x, gy, &g, pa)
+			}
+			if ok {
+				b.ReportMetric(float64((now()-t0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			}
+		})
+	}
 }
