@@ -324,3 +324,77 @@ func BenchmarkAlexNetConvLayers(b *testing.B) {
 		}
 	}
 }
+
+// TestDenseNet checks alexnet-cifar's loss and every parameter gradient
+// (conv2–5 take the dense path) against the same net built with the dense
+// path off, in float64 to 1e-12 and in float32 to 1e-5 (of the largest
+// gradient entry of the parameter), and the column matrices the nets
+// expose (ConvColumns) to the same tolerances.
+func TestDenseNet(t *testing.T) {
+	defer func(v bool) { convDense = v }(convDense)
+	rng := rand.New(rand.NewSource(11))
+	const batch = 3
+	x := randVec(rng, batch*3*32*32)
+	labels := []int{1, 7, 4}
+	for _, f64 := range []bool{true, false} {
+		t.Run(fmt.Sprint("float64=", f64), func(t *testing.T) {
+			nets := make([]*Net, 2)
+			loss := make([]float64, 2)
+			for k, dense := range []bool{false, true} {
+				convDense = dense
+				net, err := Build(alexnetCIFAR(), Options{Batch: batch, Float64: f64})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if loss[k], err = net.LossGrad(x, labels); err != nil {
+					t.Fatal(err)
+				}
+				nets[k] = net
+			}
+			tol := approx.Float64
+			if !f64 {
+				tol = 1e-5
+			}
+			approx.Within(t, "loss", loss[1], loss[0], tol, tol)
+			for _, p := range nets[0].Params() {
+				want, got := nets[0].Grad(p.Name), nets[1].Grad(p.Name)
+				scale := 0.0
+				for _, v := range want {
+					scale = max(scale, v, -v)
+				}
+				approx.Slice(t, p.Name, got, want, tol*scale, tol)
+			}
+			n0 := 0
+			for node := range nets[0].convCols {
+				d0, r0, c0, ok0 := nets[0].ConvColumns(node)
+				d1, r1, c1, ok1 := nets[1].ConvColumns(node)
+				if !ok0 || !ok1 || r0 != r1 || c0 != c1 {
+					t.Errorf("ConvColumns(%s): ok %v %v, %d×%d vs %d×%d", node, ok0, ok1, r0, c0, r1, c1)
+					continue
+				}
+				n0++
+				// the inputs of conv3–5 are outputs of dense convolutions:
+				// equal up to rounding
+				approx.Slice(t, "ConvColumns("+node+")", toF64s(d0), toF64s(d1), tol, tol)
+			}
+			if n0 < 5 {
+				t.Errorf("%d column matrices compared, want 5", n0)
+			}
+		})
+	}
+}
+
+// toF64s returns a []float32 or []float64 as float64s.
+func toF64s(v any) []float64 {
+	switch v := v.(type) {
+	case []float64:
+		return v
+	case []float32:
+		r := make([]float64, len(v))
+		for i, e := range v {
+			r[i] = float64(e)
+		}
+		return r
+	}
+	return nil
+}
