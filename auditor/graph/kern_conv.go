@@ -851,7 +851,25 @@ func channelSum[T float](db, gy []T, n, c, p int, sc *scratch[T]) {
 	acc := sc.acc64(c)
 	parallel(c, n*p, 1, func(j0, j1 int) {
 		for i := 0; i < n; i++ {
-			for j := j0; j < j1; j++ {
+			j := j0
+			// four channels at a time: four independent sums, each in
+			// the order of its elements
+			for ; j+4 <= j1; j += 4 {
+				r := gy[(i*c+j)*p:][:4*p]
+				r0, r1, r2, r3 := r[:p], r[p:2*p], r[2*p:3*p], r[3*p:4*p]
+				var s0, s1, s2, s3 float64
+				for k := range r0 {
+					s0 += float64(r0[k])
+					s1 += float64(r1[k])
+					s2 += float64(r2[k])
+					s3 += float64(r3[k])
+				}
+				acc[j] += s0
+				acc[j+1] += s1
+				acc[j+2] += s2
+				acc[j+3] += s3
+			}
+			for ; j < j1; j++ {
 				s := 0.0
 				for _, v := range gy[(i*c+j)*p:][:p] {
 					s += float64(v)
