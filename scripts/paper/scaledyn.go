@@ -102,23 +102,28 @@ const (
 )
 
 // prop1Verdict: Proposition 1 (the stationary state breaks detailed
-// balance). Detailed balance needs [H, C] = 0 in the linear model and
+// balance). In the linear model detailed balance needs [H, C] = 0 and
 // shows as a zero lag-1 antisymmetry of the modes. Agrees when the
 // commutator is more than 2 SE above 0 and the main chain's antisymmetry
 // more than 3 SE above 0 (a maximum of absolute values, biased upward by
-// about one SE when it is 0); disagrees when the commutator is within 2 SE
-// of 0 (the necessary condition fails); else not resolved.
+// about one SE when it is 0); disagrees when the antisymmetry is
+// significantly below the linear model's prediction from the measured H
+// and C (measured + 2 SE < predicted: the predicted breaking is absent);
+// else not resolved.
 func prop1Verdict(r *dynamics.Result) string {
 	a := r.Static.Alignment
 	if !finite(float64(a.CommutatorSE)) || len(r.Chains) == 0 {
 		return dynNotTestable
 	}
-	if a.Commutator <= 2*float64(a.CommutatorSE) {
-		return dynDisagrees
+	m, pred := r.Chains[0].Lag1Antisym, r.Chains[0].Lag1AntisymPred
+	if !finite(m.Est) || !finite(m.SE) {
+		return dynNotTestable
 	}
-	m := r.Chains[0].Lag1Antisym
-	if finite(m.SE) && m.Est > 3*m.SE {
+	switch {
+	case a.Commutator > 2*float64(a.CommutatorSE) && m.Est > 3*m.SE:
 		return dynAgrees
+	case finite(pred) && m.Est+2*m.SE < pred:
+		return dynDisagrees
 	}
 	return dynNotResolved
 }
@@ -173,7 +178,7 @@ func combineDyn(vs []string) string {
 
 const dynRuleText = "Rules (applied by `scalectl aggregate`, one verdict per seed, then all seeds the same or \"mixed\"): " +
 	"**Proposition 1** (detailed balance broken) agrees when ‖[H_U, C_U]‖/(‖H_U‖‖C_U‖) is more than 2 SE above 0 and the main chain's lag-1 antisymmetry more than 3 SE above 0 " +
-	"(it is a maximum of absolute values, biased upward by about one SE when it is 0), disagrees when the commutator is within 2 SE of 0 (the linear model's necessary condition fails), and is not resolved otherwise; " +
+	"(it is a maximum of absolute values, biased upward by about one SE when it is 0), disagrees when the antisymmetry plus 2 SE is below the linear model's prediction from the measured H and C (the predicted breaking is absent), and is not resolved otherwise; " +
 	"**Proposition 2** (stationary, Boltzmann-like on the top modes) is not testable when a mode's own FDR ratio is more than 2 SE from 1 (not stationary) or the chain diverged, " +
 	"agrees when every top mode's position variance is within 2 SE of the exact linear (harmonic, discrete) prediction, and disagrees otherwise; " +
 	"\"whole model stationary\" is the main chain's FDR ratio within 2 SE of 1, which the trace law needs.\n"

@@ -90,18 +90,18 @@ func v(x, se float64) dynamics.Value { return dynamics.Value{Est: x, SE: se} }
 func TestDynVerdicts(t *testing.T) {
 	ok2 := []dynamics.Value{v(1.01, 0.02), v(0.97, 0.03)}
 	for _, tc := range []struct {
-		name           string
-		r              *dynamics.Result
-		p1, p2         string
-		whole          bool
-		combine, combW string
+		name   string
+		r      *dynamics.Result
+		p1, p2 string
+		whole  bool
 	}{
-		{"both resolved", dynResult(0.05, 0.01, 0.08, 0.02, ok2, []dynamics.Value{v(1.1, 0.1), v(0.9, 0.2)}, v(1.02, 0.05)), dynAgrees, dynAgrees, true, "", ""},
-		{"antisymmetry within 3 SE", dynResult(0.05, 0.01, 0.05, 0.02, ok2, []dynamics.Value{v(1.1, 0.1), v(0.9, 0.2)}, v(0.5, 0.05)), dynNotResolved, dynAgrees, false, "", ""},
-		{"commutator at 0", dynResult(0.01, 0.01, 0.08, 0.01, ok2, []dynamics.Value{v(1.1, 0.1), v(0.9, 0.2)}, v(0.5, 0.05)), dynDisagrees, dynAgrees, false, "", ""},
-		{"variance off the prediction", dynResult(0.05, 0.01, 0.08, 0.02, ok2, []dynamics.Value{v(1.1, 0.1), v(2.5, 0.3)}, v(1, 0.1)), dynAgrees, dynDisagrees, true, "", ""},
-		{"a mode not stationary", dynResult(0.05, 0.01, 0.08, 0.02, []dynamics.Value{v(1.01, 0.02), v(0.5, 0.1)}, []dynamics.Value{v(1, 0.1), v(1, 0.1)}, v(1, 0.1)), dynAgrees, dynNotTestable, true, "", ""},
-		{"no commutator error", dynResult(0.05, math.NaN(), 0.08, 0.02, ok2, []dynamics.Value{v(1, 0.1), v(1, 0.1)}, v(1, 0.1)), dynNotTestable, dynAgrees, true, "", ""},
+		{"both resolved", dynResult(0.05, 0.01, 0.08, 0.02, ok2, []dynamics.Value{v(1.1, 0.1), v(0.9, 0.2)}, v(1.02, 0.05)), dynAgrees, dynAgrees, true},
+		{"antisymmetry within 3 SE", dynResult(0.05, 0.01, 0.05, 0.02, ok2, []dynamics.Value{v(1.1, 0.1), v(0.9, 0.2)}, v(0.5, 0.05)), dynNotResolved, dynAgrees, false},
+		{"commutator within 2 SE of 0", dynResult(0.01, 0.01, 0.08, 0.01, ok2, []dynamics.Value{v(1.1, 0.1), v(0.9, 0.2)}, v(0.5, 0.05)), dynNotResolved, dynAgrees, false},
+		{"antisymmetry below the prediction", dynResult(0.05, 0.01, 0.001, 0.001, ok2, []dynamics.Value{v(1.1, 0.1), v(0.9, 0.2)}, v(0.5, 0.05)), dynDisagrees, dynAgrees, false},
+		{"variance off the prediction", dynResult(0.05, 0.01, 0.08, 0.02, ok2, []dynamics.Value{v(1.1, 0.1), v(2.5, 0.3)}, v(1, 0.1)), dynAgrees, dynDisagrees, true},
+		{"a mode not stationary", dynResult(0.05, 0.01, 0.08, 0.02, []dynamics.Value{v(1.01, 0.02), v(0.5, 0.1)}, []dynamics.Value{v(1, 0.1), v(1, 0.1)}, v(1, 0.1)), dynAgrees, dynNotTestable, true},
+		{"no commutator error", dynResult(0.05, math.NaN(), 0.08, 0.02, ok2, []dynamics.Value{v(1, 0.1), v(1, 0.1)}, v(1, 0.1)), dynNotTestable, dynAgrees, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := prop1Verdict(tc.r); got != tc.p1 {
