@@ -128,25 +128,49 @@ func prop1Verdict(r *dynamics.Result) string {
 	return dynNotResolved
 }
 
+// maxRitzResidual is the largest relative Ritz residual |Hy − hy|/h of
+// an eigenpair whose mode Proposition 2 judges: an unconverged Ritz vector
+// is no eigenmode, and the linear prediction is that of an eigenmode.
+const maxRitzResidual = 0.01
+
+// converged says whether mode j of r is a converged eigenpair.
+func converged(r *dynamics.Result, j int) bool {
+	if j >= len(r.Static.Eigen) {
+		return false
+	}
+	e := r.Static.Eigen[j]
+	return e.Value > 0 && e.Residual <= maxRitzResidual*e.Value
+}
+
 // prop2Verdict: Proposition 2 (a stationary state, Boltzmann-like in the
-// effective potential), on the top modes of the main chain. Not testable
-// when a mode is not stationary (its own FDR ratio more than 2 SE from 1)
-// or the chain diverged; agrees when every mode's variance is within 2 SE
-// of the exact linear (Boltzmann-like) prediction; disagrees otherwise.
-// whole says in addition whether the whole model is stationary (main-chain
-// FDR ratio within 2 SE of 1), which the trace law needs.
+// effective potential), on the converged top modes of the main chain. Not
+// testable when no mode converged, a judged mode is not stationary (its
+// own FDR ratio more than 2 SE from 1) or the chain diverged; agrees when
+// every judged mode's variance is within 2 SE of the exact linear
+// (Boltzmann-like) prediction; disagrees otherwise. whole says in
+// addition whether the whole model is stationary (main-chain FDR ratio
+// within 2 SE of 1), which the trace law needs.
 func prop2Verdict(r *dynamics.Result) (v string, whole bool) {
-	if len(r.Chains) == 0 || r.Chains[0].Diverged != "" || len(r.Chains[0].Modes) == 0 {
+	if len(r.Chains) == 0 || r.Chains[0].Diverged != "" {
 		return dynNotTestable, false
 	}
 	c := r.Chains[0]
 	whole = within2(c.FDR, 1)
-	for _, m := range c.Modes {
+	var judged []dynamics.Mode
+	for j, m := range c.Modes {
+		if converged(r, j) {
+			judged = append(judged, m)
+		}
+	}
+	if len(judged) == 0 {
+		return dynNotTestable, whole
+	}
+	for _, m := range judged {
 		if !within2(m.FDR, 1) {
 			return dynNotTestable, whole
 		}
 	}
-	for _, m := range c.Modes {
+	for _, m := range judged {
 		if !within2(m.RatioExact, 1) {
 			return dynDisagrees, whole
 		}
@@ -179,8 +203,9 @@ func combineDyn(vs []string) string {
 const dynRuleText = "Rules (applied by `scalectl aggregate`, one verdict per seed, then all seeds the same or \"mixed\"): " +
 	"**Proposition 1** (detailed balance broken) agrees when ‖[H_U, C_U]‖/(‖H_U‖‖C_U‖) is more than 2 SE above 0 and the main chain's lag-1 antisymmetry more than 3 SE above 0 " +
 	"(it is a maximum of absolute values, biased upward by about one SE when it is 0), disagrees when the antisymmetry plus 2 SE is below the linear model's prediction from the measured H and C (the predicted breaking is absent), and is not resolved otherwise; " +
-	"**Proposition 2** (stationary, Boltzmann-like on the top modes) is not testable when a mode's own FDR ratio is more than 2 SE from 1 (not stationary) or the chain diverged, " +
-	"agrees when every top mode's position variance is within 2 SE of the exact linear (harmonic, discrete) prediction, and disagrees otherwise; " +
+	"**Proposition 2** (stationary, Boltzmann-like on the top modes) judges the modes whose Ritz pair converged (residual |Hy − hy| at most 1 % of h; the others are marked \"unconverged\" and not judged): " +
+	"not testable when none converged, a judged mode's own FDR ratio is more than 2 SE from 1 (not stationary) or the chain diverged, " +
+	"agrees when every judged mode's position variance is within 2 SE of the exact linear (harmonic, discrete) prediction, and disagrees otherwise; " +
 	"\"whole model stationary\" is the main chain's FDR ratio within 2 SE of 1, which the trace law needs.\n"
 
 func pmV(v dynamics.Value) string {
@@ -255,9 +280,13 @@ func (s *scaleDoc) dynamicsBlock(cfgs []scaleConfig, runs []dynRun) {
 			if len(r.Res.Chains) > 0 {
 				m := r.Res.Chains[0]
 				var fdr, ratio []string
-				for _, md := range m.Modes {
+				for j, md := range m.Modes {
 					fdr = append(fdr, pmV(md.FDR))
-					ratio = append(ratio, pmV(md.RatioExact))
+					x := pmV(md.RatioExact)
+					if !converged(r.Res, j) && j < len(st.Eigen) {
+						x += fmt.Sprintf(" (unconverged, residual %.0f %%)", 100*st.Eigen[j].Residual/st.Eigen[j].Value)
+					}
+					ratio = append(ratio, x)
 				}
 				row = append(row, pmV(m.FDR), strings.Join(fdr, "; "), strings.Join(ratio, "; "), fmt.Sprintf("%s (%s)", pmV(m.Lag1Antisym), sig3(m.Lag1AntisymPred)))
 				if m.Diverged != "" {

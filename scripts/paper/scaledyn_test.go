@@ -72,7 +72,7 @@ func dynResult(comm, commSE, anti, antiSE float64, modeFDR, ratio []dynamics.Val
 	r := &dynamics.Result{Schema: dynamics.Schema, Complete: true}
 	r.Config = dynamics.Config{LR: 0.001, LR2: 0.0005, Momentum: 0.9, Batch: 128, WeightDecay: 5e-4, Steps: 600, Burn: 150, Blocks: 10, K: 2, HessianSamples: 2048, NoiseSamples: 2048}
 	r.Static.Loss, r.Static.GradNorm = 0.58, 0.39
-	r.Static.Eigen = []dynamics.EigenPair{{Value: 61.4}, {Value: 31.1}}
+	r.Static.Eigen = []dynamics.EigenPair{{Value: 61.4, Residual: 1e-6}, {Value: 31.1, Residual: 0.2}}
 	r.Static.TraceH = dynamics.Value{Est: 1500, SE: 30}
 	r.Static.TraceC = dynamics.Value{Est: 130, SE: 20}
 	r.Static.Alignment = dynamics.Align{Commutator: comm, CommutatorSE: dynamics.Num(commSE), Cosine: 0.9}
@@ -113,7 +113,16 @@ func TestDynVerdicts(t *testing.T) {
 			}
 		})
 	}
-	r := dynResult(0.05, 0.01, 0.08, 0.02, []dynamics.Value{v(1, 0.1)}, []dynamics.Value{v(1, 0.1)}, v(1, 0.1))
+	r := dynResult(0.05, 0.01, 0.08, 0.02, ok2, []dynamics.Value{v(1.1, 0.1), v(3.5, 0.9)}, v(1, 0.1))
+	r.Static.Eigen[1].Residual = 1.2 // 3.9 % of h: the off-prediction mode is not judged
+	if got, _ := prop2Verdict(r); got != dynAgrees {
+		t.Errorf("unconverged mode off the prediction: Proposition 2 %q, want agrees", got)
+	}
+	r.Static.Eigen[0].Residual = 1 // 1.6 %: none converged
+	if got, _ := prop2Verdict(r); got != dynNotTestable {
+		t.Errorf("no converged mode: Proposition 2 %q, want not testable", got)
+	}
+	r = dynResult(0.05, 0.01, 0.08, 0.02, []dynamics.Value{v(1, 0.1)}, []dynamics.Value{v(1, 0.1)}, v(1, 0.1))
 	r.Chains[0].Diverged = "loss not finite"
 	if got, _ := prop2Verdict(r); got != dynNotTestable {
 		t.Errorf("diverged chain: Proposition 2 %q, want not testable", got)
