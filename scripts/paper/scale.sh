@@ -8,6 +8,7 @@
 #   scripts/paper/scale.sh plan                         # cost of every stage on this machine
 #   scripts/paper/scale.sh train train-alexnet-cifar    # stage 1: epochs until the plateau
 #   scripts/paper/scale.sh full full-alexnet-cifar      # stage 2: full-pool audits
+#   scripts/paper/scale.sh dynamics dynamics-alexnet-cifar  # stage 2b: SGD dynamics at the trained model
 #   scripts/paper/scale.sh keep                         # stage 3: small results -> experiments/paper/scale/results
 #   scripts/paper/scale.sh aggregate                    # stage 4: docs/paper.md blocks + docs/paper/scale/
 #
@@ -131,6 +132,28 @@ full_one() { # NAME SEED N
   prune "$out"
 }
 
+dyn_one() { # NAME SEED: the dynamics stage at the trained model of SEED
+  local name=$1 seed=$2 cfg=$CFGDIR/$1.yaml
+  local train; train=$(header "$cfg" train)
+  [ -n "$train" ] || { echo "scale.sh: $cfg has no '# train:' line" >&2; return 2; }
+  local out=$WORK/$name/seed-$seed
+  if complete "$out"; then echo "skip $name seed $seed (complete)"; return 0; fi
+  local fin=(final -config "$CFGDIR/$train.yaml" -run "$WORK/$train/seed-$seed" -seed "$seed")
+  [ "$UNFINISHED" = 0 ] || fin+=(-unfinished)
+  local src; src=$("$CTL" "${fin[@]}")
+  local MODEL="" EPOCH="" PLATEAU=""; eval "$src"
+  mkdir -p "$(dirname "$out")"
+  local cmd=("$BIN" audit --config "$cfg" --dynamics --seed "$seed" --model "$MODEL" --out "$out")
+  echo "dynamics $name seed $seed (model of $train epoch $EPOCH, plateau $PLATEAU): ${cmd[*]}"
+  local t0=$SECONDS
+  if ! nice -n 19 "${cmd[@]}" >"$out.log" 2>&1; then
+    echo "FAILED dynamics $name seed $seed; the end of $out.log:" >&2; tail -n 5 "$out.log" >&2; return 1
+  fi
+  printf '{"train": "%s", "seed": %d, "epoch": %d, "plateau": %s, "seconds": %d}\n' \
+    "$train" "$seed" "$EPOCH" "$PLATEAU" "$((SECONDS - t0))" >"$out/source.json"
+  prune "$out"
+}
+
 case $stage in
 plan) # NAME... plans those configs only and replaces their entries in plan.txt
   mkdir -p "$WORK/plan"
@@ -139,7 +162,7 @@ plan) # NAME... plans those configs only and replaces their entries in plan.txt
   for f in "${files[@]}"; do
     n=$(basename "$f" .yaml)
     args=(--config "$f" --plan --out "$WORK/plan/$n")
-    case $n in full-*) args+=(--batches "$(header "$f" batches | awk '{print $NF}')") ;; esac
+    case $n in full-*) args+=(--batches "$(header "$f" batches | awk '{print $NF}')") ;; dynamics-*) args+=(--dynamics) ;; esac
     echo "== $n"
     nice -n 19 "$BIN" audit "${args[@]}" 2>&1 | grep -E '^(machine|collection plan|  memory about|  work|time estimate)|plan refused' || true
   done | tee "$WORK/plan.txt.new"
@@ -163,9 +186,15 @@ full)
     ns=${NS:-$(header "$CFGDIR/$n.yaml" batches)}
     for nb in $ns; do for seed in $s; do full_one "$n" "$seed" "$nb"; done; done
   done ;;
+dynamics)
+  [ $# -gt 0 ] || set -- dynamics
+  for n in $(names_or_all dynamics "$@"); do
+    s=${SEEDS:-$(header "$CFGDIR/$n.yaml" seeds)}
+    for seed in $s; do dyn_one "$n" "$seed"; done
+  done ;;
 keep)
   "$CTL" keep -work "$WORK" -configs "$CFGDIR" -out "$KEEP" ;;
 aggregate)
   "$CTL" aggregate -results "$KEEP" -configs "$CFGDIR" -out docs/paper/scale -doc docs/paper.md ;;
-*) echo "scale.sh: unknown stage $stage (plan, train, full, keep, aggregate)" >&2; exit 2 ;;
+*) echo "scale.sh: unknown stage $stage (plan, train, full, dynamics, keep, aggregate)" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -141,7 +142,13 @@ func TestScaleConfigs(t *testing.T) {
 			}
 			continue
 		}
-		want := CoordsForHalfWidth(0.02, 1.96, 0.2)
+		deg := 0.2 // the share of degenerate coordinates the count leaves room for ("# degenerate:")
+		if x, ok := c.Header["degenerate"]; ok {
+			if deg, err = strconv.ParseFloat(x, 64); err != nil || deg < 0 || deg >= 1 {
+				t.Fatalf("%s: '# degenerate: %s': want a share in [0, 1)", p, x)
+			}
+		}
+		want := CoordsForHalfWidth(0.02, 1.96, deg)
 		if cfg.Collect.Pool != 60000 || cfg.Collect.CoordsPerLayer != want || !slices.Equal(cfg.Collect.BatchSizes, []int{64, 128, 256, 512, 1024, 2048}) {
 			t.Errorf("%s: pool %d, coords %d, B %v; want 60000, %d, 64…2048", p, cfg.Collect.Pool, cfg.Collect.CoordsPerLayer, cfg.Collect.BatchSizes, want)
 		}

@@ -253,13 +253,25 @@ func AggregateScale(o ScaleOptions) error {
 		}
 		fulls = append(fulls, fs...)
 	}
-	if len(trains) == 0 && len(fulls) == 0 {
+	dynCfgs, err := readDynConfigs(o.Configs)
+	if err != nil {
+		return err
+	}
+	var dyns []dynRun
+	for _, c := range dynCfgs {
+		ds, err := loadDyn(o.Results, c)
+		if err != nil {
+			return err
+		}
+		dyns = append(dyns, ds...)
+	}
+	if len(trains) == 0 && len(fulls) == 0 && len(dyns) == 0 {
 		return fmt.Errorf("no results in %s: nothing written", o.Results)
 	}
 	plan, _ := os.ReadFile(filepath.Join(o.Results, "plan.txt"))
 
 	s := &scaleDoc{o: o, blocks: map[string]string{}, summary: map[string]any{}}
-	s.ran(trainCfgs, fullCfgs, trains, fulls)
+	s.ran(trainCfgs, fullCfgs, dynCfgs, trains, fulls, dyns)
 	s.cost(string(plan), trainCfgs, fullCfgs, trains, fulls)
 	if err := s.training(trains); err != nil {
 		return err
@@ -268,6 +280,7 @@ func AggregateScale(o ScaleOptions) error {
 		return err
 	}
 	s.claims(trains, fulls)
+	s.dynamicsBlock(dynCfgs, dyns)
 
 	// Check the document before writing anything.
 	var doc string
@@ -405,7 +418,7 @@ func intsString(xs []int) string {
 }
 
 // ran writes the scale table: what each planned stage ran.
-func (s *scaleDoc) ran(trainCfgs, fullCfgs []scaleConfig, trains []trainRun, fulls []*fullRun) {
+func (s *scaleDoc) ran(trainCfgs, fullCfgs, dynCfgs []scaleConfig, trains []trainRun, fulls []*fullRun, dyns []dynRun) {
 	var b strings.Builder
 	b.WriteString("| stage | config | planned | ran | details |\n|---|---|---|---|---|\n")
 	for _, c := range trainCfgs {
@@ -452,6 +465,30 @@ func (s *scaleDoc) ran(trainCfgs, fullCfgs []scaleConfig, trains []trainRun, ful
 					c.Name, n, reducedNote(f, c), intsString(c.Seeds), intsString(seedsOf(e)), intsString(ck.BatchSizes), ck.Pool, engineOf(ck), maxTested(ck), hw, strings.Join(src, "; "))
 			}
 		}
+	}
+	for _, c := range dynCfgs {
+		var seeds []int
+		var det []string
+		for _, r := range dyns {
+			if r.Config != c.Name {
+				continue
+			}
+			seeds = append(seeds, r.Seed)
+			d := fmt.Sprintf("seed %d", r.Seed)
+			if ep, ok := jf(r.Source["epoch"]); ok {
+				sec, _ := jf(r.Source["seconds"])
+				d += fmt.Sprintf(": model of epoch %d, %.0f s", int(ep), sec)
+			}
+			det = append(det, d)
+		}
+		ran := "not run"
+		if len(seeds) > 0 {
+			ran = "seeds " + intsString(seeds)
+		}
+		if len(det) == 0 {
+			det = []string{"–"}
+		}
+		fmt.Fprintf(&b, "| dynamics at the trained model | `%s` | seeds %s, the trained model of `%s` | %s | %s |\n", c.Name, intsString(c.Seeds), c.Train, ran, strings.Join(det, "; "))
 	}
 	s.section("What ran", "scale-ran", b.String())
 }

@@ -121,7 +121,7 @@ func cmdRun(cmd string, args []string, w io.Writer) error {
 }
 
 // small lists the files keep copies.
-var small = map[string]bool{"report.json": true, "audit.json": true, "training.json": true, "source.json": true}
+var small = map[string]bool{"report.json": true, "audit.json": true, "training.json": true, "source.json": true, "dynamics.json": true, "dynamics.md": true}
 
 const keepLimit = 5 << 20
 
