@@ -5,6 +5,7 @@ package paper
 // coordinates a stated uncertainty needs, and the committed results' layout.
 
 import (
+	"bytes"
 	"bufio"
 	"encoding/json"
 	"fmt"
@@ -400,4 +401,27 @@ func (tr *TrainingRun) StepsAudited() []int {
 	}
 	sort.Ints(s)
 	return s
+}
+
+// KeepBytes is what scalectl keep commits of the file name with content b:
+// b itself when it has at most limit bytes; a JSON file over the limit
+// compacted (the same values without indentation: a ResNet-56 report of
+// 173 layers is 6.7 MB indented, 2.5 MB compact); else an error naming
+// the file.
+func KeepBytes(name string, b []byte, limit int) ([]byte, error) {
+	if len(b) <= limit {
+		return b, nil
+	}
+	if strings.HasSuffix(name, ".json") {
+		var c bytes.Buffer
+		if err := json.Compact(&c, b); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		c.WriteByte('\n')
+		if c.Len() <= limit {
+			return c.Bytes(), nil
+		}
+		return nil, fmt.Errorf("%s: %d bytes (%d compacted), over the %d-byte limit of committed results", name, len(b), c.Len(), limit)
+	}
+	return nil, fmt.Errorf("%s: %d bytes, over the %d-byte limit of committed results", name, len(b), limit)
 }

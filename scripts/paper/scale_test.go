@@ -486,3 +486,33 @@ func TestScaleClaim3(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepBytes: a file within the limit is kept as it is, an indented
+// JSON file over it compacted (same values), anything else over it refused.
+func TestKeepBytes(t *testing.T) {
+	indented := []byte("{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": \"x y\"\n}\n")
+	for _, tc := range []struct {
+		name  string
+		in    []byte
+		limit int
+		want  string
+		err   string
+	}{
+		{"report.json", indented, 100, string(indented), ""},
+		{"report.json", indented, 30, "{\"a\":[1,2],\"b\":\"x y\"}\n", ""},
+		{"report.json", indented, 10, "", "22 compacted"},
+		{"report.json", []byte("{\n  \"a\": \n"), 5, "", "unexpected end"},
+		{"epoch-001.seconds", []byte("123456\n"), 3, "", "over the 3-byte limit"},
+	} {
+		got, err := KeepBytes(tc.name, tc.in, tc.limit)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), tc.name) {
+				t.Errorf("%s, limit %d: error %v, want one naming the file and %q", tc.name, tc.limit, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s, limit %d: %q, %v; want %q", tc.name, tc.limit, got, err, tc.want)
+		}
+	}
+}

@@ -154,14 +154,11 @@ func cmdKeep(args []string) error {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "audit.json")); err == nil && !completeAudit(filepath.Dir(p)) {
 			return nil
 		}
-		st, err := d.Info()
+		raw, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		if st.Size() > keepLimit {
-			return fmt.Errorf("%s: %d bytes, over the %d-byte limit of committed results", p, st.Size(), keepLimit)
-		}
-		b, err := os.ReadFile(p)
+		b, err := paper.KeepBytes(p, raw, keepLimit)
 		if err != nil {
 			return err
 		}
