@@ -5,8 +5,8 @@ package paper
 // coordinates a stated uncertainty needs, and the committed results' layout.
 
 import (
-	"bytes"
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
