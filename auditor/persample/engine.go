@@ -651,7 +651,8 @@ type paramRun[T float] struct {
 	gram     bool      // |g_i|² from Gram matrices
 	dotsAll  bool      // coordinates by mm.dotsAll for the whole batch
 	rsel     *rowSel
-	dotOffs  []int // coordinates by mm.dotsAt: mm.dotOffsets(coordsIn)
+	dotOffs  []int   // coordinates by mm.dotsAt: mm.dotOffsets(coordsIn)
+	tapOffs  []int32 // coordinates by mm.tap.coords: mm.tap.offsets(coordsIn)
 	// general path: every use into a float64 accumulator
 	mms    []*mmExp[T]
 	mmVidx [][]int32
@@ -683,7 +684,11 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			var el elemExp
 			switch u.method {
 			case MethodConv:
-				mm, err = newConv[T](ps, u)
+				if !req.Full && len(p.uses) == 1 {
+					mm, err = newConvTap[T](ps, u)
+				} else {
+					mm, err = newConv[T](ps, u)
+				}
 			case MethodGemm:
 				mm, err = newGemm[T](ps, u)
 			case MethodGemmRows:
@@ -922,6 +927,14 @@ func (r *paramRun[T]) single(req Request, nc int) {
 			}
 		}
 	}
+	if mm.tap != nil {
+		// newConvTap: never with Full, never direct
+		r.gram = req.Norms
+		if nc > 0 {
+			r.tapOffs = mm.tap.offsets(r.coordsIn)
+		}
+		return
+	}
 	G, rows, cols, P := float64(mm.groups), float64(mm.rows), float64(mm.cols), float64(mm.p)
 	direct := G * rows * cols * P
 	if req.Full {
@@ -1021,6 +1034,15 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 		}
 	}
 	if r.mm != nil {
+		if t := r.mm.tap; t != nil {
+			if r.gram {
+				pg.SqNorm[row] = t.norm(w, i)
+			}
+			if nc > 0 {
+				t.coords(i, r.tapOffs, coords)
+			}
+			return
+		}
 		if r.trans {
 			// norms and coordinates only: the layout does not matter
 			w.S = grow(w.S, size)
