@@ -183,10 +183,11 @@ var gramCases = []convCase{
 func TestCollectMatchesFull32(t *testing.T) {
 	const n, tol = 7, 1e-5
 	for _, c := range gramCases {
-		for _, noCols := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/columns=%v", c.name, !noCols), func(t *testing.T) {
-				defer func(v bool) { convNoColumns = v }(convNoColumns)
-				convNoColumns = noCols
+		for _, mode := range []struct{ noCols, tap bool }{{false, false}, {true, false}, {false, true}} {
+			noCols := mode.noCols
+			t.Run(fmt.Sprintf("%s/columns=%v/tap=%v", c.name, !noCols, mode.tap), func(t *testing.T) {
+				defer func(v, w bool) { convNoColumns, tapConvs = v, w }(convNoColumns, tapConvs)
+				convNoColumns, tapConvs = noCols, mode.tap
 				e, err := New(convCaseModel(c), Options{Batch: 5})
 				if err != nil {
 					t.Fatal(err)

@@ -975,7 +975,7 @@ func (r *paramRun[T]) single(req Request, nc int) {
 // samples (the first sample of the span sets it).
 func (r *paramRun[T]) addSum(w *worker[T], g []T) {
 	size := r.info.Size
-	acc := r.sums[w.span*size : (w.span+1)*size]
+	acc := r.sums[w.span*size : (w.span+1)*size][:len(g)]
 	if w.first {
 		for j, v := range g {
 			acc[j] = float64(v)
@@ -986,6 +986,54 @@ func (r *paramRun[T]) addSum(w *worker[T], g []T) {
 		acc[j] += float64(v)
 	}
 }
+
+// sqOf returns where |g_i|² of row goes (nil without Norms).
+func sqOf(pg *ParamGrads, row int, req Request) *float64 {
+	if !req.Norms {
+		return nil
+	}
+	return &pg.SqNorm[row]
+}
+
+// normSum writes |g|² of the loaded sample's gradient g to *sq (non-nil)
+// and adds g to its span's sum (where the pass forms Σ_i g_i): for float32
+// gradients in one sweep by accSq32 where the CPU has the kernels (the
+// values of sqNorm32 and addSum, bit for bit).
+func (r *paramRun[T]) normSum(w *worker[T], g []T, sq *float64) {
+	g32, ok := any(g).([]float32)
+	if !ok || sq == nil || r.sums == nil || !simdSums || !accSqKernel || len(g32) < 16 {
+		if sq != nil {
+			*sq = sqNormT(g)
+		}
+		if r.sums != nil {
+			r.addSum(w, g)
+		}
+		return
+	}
+	size := r.info.Size
+	acc := r.sums[w.span*size : (w.span+1)*size][:len(g32)]
+	n16 := len(g32) / 16
+	var out [16]float64
+	accSq32(n16, &acc[0], &g32[0], w.first, &out)
+	s := 0.0
+	for _, x := range out {
+		s += x
+	}
+	for j := n16 * 16; j < len(g32); j++ {
+		x := float64(g32[j])
+		s += x * x
+		if w.first {
+			acc[j] = x
+		} else {
+			acc[j] += x
+		}
+	}
+	*sq = s
+}
+
+// accSqKernel enables accSq32 in normSum (a variable so that tests compare
+// it with sqNorm32 and addSum).
+var accSqKernel = true
 
 // addSums adds the spans' sums, in span order, to dst (Result.Sum), from
 // fullT's layout where the pass computed in it.
@@ -1052,15 +1100,10 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 				r.mm.load(w, i)
 				r.mm.fullT(w, w.S)
 			}
-			if req.Norms {
-				pg.SqNorm[row] = sqNormT(w.S)
-			}
 			for q, j := range r.coordsT {
 				coords[q] = float64(w.S[j])
 			}
-			if r.sums != nil {
-				r.addSum(w, w.S) // in fullT's layout
-			}
+			r.normSum(w, w.S, sqOf(pg, row, req)) // sums in fullT's layout
 			return
 		}
 		if r.direct {
@@ -1080,15 +1123,10 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 					full[j] = g[v]
 				}
 			}
-			if req.Norms {
-				pg.SqNorm[row] = sqNormT(g)
-			}
 			for q, j := range r.coordsIn {
 				coords[q] = float64(g[j])
 			}
-			if r.sums != nil {
-				r.addSum(w, g)
-			}
+			r.normSum(w, g, sqOf(pg, row, req))
 			return
 		}
 		r.mm.load(w, i)
