@@ -73,11 +73,11 @@ func TestCollectMatchesFull(t *testing.T) {
 	cases = append(cases, gramCases...)
 	const n = 7
 	for _, c := range cases {
-		for _, mode := range []struct{ trans, noCols, shiftCols bool }{{false, false, false}, {true, false, false}, {false, true, false}, {true, true, false}, {false, true, true}, {true, true, true}} {
+		for _, mode := range []struct{ trans, noCols, shiftCols, tap bool }{{false, false, false, false}, {true, false, false, false}, {false, true, false, false}, {true, true, false, false}, {false, true, true, false}, {true, true, true, false}, {false, false, false, true}, {true, true, true, true}} {
 			trans := mode.trans
-			t.Run(fmt.Sprintf("%s/transposed=%v/columns=%v/shiftColumns=%v", c.name, trans, !mode.noCols, mode.shiftCols), func(t *testing.T) {
-				defer func(v, w, x bool) { transposeDirect, convNoColumns, shiftColumns = v, w, x }(transposeDirect, convNoColumns, shiftColumns)
-				transposeDirect, convNoColumns, shiftColumns = trans, mode.noCols, mode.shiftCols
+			t.Run(fmt.Sprintf("%s/transposed=%v/columns=%v/shiftColumns=%v/tap=%v", c.name, trans, !mode.noCols, mode.shiftCols, mode.tap), func(t *testing.T) {
+				defer func(v, w, x, y bool) { transposeDirect, convNoColumns, shiftColumns, tapConvs = v, w, x, y }(transposeDirect, convNoColumns, shiftColumns, tapConvs)
+				transposeDirect, convNoColumns, shiftColumns, tapConvs = trans, mode.noCols, mode.shiftCols, mode.tap
 				m := convCaseModel(c)
 				e, err := New(m, Options{Float64: true, Batch: 5})
 				if err != nil {
@@ -106,11 +106,23 @@ func TestCollectMatchesFull(t *testing.T) {
 						t.Fatal(err)
 					}
 					run := convRun(t, e, req)
+					// small maps: tapConv, no column matrix (tap.go)
+					wantTap := mode.tap && int(c.h*c.w) <= tapMaxHW && run.mm.p <= tapMaxHW
+					if (run.mm.tap != nil) != wantTap {
+						t.Fatalf("tapConv %v, want %v", run.mm.tap != nil, wantTap)
+					}
+					if wantTap {
+						if !run.gram || run.direct || run.dotsAll || (len(coords) > 0 && run.tapOffs == nil) {
+							t.Errorf("tapConv: gram %v direct %v dotsAll %v, want Gram norms and tap coordinates", run.gram, run.direct, run.dotsAll)
+						}
+					}
 					stride1 := c.attrs["strides"].Ints == nil
 					// shiftConv.fullIm (stride 1, no column matrix) computes
 					// in the parameter's layout
 					byFullIm := mode.shiftCols && mode.noCols && stride1
-					if many && run.trans != (c.wantTransposd && trans && !byFullIm) {
+					if wantTap {
+						// the path checks below are of the column-matrix paths
+					} else if many && run.trans != (c.wantTransposd && trans && !byFullIm) {
 						t.Errorf("many coordinates: transposed %v, want %v", run.trans, c.wantTransposd && trans && !byFullIm)
 					}
 					if many && run.direct && run.mm.shiftIm() != byFullIm {
@@ -122,7 +134,7 @@ func TestCollectMatchesFull(t *testing.T) {
 					if !many && run.gram != c.gram {
 						t.Errorf("3 coordinates: Gram norms %v, want %v", run.gram, c.gram)
 					}
-					if want := c.gram && !mode.noCols; !many && run.dotsAll != want {
+					if want := c.gram && !mode.noCols; !wantTap && !many && run.dotsAll != want {
 						t.Errorf("3 coordinates: batch-wide coordinates %v, want %v", run.dotsAll, want)
 					}
 					for k, p := range params {
@@ -171,10 +183,11 @@ var gramCases = []convCase{
 func TestCollectMatchesFull32(t *testing.T) {
 	const n, tol = 7, 1e-5
 	for _, c := range gramCases {
-		for _, noCols := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/columns=%v", c.name, !noCols), func(t *testing.T) {
-				defer func(v bool) { convNoColumns = v }(convNoColumns)
-				convNoColumns = noCols
+		for _, mode := range []struct{ noCols, tap bool }{{false, false}, {true, false}, {false, true}} {
+			noCols := mode.noCols
+			t.Run(fmt.Sprintf("%s/columns=%v/tap=%v", c.name, !noCols, mode.tap), func(t *testing.T) {
+				defer func(v, w bool) { convNoColumns, tapConvs = v, w }(convNoColumns, tapConvs)
+				convNoColumns, tapConvs = noCols, mode.tap
 				e, err := New(convCaseModel(c), Options{Batch: 5})
 				if err != nil {
 					t.Fatal(err)
@@ -231,6 +244,10 @@ func convRun(t *testing.T, e *Engine, req Request) *paramRun[float64] {
 			continue
 		}
 		mm, err := newConv[float64](ps, p.uses[0])
+		if !req.Full {
+			// as runExpansions for a parameter of one use
+			mm, err = newConvTap[float64](ps, p.uses[0])
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

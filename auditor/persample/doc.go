@@ -91,6 +91,11 @@
 // the whole batch along the matrix's rows, and the Gram matrices of small
 // patches (P ≤ 8) batch-wide by loops. Where the executor does not keep the
 // matrix (beyond its memory budget), U(x_i) is built per sample (im2row).
+// A convolution on small maps (input and output at most 16 positions, as
+// alexnet-cifar's conv2–5), asked for norms and coordinates only, needs no
+// column matrix at all (tapConv, tap.go): U(x_i)ᵀU(x_i) follows from the
+// Gram matrix of the input positions, x_i x_iᵀ, and each coordinate is a
+// sum over the (output, input) position pairs its kernel tap joins.
 //
 // Per-sample products run in the engine's precision (float32 by default,
 // float64 with Options.Float64) with OpenBLAS in builds with the openblas

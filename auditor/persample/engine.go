@@ -651,7 +651,8 @@ type paramRun[T float] struct {
 	gram     bool      // |g_i|² from Gram matrices
 	dotsAll  bool      // coordinates by mm.dotsAll for the whole batch
 	rsel     *rowSel
-	dotOffs  []int // coordinates by mm.dotsAt: mm.dotOffsets(coordsIn)
+	dotOffs  []int   // coordinates by mm.dotsAt: mm.dotOffsets(coordsIn)
+	tapOffs  []int32 // coordinates by mm.tap.coords: mm.tap.offsets(coordsIn)
 	// general path: every use into a float64 accumulator
 	mms    []*mmExp[T]
 	mmVidx [][]int32
@@ -683,7 +684,11 @@ func runExpansions[T float](e *Engine, ps *pass, req Request, res *Result, off i
 			var el elemExp
 			switch u.method {
 			case MethodConv:
-				mm, err = newConv[T](ps, u)
+				if !req.Full && len(p.uses) == 1 {
+					mm, err = newConvTap[T](ps, u)
+				} else {
+					mm, err = newConv[T](ps, u)
+				}
 			case MethodGemm:
 				mm, err = newGemm[T](ps, u)
 			case MethodGemmRows:
@@ -922,6 +927,14 @@ func (r *paramRun[T]) single(req Request, nc int) {
 			}
 		}
 	}
+	if mm.tap != nil {
+		// newConvTap: never with Full, never direct
+		r.gram = req.Norms
+		if nc > 0 {
+			r.tapOffs = mm.tap.offsets(r.coordsIn)
+		}
+		return
+	}
 	G, rows, cols, P := float64(mm.groups), float64(mm.rows), float64(mm.cols), float64(mm.p)
 	direct := G * rows * cols * P
 	if req.Full {
@@ -962,7 +975,7 @@ func (r *paramRun[T]) single(req Request, nc int) {
 // samples (the first sample of the span sets it).
 func (r *paramRun[T]) addSum(w *worker[T], g []T) {
 	size := r.info.Size
-	acc := r.sums[w.span*size : (w.span+1)*size]
+	acc := r.sums[w.span*size : (w.span+1)*size][:len(g)]
 	if w.first {
 		for j, v := range g {
 			acc[j] = float64(v)
@@ -973,6 +986,54 @@ func (r *paramRun[T]) addSum(w *worker[T], g []T) {
 		acc[j] += float64(v)
 	}
 }
+
+// sqOf returns where |g_i|² of row goes (nil without Norms).
+func sqOf(pg *ParamGrads, row int, req Request) *float64 {
+	if !req.Norms {
+		return nil
+	}
+	return &pg.SqNorm[row]
+}
+
+// normSum writes |g|² of the loaded sample's gradient g to *sq (non-nil)
+// and adds g to its span's sum (where the pass forms Σ_i g_i): for float32
+// gradients in one sweep by accSq32 where the CPU has the kernels (the
+// values of sqNorm32 and addSum, bit for bit).
+func (r *paramRun[T]) normSum(w *worker[T], g []T, sq *float64) {
+	g32, ok := any(g).([]float32)
+	if !ok || sq == nil || r.sums == nil || !simdSums || !accSqKernel || len(g32) < 16 {
+		if sq != nil {
+			*sq = sqNormT(g)
+		}
+		if r.sums != nil {
+			r.addSum(w, g)
+		}
+		return
+	}
+	size := r.info.Size
+	acc := r.sums[w.span*size : (w.span+1)*size][:len(g32)]
+	n16 := len(g32) / 16
+	var out [16]float64
+	accSq32(n16, &acc[0], &g32[0], w.first, &out)
+	s := 0.0
+	for _, x := range out {
+		s += x
+	}
+	for j := n16 * 16; j < len(g32); j++ {
+		x := float64(g32[j])
+		s += x * x
+		if w.first {
+			acc[j] = x
+		} else {
+			acc[j] += x
+		}
+	}
+	*sq = s
+}
+
+// accSqKernel enables accSq32 in normSum (a variable so that tests compare
+// it with sqNorm32 and addSum).
+var accSqKernel = true
 
 // addSums adds the spans' sums, in span order, to dst (Result.Sum), from
 // fullT's layout where the pass computed in it.
@@ -1021,6 +1082,15 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 		}
 	}
 	if r.mm != nil {
+		if t := r.mm.tap; t != nil {
+			if r.gram {
+				pg.SqNorm[row] = t.norm(w, i)
+			}
+			if nc > 0 {
+				t.coords(i, r.tapOffs, coords)
+			}
+			return
+		}
 		if r.trans {
 			// norms and coordinates only: the layout does not matter
 			w.S = grow(w.S, size)
@@ -1030,15 +1100,10 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 				r.mm.load(w, i)
 				r.mm.fullT(w, w.S)
 			}
-			if req.Norms {
-				pg.SqNorm[row] = sqNormT(w.S)
-			}
 			for q, j := range r.coordsT {
 				coords[q] = float64(w.S[j])
 			}
-			if r.sums != nil {
-				r.addSum(w, w.S) // in fullT's layout
-			}
+			r.normSum(w, w.S, sqOf(pg, row, req)) // sums in fullT's layout
 			return
 		}
 		if r.direct {
@@ -1058,15 +1123,10 @@ func (r *paramRun[T]) sample(w *worker[T], i int, req Request, res *Result, off,
 					full[j] = g[v]
 				}
 			}
-			if req.Norms {
-				pg.SqNorm[row] = sqNormT(g)
-			}
 			for q, j := range r.coordsIn {
 				coords[q] = float64(g[j])
 			}
-			if r.sums != nil {
-				r.addSum(w, g)
-			}
+			r.normSum(w, g, sqOf(pg, row, req))
 			return
 		}
 		r.mm.load(w, i)

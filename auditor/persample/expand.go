@@ -126,6 +126,9 @@ type mmExp[T float] struct {
 	shift *shiftConv[T]
 	// serial: full runs the view's product on sgemm.Serial (setSerial)
 	serial bool
+	// tap, when set, computes norms and coordinates without U(x_i)
+	// (tap.go); the expansion then has neither view nor fill
+	tap *tapConv[T]
 }
 
 // setSerial decides whether the direct product of a float32 view runs on
