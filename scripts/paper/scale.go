@@ -234,23 +234,37 @@ func completeAudit(dir string) bool {
 	return json.Unmarshal(b, &a) == nil && a.Status == "complete"
 }
 
-// ReadTrainingRun reads the finished epochs of a training run directory
-// (epoch-NNN/ with a complete audit.json and a report.json; when
-// needModels, also epoch-NNN.onnx) in order, stopping at the first gap, and
-// works out its status under rule.
-func ReadTrainingRun(run, config string, seed int, rule PlateauRule, needModels bool) (*TrainingRun, error) {
-	tr := &TrainingRun{Config: config, Seed: seed, Rule: rule, Status: "running", byStep: map[int]string{}}
-	first := 0
-	for e := 1; ; e++ {
-		dir := EpochDir(run, e)
-		if !completeAudit(dir) {
+// LastEpoch is the last finished epoch of a training run directory: the
+// end of the unbroken sequence epoch-001/, epoch-002/, ... whose audit.json
+// says complete; when needModel, the last of those whose model
+// (epoch-NNN.onnx) was saved. 0 when there is none.
+func LastEpoch(run string, needModel bool) int {
+	last := 0
+	for e := 1; completeAudit(EpochDir(run, e)); e++ {
+		last = e
+	}
+	for needModel && last > 0 {
+		if _, err := os.Stat(EpochModel(run, last)); err == nil {
 			break
 		}
-		if needModels {
-			if _, err := os.Stat(EpochModel(run, e)); err != nil {
-				break
-			}
-		}
+		last--
+	}
+	return last
+}
+
+// ReadTrainingRun reads the finished epochs of a training run directory
+// (epoch-NNN/ with a complete audit.json and a report.json) in order,
+// stopping at the first gap, and works out its status under rule. When
+// needModels, the run ends at its last epoch whose model (epoch-NNN.onnx)
+// was saved: the next epoch and the audits start from that model, so the
+// earlier epochs' models need not be there (scale.sh keep commits only the
+// last one, and a fresh machine restores the run from it).
+func ReadTrainingRun(run, config string, seed int, rule PlateauRule, needModels bool) (*TrainingRun, error) {
+	tr := &TrainingRun{Config: config, Seed: seed, Rule: rule, Status: "running", byStep: map[int]string{}}
+	last := LastEpoch(run, needModels)
+	first := 0
+	for e := 1; e <= last; e++ {
+		dir := EpochDir(run, e)
 		r, err := reports.ReadFile(filepath.Join(dir, "report.json"))
 		if err != nil {
 			return nil, fmt.Errorf("training run %s: %w", run, err)

@@ -31,8 +31,12 @@
 #             judged by the last epoch's duration; the run resumes later from where it stopped
 #   -k DIR    keep/aggregate: committed results directory (default experiments/paper/scale/results)
 # Every stage skips what is done (an epoch or audit whose audit.json says
-# "complete") and refuses, before writing anything, to run on missing inputs:
-# full without a trained model, aggregate without results (see scalectl).
+# "complete", in the work directory or in the committed results) and
+# refuses, before writing anything, to run on missing inputs: full without
+# a trained model, aggregate without results (see scalectl). On a fresh
+# machine, train, full and dynamics restore a training run from the results
+# (its epochs and its last model, which keep commits when it has at most
+# 5 MB: ResNet-20 and ResNet-56, not AlexNet's 10 MB).
 set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 cd "$(dirname "$0")/../.."
@@ -71,8 +75,29 @@ names_or_all() { # NAME... or every config of the prefix
   for f in "$CFGDIR/$1"-*.yaml; do basename "$f" .yaml; done
 }
 
+# restore_run NAME SEED: a work directory without the training run takes
+# the run's committed epochs and last model from the results (keep commits
+# the last model of a run when it has at most 5 MB), so that training
+# resumes and the audits find their model on a fresh machine. Fails for a
+# committed run whose model was not committed: retraining would mix two
+# runs in the results.
+restore_run() {
+  local src=$KEEP/$1/seed-$2 dst=$WORK/$1/seed-$2
+  complete "$src/epoch-001" || return 0
+  complete "$dst/epoch-001" && return 0
+  local m; m=$(find "$src" -maxdepth 1 -name 'epoch-*.onnx' | sort | tail -n 1)
+  if [ -z "$m" ]; then
+    echo "scale.sh: $1 seed $2 is committed in $src without its model (over 5 MB), and $dst does not hold it: delete $src to train it anew here" >&2
+    return 1
+  fi
+  mkdir -p "$dst"
+  cp -R "$src/." "$dst/"
+  echo "restored $1 seed $2 from $src (model $(basename "$m"))"
+}
+
 train_one() { # NAME SEED
   local name=$1 seed=$2 cfg=$CFGDIR/$1.yaml run=$WORK/$1/seed-$2
+  restore_run "$name" "$seed" || return 1
   mkdir -p "$run"
   while :; do
     local next; next=$("$CTL" next -config "$cfg" -run "$run" -seed "$seed")
@@ -111,6 +136,8 @@ full_one() { # NAME SEED N
   [ -z "$ENGINE" ] || sub=$sub-E-$ENGINE
   local out=$WORK/$name/$sub/seed-$seed
   if complete "$out"; then echo "skip $name n $n seed $seed (complete)"; return 0; fi
+  if complete "$KEEP/$name/$sub/seed-$seed"; then echo "skip $name n $n seed $seed (complete in $KEEP)"; return 0; fi
+  restore_run "$train" "$seed" || return 1
   local fin=(final -config "$CFGDIR/$train.yaml" -run "$WORK/$train/seed-$seed" -seed "$seed")
   [ "$UNFINISHED" = 0 ] || fin+=(-unfinished)
   local src; src=$("$CTL" "${fin[@]}")
@@ -138,6 +165,8 @@ dyn_one() { # NAME SEED: the dynamics stage at the trained model of SEED
   [ -n "$train" ] || { echo "scale.sh: $cfg has no '# train:' line" >&2; return 2; }
   local out=$WORK/$name/seed-$seed
   if complete "$out"; then echo "skip $name seed $seed (complete)"; return 0; fi
+  if complete "$KEEP/$name/seed-$seed"; then echo "skip $name seed $seed (complete in $KEEP)"; return 0; fi
+  restore_run "$train" "$seed" || return 1
   local fin=(final -config "$CFGDIR/$train.yaml" -run "$WORK/$train/seed-$seed" -seed "$seed")
   [ "$UNFINISHED" = 0 ] || fin+=(-unfinished)
   local src; src=$("$CTL" "${fin[@]}")
@@ -174,20 +203,17 @@ plan) # NAME... plans those configs only and replaces their entries in plan.txt
   fi
   rm -f "$WORK/plan.txt.new"; mv "$WORK/plan.txt.tmp" "$WORK/plan.txt" ;;
 train)
-  [ $# -gt 0 ] || set -- train
   for n in $(names_or_all train "$@"); do
     s=${SEEDS:-$(header "$CFGDIR/$n.yaml" seeds)}
     for seed in $s; do train_one "$n" "$seed"; done
   done ;;
 full)
-  [ $# -gt 0 ] || set -- full
   for n in $(names_or_all full "$@"); do
     s=${SEEDS:-$(header "$CFGDIR/$n.yaml" seeds)}
     ns=${NS:-$(header "$CFGDIR/$n.yaml" batches)}
     for nb in $ns; do for seed in $s; do full_one "$n" "$seed" "$nb"; done; done
   done ;;
 dynamics)
-  [ $# -gt 0 ] || set -- dynamics
   for n in $(names_or_all dynamics "$@"); do
     s=${SEEDS:-$(header "$CFGDIR/$n.yaml" seeds)}
     for seed in $s; do dyn_one "$n" "$seed"; done

@@ -425,11 +425,25 @@ func TestTrainingRunPhases(t *testing.T) {
 			t.Errorf("after epoch %d: Next() = %d, %g, %q; want %d, %g, %q", i+1, e, lr, done, w.epoch, w.lr, w.done)
 		}
 	}
-	// An epoch without its saved model is not finished.
+	// An epoch without its saved model is not finished; an earlier epoch's
+	// model is not needed (keep commits only the last one).
 	must(t, os.Remove(EpochModel(dir, 7)))
+	must(t, os.Remove(EpochModel(dir, 3)))
 	tr, _ := ReadTrainingRun(dir, "c.yaml", 1, rule, true)
 	if len(tr.Epochs) != 6 {
-		t.Errorf("epochs read without the 7th model: %d, want 6", len(tr.Epochs))
+		t.Errorf("epochs read without the 3rd and 7th models: %d, want 6", len(tr.Epochs))
+	}
+	if steps := tr.StepsAudited(); len(steps) == 0 || steps[len(steps)-1] >= 6*468 {
+		t.Errorf("audited steps %v reach past the 6th epoch", steps)
+	}
+	must(t, os.Remove(EpochModel(dir, 6)))
+	must(t, os.Remove(EpochModel(dir, 5)))
+	must(t, os.Remove(EpochModel(dir, 4)))
+	if tr, _ := ReadTrainingRun(dir, "c.yaml", 1, rule, true); len(tr.Epochs) != 2 {
+		t.Errorf("epochs read with the models of epochs 1 and 2 only: %d, want 2", len(tr.Epochs))
+	}
+	if tr, _ := ReadTrainingRun(dir, "c.yaml", 1, rule, false); len(tr.Epochs) != 7 {
+		t.Errorf("epochs read without needing models: %d, want 7", len(tr.Epochs))
 	}
 	if tr.Epochs[1].FirstStep != 468 || tr.Epochs[4].Phase != 1 || tr.Epochs[1].HeldOutAccBefore != 80 {
 		t.Errorf("epoch records: %+v", tr.Epochs[:5])

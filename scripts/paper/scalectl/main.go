@@ -9,7 +9,8 @@
 // next and final also write DIR/training.json (the epochs, the rule, the
 // status). final refuses a run that has not plateaued (or hit max_epochs)
 // unless -unfinished; keep copies only small files (reports, audit.json,
-// training.json, source.json, the plan) and refuses a report over 5 MB;
+// training.json, source.json, the plan, and each training run's last model
+// when it has at most 5 MB) and refuses a report over 5 MB;
 // aggregate refuses, before writing anything, when there are no results or
 // when docs/paper.md holds a table whose results are now missing.
 package main
@@ -145,6 +146,13 @@ func cmdKeep(args []string) error {
 			return nil
 		}
 		rel, _ := filepath.Rel(*work, p)
+		if e, ok := epochModel(d.Name()); ok {
+			k, err := keepModel(p, filepath.Join(*out, rel), e)
+			if k {
+				n++
+			}
+			return err
+		}
 		keep := small[d.Name()] || strings.HasSuffix(d.Name(), ".seconds") || rel == "plan.txt"
 		if !keep {
 			return nil
@@ -174,6 +182,59 @@ func cmdKeep(args []string) error {
 	}
 	fmt.Printf("kept %d files in %s\n", n, *out)
 	return nil
+}
+
+// epochModel reports whether name is a training run's saved model,
+// epoch-NNN.onnx, and its epoch.
+func epochModel(name string) (int, bool) {
+	var e int
+	if n, err := fmt.Sscanf(name, "epoch-%03d.onnx", &e); err != nil || n != 1 || name != filepath.Base(paper.EpochModel("", e)) {
+		return 0, false
+	}
+	return e, true
+}
+
+// keepModel commits src, the model of epoch e of a training run, as dst
+// when it is the run's last finished epoch (paper.LastEpoch) and at most
+// keepLimit bytes, and removes the run's older models from dst's
+// directory: one model per run is committed, the one a fresh machine
+// resumes training from (scale.sh restores it) and audits. A larger model
+// (alexnet-cifar's 10 MB) stays in the work directory, said once.
+func keepModel(src, dst string, e int) (bool, error) {
+	run := filepath.Dir(src)
+	if paper.LastEpoch(run, true) != e {
+		return false, nil
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return false, err
+	}
+	if st.Size() > keepLimit {
+		fmt.Printf("not kept: %s (%d bytes, over the %d-byte limit of committed results): its run resumes only from the work directory\n", src, st.Size(), keepLimit)
+		return false, nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return false, err
+	}
+	if err := atomicfile.WriteFile(dst, b); err != nil {
+		return false, err
+	}
+	old, err := filepath.Glob(filepath.Join(filepath.Dir(dst), "epoch-*.onnx"))
+	if err != nil {
+		return false, err
+	}
+	for _, o := range old {
+		if o != dst {
+			if err := os.Remove(o); err != nil {
+				return false, fmt.Errorf("removing the older model %s: %w", o, err)
+			}
+		}
+	}
+	return true, nil
 }
 
 // completeAudit reports whether dir/audit.json says "complete".
