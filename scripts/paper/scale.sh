@@ -87,7 +87,7 @@ restore_run() {
   complete "$dst/epoch-001" && return 0
   local m; m=$(find "$src" -maxdepth 1 -name 'epoch-*.onnx' | sort | tail -n 1)
   if [ -z "$m" ]; then
-    echo "scale.sh: $1 seed $2 is committed in $src without its model (over 5 MB), and $dst does not hold it: delete $src to train it anew here" >&2
+    echo "scale.sh: $1 seed $2 is committed in $src without its model (keep commits models of at most 5 MB), and $dst does not hold it: delete $src to train it anew here" >&2
     return 1
   fi
   mkdir -p "$dst"
