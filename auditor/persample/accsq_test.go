@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestNormSum checks paramRun.normSum (accSq32 where the CPU has the
+// TestNormSum checks paramRun.normSum (simd.AccSq32 where the CPU has the
 // kernels) against sqNorm32 and addSum bit for bit, and |g|² against a
 // plain float64 sum, for a span's first sample (set) and a later one (add).
 func TestNormSum(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gnaudit/gnaudit/auditor/graph"
+	"github.com/gnaudit/gnaudit/auditor/internal/simd"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 )
 
@@ -997,7 +998,7 @@ func sqOf(pg *ParamGrads, row int, req Request) *float64 {
 
 // normSum writes |g|² of the loaded sample's gradient g to *sq (non-nil)
 // and adds g to its span's sum (where the pass forms Σ_i g_i): for float32
-// gradients in one sweep by accSq32 where the CPU has the kernels (the
+// gradients in one sweep by simd.AccSq32 where the CPU has the kernels (the
 // values of sqNorm32 and addSum, bit for bit).
 func (r *paramRun[T]) normSum(w *worker[T], g []T, sq *float64) {
 	g32, ok := any(g).([]float32)
@@ -1014,7 +1015,7 @@ func (r *paramRun[T]) normSum(w *worker[T], g []T, sq *float64) {
 	acc := r.sums[w.span*size : (w.span+1)*size][:len(g32)]
 	n16 := len(g32) / 16
 	var out [16]float64
-	accSq32(n16, &acc[0], &g32[0], w.first, &out)
+	simd.AccSq32(n16, &acc[0], &g32[0], w.first, &out)
 	s := 0.0
 	for _, x := range out {
 		s += x
@@ -1031,7 +1032,7 @@ func (r *paramRun[T]) normSum(w *worker[T], g []T, sq *float64) {
 	*sq = s
 }
 
-// accSqKernel enables accSq32 in normSum (a variable so that tests compare
+// accSqKernel enables simd.AccSq32 in normSum (a variable so that tests compare
 // it with sqNorm32 and addSum).
 var accSqKernel = true
 

@@ -1,7 +1,7 @@
 // Package simd holds AVX2 float32 kernels: those of auditor/graph's
 // element-wise operators (ReLU, Add, BatchNormalization) and the sums of
 // auditor/persample (BatchNormalization's per-sample scale and shift,
-// squared norms, the segment dot products of its coordinates). They live
+// squared norms with the span sums of Σ g_i, the segment dot products of its coordinates). They live
 // in a package of their own because a package that uses cgo
 // (auditor/graph with the openblas build tag) cannot hold Go assembly,
 // and under auditor/internal so that both packages share them.

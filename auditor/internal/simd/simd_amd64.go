@@ -49,3 +49,11 @@ func SqSums32(n16 int, v *float32, out *[16]float64)
 //
 //go:noescape
 func SegDots32(n4, p4 int, l, u *float32, out *float64)
+
+// AccSq32 sets (set) or adds float64(v[k]) into acc[k] for the 16·n16
+// values of v and sets lane j of out[4m:4m+4] to Σ_i v[16i+4m+j]² in
+// float64, added in i order: in one sweep, SqSums32's sums and
+// persample's span sums of Σ g_i, bit for bit.
+//
+//go:noescape
+func AccSq32(n16 int, acc *float64, v *float32, set bool, out *[16]float64)

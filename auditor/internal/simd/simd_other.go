@@ -28,3 +28,8 @@ func SqSums32(n16 int, v *float32, out *[16]float64) { panic("simd: no assembly 
 
 // SegDots32 is not available here.
 func SegDots32(n4, p4 int, l, u *float32, out *float64) { panic("simd: no assembly kernels") }
+
+// AccSq32 is not available here.
+func AccSq32(n16 int, acc *float64, v *float32, set bool, out *[16]float64) {
+	panic("simd: no assembly kernels")
+}
