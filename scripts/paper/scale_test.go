@@ -433,8 +433,16 @@ func TestTrainingRunPhases(t *testing.T) {
 	if len(tr.Epochs) != 6 {
 		t.Errorf("epochs read without the 3rd and 7th models: %d, want 6", len(tr.Epochs))
 	}
-	if steps := tr.StepsAudited(); len(steps) == 0 || steps[len(steps)-1] >= 6*468 {
-		t.Errorf("audited steps %v reach past the 6th epoch", steps)
+	if steps := tr.StepsAudited(); len(steps) != 6 || steps[5] != 6*468 {
+		t.Errorf("audited steps %v, want the ends of the 6 epochs read", steps)
+	}
+	if tr.Epochs[1].FirstStep != 468 || tr.Epochs[4].Phase != 1 || tr.Epochs[1].HeldOutAccBefore != 80 {
+		t.Errorf("epoch records: %+v", tr.Epochs[:5])
+	}
+	rule.MaxEpochs = 3
+	tr, _ = ReadTrainingRun(dir, "c.yaml", 1, PlateauRule{Delta: 0, K: 5, LRs: []float64{0.01, 0.001}, MaxEpochs: 3}, true)
+	if _, _, done := tr.Next(); done != "max_epochs" {
+		t.Errorf("capped run: done %q, want max_epochs", done)
 	}
 	must(t, os.Remove(EpochModel(dir, 6)))
 	must(t, os.Remove(EpochModel(dir, 5)))
@@ -444,14 +452,6 @@ func TestTrainingRunPhases(t *testing.T) {
 	}
 	if tr, _ := ReadTrainingRun(dir, "c.yaml", 1, rule, false); len(tr.Epochs) != 7 {
 		t.Errorf("epochs read without needing models: %d, want 7", len(tr.Epochs))
-	}
-	if tr.Epochs[1].FirstStep != 468 || tr.Epochs[4].Phase != 1 || tr.Epochs[1].HeldOutAccBefore != 80 {
-		t.Errorf("epoch records: %+v", tr.Epochs[:5])
-	}
-	rule.MaxEpochs = 3
-	tr, _ = ReadTrainingRun(dir, "c.yaml", 1, PlateauRule{Delta: 0, K: 5, LRs: []float64{0.01, 0.001}, MaxEpochs: 3}, true)
-	if _, _, done := tr.Next(); done != "max_epochs" {
-		t.Errorf("capped run: done %q, want max_epochs", done)
 	}
 	if EpochSeed(3, 1) != 3 || EpochSeed(3, 4) != 3004 {
 		t.Error("EpochSeed")
