@@ -85,9 +85,8 @@ type scratch[T float] struct {
 	bufs [4][]T // 0: column matrices, 1: products, 2: a padded plane, 3: flipped weights
 	acc  []float64
 	wb   [][4][]T // per worker of the blocked convolution: columns, products, padded planes, dW
-	// convFwdTaps: the weights by tap, and per worker the packed weights
-	taps  []float32
-	tapsA [][]float32
+	// convFwdTaps: the weights by tap, and packed for sgemm.TapsPacked
+	taps, tapsA []float32
 }
 
 // worker returns buffer i (as scratch.get) of worker w.

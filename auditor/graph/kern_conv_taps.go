@@ -27,6 +27,18 @@ func (g *geom) tapsOK() bool {
 		g.oh*g.ow >= tapsMinP && g.c*g.kh*g.kw <= 576
 }
 
+// tapsFor reports whether convFwdTaps computes the forward pass of a
+// convolution of element type T: such a convolution keeps no column
+// matrix for its weight gradient (nor for Net.ConvColumns), whose forward
+// pass by im2col costs more than the weight gradient's own im2col saves
+// (resnet20's 16-channel 32×32 layer: forward 26–31 cpu-ms kept against
+// 11–13 by taps, BenchmarkResNet20ConvLayers fwd/fwd0).
+func tapsFor[T float](g *geom) bool {
+	var z T
+	_, f32 := any(z).(float32)
+	return f32 && convTaps && g.tapsOK()
+}
+
 // convFwdTaps computes a float32 convolution (tapsOK) without a column
 // matrix, one sample at a time: the sample's input zero-padded to
 // xp [C, Hp, Wp] (Hp = H + pt + pb, Wp = W + pl + pr), tap (ky, kx) is the
@@ -81,13 +93,11 @@ func convFwdTaps[T float](out, x, w, b []T, g *geom, sc *scratch[T]) bool {
 		sc.worker(wi, 0, nx)
 		sc.worker(wi, 1, mp*ldc)
 	}
-	for len(sc.tapsA) < nw {
-		sc.tapsA = append(sc.tapsA, nil)
-	}
+	sc.tapsA = sgemm.PackTaps(g.m, g.c, K, wt, sc.tapsA)
+	ap := sc.tapsA
 	parallelS(g.n, g.m*g.c*K*P, 1, func(wi, s0, s1 int) {
 		xp := any(sc.wb[wi][0]).([]float32)[:nx]
 		cb := any(sc.wb[wi][1]).([]float32)[:mp*ldc]
-		ap := &sc.tapsA[wi]
 		for s := s0; s < s1; s++ {
 			clear(xp)
 			xs := x32[s*g.c*HW:][:g.c*HW]
@@ -96,7 +106,7 @@ func convFwdTaps[T float](out, x, w, b []T, g *geom, sc *scratch[T]) bool {
 					copy(xp[c*ldx+(y+g.pt)*wp+g.pl:][:g.w], xs[c*HW+y*g.w:][:g.w])
 				}
 			}
-			*ap = sgemm.Taps(g.m, nq, g.c, wt, offs, xp, ldx, cb, ldc, *ap)
+			sgemm.TapsPacked(g.m, nq, g.c, ap, offs, xp, ldx, cb, ldc)
 			os := out32[s*g.m*P:][:g.m*P]
 			for m := 0; m < g.m; m++ {
 				row := cb[m*ldc:]

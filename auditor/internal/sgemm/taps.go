@@ -20,22 +20,44 @@ func TapTile() (rows, cols int) {
 // across all taps; else across a tap and in c between taps). ap is the scratch for A's packed strips,
 // grown as needed and returned.
 func Taps(m, n, k int, a []float32, offs []int, b []float32, ldb int, c []float32, ldc int, ap []float32) []float32 {
+	if m <= 0 || n <= 0 || k <= 0 || len(offs) == 0 {
+		return ap
+	}
+	ap = PackTaps(m, k, len(offs), a, ap)
+	TapsPacked(m, n, k, ap, offs, b, ldb, c, ldc)
+	return ap
+}
+
+// PackTaps packs the nt row-major m×k matrices A_t at a[t·m·k:] into
+// Taps's strips (in ap, grown as needed and returned), for TapsPacked to
+// reuse over many products with the same A (one per sample of a
+// convolution).
+func PackTaps(m, k, nt int, a []float32, ap []float32) []float32 {
+	mr := kernel().mr
+	mp := roundUp(m, mr)
+	_ = a[nt*m*k-1]
+	ap = grow(ap, nt*mp*k)
+	for t := 0; t < nt; t++ {
+		packA(mr, false, a[t*m*k:], k, 0, 0, m, k, ap[t*mp*k:])
+	}
+	return ap
+}
+
+// TapsPacked is Taps with A packed by PackTaps (same m, k and number of
+// taps, on the same CPU).
+func TapsPacked(m, n, k int, ap []float32, offs []int, b []float32, ldb int, c []float32, ldc int) {
 	v := kernel()
 	mr, nr := v.mr, v.nr
 	nt := len(offs)
 	if m <= 0 || n <= 0 || k <= 0 || nt == 0 {
-		return ap
+		return
 	}
 	mp := roundUp(m, mr)
 	if ldc < roundUp(n, nr) {
 		panic("sgemm: Taps: ldc < roundUp(n, nr)")
 	}
-	_ = a[nt*m*k-1]
+	_ = ap[nt*mp*k-1]
 	_ = c[(mp-1)*ldc+roundUp(n, nr)-1]
-	ap = grow(ap, nt*mp*k)
-	for t := 0; t < nt; t++ {
-		packA(mr, false, a[t*m*k:], k, 0, 0, m, k, ap[t*mp*k:])
-	}
 	kern := v.kern
 	for jr := 0; jr < n; jr += nr {
 		for ir := 0; ir < mp; ir += mr {
@@ -54,5 +76,4 @@ func Taps(m, n, k int, a []float32, offs []int, b []float32, ldb int, c []float3
 			}
 		}
 	}
-	return ap
 }
