@@ -40,7 +40,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--model", default="alexnet-cifar", choices=["alexnet-cifar", "resnet20"])
     args = ap.parse_args()
+    if args.model == "resnet20":
+        return resnet20(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     B = args.batch
@@ -94,6 +97,51 @@ def main():
 
     w, c = timed(step, args.reps)
     print(f"model_fwd+bwd {w:.3f} {c:.3f}")
+
+
+def resnet20(args):
+    """resnet20's convolutions (3×3 pad 1, no bias; the layer names of
+    BenchmarkResNet20ConvLayers in auditor/graph): forward, input gradient
+    (dx) and weight gradient (dw) timed separately, then BatchNorm (training
+    mode) + ReLU forward and backward on each stage's map."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    B = args.batch
+    convs = [
+        ("conv0_3to16_32x32", 3, 16, 32, 1),
+        ("s1_16to16_32x32", 16, 16, 32, 1),
+        ("s2a_16to32_s2", 16, 32, 32, 2),
+        ("s2_32to32_16x16", 32, 32, 16, 1),
+        ("s3a_32to64_s2", 32, 64, 16, 2),
+        ("s3_64to64_8x8", 64, 64, 8, 1),
+    ]
+    print(f"torch {torch.__version__} threads {torch.get_num_threads()} "
+          f"mkldnn {torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled}")
+    print("layer fwd_wall_ms fwd_cpu_ms dx_wall_ms dx_cpu_ms dw_wall_ms dw_cpu_ms")
+    for name, c, m, hw, s in convs:
+        conv = torch.nn.Conv2d(c, m, 3, stride=s, padding=1, bias=False)
+        x = torch.randn(B, c, hw, hw, requires_grad=True)
+
+        def fwd():
+            with torch.no_grad():
+                conv(x)
+
+        y = conv(x)
+        gy = torch.randn_like(y)
+        fw, fc = timed(fwd, args.reps)
+        xw, xc = timed(lambda: torch.autograd.grad(y, x, gy, retain_graph=True), args.reps)
+        ww, wc = timed(lambda: torch.autograd.grad(y, conv.weight, gy, retain_graph=True), args.reps)
+        print(f"{name} {fw:.3f} {fc:.3f} {xw:.3f} {xc:.3f} {ww:.3f} {wc:.3f}", flush=True)
+    print("layer fwd_wall_ms fwd_cpu_ms bwd_wall_ms bwd_cpu_ms")
+    for c, hw in [(16, 32), (32, 16), (64, 8)]:
+        bn = torch.nn.BatchNorm2d(c).train()
+        x = torch.randn(B, c, hw, hw, requires_grad=True)
+        fn = lambda: F.relu(bn(x))
+        fw, fc = timed(lambda: fn(), args.reps)
+        y = fn()
+        gy = torch.randn_like(y)
+        bw, bc = timed(lambda: torch.autograd.grad(y, [x, bn.weight, bn.bias], gy, retain_graph=True), args.reps)
+        print(f"bn+relu_{c}x{hw}x{hw} {fw:.3f} {fc:.3f} {bw:.3f} {bc:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,3 +31,8 @@ func useOurSgemm(tA, tB bool, m, n, k int) bool { return false }
 // oursFor reports whether a float32 product of blasGemm's computes with
 // auditor/internal/sgemm: always in the pure-Go build.
 func oursFor(tA, tB bool, m, n, k int) bool { return true }
+
+// PerSampleSgemm reports whether auditor/persample computes its float32
+// per-sample products on auditor/internal/sgemm's Serial: always in the
+// pure-Go build (see blas_openblas.go for the OpenBLAS build's rule).
+func PerSampleSgemm() bool { return true }

@@ -866,7 +866,7 @@ func (b *builder[T]) conv(n *ir.Node) error {
 		}), ins[1], grad); err != nil {
 			return nil, err
 		}
-		if size := g.c * g.kh * g.kw * g.n * g.oh * g.ow; o.wrt[1] && cc == nil && b.colCache+size <= colCacheBudget {
+		if size := g.c * g.kh * g.kw * g.n * g.oh * g.ow; o.wrt[1] && cc == nil && !tapsFor[T](g) && b.colCache+size <= colCacheBudget {
 			cc = &colCache[T]{}
 			b.colCache += size
 			if b.convCols == nil {

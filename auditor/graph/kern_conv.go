@@ -85,6 +85,8 @@ type scratch[T float] struct {
 	bufs [4][]T // 0: column matrices, 1: products, 2: a padded plane, 3: flipped weights
 	acc  []float64
 	wb   [][4][]T // per worker of the blocked convolution: columns, products, padded planes, dW
+	// convFwdTaps: the weights by tap, and packed for sgemm.TapsPacked
+	taps, tapsA []float32
 }
 
 // worker returns buffer i (as scratch.get) of worker w.
@@ -468,6 +470,9 @@ func (cc *colCache[T]) cols(n int, sc *scratch[T]) []T {
 // and one matrix product per group over the whole batch; cc (may be nil)
 // keeps the column matrix for convGradW.
 func convFwd[T float](out, x, w, b []T, g *geom, sc *scratch[T], cc *colCache[T]) {
+	if cc == nil && convFwdTaps(out, x, w, b, g, sc) {
+		return
+	}
 	if convBlocked(g) {
 		convFwdBlocked(out, x, w, b, g, sc, cc)
 		return

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,10 +246,36 @@ var alexnetConvs = []struct {
 // batch 128, float32, on all threads: forward pass (fwd, with the column
 // matrix kept for dw as in a training graph), input gradient (dx) and
 // weight gradient (dw), by the im2col path and, where denseOK, the dense
-// one; wall ns/op and the process's cpu-ms/op (the per-layer table of
+// one (fwd0: the forward without a kept column matrix); wall ns/op and
+// the process's cpu-ms/op (the per-layer table of
 // docs/performance.md, section exec4; torch's side is
 // scripts/bench_layers_torch.py).
-func BenchmarkAlexNetConvLayers(b *testing.B) {
+func BenchmarkAlexNetConvLayers(b *testing.B) { benchConvLayers(b, alexnetConvs) }
+
+// resnet20Convs are resnet20's convolutions at batch 128 (the zoo's model:
+// 3×3 pad 1, no bias; the stride-2 ones open stages 2 and 3).
+var resnet20Convs = []struct {
+	name string
+	g    geom
+}{
+	{"conv0_3to16_32x32", geom{n: 128, c: 3, m: 16, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}},
+	{"s1_16to16_32x32", geom{n: 128, c: 16, m: 16, h: 32, w: 32, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}},
+	{"s2a_16to32_s2", geom{n: 128, c: 16, m: 32, h: 32, w: 32, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1}},
+	{"s2_32to32_16x16", geom{n: 128, c: 32, m: 32, h: 16, w: 16, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}},
+	{"s3a_32to64_s2", geom{n: 128, c: 32, m: 64, h: 16, w: 16, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1}},
+	{"s3_64to64_8x8", geom{n: 128, c: 64, m: 64, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1}},
+}
+
+// BenchmarkResNet20ConvLayers is BenchmarkAlexNetConvLayers on resnet20's
+// convolutions (torch's side: scripts/bench_layers_torch.py --model resnet20).
+func BenchmarkResNet20ConvLayers(b *testing.B) { benchConvLayers(b, resnet20Convs) }
+
+// benchConvLayers times fwd, dx and dw of each layer (see
+// BenchmarkAlexNetConvLayers).
+func benchConvLayers(b *testing.B, layers []struct {
+	name string
+	g    geom
+}) {
 	rng := rand.New(rand.NewSource(1))
 	f32 := func(n int) []float32 {
 		v := make([]float32, n)
@@ -257,7 +284,7 @@ func BenchmarkAlexNetConvLayers(b *testing.B) {
 		}
 		return v
 	}
-	for _, l := range alexnetConvs {
+	for _, l := range layers {
 		g := convCase(l.g)
 		P := g.oh * g.ow
 		x, w, bias := f32(g.n*g.c*g.h*g.w), f32(g.m*g.c*g.kh*g.kw), f32(g.m)
@@ -285,6 +312,13 @@ func BenchmarkAlexNetConvLayers(b *testing.B) {
 						convFwd(out, x, w, bias, &gg, sc, cc)
 					}
 				}},
+				{"fwd0", func() { // no kept column matrix (convolutions past the budget)
+					if d != nil {
+						d.fwd(out, x, w, bias, nil)
+					} else {
+						convFwd(out, x, w, bias, &gg, sc, nil)
+					}
+				}},
 				{"dx", func() {
 					if d != nil {
 						d.gradX(dx, w, gy)
@@ -301,7 +335,7 @@ func BenchmarkAlexNetConvLayers(b *testing.B) {
 				}},
 			}
 			for _, op := range ops {
-				if l.name == "conv1" && op.name == "dx" {
+				if (l.name == "conv1" || strings.HasPrefix(l.name, "conv0")) && op.name == "dx" {
 					continue // the data's gradient is not computed
 				}
 				b.Run(l.name+"/"+op.name+"/"+path, func(b *testing.B) {

@@ -187,3 +187,9 @@ func sqNorm32(v []float32) float64 {
 
 // isGonum reports whether the BLAS is gonum's (the pure-Go build).
 const isGonum = graph.BLASName == "gonum"
+
+// oursPerSample: the float32 per-sample products run on
+// auditor/internal/sgemm's Serial (always in the pure-Go build; in the
+// OpenBLAS build where graph.PerSampleSgemm says so: CPUs with AVX2 and
+// no AVX-512).
+var oursPerSample = graph.PerSampleSgemm()

@@ -134,8 +134,9 @@ type mmExp[T float] struct {
 // setSerial decides whether the direct product of a float32 view runs on
 // auditor/internal/sgemm's Serial in full's layout: in the pure-Go build
 // wherever full would call the BLAS GEMM (the same kernels, without the
-// parallel split inside a worker). Not in the OpenBLAS build: sgemm's
-// AVX-512 kernel is faster there on resnet20's 64×576×64 and
+// parallel split inside a worker), and in the OpenBLAS build on CPUs with
+// AVX2 and no AVX-512 (graph.PerSampleSgemm). Not in the OpenBLAS build
+// with AVX-512: sgemm's AVX-512 kernel is faster there on resnet20's 64×576×64 and
 // alexnet-cifar's 64×363×64 products in isolation (175 against 81, 120
 // against 43 GFLOP/s on hot data), but not on the cold column matrix
 // inside the collect benchmark (collect's CPU time 0.5–4 % higher; AMD
@@ -143,7 +144,7 @@ type mmExp[T float] struct {
 func (e *mmExp[T]) setSerial() {
 	var z T
 	_, f32 := any(z).(float32)
-	e.serial = f32 && serialProducts && isGonum && e.view != nil && e.p > rowKernelMaxP
+	e.serial = f32 && serialProducts && oursPerSample && e.view != nil && e.p > rowKernelMaxP
 }
 
 // shiftConv computes a stride-1 convolution's per-sample weight gradient,
@@ -176,12 +177,15 @@ func newShiftConv[T float](g *geom, xv, dv []T) *shiftConv[T] {
 
 // shiftColumns makes a stride-1 convolution without the executor's column
 // matrix compute its per-sample gradient by shiftConv.fullIm: in the
-// pure-Go build, instead of im2colSample and the product on U(x_i) (in the
-// OpenBLAS build shiftConv.fullT's kh·kw OpenBLAS products were 5–10 %
+// pure-Go build and where graph.PerSampleSgemm says so (OpenBLAS on AVX2
+// without AVX-512: OpenBLAS core Zen runs fullT's per-tap products at half
+// the speed of our kernel on fullIm's), instead of im2colSample and the
+// product on U(x_i) (in the OpenBLAS build with AVX-512 (Cooperlake)
+// shiftConv.fullT's kh·kw OpenBLAS products were 5–10 %
 // faster in the collect benchmark than fullIm's on sgemm.Serial, and
 // fullIm's column matrix with one OpenBLAS product per group no faster).
 // A variable so that tests run every path in both builds.
-var shiftColumns = isGonum
+var shiftColumns = oursPerSample
 
 // fullIm writes sample i's gradient times alpha into dst in the
 // parameter's own layout (mmExp.full's): it copies the shifted rows of the

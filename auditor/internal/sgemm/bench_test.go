@@ -34,6 +34,13 @@ var benchShapes = []struct {
 	{"resnet20", blas.NoTrans, blas.Trans, 32, 80, 32768},
 	{"resnet20", blas.NoTrans, blas.Trans, 16, 27, 1024},
 	{"resnet20", blas.Trans, blas.NoTrans, 288, 4096, 64},
+	// collect's per-sample products (auditor/persample shiftConv.fullT,
+	// one per kernel tap, and mmExp.fullT of the stride-2 layers)
+	{"resnet20", blas.NoTrans, blas.Trans, 16, 16, 1088},
+	{"resnet20", blas.NoTrans, blas.Trans, 32, 32, 288},
+	{"resnet20", blas.NoTrans, blas.Trans, 64, 64, 80},
+	{"resnet20", blas.NoTrans, blas.Trans, 32, 144, 256},
+	{"resnet20", blas.NoTrans, blas.Trans, 64, 288, 64},
 	{"resnet20", blas.Trans, blas.NoTrans, 144, 16384, 32},
 	{"alexnet", blas.NoTrans, blas.NoTrans, 192, 1024, 1600},
 	{"alexnet", blas.NoTrans, blas.NoTrans, 256, 256, 3456},

@@ -23,7 +23,7 @@ const (
 
 // avx2 is the AVX2+FMA variant: the 4×24 kernel, as the portable one.
 var avx2 = &variant{name: "avx2", mr: mr, nr: nr, dotMaxM: 64, kern: kernelAVX2,
-	packStrip: packStripAVX2, packStripT: packStripTAVX2, dot: dotAsm}
+	packStrip: packStripAVX2, packStripT: packStripTAVX2, dot: dotAsm, taps: tapsAVX2}
 
 // avx512 is the AVX-512 variant: the 8×32 kernel, strips of 32 columns,
 // the 4×3 dot products 16 floats a step.
@@ -56,6 +56,26 @@ func kernelAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, be
 	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
 	kern4x24(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, mode)
+}
+
+// kern4x24taps is the AVX2+FMA microkernel of Taps (kernel_amd64.s): the
+// 4×24 tile of Σ_t A_t·B_t over nt taps in registers, tap t's packed A
+// strip at a + t·astride, its B rows at b + offs[t], ldb apart; C
+// overwritten.
+//
+//go:noescape
+func kern4x24taps(nt, kc int, a *float32, astride int, b *float32, offs *int, ldb int, c *float32, ldc int)
+
+// tapsAVX2 calls kern4x24taps after checking that the strips, the rows of
+// B the offsets reach and the tile lie within their slices.
+func tapsAVX2(kc int, a []float32, astride int, b []float32, offs []int, ldb int, c []float32, ldc int) {
+	nt := len(offs)
+	_ = a[(nt-1)*astride+kc*mr-1]
+	for _, off := range offs {
+		_ = b[off+(kc-1)*ldb+nr-1]
+	}
+	_ = c[(mr-1)*ldc+nr-1]
+	kern4x24taps(nt, kc, &a[0], astride, &b[0], &offs[0], ldb, &c[0], ldc)
 }
 
 // kern8x32 is the AVX-512 microkernel (kernel512_amd64.s): the tile is 8

@@ -313,3 +313,67 @@ tloop:
 tdone:
 	VZEROUPPER
 	RET
+
+// func kern4x24taps(nt, kc int, a *float32, astride int, b *float32, offs *int, ldb int, c *float32, ldc int)
+//
+// The 4×24 tile of Σ_t A_t·B_t over nt taps, kept in Y0–Y11 across them:
+// tap t's packed A strip (4 values per step) at a + t·astride floats, its
+// B rows at b + offs[t] floats, ldb floats apart; kc steps per tap; the
+// tile stored into C (rows ldc floats apart), overwriting it.
+TEXT ·kern4x24taps(SB), NOSPLIT, $0-72
+	MOVQ nt+0(FP), R8
+	MOVQ a+16(FP), R13
+	MOVQ astride+24(FP), R9
+	SHLQ $2, R9
+	MOVQ b+32(FP), R12
+	MOVQ offs+40(FP), R11
+	MOVQ ldb+48(FP), R10
+	SHLQ $2, R10
+	MOVQ c+56(FP), DX
+	MOVQ ldc+64(FP), SI
+	SHLQ $2, SI
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	TESTQ R8, R8
+	JZ    tstore
+
+tap:
+	MOVQ (R11), DI
+	LEAQ (R12)(DI*4), BX
+	MOVQ R13, AX
+	MOVQ kc+8(FP), CX
+	TESTQ CX, CX
+	JZ    tnext
+
+tloop:
+	STEP(0, 0)
+	ADDQ $16, AX
+	ADDQ R10, BX
+	DECQ CX
+	JNZ  tloop
+
+tnext:
+	ADDQ $8, R11
+	ADDQ R9, R13
+	DECQ R8
+	JNZ  tap
+
+tstore:
+	STORE0(Y0, Y1, Y2)
+	STORE0(Y3, Y4, Y5)
+	STORE0(Y6, Y7, Y8)
+	STORE0(Y9, Y10, Y11)
+	VZEROUPPER
+	RET

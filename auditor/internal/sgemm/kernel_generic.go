@@ -20,6 +20,9 @@ type variant struct {
 	packStrip  func(kb int, src []float32, lds int, dst []float32)
 	packStripT func(kb int, src []float32, lds int, dst []float32)
 	dot        dotFunc
+	// taps, when set, is Taps's tile kernel: the tile of Σ_t A_t·B_t in
+	// registers across the taps (else Taps calls kern per tap)
+	taps func(kc int, a []float32, astride int, b []float32, offs []int, ldb int, c []float32, ldc int)
 }
 
 // Largest register tile of all variants (the edge-tile buffer).

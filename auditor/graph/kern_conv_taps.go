@@ -1,0 +1,135 @@
+package graph
+
+import (
+	"github.com/gnaudit/gnaudit/auditor/internal/sgemm"
+)
+
+// convTaps enables convFwdTaps: on CPUs whose best kernel of
+// auditor/internal/sgemm is the AVX2+FMA one (not with AVX-512, whose
+// paths stay as measured there). A variable for tests.
+var convTaps = sgemm.Kernel() == "avx2"
+
+// tapsMinP is the smallest output map convFwdTaps takes: resnet20's
+// 32×32 and 16×16 maps (16 and 32 channels) run 1.2–2.5× faster than by
+// im2col and OpenBLAS's product, its 8×8 maps (64 channels; a sample's
+// padded rows, 8×10 columns, fill a fraction of the 24-column tiles) no
+// faster (BenchmarkTaps, BenchmarkResNet20ConvLayers; AMD EPYC family 25
+// model 1, docs/performance.md "r20"). A variable for tests.
+var tapsMinP = 256
+
+// tapsOK reports whether convFwdTaps computes this convolution: one group,
+// stride and dilation 1, an output map of the input's size (pads kh−1 and
+// kw−1 in all), at least tapsMinP positions, at most 576 rows of the
+// column matrix.
+func (g *geom) tapsOK() bool {
+	return g.group == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+		g.oh == g.h && g.ow == g.w && g.pt >= 0 && g.pl >= 0 && g.pb >= 0 && g.pr >= 0 &&
+		g.oh*g.ow >= tapsMinP && g.c*g.kh*g.kw <= 576
+}
+
+// tapsFor reports whether convFwdTaps computes the forward pass of a
+// convolution of element type T: such a convolution keeps no column
+// matrix for its weight gradient (nor for Net.ConvColumns), whose forward
+// pass by im2col costs more than the weight gradient's own im2col saves
+// (resnet20's 16-channel 32×32 layer: forward 26–31 cpu-ms kept against
+// 11–13 by taps, BenchmarkResNet20ConvLayers fwd/fwd0).
+func tapsFor[T float](g *geom) bool {
+	var z T
+	_, f32 := any(z).(float32)
+	return f32 && convTaps && g.tapsOK()
+}
+
+// convFwdTaps computes a float32 convolution (tapsOK) without a column
+// matrix, one sample at a time: the sample's input zero-padded to
+// xp [C, Hp, Wp] (Hp = H + pt + pb, Wp = W + pl + pr), tap (ky, kx) is the
+// product W_t [M × C]·xp at offset ky·Wp + kx with rows Hp·Wp apart, over
+// the columns q = oy·Wp + ox (the columns ox ≥ OW are dropped), summed over
+// the taps by sgemm.Taps; then the valid columns (plus the bias) are copied
+// into the output planes. It reports false (and does nothing) for float64
+// or when convTaps is off. The sums are those of im2col's product in
+// another order: for each output, Σ over taps of Σ over channels.
+func convFwdTaps[T float](out, x, w, b []T, g *geom, sc *scratch[T]) bool {
+	if !convTaps || !g.tapsOK() {
+		return false
+	}
+	x32, ok := any(x).([]float32)
+	if !ok {
+		return false
+	}
+	out32, w32 := any(out).([]float32), any(w).([]float32)
+	var b32 []float32
+	if b != nil {
+		b32 = any(b).([]float32)
+	}
+	K := g.kh * g.kw
+	hp, wp := g.h+g.pt+g.pb, g.w+g.pl+g.pr
+	ldx := hp * wp
+	P, HW := g.oh*g.ow, g.h*g.w
+	nq := (g.oh-1)*wp + g.ow
+	mr, nr := sgemm.TapTile()
+	ldc := (nq + nr - 1) / nr * nr
+	mp := (g.m + mr - 1) / mr * mr
+	offs := make([]int, K)
+	for ky := 0; ky < g.kh; ky++ {
+		for kx := 0; kx < g.kw; kx++ {
+			offs[ky*g.kw+kx] = ky*wp + kx
+		}
+	}
+	// xp holds the padded planes and the columns the last tile reads past
+	// the last plane's end
+	nx := max(g.c*ldx, (g.c-1)*ldx+offs[K-1]+ldc)
+	// wt[t, m, c] = w[m, c, t]
+	sc.taps = grow32(sc.taps, K*g.m*g.c)
+	wt := sc.taps
+	for m := 0; m < g.m; m++ {
+		for c := 0; c < g.c; c++ {
+			for t, v := range w32[(m*g.c+c)*K:][:K] {
+				wt[(t*g.m+m)*g.c+c] = v
+			}
+		}
+	}
+	nw := workers(g.n * g.m * g.c * K * P)
+	for wi := 0; wi < nw; wi++ {
+		sc.worker(wi, 0, nx)
+		sc.worker(wi, 1, mp*ldc)
+	}
+	sc.tapsA = sgemm.PackTaps(g.m, g.c, K, wt, sc.tapsA)
+	ap := sc.tapsA
+	parallelS(g.n, g.m*g.c*K*P, 1, func(wi, s0, s1 int) {
+		xp := any(sc.wb[wi][0]).([]float32)[:nx]
+		cb := any(sc.wb[wi][1]).([]float32)[:mp*ldc]
+		for s := s0; s < s1; s++ {
+			clear(xp)
+			xs := x32[s*g.c*HW:][:g.c*HW]
+			for c := 0; c < g.c; c++ {
+				for y := 0; y < g.h; y++ {
+					copy(xp[c*ldx+(y+g.pt)*wp+g.pl:][:g.w], xs[c*HW+y*g.w:][:g.w])
+				}
+			}
+			sgemm.TapsPacked(g.m, nq, g.c, ap, offs, xp, ldx, cb, ldc)
+			os := out32[s*g.m*P:][:g.m*P]
+			for m := 0; m < g.m; m++ {
+				row := cb[m*ldc:]
+				dst := os[m*P:][:P]
+				for oy := 0; oy < g.oh; oy++ {
+					copy(dst[oy*g.ow:][:g.ow], row[oy*wp:][:g.ow])
+				}
+				if b32 != nil {
+					bv := b32[m]
+					for p := range dst {
+						dst[p] += bv
+					}
+				}
+			}
+		}
+	})
+	return true
+}
+
+// grow32 returns s with length n, reallocated when its capacity is short.
+func grow32(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
