@@ -171,3 +171,21 @@ func fdCheck(t *testing.T, m *ir.Model, batch int, maxCoords int) {
 		}
 	}
 }
+
+// f32s rounds v to float32.
+func f32s(v []float64) []float32 {
+	r := make([]float32, len(v))
+	for i, e := range v {
+		r[i] = float32(e)
+	}
+	return r
+}
+
+// f64s widens v to float64.
+func f64s(v []float32) []float64 {
+	r := make([]float64, len(v))
+	for i, e := range v {
+		r[i] = float64(e)
+	}
+	return r
+}

@@ -90,32 +90,18 @@ func TestConvDense(t *testing.T) {
 				approx.Slice(t, "dx", gotDX, wantDX, approx.Float64, approx.Float64)
 				approx.Slice(t, "dw", gotDW, wantDW, approx.Float64, approx.Float64)
 
-				f32 := func(v []float64) []float32 {
-					r := make([]float32, len(v))
-					for i, e := range v {
-						r[i] = float32(e)
-					}
-					return r
-				}
-				f64 := func(v []float32) []float64 {
-					r := make([]float64, len(v))
-					for i, e := range v {
-						r[i] = float64(e)
-					}
-					return r
-				}
 				g32 := g
 				d32 := newDenseConv[float32](&g32)
 				o32 := make([]float32, len(want))
 				var b32 []float32
 				if bias {
-					b32 = f32(b)
+					b32 = f32s(b)
 				}
-				d32.fwd(o32, f32(x), f32(w), b32, nil)
+				d32.fwd(o32, f32s(x), f32s(w), b32, nil)
 				dx32 := make([]float32, len(x))
-				d32.gradX(dx32, f32(w), f32(gy))
+				d32.gradX(dx32, f32s(w), f32s(gy))
 				dw32 := make([]float32, len(w))
-				d32.gradW(dw32, f32(x), f32(gy), &scratch[float32]{})
+				d32.gradW(dw32, f32s(x), f32s(gy), &scratch[float32]{})
 				// float32 sums of K terms: within 1e-5 of Σ|terms| (the
 				// same convolutions of the absolute values)
 				abs := func(v []float64) []float64 {
@@ -135,9 +121,9 @@ func TestConvDense(t *testing.T) {
 				convGradX(refDX, abs(w), abs(gy), &gr, sc)
 				refDW := make([]float64, len(w))
 				convGradW(refDW, abs(x), abs(gy), &gr, sc, nil)
-				within32(t, "out32", f64(o32), want, refOut)
-				within32(t, "dx32", f64(dx32), wantDX, refDX)
-				within32(t, "dw32", f64(dw32), wantDW, refDW)
+				within32(t, "out32", f64s(o32), want, refOut)
+				within32(t, "dx32", f64s(dx32), wantDX, refDX)
+				within32(t, "dw32", f64s(dw32), wantDW, refDW)
 			})
 		}
 	}

@@ -27,20 +27,6 @@ func TestConvFwdTaps(t *testing.T) {
 	defer func(on bool, p int) { convTaps, tapsMinP = on, p }(convTaps, tapsMinP)
 	convTaps, tapsMinP = true, 1
 	rng := rand.New(rand.NewSource(9))
-	f32 := func(v []float64) []float32 {
-		r := make([]float32, len(v))
-		for i, e := range v {
-			r[i] = float32(e)
-		}
-		return r
-	}
-	f64 := func(v []float32) []float64 {
-		r := make([]float64, len(v))
-		for i, e := range v {
-			r[i] = float64(e)
-		}
-		return r
-	}
 	abs := func(v []float64) []float64 {
 		r := make([]float64, len(v))
 		for i, e := range v {
@@ -63,7 +49,7 @@ func TestConvFwdTaps(t *testing.T) {
 				var bb, ab []float64
 				var b32 []float32
 				if bias {
-					bb, ab, b32 = b, abs(b), f32(b)
+					bb, ab, b32 = b, abs(b), f32s(b)
 				}
 				gr := g
 				sc := &scratch[float64]{}
@@ -77,13 +63,13 @@ func TestConvFwdTaps(t *testing.T) {
 				for i := range got {
 					got[i] = 7 // a previous pass's output
 				}
-				if !convFwdTaps(got, f32(x), f32(w), b32, &g32, sc32) {
+				if !convFwdTaps(got, f32s(x), f32s(w), b32, &g32, sc32) {
 					t.Fatal("convFwdTaps declined")
 				}
-				within32(t, "out", f64(got), want, ref)
+				within32(t, "out", f64s(got), want, ref)
 				// twice on the same scratch (stale buffers)
-				convFwd(got, f32(x), f32(w), b32, &g32, sc32, nil)
-				within32(t, "out (again)", f64(got), want, ref)
+				convFwd(got, f32s(x), f32s(w), b32, &g32, sc32, nil)
+				within32(t, "out (again)", f64s(got), want, ref)
 				if bias || g.transposed() == nil {
 					return
 				}
@@ -92,8 +78,8 @@ func TestConvFwdTaps(t *testing.T) {
 				refDX := make([]float64, len(x))
 				convGradX(refDX, abs(w), abs(gy), &gr, sc)
 				dx := make([]float32, len(x))
-				convGradX(dx, f32(w), f32(gy), &g32, sc32)
-				within32(t, "dx", f64(dx), wantDX, refDX)
+				convGradX(dx, f32s(w), f32s(gy), &g32, sc32)
+				within32(t, "dx", f64s(dx), wantDX, refDX)
 			})
 		}
 	}
