@@ -304,3 +304,94 @@ zdsum:
 	ZHSUM(Z11, Y11, X11, 44)
 	VZEROUPPER
 	RET
+
+// func kern8x32taps(nt, kc int, a *float32, astride int, b *float32, offs *int, ldb int, c *float32, ldc int)
+//
+// The 8×32 tile of Σ_t A_t·B_t over nt taps, kept in Z0–Z15 across them:
+// tap t's packed A strip (8 values per step) at a + t·astride floats, its
+// B rows at b + offs[t] floats, ldb floats apart; kc steps per tap, four
+// at a time and then one; the tile stored into C (rows ldc floats apart),
+// overwriting it.
+TEXT ·kern8x32taps(SB), NOSPLIT, $0-72
+	MOVQ nt+0(FP), R8
+	MOVQ a+16(FP), R13
+	MOVQ astride+24(FP), R9
+	SHLQ $2, R9
+	MOVQ b+32(FP), R12
+	MOVQ offs+40(FP), R11
+	MOVQ ldb+48(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R14
+	MOVQ c+56(FP), DX
+	MOVQ ldc+64(FP), SI
+	SHLQ $2, SI
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	TESTQ R8, R8
+	JZ    zstore
+
+ztap:
+	MOVQ  (R11), DI
+	LEAQ  (R12)(DI*4), BX
+	MOVQ  R13, AX
+	MOVQ  kc+8(FP), CX
+	MOVQ  CX, DI
+	ANDQ  $3, DI
+	SHRQ  $2, CX
+	TESTQ CX, CX
+	JZ    zrest
+
+zloop4:
+	STEP8(0, (BX), 64(BX))
+	STEP8(32, (BX)(R10*1), 64(BX)(R10*1))
+	STEP8(64, (BX)(R10*2), 64(BX)(R10*2))
+	STEP8(96, (BX)(R14*1), 64(BX)(R14*1))
+	ADDQ $128, AX
+	LEAQ (BX)(R10*4), BX
+	DECQ CX
+	JNZ  zloop4
+
+zrest:
+	TESTQ DI, DI
+	JZ    znext
+
+zloop1:
+	STEP8(0, (BX), 64(BX))
+	ADDQ $32, AX
+	ADDQ R10, BX
+	DECQ DI
+	JNZ  zloop1
+
+znext:
+	ADDQ $8, R11
+	ADDQ R9, R13
+	DECQ R8
+	JNZ  ztap
+
+zstore:
+	ZSTORE0(Z0, Z1)
+	ZSTORE0(Z2, Z3)
+	ZSTORE0(Z4, Z5)
+	ZSTORE0(Z6, Z7)
+	ZSTORE0(Z8, Z9)
+	ZSTORE0(Z10, Z11)
+	ZSTORE0(Z12, Z13)
+	ZSTORE0(Z14, Z15)
+	VZEROUPPER
+	RET

@@ -28,7 +28,7 @@ var avx2 = &variant{name: "avx2", mr: mr, nr: nr, dotMaxM: 64, kern: kernelAVX2,
 // avx512 is the AVX-512 variant: the 8×32 kernel, strips of 32 columns,
 // the 4×3 dot products 16 floats a step.
 var avx512 = &variant{name: "avx512", mr: mr512, nr: nr512, dotMaxM: 32, kern: kernelAVX512,
-	packStrip: packStrip512, packStripT: packStripT512, dot: dotAVX512}
+	packStrip: packStrip512, packStripT: packStripT512, dot: dotAVX512, taps: tapsAVX512}
 
 // variants are the kernels this CPU runs, best first.
 var variants = func() []*variant {
@@ -92,6 +92,24 @@ func kernelAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, 
 	_ = b[(kc-1)*ldb+nr512-1]
 	_ = c[(mr512-1)*ldc+nr512-1]
 	kern8x32(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta, mode)
+}
+
+// kern8x32taps is the AVX-512 microkernel of Taps (kernel512_amd64.s):
+// kern4x24taps's sum over the taps on the 8×32 tile of kern8x32.
+//
+//go:noescape
+func kern8x32taps(nt, kc int, a *float32, astride int, b *float32, offs *int, ldb int, c *float32, ldc int)
+
+// tapsAVX512 calls kern8x32taps after checking that the strips, the rows
+// of B the offsets reach and the tile lie within their slices.
+func tapsAVX512(kc int, a []float32, astride int, b []float32, offs []int, ldb int, c []float32, ldc int) {
+	nt := len(offs)
+	_ = a[(nt-1)*astride+kc*mr512-1]
+	for _, off := range offs {
+		_ = b[off+(kc-1)*ldb+nr512-1]
+	}
+	_ = c[(mr512-1)*ldc+nr512-1]
+	kern8x32taps(nt, kc, &a[0], astride, &b[0], &offs[0], ldb, &c[0], ldc)
 }
 
 // dot4x3 is the AVX2+FMA dot-product kernel (kernel_amd64.s): the 4×3
