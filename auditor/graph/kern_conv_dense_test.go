@@ -319,6 +319,13 @@ func benchConvLayers(b *testing.B, layers []struct {
 						convGradW(dw, x, gy, &gg, sc, cc)
 					}
 				}},
+				{"dw0", func() { // no kept column matrix (fwd0's, or a taps convolution's)
+					if d != nil {
+						d.gradW(dw, x, gy, sc)
+					} else {
+						convGradW(dw, x, gy, &gg, sc, nil)
+					}
+				}},
 			}
 			for _, op := range ops {
 				if (l.name == "conv1" || strings.HasPrefix(l.name, "conv0")) && op.name == "dx" {

@@ -7,7 +7,7 @@ import (
 // convTaps enables convFwdTaps: on CPUs whose best kernel of
 // auditor/internal/sgemm is the AVX2+FMA one (not with AVX-512, whose
 // paths stay as measured there). A variable for tests.
-var convTaps = sgemm.Kernel() == "avx2"
+var convTaps = sgemm.Kernel() == "avx2" || sgemm.Kernel() == "avx512"
 
 // tapsMinP is the smallest output map convFwdTaps takes: resnet20's
 // 32×32 and 16×16 maps (16 and 32 channels) run 1.2–2.5× faster than by

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/gnaudit/gnaudit/auditor/graph"
+	"github.com/gnaudit/gnaudit/auditor/internal/sgemm"
 	"github.com/gnaudit/gnaudit/auditor/internal/simd"
 	"github.com/gnaudit/gnaudit/auditor/ir"
 )
@@ -197,6 +198,9 @@ var shiftColumns = oursPerSample
 // kh·kw small ones, and cheaper copies than im2colSample's.
 func (s *shiftConv[T]) fullIm(w *worker[T], i int, alpha float64, dst []T) {
 	xp, dp := s.pad(w, i)
+	if s.dotShift(xp, dp, alpha, dst) {
+		return
+	}
 	g := s.g
 	G, K := g.group, g.kh*g.kw
 	Og, CK := g.m/G, g.c/G*K
@@ -204,6 +208,40 @@ func (s *shiftConv[T]) fullIm(w *worker[T], i int, alpha float64, dst []T) {
 	for b := 0; b < G; b++ {
 		productNT(Og, CK, s.nq, alpha, dp[b*Og*s.nq:], s.nq, u[b*CK*s.nq:], s.nq, dst[b*Og*CK:], CK)
 	}
+}
+
+// dotShift enables shiftConv.dotShift (a variable so that tests run both
+// ways).
+var dotShift = true
+
+// dotShift computes fullIm's output without the column matrix, for float32
+// convolutions with kernel columns in threes and no column dilation: per
+// group, kernel row ky and three neighbouring columns kx … kx+2, one
+// sgemm.DotShift3 of the rows of dp (output channels) against the padded
+// input's channel rows from ky·dh·Wp + kx, whose three shifts are the
+// three columns. It reports false (and does nothing) otherwise.
+func (s *shiftConv[T]) dotShift(xp, dp []T, alpha float64, dst []T) bool {
+	g := s.g
+	if !dotShift || g.kw%3 != 0 || g.dw != 1 {
+		return false
+	}
+	x32, ok := any(xp).([]float32)
+	if !ok {
+		return false
+	}
+	d32, o32 := any(dp).([]float32), any(dst).([]float32)
+	G, K := g.group, g.kh*g.kw
+	Og, Cg := g.m/G, g.c/G
+	CK := Cg * K
+	for b := 0; b < G; b++ {
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx += 3 {
+				sgemm.DotShift3(Og, Cg, s.nq, float32(alpha), d32[b*Og*s.nq:], s.nq,
+					x32[b*Cg*s.ldx+ky*g.dh*s.wp+kx:], s.ldx, o32[b*Og*CK+ky*g.kw+kx:], CK, K, false)
+			}
+		}
+	}
+	return true
 }
 
 // columns copies the shifted rows of the padded input xp into the
@@ -260,9 +298,34 @@ func (s *shiftConv[T]) pad(w *worker[T], i int) (xp, dp []T) {
 	w.xp = grow(w.xp, g.c*s.ldx)
 	w.dp = grow(w.dp, g.m*s.nq)
 	xp, dp = w.xp, w.dp
-	clear(xp)
-	clear(dp)
 	x := s.xv[i*g.c*hw : (i+1)*g.c*hw]
+	if g.pt >= 0 && g.pl >= 0 && g.pt+g.h <= s.hp && g.pl+g.w <= s.wp {
+		// the input lies inside the padded plane: clear only the border
+		for c := 0; c < g.c; c++ {
+			padPlane(xp[c*s.ldx:][:s.ldx], x[c*hw:][:hw], g.h, g.w, g.pt, g.pl, s.wp)
+		}
+	} else {
+		s.padClipped(xp, x)
+	}
+	// δ's rows, each followed by Wp − OW zeros
+	d := s.dv[i*g.m*P : (i+1)*g.m*P]
+	for o := 0; o < g.m; o++ {
+		for oy := 0; oy < g.oh; oy++ {
+			row := dp[o*s.nq+oy*s.wp:][:s.wp]
+			copy(row[:g.ow], d[(o*g.oh+oy)*g.ow:][:g.ow])
+			clear(row[g.ow:])
+		}
+	}
+	return xp, dp
+}
+
+// padClipped writes the input x into xp where the padded plane clips it
+// (a negative pad, or more input than the plane holds): xp cleared, then
+// the input's rows and columns inside the plane copied.
+func (s *shiftConv[T]) padClipped(xp, x []T) {
+	g := s.g
+	hw := g.h * g.w
+	clear(xp)
 	// input column ix lands at padded column ix + pl; rows likewise
 	for c := 0; c < g.c; c++ {
 		for y := 0; y < g.h; y++ {
@@ -281,13 +344,26 @@ func (s *shiftConv[T]) pad(w *worker[T], i int) (xp, dp []T) {
 			copy(xp[c*s.ldx+py*s.wp+lo+g.pl:][:hi-lo], x[c*hw+y*g.w+lo:][:hi-lo])
 		}
 	}
-	d := s.dv[i*g.m*P : (i+1)*g.m*P]
-	for o := 0; o < g.m; o++ {
-		for oy := 0; oy < g.oh; oy++ {
-			copy(dp[o*s.nq+oy*s.wp:][:g.ow], d[(o*g.oh+oy)*g.ow:][:g.ow])
-		}
+}
+
+// padPlane writes the h×w plane src into dst (rows wp apart) at row pt and
+// column pl and zeroes the rest of dst: the border around it and the tail
+// past its last row (pt, pl ≥ 0, the plane inside dst).
+func padPlane[T float](dst, src []T, h, w, pt, pl, wp int) {
+	if h == 0 || w == 0 {
+		clear(dst)
+		return
 	}
-	return xp, dp
+	clear(dst[:pt*wp+pl])
+	for y := 0; y < h; y++ {
+		at := (pt+y)*wp + pl
+		copy(dst[at:][:w], src[y*w:][:w])
+		end := len(dst)
+		if y+1 < h {
+			end = at + wp
+		}
+		clear(dst[at+w : end])
+	}
 }
 
 // smallGramP is the largest p for which Gram matrices are accumulated by

@@ -49,10 +49,11 @@ func DotShift3(m, n, k int, alpha float32, a []float32, lda int, b []float32, ld
 		kb := min(kdc, k-pc)
 		k8 := kb / 8
 		first := pc == 0 && !add
-		for j := 0; j < n; j++ {
-			bj := b[j*ldb+pc:]
-			for i0 := 0; i0 < mf; i0 += 4 {
-				ai := a[i0*lda+pc:]
+		// four rows of A stay in L1 while the rows of B stream past
+		for i0 := 0; i0 < mf; i0 += 4 {
+			ai := a[i0*lda+pc:]
+			for j := 0; j < n; j++ {
+				bj := b[j*ldb+pc:]
 				dot(k8, ai, lda, bj, 1, &out)
 				for p := 8 * k8; p < kb; p++ {
 					b0, b1, b2 := bj[p], bj[p+1], bj[p+2]
@@ -67,8 +68,11 @@ func DotShift3(m, n, k int, alpha float32, a []float32, lda int, b []float32, ld
 					store3(c[(i0+r)*ldc+j*cs:], alpha, out[3*r:3*r+3], first)
 				}
 			}
-			for i := mf; i < m; i++ {
-				ai := a[i*lda+pc : i*lda+pc+kb]
+		}
+		for i := mf; i < m; i++ {
+			ai := a[i*lda+pc : i*lda+pc+kb]
+			for j := 0; j < n; j++ {
+				bj := b[j*ldb+pc:]
 				var s [3]float32
 				for p, v := range ai {
 					s[0] += v * bj[p]
