@@ -5,8 +5,12 @@ import (
 )
 
 // convTaps enables convFwdTaps: on CPUs whose best kernel of
-// auditor/internal/sgemm is the AVX2+FMA one (not with AVX-512, whose
-// paths stay as measured there). A variable for tests.
+// auditor/internal/sgemm is the AVX2+FMA one or the AVX-512 one (the
+// latter's kern8x32taps: resnet20's 16- and 32-channel layers, forward
+// without kept columns and input gradient, 8.1/6.9 and 7.9/7.3 cpu-ms by
+// im2col and OpenBLAS against 5.8/5.4 and 5.1/4.9 by taps, one thread;
+// Intel family 6 model 167, OpenBLAS Cooperlake, docs/performance.md
+// "taps512"). A variable for tests.
 var convTaps = sgemm.Kernel() == "avx2" || sgemm.Kernel() == "avx512"
 
 // tapsMinP is the smallest output map convFwdTaps takes: resnet20's
@@ -14,7 +18,9 @@ var convTaps = sgemm.Kernel() == "avx2" || sgemm.Kernel() == "avx512"
 // im2col and OpenBLAS's product, its 8×8 maps (64 channels; a sample's
 // padded rows, 8×10 columns, fill a fraction of the 24-column tiles) no
 // faster (BenchmarkTaps, BenchmarkResNet20ConvLayers; AMD EPYC family 25
-// model 1, docs/performance.md "r20"). A variable for tests.
+// model 1, docs/performance.md "r20"; with AVX-512's 32-column tiles the
+// 8×8 maps reach 69 GFLOP/s of useful work against 154 on the 32×32 ones,
+// "taps512"). A variable for tests.
 var tapsMinP = 256
 
 // tapsOK reports whether convFwdTaps computes this convolution: one group,

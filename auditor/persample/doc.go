@@ -103,7 +103,9 @@
 // with auditor/internal/sgemm's single-threaded Serial (float32; gonum's
 // BLAS in float64); there a stride-1 convolution without the executor's
 // column matrix multiplies δ_i by a column matrix of shifted rows of the
-// padded input (shiftConv.fullIm). The two parameters of a
+// padded input (shiftConv.fullIm), or, for kernel columns in threes, takes
+// its dot products with the padded input at three shifts at once without
+// any column matrix (sgemm.DotShift3). The two parameters of a
 // BatchNormalization node share one sweep of δ and x per sample (bnPair,
 // with an AVX2 kernel where the CPU has one, as for float32 |g_i|²); norms,
 // coordinates, elementwise expansions and Gram matrices are accumulated in

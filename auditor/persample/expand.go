@@ -184,7 +184,10 @@ func newShiftConv[T float](g *geom, xv, dv []T) *shiftConv[T] {
 // product on U(x_i) (in the OpenBLAS build with AVX-512 (Cooperlake)
 // shiftConv.fullT's kh·kw OpenBLAS products were 5–10 %
 // faster in the collect benchmark than fullIm's on sgemm.Serial, and
-// fullIm's column matrix with one OpenBLAS product per group no faster).
+// fullIm's column matrix with one OpenBLAS product per group no faster,
+// nor fullIm's sgemm.DotShift3 products: resnet20 collect 0.56–0.58 s
+// either way at one thread on Intel family 6 model 167, docs/performance.md
+// "taps512").
 // A variable so that tests run every path in both builds.
 var shiftColumns = oursPerSample
 
@@ -237,7 +240,7 @@ func (s *shiftConv[T]) dotShift(xp, dp []T, alpha float64, dst []T) bool {
 		for ky := 0; ky < g.kh; ky++ {
 			for kx := 0; kx < g.kw; kx += 3 {
 				sgemm.DotShift3(Og, Cg, s.nq, float32(alpha), d32[b*Og*s.nq:], s.nq,
-					x32[b*Cg*s.ldx+ky*g.dh*s.wp+kx:], s.ldx, o32[b*Og*CK+ky*g.kw+kx:], CK, K, false)
+					x32[b*Cg*s.ldx+ky*g.dh*s.wp+kx:], s.ldx, o32[b*Og*CK+ky*g.kw+kx:], CK, K)
 			}
 		}
 	}

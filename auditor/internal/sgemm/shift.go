@@ -5,8 +5,7 @@ package sgemm
 //	c[i·ldc + j·cs + t] = alpha · Σ_{p<k} a[i·lda + p] · b[j·ldb + t + p],
 //
 // the dot products of m rows of A with n rows of B each read at three
-// consecutive shifts (c overwritten, not read; with add, the sums are
-// added to c instead: "=" becomes "+="). A stride-1
+// consecutive shifts (c is overwritten, not read). A stride-1
 // convolution's weight gradient over a zero-padded input has this form:
 // the rows of A are the output gradient's channels, the rows of B the
 // padded input's channels, and the three shifts three neighbouring
@@ -16,7 +15,7 @@ package sgemm
 // passes), the edge rows and the last k mod 8 terms in scalar code; the
 // error bound is a float32 sum of k products (see the tests). It runs on
 // the calling goroutine.
-func DotShift3(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc, cs int, add bool) {
+func DotShift3(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc, cs int) {
 	switch {
 	case m < 0 || n < 0 || k < 0:
 		panic("sgemm: DotShift3: negative dimension")
@@ -32,9 +31,6 @@ func DotShift3(m, n, k int, alpha float32, a []float32, lda int, b []float32, ld
 		panic("sgemm: DotShift3: c too short")
 	}
 	if k == 0 {
-		if add {
-			return
-		}
 		for i := 0; i < m; i++ {
 			for j := 0; j < n; j++ {
 				clear(c[i*ldc+j*cs:][:3])
@@ -48,7 +44,7 @@ func DotShift3(m, n, k int, alpha float32, a []float32, lda int, b []float32, ld
 	for pc := 0; pc < k; pc += kdc {
 		kb := min(kdc, k-pc)
 		k8 := kb / 8
-		first := pc == 0 && !add
+		first := pc == 0
 		// four rows of A stay in L1 while the rows of B stream past
 		for i0 := 0; i0 < mf; i0 += 4 {
 			ai := a[i0*lda+pc:]
