@@ -1,12 +1,10 @@
 package persample
 
 import (
-	"fmt"
 	"math/rand"
 	"testing"
 
 	"github.com/gnaudit/gnaudit/auditor/ir"
-	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // TestDotShift checks shiftConv.dotShift (fullIm's products by
@@ -77,14 +75,7 @@ func TestDotShift(t *testing.T) {
 					}
 				}
 			}
-			ref, fast := res[0], res[1]
-			for k, p := range params {
-				name := fmt.Sprint(p.Name)
-				approx.Slice(t, name+" full", rowsOf(fast[0].Params[k], n, p.Size), rowsOf(ref[0].Params[k], n, p.Size), scaled(rowsOf(ref[0].Params[k], n, p.Size), tol), 0)
-				approx.Slice(t, name+" squared norms", fast[1].Params[k].SqNorm, ref[1].Params[k].SqNorm, scaled(ref[1].Params[k].SqNorm, tol), 0)
-				approx.Slice(t, name+" sums", fast[1].Params[k].Sum, ref[1].Params[k].Sum, scaled(ref[1].Params[k].Sum, tol), 0)
-				approx.Slice(t, name+" coordinates", fast[1].Params[k].Coords, ref[1].Params[k].Coords, scaled(ref[1].Params[k].Coords, tol), 0)
-			}
+			sameOutputs(t, params, n, res[1], res[0], tol)
 		})
 	}
 }

@@ -92,14 +92,7 @@ func TestFloat32FastPaths(t *testing.T) {
 					}
 					results[on] = [2]*Result{full, got}
 				}
-				const tol = 1e-5
-				for k, p := range e.Params() {
-					ref, fast := results[false], results[true]
-					approx.Slice(t, p.Name+" full", rowsOf(fast[0].Params[k], n, p.Size), rowsOf(ref[0].Params[k], n, p.Size), scaled(rowsOf(ref[0].Params[k], n, p.Size), tol), 0)
-					approx.Slice(t, p.Name+" squared norms", fast[1].Params[k].SqNorm, ref[1].Params[k].SqNorm, scaled(ref[1].Params[k].SqNorm, tol), 0)
-					approx.Slice(t, p.Name+" sums", fast[1].Params[k].Sum, ref[1].Params[k].Sum, scaled(ref[1].Params[k].Sum, tol), 0)
-					approx.Slice(t, p.Name+" coordinates", fast[1].Params[k].Coords, ref[1].Params[k].Coords, scaled(ref[1].Params[k].Coords, tol), 0)
-				}
+				sameOutputs(t, e.Params(), n, results[true], results[false], 1e-5)
 			})
 		}
 	}

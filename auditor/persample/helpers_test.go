@@ -7,6 +7,7 @@ import (
 	"github.com/gnaudit/gnaudit/auditor/graph"
 	"github.com/gnaudit/gnaudit/auditor/internal/irtest"
 	"github.com/gnaudit/gnaudit/auditor/ir"
+	"github.com/gnaudit/gnaudit/internal/approx"
 )
 
 // mb is an irtest.Builder under the short names these tests use; m and rng
@@ -124,4 +125,19 @@ func rowOf(pg ParamGrads, i, size int) []float64 {
 		r[j] = float64(pg.Full32[i*size+j])
 	}
 	return r
+}
+
+// sameOutputs checks, parameter by parameter, an engine's outputs got
+// against ref's, to tol of each reference tensor's scale: [0] the first n
+// rows of the materialised gradients (Request.Full), [1] the squared norms,
+// sums and coordinates (Request.Norms and Coords).
+func sameOutputs(t *testing.T, params []ParamInfo, n int, got, ref [2]*Result, tol float64) {
+	t.Helper()
+	for k, p := range params {
+		want := rowsOf(ref[0].Params[k], n, p.Size)
+		approx.Slice(t, p.Name+" full", rowsOf(got[0].Params[k], n, p.Size), want, scaled(want, tol), 0)
+		approx.Slice(t, p.Name+" squared norms", got[1].Params[k].SqNorm, ref[1].Params[k].SqNorm, scaled(ref[1].Params[k].SqNorm, tol), 0)
+		approx.Slice(t, p.Name+" sums", got[1].Params[k].Sum, ref[1].Params[k].Sum, scaled(ref[1].Params[k].Sum, tol), 0)
+		approx.Slice(t, p.Name+" coordinates", got[1].Params[k].Coords, ref[1].Params[k].Coords, scaled(ref[1].Params[k].Coords, tol), 0)
+	}
 }

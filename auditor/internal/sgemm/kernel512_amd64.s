@@ -33,6 +33,35 @@
 	VFMADD231PS  Z16, Z25, Z14          \
 	VFMADD231PS  Z17, Z25, Z15
 
+// The 8×32 tile's accumulators Z0–Z15 set to zero.
+#define ZERO16 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3 \
+	VPXORD Z4, Z4, Z4 \
+	VPXORD Z5, Z5, Z5 \
+	VPXORD Z6, Z6, Z6 \
+	VPXORD Z7, Z7, Z7 \
+	VPXORD Z8, Z8, Z8 \
+	VPXORD Z9, Z9, Z9 \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z12, Z12, Z12 \
+	VPXORD Z13, Z13, Z13 \
+	VPXORD Z14, Z14, Z14 \
+	VPXORD Z15, Z15, Z15
+
+// Four steps of the 8×32 tile: A's packed strip at AX (8 values a step),
+// B's rows at BX, R10 bytes apart, r3 = 3·R10; AX and BX advanced past them.
+#define STEP8X4(r3) \
+	STEP8(0, (BX), 64(BX))                \
+	STEP8(32, (BX)(R10*1), 64(BX)(R10*1)) \
+	STEP8(64, (BX)(R10*2), 64(BX)(R10*2)) \
+	STEP8(96, (BX)(r3*1), 64(BX)(r3*1))   \
+	ADDQ $128, AX                         \
+	LEAQ (BX)(R10*4), BX
+
 // Row stores of the three modes; DX is the row, SI the row stride in bytes.
 #define ZSTORE0(r0, r1) \
 	VMOVUPS r0, (DX)                    \
@@ -65,22 +94,7 @@ TEXT ·kern8x32(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), SI
 	SHLQ $2, SI
 
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO16
 
 	// Four steps per iteration, then one at a time: A's strip is packed
 	// (8 values per step), B's rows are R10 bytes apart (packed: 128).
@@ -91,12 +105,7 @@ TEXT ·kern8x32(SB), NOSPLIT, $0-64
 	JZ    rest
 
 loop4:
-	STEP8(0, (BX), 64(BX))
-	STEP8(32, (BX)(R10*1), 64(BX)(R10*1))
-	STEP8(64, (BX)(R10*2), 64(BX)(R10*2))
-	STEP8(96, (BX)(R11*1), 64(BX)(R11*1))
-	ADDQ $128, AX
-	LEAQ (BX)(R10*4), BX
+	STEP8X4(R11)
 	DECQ R9
 	JNZ  loop4
 
@@ -326,22 +335,7 @@ TEXT ·kern8x32taps(SB), NOSPLIT, $0-72
 	MOVQ ldc+64(FP), SI
 	SHLQ $2, SI
 
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO16
 
 	TESTQ R8, R8
 	JZ    zstore
@@ -358,12 +352,7 @@ ztap:
 	JZ    zrest
 
 zloop4:
-	STEP8(0, (BX), 64(BX))
-	STEP8(32, (BX)(R10*1), 64(BX)(R10*1))
-	STEP8(64, (BX)(R10*2), 64(BX)(R10*2))
-	STEP8(96, (BX)(R14*1), 64(BX)(R14*1))
-	ADDQ $128, AX
-	LEAQ (BX)(R10*4), BX
+	STEP8X4(R14)
 	DECQ CX
 	JNZ  zloop4
 

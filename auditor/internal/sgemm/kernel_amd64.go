@@ -66,16 +66,22 @@ func kernelAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, be
 //go:noescape
 func kern4x24taps(nt, kc int, a *float32, astride int, b *float32, offs *int, ldb int, c *float32, ldc int)
 
-// tapsAVX2 calls kern4x24taps after checking that the strips, the rows of
-// B the offsets reach and the tile lie within their slices.
+// tapsAVX2 calls kern4x24taps after checkTaps.
 func tapsAVX2(kc int, a []float32, astride int, b []float32, offs []int, ldb int, c []float32, ldc int) {
-	nt := len(offs)
-	_ = a[(nt-1)*astride+kc*mr-1]
+	checkTaps(mr, nr, kc, a, astride, b, offs, ldb, c, ldc)
+	kern4x24taps(len(offs), kc, &a[0], astride, &b[0], &offs[0], ldb, &c[0], ldc)
+}
+
+// checkTaps checks that the nt = len(offs) packed strips of an mr-row
+// tile kernel of Taps (kc steps, astride apart), the rows of B its offsets
+// reach (nr columns, ldb apart) and its mr×nr tile of C lie within their
+// slices.
+func checkTaps(mr, nr, kc int, a []float32, astride int, b []float32, offs []int, ldb int, c []float32, ldc int) {
+	_ = a[(len(offs)-1)*astride+kc*mr-1]
 	for _, off := range offs {
 		_ = b[off+(kc-1)*ldb+nr-1]
 	}
 	_ = c[(mr-1)*ldc+nr-1]
-	kern4x24taps(nt, kc, &a[0], astride, &b[0], &offs[0], ldb, &c[0], ldc)
 }
 
 // kern8x32 is the AVX-512 microkernel (kernel512_amd64.s): the tile is 8
@@ -100,16 +106,10 @@ func kernelAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, 
 //go:noescape
 func kern8x32taps(nt, kc int, a *float32, astride int, b *float32, offs *int, ldb int, c *float32, ldc int)
 
-// tapsAVX512 calls kern8x32taps after checking that the strips, the rows
-// of B the offsets reach and the tile lie within their slices.
+// tapsAVX512 calls kern8x32taps after checkTaps.
 func tapsAVX512(kc int, a []float32, astride int, b []float32, offs []int, ldb int, c []float32, ldc int) {
-	nt := len(offs)
-	_ = a[(nt-1)*astride+kc*mr512-1]
-	for _, off := range offs {
-		_ = b[off+(kc-1)*ldb+nr512-1]
-	}
-	_ = c[(mr512-1)*ldc+nr512-1]
-	kern8x32taps(nt, kc, &a[0], astride, &b[0], &offs[0], ldb, &c[0], ldc)
+	checkTaps(mr512, nr512, kc, a, astride, b, offs, ldb, c, ldc)
+	kern8x32taps(len(offs), kc, &a[0], astride, &b[0], &offs[0], ldb, &c[0], ldc)
 }
 
 // dot4x3 is the AVX2+FMA dot-product kernel (kernel_amd64.s): the 4×3
