@@ -62,16 +62,8 @@ func TestDotShift(t *testing.T) {
 					coords = append(coords, randomCoords(r, p.Size, p.Size/3+2))
 				}
 				for rep := 0; rep < 2; rep++ {
-					full, err := e.Compute(x, y, Request{Full: true})
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, err := e.Compute(x, y, Request{Norms: true, Coords: coords})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if rep == 1 || k == 0 {
-						res[k] = [2]*Result{full, got}
+					if r := fullAndNorms(t, e, x, y, coords); rep == 1 || k == 0 {
+						res[k] = r
 					}
 				}
 			}

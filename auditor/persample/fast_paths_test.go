@@ -82,15 +82,7 @@ func TestFloat32FastPaths(t *testing.T) {
 				results := map[bool][2]*Result{}
 				for _, on := range []bool{false, true} {
 					set(on)
-					full, err := e.Compute(x, y, Request{Full: true})
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, err := e.Compute(x, y, Request{Norms: true, Coords: coords})
-					if err != nil {
-						t.Fatal(err)
-					}
-					results[on] = [2]*Result{full, got}
+					results[on] = fullAndNorms(t, e, x, y, coords)
 				}
 				sameOutputs(t, e.Params(), n, results[true], results[false], 1e-5)
 			})

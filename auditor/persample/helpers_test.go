@@ -141,3 +141,19 @@ func sameOutputs(t *testing.T, params []ParamInfo, n int, got, ref [2]*Result, t
 		approx.Slice(t, p.Name+" coordinates", got[1].Params[k].Coords, ref[1].Params[k].Coords, scaled(ref[1].Params[k].Coords, tol), 0)
 	}
 }
+
+// fullAndNorms computes, on e, the materialised gradients of x, y
+// (Request.Full) and their squared norms, sums and coords (Request.Norms
+// and Coords): sameOutputs's [2]*Result.
+func fullAndNorms(t *testing.T, e *Engine, x []float64, y []int, coords [][]int) [2]*Result {
+	t.Helper()
+	full, err := e.Compute(x, y, Request{Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Compute(x, y, Request{Norms: true, Coords: coords})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [2]*Result{full, got}
+}
