@@ -67,6 +67,10 @@ func convFwdTaps[T float](out, x, w, b []T, g *geom, sc *scratch[T]) bool {
 	if b != nil {
 		b32 = any(b).([]float32)
 	}
+	if S := tapsBatch(g); S > 1 {
+		convFwdTapsBatched(out32, x32, w32, b32, g, any(sc).(*scratch[float32]), S)
+		return true
+	}
 	K := g.kh * g.kw
 	hp, wp := g.h+g.pt+g.pb, g.w+g.pl+g.pr
 	ldx := hp * wp
@@ -130,6 +134,114 @@ func convFwdTaps[T float](out, x, w, b []T, g *geom, sc *scratch[T]) bool {
 		}
 	})
 	return true
+}
+
+// tapsBatched enables convFwdTapsBatched (a variable for tests).
+var tapsBatched = true
+
+// tapsBatch returns the samples per block of convFwdTapsBatched for g, or
+// 1 where convFwdTaps takes one sample at a time: where an output row
+// fills the tile's columns (OW ≥ nr) or tapsBatched is off. Else the
+// smallest S with OW·S a multiple of nr, doubled while a row of the block
+// (OW·S columns) is under 128.
+func tapsBatch(g *geom) int {
+	_, nr := sgemm.TapTile()
+	if !tapsBatched || g.ow >= nr {
+		return 1
+	}
+	s := nr / gcd(g.ow, nr)
+	for s*g.ow < 128 {
+		s *= 2
+	}
+	return s
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// convFwdTapsBatched is convFwdTaps on maps narrower than the tile, S
+// samples at a time with the sample index innermost: the block's inputs
+// zero-padded to xb [C, Hp, Wp, S], so that output row oy of all S samples
+// is one sgemm.TapsPacked product over OW·S columns (a multiple of the
+// tile's width: no column is computed in vain), tap (ky, kx) at offset
+// (ky·Wp + kx)·S with rows Hp·Wp·S apart; its columns (ox, s) are then
+// scattered into the output planes (plus the bias). A last block of fewer
+// samples computes the full block's columns from stale values and keeps
+// only its own (each column reads only its own sample). The sums are
+// convFwdTaps's, in the same order.
+func convFwdTapsBatched(out, x, w, b []float32, g *geom, sc *scratch[float32], S int) {
+	K := g.kh * g.kw
+	hp, wp := g.h+g.pt+g.pb, g.w+g.pl+g.pr
+	plane := hp * wp * S
+	P, HW := g.oh*g.ow, g.h*g.w
+	n := g.ow * S
+	mr, nr := sgemm.TapTile()
+	ldc := (n + nr - 1) / nr * nr
+	mp := (g.m + mr - 1) / mr * mr
+	offs := make([]int, K)
+	for ky := 0; ky < g.kh; ky++ {
+		for kx := 0; kx < g.kw; kx++ {
+			offs[ky*g.kw+kx] = (ky*wp + kx) * S
+		}
+	}
+	// wt[t, m, c] = w[m, c, t]
+	sc.taps = grow32(sc.taps, K*g.m*g.c)
+	wt := sc.taps
+	for m := 0; m < g.m; m++ {
+		for c := 0; c < g.c; c++ {
+			for t, v := range w[(m*g.c+c)*K:][:K] {
+				wt[(t*g.m+m)*g.c+c] = v
+			}
+		}
+	}
+	nblk := (g.n + S - 1) / S
+	nw := workers(g.n * g.m * g.c * K * P)
+	for wi := 0; wi < nw; wi++ {
+		sc.worker(wi, 0, g.c*plane)
+		sc.worker(wi, 1, mp*ldc)
+	}
+	sc.tapsA = sgemm.PackTaps(g.m, g.c, K, wt, sc.tapsA)
+	ap := sc.tapsA
+	parallelS(nblk, g.m*g.c*K*P*S, 1, func(wi, b0, b1 int) {
+		xb := sc.wb[wi][0][:g.c*plane]
+		cb := sc.wb[wi][1][:mp*ldc]
+		for blk := b0; blk < b1; blk++ {
+			n0 := blk * S
+			ns := min(S, g.n-n0)
+			clear(xb)
+			for s := 0; s < ns; s++ {
+				xs := x[(n0+s)*g.c*HW:][:g.c*HW]
+				for c := 0; c < g.c; c++ {
+					for y := 0; y < g.h; y++ {
+						row := xb[c*plane+((y+g.pt)*wp+g.pl)*S+s:]
+						for ix, v := range xs[c*HW+y*g.w:][:g.w] {
+							row[ix*S] = v
+						}
+					}
+				}
+			}
+			for oy := 0; oy < g.oh; oy++ {
+				sgemm.TapsPacked(g.m, n, g.c, ap, offs, xb[oy*wp*S:], plane, cb, ldc)
+				for m := 0; m < g.m; m++ {
+					row := cb[m*ldc:][:n]
+					var bv float32
+					if b != nil {
+						bv = b[m]
+					}
+					for s := 0; s < ns; s++ {
+						dst := out[((n0+s)*g.m+m)*P+oy*g.ow:][:g.ow]
+						for ox := range dst {
+							dst[ox] = row[ox*S+s] + bv
+						}
+					}
+				}
+			}
+		}
+	})
 }
 
 // grow32 returns s with length n, reallocated when its capacity is short.
