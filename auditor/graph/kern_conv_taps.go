@@ -21,7 +21,13 @@ var convTaps = sgemm.Kernel() == "avx2" || sgemm.Kernel() == "avx512"
 // model 1, docs/performance.md "r20"; with AVX-512's 32-column tiles the
 // 8×8 maps reach 69 GFLOP/s of useful work against 154 on the 32×32 ones,
 // "taps512"). A variable for tests.
-var tapsMinP = 256
+var tapsMinP = func() int {
+	if sgemm.Kernel() == "avx512" {
+		// convFwdTapsBatched: resnet20's 8×8 maps too ("taps512")
+		return 64
+	}
+	return 256
+}()
 
 // tapsOK reports whether convFwdTaps computes this convolution: one group,
 // stride and dilation 1, an output map of the input's size (pads kh−1 and
@@ -140,13 +146,20 @@ func convFwdTaps[T float](out, x, w, b []T, g *geom, sc *scratch[T]) bool {
 var tapsBatched = true
 
 // tapsBatch returns the samples per block of convFwdTapsBatched for g, or
-// 1 where convFwdTaps takes one sample at a time: where an output row
-// fills the tile's columns (OW ≥ nr) or tapsBatched is off. Else the
-// smallest S with OW·S a multiple of nr, doubled while a row of the block
-// (OW·S columns) is under 128.
+// 1 where convFwdTaps takes one sample at a time: where tapsBatched is off
+// or the per-sample product wastes at most a fifth of its columns (its
+// (OH−1)·Wp + OW columns rounded up to the tile's width nr, against OH·OW
+// useful: resnet20's 32×32 and 16×16 maps, 6 and 11 % wasted; one sample
+// at a time was 5.5 / 5.3 cpu-ms forward / input gradient on the 16×16
+// layer against 6.6 / 7.2 batched, and the 8×8 layer 7.1 / 6.8 by im2col
+// against 5.1 / 5.2 batched, one thread, docs/performance.md "taps512").
+// Else the smallest S with OW·S a multiple of nr, doubled while a row of
+// the block (OW·S columns) is under 128.
 func tapsBatch(g *geom) int {
 	_, nr := sgemm.TapTile()
-	if !tapsBatched || g.ow >= nr {
+	wp := g.w + g.pl + g.pr
+	cols := ((g.oh-1)*wp + g.ow + nr - 1) / nr * nr
+	if !tapsBatched || 4*cols <= 5*g.oh*g.ow {
 		return 1
 	}
 	s := nr / gcd(g.ow, nr)

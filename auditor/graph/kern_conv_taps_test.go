@@ -21,7 +21,7 @@ var tapsCases = []geom{
 	{n: 2, c: 5, m: 3, h: 5, w: 5, kh: 2, kw: 3, pb: 1, pl: 2},
 	{n: 3, c: 6, m: 9, h: 4, w: 4, kh: 1, kw: 1},
 	{n: 2, c: 2, m: 4, h: 1, w: 30, kh: 1, kw: 3, pl: 1, pr: 1},
-	{n: 21, c: 5, m: 9, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
+	{n: 37, c: 5, m: 9, h: 8, w: 8, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
 	{n: 19, c: 3, m: 6, h: 16, w: 16, kh: 3, kw: 3, pt: 1, pl: 1, pb: 1, pr: 1},
 }
 
