@@ -228,13 +228,16 @@ func convFwdTapsBatched(out, x, w, b []float32, g *geom, sc *scratch[float32], S
 			n0 := blk * S
 			ns := min(S, g.n-n0)
 			clear(xb)
-			for s := 0; s < ns; s++ {
-				xs := x[(n0+s)*g.c*HW:][:g.c*HW]
-				for c := 0; c < g.c; c++ {
-					for y := 0; y < g.h; y++ {
-						row := xb[c*plane+((y+g.pt)*wp+g.pl)*S+s:]
-						for ix, v := range xs[c*HW+y*g.w:][:g.w] {
-							row[ix*S] = v
+			// S values of one position at a time (one write of S floats,
+			// reads of S sequential rows)
+			for c := 0; c < g.c; c++ {
+				for y := 0; y < g.h; y++ {
+					row := xb[c*plane+((y+g.pt)*wp+g.pl)*S:][:g.w*S]
+					src := x[(n0*g.c+c)*HW+y*g.w:]
+					for s := 0; s < ns; s++ {
+						xs := src[s*g.c*HW:][:g.w]
+						for ix, v := range xs {
+							row[ix*S+s] = v
 						}
 					}
 				}
