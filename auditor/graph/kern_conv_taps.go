@@ -214,14 +214,15 @@ func convFwdTapsBatched(out, x, w, b []float32, g *geom, sc *scratch[float32], S
 		}
 	}
 	nblk := (g.n + S - 1) / S
-	nw := workers(g.n * g.m * g.c * K * P)
-	for wi := 0; wi < nw; wi++ {
+	// buffers for as many goroutines as parallelS below may start
+	work := g.m * g.c * K * P * S
+	for wi := 0; wi < min(workers(nblk*work), nblk); wi++ {
 		sc.worker(wi, 0, g.c*plane)
 		sc.worker(wi, 1, mp*ldc)
 	}
 	sc.tapsA = sgemm.PackTaps(g.m, g.c, K, wt, sc.tapsA)
 	ap := sc.tapsA
-	parallelS(nblk, g.m*g.c*K*P*S, 1, func(wi, b0, b1 int) {
+	parallelS(nblk, work, 1, func(wi, b0, b1 int) {
 		xb := sc.wb[wi][0][:g.c*plane]
 		cb := sc.wb[wi][1][:mp*ldc]
 		for blk := b0; blk < b1; blk++ {
