@@ -59,10 +59,7 @@ func TestConvDense(t *testing.T) {
 			t.Fatalf("case %d %+v: not dense", k, g0)
 		}
 		P := g.oh * g.ow
-		x := randVec(rng, g.n*g.c*g.h*g.w)
-		w := randVec(rng, g.m*g.c*g.kh*g.kw)
-		b := randVec(rng, g.m)
-		gy := randVec(rng, g.n*g.m*P)
+		x, w, b, gy := convInputs(rng, &g)
 		for _, bias := range []bool{false, true} {
 			t.Run(fmt.Sprint(k, "/bias=", bias), func(t *testing.T) {
 				var bb []float64
@@ -198,6 +195,12 @@ func TestDenseColumns(t *testing.T) {
 			t.Errorf("case %d: second ready false", k)
 		}
 	}
+}
+
+// convInputs draws a convolution's input, weights, bias and output
+// gradient for g.
+func convInputs(rng *rand.Rand, g *geom) (x, w, b, gy []float64) {
+	return randVec(rng, g.n*g.c*g.h*g.w), randVec(rng, g.m*g.c*g.kh*g.kw), randVec(rng, g.m), randVec(rng, g.n*g.m*g.oh*g.ow)
 }
 
 // within32 checks float32 results got against float64 ones want to 1e-5

@@ -87,32 +87,16 @@ func convFwdTaps[T float](out, x, w, b []T, g *geom, sc *scratch[T]) bool {
 	mr, nr := sgemm.TapTile()
 	ldc := (nq + nr - 1) / nr * nr
 	mp := (g.m + mr - 1) / mr * mr
-	offs := make([]int, K)
-	for ky := 0; ky < g.kh; ky++ {
-		for kx := 0; kx < g.kw; kx++ {
-			offs[ky*g.kw+kx] = ky*wp + kx
-		}
-	}
+	offs := g.tapOffsets(wp, 1)
 	// xp holds the padded planes and the columns the last tile reads past
 	// the last plane's end
 	nx := max(g.c*ldx, (g.c-1)*ldx+offs[K-1]+ldc)
-	// wt[t, m, c] = w[m, c, t]
-	sc.taps = grow32(sc.taps, K*g.m*g.c)
-	wt := sc.taps
-	for m := 0; m < g.m; m++ {
-		for c := 0; c < g.c; c++ {
-			for t, v := range w32[(m*g.c+c)*K:][:K] {
-				wt[(t*g.m+m)*g.c+c] = v
-			}
-		}
-	}
 	nw := workers(g.n * g.m * g.c * K * P)
 	for wi := 0; wi < nw; wi++ {
 		sc.worker(wi, 0, nx)
 		sc.worker(wi, 1, mp*ldc)
 	}
-	sc.tapsA = sgemm.PackTaps(g.m, g.c, K, wt, sc.tapsA)
-	ap := sc.tapsA
+	ap := packTapWeights(w32, g, &sc.taps, &sc.tapsA)
 	parallelS(g.n, g.m*g.c*K*P, 1, func(wi, s0, s1 int) {
 		xp := any(sc.wb[wi][0]).([]float32)[:nx]
 		cb := any(sc.wb[wi][1]).([]float32)[:mp*ldc]
@@ -197,22 +181,7 @@ func convFwdTapsBatched(out, x, w, b []float32, g *geom, sc *scratch[float32], S
 	mr, nr := sgemm.TapTile()
 	ldc := (n + nr - 1) / nr * nr
 	mp := (g.m + mr - 1) / mr * mr
-	offs := make([]int, K)
-	for ky := 0; ky < g.kh; ky++ {
-		for kx := 0; kx < g.kw; kx++ {
-			offs[ky*g.kw+kx] = (ky*wp + kx) * S
-		}
-	}
-	// wt[t, m, c] = w[m, c, t]
-	sc.taps = grow32(sc.taps, K*g.m*g.c)
-	wt := sc.taps
-	for m := 0; m < g.m; m++ {
-		for c := 0; c < g.c; c++ {
-			for t, v := range w[(m*g.c+c)*K:][:K] {
-				wt[(t*g.m+m)*g.c+c] = v
-			}
-		}
-	}
+	offs := g.tapOffsets(wp, S)
 	nblk := (g.n + S - 1) / S
 	// buffers for as many goroutines as parallelS below may start
 	work := g.m * g.c * K * P * S
@@ -220,8 +189,7 @@ func convFwdTapsBatched(out, x, w, b []float32, g *geom, sc *scratch[float32], S
 		sc.worker(wi, 0, g.c*plane)
 		sc.worker(wi, 1, mp*ldc)
 	}
-	sc.tapsA = sgemm.PackTaps(g.m, g.c, K, wt, sc.tapsA)
-	ap := sc.tapsA
+	ap := packTapWeights(w, g, &sc.taps, &sc.tapsA)
 	parallelS(nblk, work, 1, func(wi, b0, b1 int) {
 		xb := sc.wb[wi][0][:g.c*plane]
 		cb := sc.wb[wi][1][:mp*ldc]
@@ -261,6 +229,37 @@ func convFwdTapsBatched(out, x, w, b []float32, g *geom, sc *scratch[float32], S
 			}
 		}
 	})
+}
+
+// tapOffsets returns the offsets (ky·Wp + kx)·S of the kernel taps in
+// padded planes of Wp columns with S samples innermost (S = 1: one
+// sample's planes).
+func (g *geom) tapOffsets(wp, S int) []int {
+	offs := make([]int, g.kh*g.kw)
+	for ky := 0; ky < g.kh; ky++ {
+		for kx := 0; kx < g.kw; kx++ {
+			offs[ky*g.kw+kx] = (ky*wp + kx) * S
+		}
+	}
+	return offs
+}
+
+// packTapWeights packs the weights w [M, C, kh·kw] for sgemm.TapsPacked:
+// by tap into *taps (wt[t, m, c] = w[m, c, t]), then into Taps's strips in
+// *tapsA, which it returns (both buffers grown as needed).
+func packTapWeights(w []float32, g *geom, taps, tapsA *[]float32) []float32 {
+	K := g.kh * g.kw
+	*taps = grow32(*taps, K*g.m*g.c)
+	wt := *taps
+	for m := 0; m < g.m; m++ {
+		for c := 0; c < g.c; c++ {
+			for t, v := range w[(m*g.c+c)*K:][:K] {
+				wt[(t*g.m+m)*g.c+c] = v
+			}
+		}
+	}
+	*tapsA = sgemm.PackTaps(g.m, g.c, K, wt, *tapsA)
+	return *tapsA
 }
 
 // grow32 returns s with length n, reallocated when its capacity is short.

@@ -51,10 +51,7 @@ func TestConvFwdTaps(t *testing.T) {
 				t.Fatalf("case %d %+v: not taken", k, g0)
 			}
 			P := g.oh * g.ow
-			x := randVec(rng, g.n*g.c*g.h*g.w)
-			w := randVec(rng, g.m*g.c*g.kh*g.kw)
-			b := randVec(rng, g.m)
-			gy := randVec(rng, g.n*g.m*P)
+			x, w, b, gy := convInputs(rng, &g)
 			for _, bias := range []bool{false, true} {
 				t.Run(fmt.Sprint(k, "/batched=", batched, "/bias=", bias), func(t *testing.T) {
 					var bb, ab []float64
