@@ -363,12 +363,49 @@ func serialGemmMap(aT, bT bool, m, n, k int, alpha float32, a []float32, lda int
 }
 
 // dotGemm computes C = alpha·A·Bᵀ + beta·C from 4×3 blocks of dot
-// products (dotKernel) over kdc-deep passes, the edge rows and columns
-// with scalar dot products.
+// products (dotBlocks, on three rows of B at a time) over kdc-deep passes,
+// the last n mod 3 columns with scalar dot products.
 func dotGemm(v *variant, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	nf := n / 3 * 3
+	dotBlocks(v, m, nf/3, k, alpha, a, lda, b, 3*ldb, ldb, beta, c, ldc, 3)
+	if nf == n {
+		return
+	}
+	for pc := 0; pc < k; pc += kdc {
+		kb := min(kdc, k-pc)
+		be := beta
+		if pc > 0 {
+			be = 1
+		}
+		mode := modeOf(be)
+		for i := 0; i < m; i++ {
+			ai := a[i*lda+pc : i*lda+pc+kb]
+			for j := nf; j < n; j++ {
+				bj := b[j*ldb+pc : j*ldb+pc+kb]
+				var s float32
+				for p, v := range ai {
+					s += v * bj[p]
+				}
+				c[i*ldc+j] = update(c[i*ldc+j], alpha*s, be, mode)
+			}
+		}
+	}
+}
+
+// dotBlocks is the dot-product path of dotGemm and DotShift3: for blocks
+// jb < nb of three outputs each,
+//
+//	c[i·ldc + jb·cBlk + t] = alpha·Σ_p a[i·lda + p]·b[jb·bBlk + t·bIn + p] + beta·c[…],
+//
+// t < 3 (the block's three rows of B, bIn apart: three rows of a
+// transposed B, ldb apart, or one row read at three shifts, bIn = 1). The
+// sums run over kdc-deep passes, four rows of A at a time on the variant's
+// dot kernel (the last k mod 8 terms in scalar code), the last m mod 4
+// rows with scalar dot products.
+func dotBlocks(v *variant, m, nb, k int, alpha float32, a []float32, lda int, b []float32, bBlk, bIn int, beta float32, c []float32, ldc, cBlk int) {
 	dot := v.dot
 	var out [12]float32
-	mf, nf := m/4*4, n/3*3
+	mf := m / 4 * 4
 	for pc := 0; pc < k; pc += kdc {
 		kb := min(kdc, k-pc)
 		k8 := kb / 8
@@ -377,40 +414,38 @@ func dotGemm(v *variant, m, n, k int, alpha float32, a []float32, lda int, b []f
 			be = 1
 		}
 		mode := modeOf(be)
-		for j0 := 0; j0 < nf; j0 += 3 {
-			bj := b[j0*ldb+pc:]
+		for jb := 0; jb < nb; jb++ {
+			bj := b[jb*bBlk+pc:]
 			for i0 := 0; i0 < mf; i0 += 4 {
 				ai := a[i0*lda+pc:]
-				dot(k8, ai, lda, bj, ldb, &out)
+				dot(k8, ai, lda, bj, bIn, &out)
 				for p := 8 * k8; p < kb; p++ {
+					b0, b1, b2 := bj[p], bj[bIn+p], bj[2*bIn+p]
 					for r := 0; r < 4; r++ {
 						v := ai[r*lda+p]
-						out[3*r] += v * bj[p]
-						out[3*r+1] += v * bj[ldb+p]
-						out[3*r+2] += v * bj[2*ldb+p]
+						out[3*r] += v * b0
+						out[3*r+1] += v * b1
+						out[3*r+2] += v * b2
 					}
 				}
 				for r := 0; r < 4; r++ {
-					row := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+3]
-					for j, s := range out[3*r : 3*r+3] {
-						row[j] = update(row[j], alpha*s, be, mode)
+					row := c[(i0+r)*ldc+jb*cBlk:][:3]
+					for t, s := range out[3*r : 3*r+3] {
+						row[t] = update(row[t], alpha*s, be, mode)
 					}
 				}
 			}
-		}
-		for i := 0; i < m; i++ {
-			j1 := nf
-			if i >= mf {
-				j1 = 0
-			}
-			ai := a[i*lda+pc : i*lda+pc+kb]
-			for j := j1; j < n; j++ {
-				bj := b[j*ldb+pc : j*ldb+pc+kb]
-				var s float32
-				for p, v := range ai {
-					s += v * bj[p]
+			for i := mf; i < m; i++ {
+				ai := a[i*lda+pc : i*lda+pc+kb]
+				row := c[i*ldc+jb*cBlk:][:3]
+				for t := range row {
+					bt := bj[t*bIn:][:kb]
+					var s float32
+					for p, v := range ai {
+						s += v * bt[p]
+					}
+					row[t] = update(row[t], alpha*s, be, mode)
 				}
-				c[i*ldc+j] = update(c[i*ldc+j], alpha*s, be, mode)
 			}
 		}
 	}
